@@ -1,0 +1,1 @@
+"""bounty: the 揭榜挂帅 challenge-bounty platform."""
