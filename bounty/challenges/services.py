@@ -13,6 +13,7 @@ from ..accounts.models import Role
 from ..audit import record_event
 from ..errors import DomainError, PermissionDenied, TransitionRefused
 from ..extensions import db
+from ..signals import bid_saved, bid_withdrawn, challenge_saved, milestone_changed
 from ..timeutil import utcnow
 from ..transactions import atomic
 from . import workflow
@@ -164,6 +165,7 @@ def create_challenge(user, data: ChallengeData, now: datetime | None = None) -> 
         db.session.flush()
         record_event(actor=user, action="create", subject=challenge, challenge_id=challenge.id,
                      to_state=ChallengeState.draft.value)
+        challenge_saved.send(challenge, actor=user)
     return challenge
 
 
@@ -177,6 +179,7 @@ def update_challenge(challenge: Challenge, user, data: ChallengeData,
         _apply_challenge_data(challenge, data)
         record_event(actor=user, action="edit", subject=challenge, challenge_id=challenge.id,
                      from_state=challenge.state.value, to_state=challenge.state.value)
+        challenge_saved.send(challenge, actor=user)
     return challenge
 
 
@@ -312,6 +315,7 @@ def save_bid(challenge: Challenge, user, data: BidData, submit: bool,
         db.session.flush()
         record_event(actor=user, action="submit_bid" if submit else "save_bid", subject=bid,
                      challenge_id=challenge.id, from_state=source, to_state=bid.state.value)
+        bid_saved.send(bid, actor=user, submitted=submit, created=created)
     return bid
 
 
@@ -329,6 +333,7 @@ def withdraw_bid(bid: Bid, user, now: datetime | None = None) -> Bid:
         record_event(actor=user, action="withdraw_bid", subject=bid,
                      challenge_id=bid.challenge_id, from_state=source,
                      to_state=BidState.withdrawn.value)
+        bid_withdrawn.send(bid, actor=user)
     return bid
 
 
@@ -351,6 +356,7 @@ def report_milestone(milestone: Milestone, user, report: str) -> Milestone:
         milestone.reported_at = utcnow()
         record_event(actor=user, action="report_milestone", subject=milestone,
                      challenge_id=challenge.id, comment=milestone.name)
+        milestone_changed.send(milestone, actor=user, action="report")
     return milestone
 
 
@@ -369,6 +375,7 @@ def confirm_milestone(milestone: Milestone, user) -> Milestone:
         milestone.confirmed_at = utcnow()
         record_event(actor=user, action="confirm_milestone", subject=milestone,
                      challenge_id=challenge.id, comment=milestone.name)
+        milestone_changed.send(milestone, actor=user, action="confirm")
         if all(m.confirmed_at is not None for m in milestone.bid.milestones):
             workflow.apply_transition(challenge, "request_acceptance", user)
     return milestone

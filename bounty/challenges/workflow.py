@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..audit import record_event
 from ..errors import PermissionDenied, TransitionRefused
+from ..signals import challenge_transitioned
 from ..timeutil import utcnow
 from .models import Challenge, ChallengeState
 
@@ -143,4 +144,5 @@ def apply_transition(challenge: Challenge, action: str, user, comment: str = "")
         to_state=transition.target.value,
         comment=comment,
     )
+    challenge_transitioned.send(challenge, transition=transition, actor=user, comment=comment)
     return transition
