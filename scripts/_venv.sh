@@ -26,6 +26,12 @@ ensure_venv() {
 
     echo "==> installing bounty${extras:+[$extras]} into $VENV"
     rm -f "$stamp"
-    (cd "$ROOT" && "$VENV/bin/python" -m pip install -q -e ".${extras:+[$extras]}")
+    # pip's chatter goes to a log, shown only when it fails.
+    if ! (cd "$ROOT" && "$VENV/bin/python" -m pip install -e ".${extras:+[$extras]}") \
+        >"$VENV/pip-install.log" 2>&1; then
+        tail -n 40 "$VENV/pip-install.log" >&2
+        echo "pip install failed; the whole log is in $VENV/pip-install.log" >&2
+        return 1
+    fi
     echo "$key" >"$stamp"
 }

@@ -18,7 +18,7 @@ cd "$ROOT"
 
 APT_PACKAGES=(postgresql chromium)
 CJK_FONTS=(fonts-noto-cjk fonts-wqy-zenhei) # either will do; the first is installed
-CHROMIUM=/usr/bin/chromium
+CHROMIUM=${BOUNTY_CHROMIUM:-/usr/bin/chromium} # tests/browser/conftest.py reads it too
 
 is_ci() { [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; }
 say() { printf '\n==> %s\n' "$*"; }
