@@ -134,7 +134,10 @@ pg_stop() {
     PG_DIR=""
 }
 
-cleanup() { pg_stop; }
+cleanup() {
+    pg_stop
+    rm -f "${RUN_LOG:-}"
+}
 trap cleanup EXIT
 trap 'echo; warn "interrupted"; exit 130' INT
 trap 'warn "terminated"; exit 143' TERM
@@ -142,6 +145,25 @@ trap 'warn "terminated"; exit 143' TERM
 # ---------------------------------------------------------------- pytest
 SUMMARY=()
 FAILED=false
+N_PASSED=0
+N_FAILED=0
+N_SKIPPED=0
+RUN_LOG=$(mktemp "${TMPDIR:-/tmp}/bounty-pytest.XXXXXX")
+
+# Add up the counts on pytest's closing line ("3 failed, 40 passed, 1 skipped in 9.1s").
+count_results() {
+    local line n
+    line=$(grep -E '^=* ?[0-9]+ (passed|failed|skipped|errors?|deselected|xfailed|xpassed)' "$1" |
+        tail -n 1 || true)
+    for kind in passed failed skipped error errors; do
+        n=$(grep -oE "[0-9]+ $kind\b" <<<"$line" | grep -oE '^[0-9]+' || echo 0)
+        case $kind in
+        passed) N_PASSED=$((N_PASSED + n)) ;;
+        failed | error | errors) N_FAILED=$((N_FAILED + n)) ;;
+        skipped) N_SKIPPED=$((N_SKIPPED + n)) ;;
+        esac
+    done
+}
 
 run_suite() { # NAME [VAR=VALUE...] -- PYTEST_ARGS...
     local name=$1 t0 rc status
@@ -155,9 +177,11 @@ run_suite() { # NAME [VAR=VALUE...] -- PYTEST_ARGS...
     say "pytest on $name"
     t0=$(now)
     set +e
-    env -u BOUNTY_TEST_DATABASE_URL "${envs[@]}" "$VENV/bin/python" -m pytest -q -ra "$@"
-    rc=$?
+    env -u BOUNTY_TEST_DATABASE_URL "${envs[@]}" "$VENV/bin/python" -m pytest -q -ra "$@" 2>&1 |
+        tee -i "$RUN_LOG"
+    rc=${PIPESTATUS[0]}
     set -e
+    count_results "$RUN_LOG"
     case $rc in
     0) status="passed" ;;
     5) status="FAILED: no tests were collected (exit 5)" ;;
@@ -190,6 +214,7 @@ fi
 
 say "summary (total $(since "$T_START"))"
 printf '%s\n' "${SUMMARY[@]}"
+echo "total: $N_PASSED passed, $N_FAILED failed, $N_SKIPPED skipped"
 if $FAILED; then
     echo "test.sh: FAILED" >&2
     exit 1
