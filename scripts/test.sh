@@ -55,12 +55,16 @@ apt_install() {
     t0=$(now)
     export DEBIAN_FRONTEND=noninteractive
     local apt=(apt-get -q -y -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confold)
-    if ! { "${apt[@]}" update >/dev/null || { sleep 5 && "${apt[@]}" update >/dev/null; }; } ||
-        ! "${apt[@]}" install --no-install-recommends "${wanted[@]}" >/tmp/bounty-apt.log 2>&1; then
-        tail -n 30 /tmp/bounty-apt.log >&2 || true
+    local log
+    log=$(mktemp "${TMPDIR:-/tmp}/bounty-apt.XXXXXX")
+    if ! { "${apt[@]}" update >"$log" 2>&1 || { sleep 5 && "${apt[@]}" update >"$log" 2>&1; }; } ||
+        ! "${apt[@]}" install --no-install-recommends "${wanted[@]}" >>"$log" 2>&1; then
+        tail -n 30 "$log" >&2 || true
+        rm -f "$log"
         missing "apt-get could not install ${wanted[*]}"
         return 0
     fi
+    rm -f "$log"
     echo "    done in $(since "$t0")"
 }
 
