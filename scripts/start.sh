@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Quick start, command 1: install bounty into .venv, migrate the SQLite database under
+# instance/, load the demo data and serve the platform at http://127.0.0.1:5000.
+# Safe to run again: the install is skipped when nothing changed, migrations and demo
+# data are idempotent.
+#
+#   BOUNTY_HOST / BOUNTY_PORT   where to listen (127.0.0.1:5000)
+#   BOUNTY_INSTANCE             instance folder (./instance): SQLite file, index, uploads
+#   DATABASE_URL                use this database instead of the SQLite file
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/_venv.sh
+. "$ROOT/scripts/_venv.sh"
+
+ensure_venv ""
+
+export BOUNTY_INSTANCE=${BOUNTY_INSTANCE:-$ROOT/instance}
+mkdir -p "$BOUNTY_INSTANCE"
+
+echo "==> bounty db upgrade"
+"$VENV/bin/bounty" db upgrade
+echo "==> bounty demo"
+"$VENV/bin/bounty" demo
+
+host=${BOUNTY_HOST:-127.0.0.1}
+port=${BOUNTY_PORT:-5000}
+echo "==> serving http://$host:$port/  (Ctrl-C to stop)"
+exec "$VENV/bin/bounty" serve --host "$host" --port "$port"
