@@ -1,0 +1,1 @@
+"""Matching: the analyzer, the full-text index and relevance ranking."""
