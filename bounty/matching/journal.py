@@ -96,7 +96,9 @@ class Journal:
         with self._lock:
             self._conn.executemany("UPDATE pending SET done = 1 WHERE seq = ?", [(s,) for s in seqs])
 
-    def pending(self, after: int = 0, *, include_done: bool = False) -> list[tuple[int, str, str, dict | None]]:
+    def pending(
+        self, after: int = 0, *, include_done: bool = False
+    ) -> list[tuple[int, str, str, dict | None]]:
         """Entries after ``after``: ``(seq, kind, id, doc)``, oldest first."""
         sql = "SELECT seq, kind, doc_id, doc FROM pending WHERE seq > ?"
         if not include_done:

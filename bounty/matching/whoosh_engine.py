@@ -118,6 +118,7 @@ class _KindView:
     def __init__(self, ix: index.Index) -> None:
         self.ix = ix
         self.searcher = ix.searcher()
+        self._retired: list[Any] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -127,16 +128,30 @@ class _KindView:
         self._columns: dict[str, Any] = {}
         reader = self.searcher.reader()
         self.doc_count = reader.doc_count()
+        # term statistics still count deleted documents until segments merge,
+        # so IDF and average lengths use the same population
+        self.doc_count_all = reader.doc_count_all()
         self.avg = {
-            f: (reader.field_length(f) / self.doc_count if self.doc_count else 1.0)
+            f: (reader.field_length(f) / self.doc_count_all if self.doc_count_all else 1.0)
             for f in DOC_FIELD_WEIGHTS
         }
 
     def refresh(self) -> None:
-        new = self.searcher.refresh()
-        if new is not self.searcher:
-            self.searcher = new
+        # Not Searcher.refresh(): it reuses segment readers whose deletions
+        # have changed, so a deleted document would stay visible.
+        if not self.searcher.up_to_date():
+            # the previous searcher may still serve a search in another thread:
+            # close the one retired before it instead
+            for retired in self._retired:
+                retired.close()
+            self._retired = [self.searcher]
+            self.searcher = self.ix.searcher()
             self._reset()
+
+    def close(self) -> None:
+        for s in [*self._retired, self.searcher]:
+            s.close()
+        self._retired = []
 
     def df(self, term: str) -> int:
         reader = self.searcher.reader()
@@ -145,7 +160,7 @@ class _KindView:
     def idf(self, term: str) -> float:
         v = self._idf.get(term)
         if v is None:
-            v = bm25_idf(self.doc_count, self.df(term))
+            v = bm25_idf(self.doc_count_all, self.df(term))
             if len(self._idf) > 100_000:
                 self._idf.clear()
             self._idf[term] = v
@@ -243,6 +258,7 @@ class WhooshEngine:
         self._rebuild_lock = threading.Lock()
         self._views_lock = threading.Lock()
         self._views: dict[str, _KindView] = {}
+        self._retired_views: list[_KindView] = []
         self._gen: Path | None = None
         self._rebuild_tail: list[tuple[str, str, Doc | None]] | None = None
         with self._lock:
@@ -282,8 +298,11 @@ class WhooshEngine:
         gen = self.generation()
         with self._views_lock:
             if gen != self._gen:
-                for v in self._views.values():
-                    v.searcher.close()
+                self._retired_views.extend(self._views.values())
+                if len(self._retired_views) > 2 * len(self.kinds):
+                    for v in self._retired_views[: len(self.kinds)]:
+                        v.close()
+                    del self._retired_views[: len(self.kinds)]
                 self._views = {}
                 self._gen = gen
             view = self._views.get(kind)
@@ -303,9 +322,10 @@ class WhooshEngine:
 
     def close(self) -> None:
         with self._views_lock:
-            for v in self._views.values():
-                v.searcher.close()
+            for v in [*self._views.values(), *self._retired_views]:
+                v.close()
             self._views = {}
+            self._retired_views = []
         self.journal.close()
 
     # -- writing ----------------------------------------------------------
