@@ -94,7 +94,9 @@ class Journal:
         if not seqs:
             return
         with self._lock:
-            self._conn.executemany("UPDATE pending SET done = 1 WHERE seq = ?", [(s,) for s in seqs])
+            self._conn.executemany(
+                "UPDATE pending SET done = 1 WHERE seq = ?", [(s,) for s in seqs]
+            )
 
     def pending(
         self, after: int = 0, *, include_done: bool = False
