@@ -1,0 +1,128 @@
+"""Organisations, users and login throttling."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from ..timeutil import UTCDateTime, utcnow
+
+
+class OrgKind(enum.StrEnum):
+    enterprise = "enterprise"  # 企业
+    institute = "institute"  # 高校 / 科研院所 / 新型研发机构
+    government = "government"  # 科技局 / 经信局
+    platform = "platform"  # the operator
+
+
+class Role(enum.StrEnum):
+    enterprise = "enterprise"
+    institute = "institute"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+class MembershipStatus(enum.StrEnum):
+    active = "active"
+    pending = "pending"  # waits for a member of the organisation to approve
+    refused = "refused"
+
+
+class Organization(db.Model):
+    """An organisation identified by its USCC."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[OrgKind] = mapped_column(sa.Enum(OrgKind, native_enum=False, length=20))
+    uscc: Mapped[str] = mapped_column(sa.String(18), unique=True)
+    region: Mapped[str] = mapped_column(sa.String(100), default="")
+    contact_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    contact_phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    # Institutes: what they are good at; feeds matching and digest defaults.
+    expertise: Mapped[str] = mapped_column(sa.Text, default="")
+    keywords: Mapped[str] = mapped_column(sa.String(500), default="")
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="organization")
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+    def __repr__(self) -> str:
+        return f"<Organization {self.id} {self.uscc}>"
+
+
+class User(UserMixin, db.Model):
+    """A person who logs in; belongs to one organisation (admins to the platform's)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.Index("uq_users_email_lower", sa.func.lower(sa.text("email")), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[Role] = mapped_column(sa.Enum(Role, native_enum=False, length=20))
+    organization_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"))
+    membership: Mapped[MembershipStatus] = mapped_column(
+        sa.Enum(MembershipStatus, native_enum=False, length=20), default=MembershipStatus.active
+    )
+    # Rotated at logout and password change: a replayed old session cookie no longer matches.
+    session_token: Mapped[str] = mapped_column(
+        sa.String(64), default=lambda: secrets.token_hex(16)
+    )
+    locale: Mapped[str] = mapped_column(sa.String(10), default="zh_CN")
+    is_disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    organization: Mapped[Organization | None] = relationship(back_populates="users")
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:
+        return not self.is_disabled and self.membership == MembershipStatus.active
+
+    @property
+    def is_reviewer(self) -> bool:
+        return self.role == Role.reviewer
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.admin
+
+    def belongs_to(self, organization_id: int | None) -> bool:
+        """True for an active member of the given organisation."""
+        return (
+            organization_id is not None
+            and self.organization_id == organization_id
+            and self.membership == MembershipStatus.active
+        )
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.role}>"
+
+
+class LoginAttempt(db.Model):
+    """Failed logins per email, known or not, so both get the same throttling."""
+
+    __tablename__ = "login_attempts"
+
+    email: Mapped[str] = mapped_column(sa.String(254), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

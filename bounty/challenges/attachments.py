@@ -1,0 +1,129 @@
+"""Attachments: type checked by content, stored outside the web root under a
+generated name, sent back only as downloads to those allowed to see them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zipfile
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import filetype
+from flask import current_app, send_file
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import FileStorage
+
+from ..audit import record_event
+from ..errors import DomainError
+from ..extensions import db
+from .models import Attachment, Bid, Challenge, Milestone
+
+# Extension -> MIME type we accept, and the content check that must agree.
+ALLOWED = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+}
+ALLOWED_LABEL = "PDF、DOCX、XLSX、PNG、JPG"
+_OOXML_MARKER = {"docx": "word/document.xml", "xlsx": "xl/workbook.xml"}
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    data: bytes
+    original_name: str
+    extension: str
+    mime_type: str
+
+
+def _sniff(data: bytes, extension: str) -> bool:
+    """Does the content really have the type the file name claims?"""
+    if extension in _OOXML_MARKER:
+        # DOCX and XLSX are ZIP files; look inside for the part that makes them what they are.
+        if not data.startswith(b"PK\x03\x04"):
+            return False
+        try:
+            with zipfile.ZipFile(BytesIO(data)) as archive:
+                return _OOXML_MARKER[extension] in archive.namelist()
+        except zipfile.BadZipFile:
+            return False
+    kind = filetype.guess(data[:8192])
+    return kind is not None and kind.mime == ALLOWED[extension]
+
+
+def check_upload(upload: FileStorage, max_bytes: int | None = None) -> CheckedUpload:
+    """Validate one uploaded file; raise DomainError with the reason in Chinese."""
+    max_bytes = max_bytes or current_app.config["MAX_ATTACHMENT_BYTES"]
+    name = Path((upload.filename or "").replace("\\", "/")).name.strip()
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if extension not in ALLOWED:
+        raise DomainError(str(_l("只接受 %(types)s 文件。", types=ALLOWED_LABEL)))
+    data = upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise DomainError(str(_l("文件「%(name)s」超过 %(mb)d MB。", name=name,
+                                 mb=max_bytes // (1024 * 1024))))
+    if not data:
+        raise DomainError(str(_l("文件「%(name)s」是空的。", name=name)))
+    if not _sniff(data, extension):
+        raise DomainError(str(_l("文件「%(name)s」的内容与扩展名不符。", name=name)))
+    return CheckedUpload(data=data, original_name=name[:255], extension=extension,
+                         mime_type=ALLOWED[extension])
+
+
+def upload_folder() -> Path:
+    folder = Path(current_app.config["UPLOAD_FOLDER"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def add_attachment(checked: CheckedUpload, *, user, challenge: Challenge, bid: Bid | None = None,
+                   milestone: Milestone | None = None) -> Attachment:
+    """Write the file and its row in the caller's transaction.
+
+    The file is written first under a random name; if the transaction then
+    rolls back, :func:`discard_orphans` (or the next call) removes it, so no
+    row ever points at a missing file.
+    """
+    stored_name = f"{secrets.token_hex(16)}.{checked.extension}"
+    path = upload_folder() / stored_name
+    path.write_bytes(checked.data)
+    attachment = Attachment(
+        challenge_id=challenge.id, bid_id=bid.id if bid else None,
+        milestone_id=milestone.id if milestone else None, uploaded_by_id=user.id,
+        original_name=checked.original_name, stored_name=stored_name,
+        mime_type=checked.mime_type, size_bytes=len(checked.data),
+        sha256=hashlib.sha256(checked.data).hexdigest(),
+    )
+    db.session.add(attachment)
+    db.session.flush()
+    record_event(actor=user, action="add_attachment", subject=attachment,
+                 challenge_id=challenge.id, comment=checked.original_name)
+    return attachment
+
+
+def discard_orphans() -> int:
+    """Remove stored files that no row refers to (left by a rolled-back upload)."""
+    import sqlalchemy as sa
+
+    known = set(db.session.execute(sa.select(Attachment.stored_name)).scalars())
+    removed = 0
+    for path in upload_folder().iterdir():
+        if path.is_file() and path.name not in known:
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def send_attachment(attachment: Attachment, download_name: str | None = None):
+    """Always a download (Content-Disposition: attachment), never rendered inline."""
+    path = upload_folder() / attachment.stored_name
+    response = send_file(path, mimetype=attachment.mime_type, as_attachment=True,
+                         download_name=download_name or attachment.original_name, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

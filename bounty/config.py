@@ -1,0 +1,61 @@
+"""Configuration: defaults, environment overrides and the instance folder."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def instance_path() -> Path:
+    """The folder that holds all local state (SQLite file, index, uploads, secret key)."""
+    return Path(os.environ.get("BOUNTY_INSTANCE", "instance")).resolve()
+
+
+def _secret_key(folder: Path) -> str:
+    # Generated once per instance so sessions survive restarts without a hand-made secret.
+    key_file = folder / "secret_key"
+    if not key_file.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def build_config(overrides: dict | None = None) -> dict:
+    """Merge defaults, environment and explicit overrides into one mapping."""
+    overrides = dict(overrides or {})
+    folder = Path(overrides.get("BOUNTY_INSTANCE") or instance_path()).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    config: dict = {
+        "BOUNTY_INSTANCE": str(folder),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
+        or f"sqlite:///{folder / 'bounty.sqlite3'}",
+        "UPLOAD_FOLDER": str(folder / "uploads"),
+        "BOUNTY_INDEX_DIR": os.environ.get("BOUNTY_INDEX_DIR") or str(folder / "index"),
+        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+        "MAX_ATTACHMENT_BYTES": 20 * 1024 * 1024,
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "LANGUAGES": ["zh_CN", "en"],
+        "BOUNTY_TIMEZONE": "Asia/Shanghai",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "LOGIN_MAX_FAILURES": 5,
+        "LOGIN_LOCK_SECONDS": 15 * 60,
+        "PUBLIC_URL": os.environ.get("BOUNTY_PUBLIC_URL", "http://127.0.0.1:5000"),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
+        "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
+        "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "").lower() in {"1", "true", "yes"},
+        "MAIL_USE_SSL": os.environ.get("MAIL_USE_SSL", "").lower() in {"1", "true", "yes"},
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "bounty@localhost"),
+        "SCHEDULER_ENABLED": False,
+        "CHALLENGES_PER_PAGE": 20,
+    }
+    config.update(overrides)
+    if "SECRET_KEY" not in config:
+        config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or _secret_key(folder)
+    return config

@@ -1,0 +1,33 @@
+"""Domain errors raised by services and turned into messages by views and the CLI."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A rule refused the action; the message is shown to the user as is."""
+
+    status_code = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class PermissionDenied(DomainError):
+    status_code = 403
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class TransitionRefused(DomainError):
+    """The life-cycle table does not allow this action in this state for this user."""
+
+    status_code = 409
+
+
+class ConcurrentUpdate(DomainError):
+    """Someone else changed the object first; the user should reload and retry."""
+
+    status_code = 409

@@ -1,0 +1,12 @@
+"""Imports every model so that metadata and Alembic see all tables."""
+
+from .accounts.models import LoginAttempt, Organization, User  # noqa: F401
+from .audit import AuditEvent, AuditHead  # noqa: F401
+from .challenges.models import (  # noqa: F401
+    Attachment,
+    Bid,
+    Challenge,
+    ChallengeIndicator,
+    Milestone,
+)
+from .review.models import ReviewDecision  # noqa: F401

@@ -1,0 +1,74 @@
+"""Reviewer decisions at each stage; recorded once and never edited."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User
+from ..extensions import db
+from ..timeutil import UTCDateTime, utcnow
+
+
+class Stage(enum.StrEnum):
+    vetting = "vetting"  # 审题
+    award = "award"  # 揭榜结果审核
+    acceptance = "acceptance"  # 验收
+
+    @property
+    def label(self) -> str:
+        return str(STAGE_LABELS[self])
+
+
+STAGE_LABELS = {
+    Stage.vetting: _l("审题"),
+    Stage.award: _l("揭榜结果审核"),
+    Stage.acceptance: _l("验收"),
+}
+
+
+class Outcome(enum.StrEnum):
+    approve = "approve"
+    return_ = "return"
+    reject = "reject"
+
+    @property
+    def label(self) -> str:
+        return str(OUTCOME_LABELS[self])
+
+
+OUTCOME_LABELS = {
+    Outcome.approve: _l("通过"),
+    Outcome.return_: _l("退回修改"),
+    Outcome.reject: _l("不予通过"),
+}
+
+
+class ReviewDecision(db.Model):
+    """One reviewer's decision on one challenge at one stage."""
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "outcome = 'approve' OR length(comment) > 0", name="comment_required"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("challenges.id", ondelete="CASCADE"), index=True
+    )
+    stage: Mapped[Stage] = mapped_column(sa.Enum(Stage, native_enum=False, length=20))
+    outcome: Mapped[Outcome] = mapped_column(
+        sa.Enum(Outcome, native_enum=False, length=20,
+                values_callable=lambda e: [m.value for m in e])
+    )
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    reviewer: Mapped[User] = relationship()

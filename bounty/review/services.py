@@ -1,0 +1,77 @@
+"""Reviewer decisions at 审题, 揭榜结果审核 and 验收."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from ..challenges import workflow
+from ..challenges.models import Challenge, ChallengeState
+from ..errors import TransitionRefused
+from ..extensions import db
+from ..transactions import atomic
+from .models import Outcome, ReviewDecision, Stage
+
+# Which challenge state each stage reviews, and the action of each outcome.
+STAGE_STATES = {
+    Stage.vetting: ChallengeState.vetting,
+    Stage.award: ChallengeState.award_review,
+    Stage.acceptance: ChallengeState.acceptance_review,
+}
+STAGE_ACTIONS = {
+    (Stage.vetting, Outcome.approve): "approve_vetting",
+    (Stage.vetting, Outcome.return_): "return_vetting",
+    (Stage.vetting, Outcome.reject): "reject_vetting",
+    (Stage.award, Outcome.approve): "approve_award",
+    (Stage.award, Outcome.return_): "return_award",
+    (Stage.award, Outcome.reject): "reject_award",
+    (Stage.acceptance, Outcome.approve): "approve_acceptance",
+    (Stage.acceptance, Outcome.return_): "return_acceptance",
+    (Stage.acceptance, Outcome.reject): "reject_acceptance",
+}
+
+
+def stage_of(challenge: Challenge) -> Stage | None:
+    for stage, state in STAGE_STATES.items():
+        if challenge.state == state:
+            return stage
+    return None
+
+
+def queue(stage: Stage) -> list[Challenge]:
+    """Challenges waiting at a stage, oldest first."""
+    return list(
+        db.session.execute(
+            sa.select(Challenge)
+            .where(Challenge.state == STAGE_STATES[stage])
+            .order_by(Challenge.updated_at, Challenge.id)
+        ).scalars()
+    )
+
+
+def decide(challenge: Challenge, stage: Stage, outcome: Outcome, user,
+           comment: str = "") -> ReviewDecision:
+    """Record a reviewer's decision and move the challenge; one decision wins a race.
+
+    :param stage: the stage the reviewer believes the challenge is at; a stale
+        page (the challenge moved on) is refused rather than applied elsewhere.
+    """
+    if stage_of(challenge) != stage:
+        raise TransitionRefused(str(_l("该榜单已不在此审核阶段，请刷新页面。")))
+    comment = (comment or "").strip()
+    with atomic():
+        workflow.apply_transition(challenge, STAGE_ACTIONS[(stage, outcome)], user, comment)
+        decision = ReviewDecision(challenge_id=challenge.id, stage=stage, outcome=outcome,
+                                  comment=comment, reviewer_id=user.id)
+        db.session.add(decision)
+    return decision
+
+
+def decisions_for(challenge: Challenge) -> list[ReviewDecision]:
+    return list(
+        db.session.execute(
+            sa.select(ReviewDecision)
+            .where(ReviewDecision.challenge_id == challenge.id)
+            .order_by(ReviewDecision.created_at, ReviewDecision.id)
+        ).scalars()
+    )

@@ -1,0 +1,22 @@
+"""Domain signals. Sent inside the service's transaction, so a receiver that
+writes rows (an outbox entry, an index job) commits or rolls back with the change.
+Receivers must not do slow I/O: record work, do it after commit."""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: sender=challenge; kwargs: transition (workflow.Transition), actor (User | None), comment (str)
+challenge_transitioned = _signals.signal("challenge-transitioned")
+#: sender=challenge; kwargs: actor (User) — created or edited while a draft/returned
+challenge_saved = _signals.signal("challenge-saved")
+#: sender=bid; kwargs: actor (User), submitted (bool), created (bool)
+bid_saved = _signals.signal("bid-saved")
+#: sender=bid; kwargs: actor (User)
+bid_withdrawn = _signals.signal("bid-withdrawn")
+#: sender=milestone; kwargs: actor (User), action ("report" | "confirm")
+milestone_changed = _signals.signal("milestone-changed")
+#: sender=organization; kwargs: actor (User | None) — profile, expertise or verification changed
+organization_saved = _signals.signal("organization-saved")

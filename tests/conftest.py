@@ -1,0 +1,149 @@
+"""Shared fixtures: an app on a real database (SQLite, or PostgreSQL when
+BOUNTY_TEST_DATABASE_URL is set), a client, and login helpers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from bounty import create_app
+from bounty.extensions import db as _db
+
+from .factories import DEFAULT_PASSWORD
+
+PG_URL = os.environ.get("BOUNTY_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    if PG_URL:
+        return PG_URL
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url, tmp_path_factory):
+    """Create the schema once per session; each test then empties the tables."""
+    app = create_app(_test_config(database_url, tmp_path_factory.mktemp("instance")))
+    with app.app_context():
+        _drop_all()
+        _db.create_all()
+    yield
+    with app.app_context():
+        _drop_all()
+        _db.engine.dispose()
+
+
+def _drop_all() -> None:
+    if _db.engine.dialect.name == "postgresql":
+        with _db.engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        return
+    with _db.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        _db.metadata.drop_all(connection)
+        connection.commit()
+
+
+def _test_config(database_url: str, instance) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "BOUNTY_INSTANCE": str(instance),
+        "UPLOAD_FOLDER": str(instance / "uploads"),
+        "BOUNTY_INDEX_DIR": str(instance / "index"),
+        "WTF_CSRF_ENABLED": False,
+        "SERVER_NAME": "localhost",
+        "PUBLIC_URL": "http://localhost",
+    }
+
+
+@pytest.fixture
+def app(_schema, database_url, tmp_path):
+    app = create_app(_test_config(database_url, tmp_path))
+    with app.app_context():
+        yield app
+        _db.session.remove()
+        _truncate_all()
+        _db.engine.dispose()
+
+
+def _truncate_all() -> None:
+    tables = list(reversed(_db.metadata.sorted_tables))
+    if _db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        with _db.engine.begin() as connection:
+            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        return
+    with _db.engine.connect() as connection:
+        # challenges <-> bids reference each other; SQLite checks FKs row by row.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        for table in tables:
+            connection.execute(table.delete())
+        connection.commit()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def csrf_app(app):
+    """The same app with CSRF protection on, as in production."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    return app
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, user_or_email, password: str = DEFAULT_PASSWORD):
+        email = getattr(user_or_email, "email", user_or_email)
+        return self._client.post(
+            "/accounts/login", data={"email": email, "password": password}
+        )
+
+    def logout(self):
+        return self._client.post("/accounts/logout")
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture
+def login_as(app):
+    """Return a fresh test client logged in as the given user."""
+
+    def _login(user, password: str = DEFAULT_PASSWORD):
+        client = app.test_client()
+        response = client.post("/accounts/login", data={"email": user.email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return client
+
+    return _login
+
+
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
