@@ -33,22 +33,123 @@ from bounty.matching.analyzer import get_analyzer  # noqa: E402
 from bounty.matching.engine import Filters  # noqa: E402
 from bounty.matching.whoosh_engine import WhooshEngine  # noqa: E402
 
-INDUSTRIES = ["服装", "鞋革", "眼镜", "智能锁", "汽摩配", "电气机械", "生命健康", "智能装备",
-              "数字经济", "光电材料", "新材料"]
+INDUSTRIES = [
+    "服装",
+    "鞋革",
+    "眼镜",
+    "智能锁",
+    "汽摩配",
+    "电气机械",
+    "生命健康",
+    "智能装备",
+    "数字经济",
+    "光电材料",
+    "新材料",
+]
 CATEGORIES = ["成套装备关键技术", "首台(套)装备", "首批次新材料", "关键工艺", "工业软件", "其他"]
 TOPICS = [
-    "注塑模具", "鞋底", "大底", "耐磨性", "轻量化", "智能锁", "指纹识别", "NB-IoT", "低功耗", "镜架",
-    "钛合金", "树脂镜片", "压铸", "气孔", "制动卡钳", "断路器", "伺服电机", "操动机构", "机器视觉",
-    "缺陷检测", "图像识别", "深度学习", "排版算法", "自动裁床", "面料利用率", "医用导管", "抗菌涂层",
-    "生物相容性", "封装胶膜", "光伏", "POE", "碳纤维", "复合材料", "石墨烯", "热处理", "激光焊接",
-    "数控机床", "工业机器人", "PLC", "边缘计算", "数字孪生", "预测性维护", "故障诊断", "传感器",
-    "良品率", "能耗", "寿命", "精度", "电池管理", "永磁同步", "减速器", "不锈钢", "电镀", "喷涂",
-    "聚氨酯", "合成革", "可降解", "物联网", "工业互联网", "知识图谱", "TPU", "SUS304", "IP67", "M8",
+    "注塑模具",
+    "鞋底",
+    "大底",
+    "耐磨性",
+    "轻量化",
+    "智能锁",
+    "指纹识别",
+    "NB-IoT",
+    "低功耗",
+    "镜架",
+    "钛合金",
+    "树脂镜片",
+    "压铸",
+    "气孔",
+    "制动卡钳",
+    "断路器",
+    "伺服电机",
+    "操动机构",
+    "机器视觉",
+    "缺陷检测",
+    "图像识别",
+    "深度学习",
+    "排版算法",
+    "自动裁床",
+    "面料利用率",
+    "医用导管",
+    "抗菌涂层",
+    "生物相容性",
+    "封装胶膜",
+    "光伏",
+    "POE",
+    "碳纤维",
+    "复合材料",
+    "石墨烯",
+    "热处理",
+    "激光焊接",
+    "数控机床",
+    "工业机器人",
+    "PLC",
+    "边缘计算",
+    "数字孪生",
+    "预测性维护",
+    "故障诊断",
+    "传感器",
+    "良品率",
+    "能耗",
+    "寿命",
+    "精度",
+    "电池管理",
+    "永磁同步",
+    "减速器",
+    "不锈钢",
+    "电镀",
+    "喷涂",
+    "聚氨酯",
+    "合成革",
+    "可降解",
+    "物联网",
+    "工业互联网",
+    "知识图谱",
+    "TPU",
+    "SUS304",
+    "IP67",
+    "M8",
 ]
 FILLER = [
-    "针对", "现有", "生产线", "存在", "问题", "需要", "开发", "一套", "关键", "技术", "提高", "产品",
-    "质量", "稳定", "工艺", "参数", "优化", "方案", "实验", "验证", "企业", "成本", "降低", "效率",
-    "国内", "依赖", "进口", "自主", "可控", "团队", "具备", "经验", "完成", "测试", "指标", "达到",
+    "针对",
+    "现有",
+    "生产线",
+    "存在",
+    "问题",
+    "需要",
+    "开发",
+    "一套",
+    "关键",
+    "技术",
+    "提高",
+    "产品",
+    "质量",
+    "稳定",
+    "工艺",
+    "参数",
+    "优化",
+    "方案",
+    "实验",
+    "验证",
+    "企业",
+    "成本",
+    "降低",
+    "效率",
+    "国内",
+    "依赖",
+    "进口",
+    "自主",
+    "可控",
+    "团队",
+    "具备",
+    "经验",
+    "完成",
+    "测试",
+    "指标",
+    "达到",
 ]
 UNITS = ["0.02mm", "480h", "≥98%", "10μA", "IP67", "85℃", "2s/件", "≤0.5ms", "10000次", "1.2MPa"]
 
@@ -79,9 +180,13 @@ def corpus(n: int, bids: int, seed: int = 7) -> Iterator[dict]:
     for i in range(1, n + 1):
         topics = rng.sample(TOPICS, 4)
         yield {
-            "kind": "challenge", "id": i, "title": "".join(topics[:2]) + "关键技术攻关",
-            "body": text_of(rng, topics, 200, 1500), "keywords": topics[:3],
-            "industry": rng.choice(INDUSTRIES), "category": rng.choice(CATEGORIES),
+            "kind": "challenge",
+            "id": i,
+            "title": "".join(topics[:2]) + "关键技术攻关",
+            "body": text_of(rng, topics, 200, 1500),
+            "keywords": topics[:3],
+            "industry": rng.choice(INDUSTRIES),
+            "category": rng.choice(CATEGORIES),
             "state": "open" if rng.random() < 0.05 else "completed",
             "bounty": rng.randint(1, 500) * 10_000,
             "deadline": now + timedelta(days=rng.randint(-300, 90)),
@@ -90,8 +195,11 @@ def corpus(n: int, bids: int, seed: int = 7) -> Iterator[dict]:
         for j in range(bids):
             btopics = topics[:2] + rng.sample(TOPICS, 2)
             yield {
-                "kind": "bid", "id": i * 100 + j, "title": "".join(btopics[:2]) + "解决方案",
-                "body": text_of(rng, btopics, 200, 1500), "challenge_id": str(i),
+                "kind": "bid",
+                "id": i * 100 + j,
+                "title": "".join(btopics[:2]) + "解决方案",
+                "body": text_of(rng, btopics, 200, 1500),
+                "challenge_id": str(i),
                 "org_id": str(rng.randint(1, 500)),
             }
 
@@ -131,8 +239,18 @@ class Fts5:
     def add(self, docs: list[dict]) -> None:
         self.db.executemany(
             "INSERT INTO doc VALUES (?,?,?,?,?,?,?)",
-            [(d["kind"], str(d["id"]), d.get("challenge_id"), d.get("state"), d.get("industry"),
-              self.seg(d["title"]), self.seg(d["body"])) for d in docs],
+            [
+                (
+                    d["kind"],
+                    str(d["id"]),
+                    d.get("challenge_id"),
+                    d.get("state"),
+                    d.get("industry"),
+                    self.seg(d["title"]),
+                    self.seg(d["body"]),
+                )
+                for d in docs
+            ],
         )
         self.db.commit()
 
@@ -143,23 +261,30 @@ class Fts5:
         m = self.match(self.analyzer.query_terms(text))
         rows = self.db.execute(
             "SELECT id FROM doc WHERE doc MATCH ? AND kind='challenge' ORDER BY bm25(doc) LIMIT 20",
-            (m,)).fetchall()
+            (m,),
+        ).fetchall()
         self.db.execute(
             "SELECT industry, count(*) FROM doc WHERE doc MATCH ? AND kind='challenge' "
-            "GROUP BY industry", (m,)).fetchall()
+            "GROUP BY industry",
+            (m,),
+        ).fetchall()
         return rows
 
     def rank(self, ch: dict) -> list:
         m = self.match(self.analyzer.query_terms(ch["title"] + ch["body"])[:32])
         return self.db.execute(
             "SELECT id FROM doc WHERE doc MATCH ? AND kind='bid' AND challenge_id=? "
-            "ORDER BY bm25(doc)", (m, str(ch["id"]))).fetchall()
+            "ORDER BY bm25(doc)",
+            (m, str(ch["id"])),
+        ).fetchall()
 
     def recommend(self, profile: str) -> list:
         m = self.match(self.analyzer.query_terms(profile))
         return self.db.execute(
             "SELECT id FROM doc WHERE doc MATCH ? AND kind='challenge' AND state='open' "
-            "ORDER BY bm25(doc) LIMIT 20", (m,)).fetchall()
+            "ORDER BY bm25(doc) LIMIT 20",
+            (m,),
+        ).fetchall()
 
 
 def main() -> None:
@@ -190,24 +315,34 @@ def main() -> None:
         tracemalloc.stop()
 
         sample = [d for d in corpus(min(args.challenges, 2000), 0, seed=7)]
-        queries = [" ".join(rng.sample(TOPICS + FILLER, rng.randint(1, 5)))
-                   for _ in range(args.queries)]
+        queries = [
+            " ".join(rng.sample(TOPICS + FILLER, rng.randint(1, 5))) for _ in range(args.queries)
+        ]
         profiles = [" ".join(rng.sample(TOPICS, rng.randint(10, 30))) for _ in range(args.queries)]
         challenges = [rng.choice(sample) for _ in range(args.queries)]
         it_q, it_c, it_p = iter(queries), iter(challenges), iter(profiles)
         ours = {
             "a_search": timed(lambda: engine.search(next(it_q), pagesize=20), args.queries),
-            "b_rank_bids": timed(lambda: (lambda c: engine.rank(
-                c, kind="bid", filters=Filters(challenge_id=str(c["id"]))))(next(it_c)),
-                args.queries),
-            "c_recommend": timed(lambda: engine.rank(
-                {"body": next(it_p)}, kind="challenge", filters=Filters(state="open"), limit=20),
-                args.queries),
+            "b_rank_bids": timed(
+                lambda: (
+                    lambda c: engine.rank(c, kind="bid", filters=Filters(challenge_id=str(c["id"])))
+                )(next(it_c)),
+                args.queries,
+            ),
+            "c_recommend": timed(
+                lambda: engine.rank(
+                    {"body": next(it_p)}, kind="challenge", filters=Filters(state="open"), limit=20
+                ),
+                args.queries,
+            ),
         }
         extra = iter(corpus(args.queries, 1, seed=99))
         ours["d_index_one_bid"] = timed(
-            lambda: engine.index([next(d for d in extra if d["kind"] == "bid")]), args.queries)
-        out["open_challenges"] = engine.search("", filters=Filters(state="open"), facets=False).total
+            lambda: engine.index([next(d for d in extra if d["kind"] == "bid")]), args.queries
+        )
+        out["open_challenges"] = engine.search(
+            "", filters=Filters(state="open"), facets=False
+        ).total
         out["ours"] = ours
         engine.close()
 
@@ -229,7 +364,8 @@ def main() -> None:
             "b_rank_bids": timed(lambda: fts.rank(next(it_c)), args.queries),
             "c_recommend": timed(lambda: fts.recommend(next(it_p)), args.queries),
             "d_index_one_bid": timed(
-                lambda: fts.add([next(d for d in extra if d["kind"] == "bid")]), args.queries),
+                lambda: fts.add([next(d for d in extra if d["kind"] == "bid")]), args.queries
+            ),
         }
         out["fts5"] = fts5
         out["p95_ratio_ours_over_fts5"] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from flask.cli import with_appcontext
 
 from .evaluation import evaluate
 
@@ -31,3 +32,21 @@ def main() -> None:  # pragma: no cover - `python -m bounty.matching.cli`
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@click.command("reindex")
+@with_appcontext
+def reindex_command() -> None:
+    """Rebuild the whole index from the database, then swap it in atomically."""
+    from flask import current_app
+    from sqlalchemy.orm import Session
+    from tqdm import tqdm
+
+    from ..extensions import db
+    from . import get_engine, indexing
+
+    with current_app.app_context(), Session(db.engine) as session:
+        total = indexing.count_rows(session)
+        with tqdm(total=total, unit="doc", desc="reindex") as bar:
+            n = get_engine().rebuild(indexing.all_docs(session), progress=bar.update)
+    click.echo(f"reindexed {n} documents into {get_engine().generation()}")

@@ -401,9 +401,16 @@ class WhooshEngine:
         self._write(ops)
         self.journal.done(seqs)
 
-    def replay(self) -> int:
-        """Apply index work left pending by a crash; returns the number of entries."""
+    def replay(self, only: Iterable[int] | None = None) -> int:
+        """Apply pending index work (all, or the entries ``only``); returns the count.
+
+        Called at start-up for what a crash left, and after each commit for
+        that transaction's entries.
+        """
         entries = self.journal.pending()
+        if only is not None:
+            wanted = set(only)
+            entries = [e for e in entries if e[0] in wanted]
         if not entries:
             return 0
         ops = []
