@@ -70,6 +70,10 @@ def create_app(config: dict | None = None) -> Flask:
     template_helpers.init_app(app)
     _register_error_handlers(app)
 
+    from . import matching
+
+    matching.init_app(app)
+
     from .cli import register_commands
 
     register_commands(app)

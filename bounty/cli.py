@@ -124,7 +124,10 @@ def demo_command() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (serve_command, jobs_group, audit_group, users_group, demo_command):
+    from .matching.cli import match_cli, reindex_command
+
+    for command in (serve_command, jobs_group, audit_group, users_group, demo_command,
+                    match_cli, reindex_command):
         app.cli.add_command(command)
 
 

@@ -1,0 +1,379 @@
+"""Matching benchmark: our Whoosh engine against SQLite FTS5 on a synthetic corpus.
+
+    python benchmarks/matching_bench.py --challenges 10000          # a few minutes
+    python benchmarks/matching_bench.py --challenges 100000         # by hand, long
+
+Corpus: N challenges with ``--bids`` bids each, in the platform's genre
+(Chinese with English terms, codes and units, 200–1,500 characters), 5% of
+challenges open. Reports build throughput, index size, rebuild (``bounty
+reindex``) time, peak memory, and p50/p95 over ``--queries`` queries of each
+kind: (a) search, 1–5 terms, top 20 with facets; (b) rank one challenge's
+bids; (c) recommend open challenges for a 10–30 term profile; (d) index one
+bid. FTS5 runs the same corpus and queries (jieba pre-segmented, bm25).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import resource
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bounty.matching.analyzer import get_analyzer  # noqa: E402
+from bounty.matching.engine import Filters  # noqa: E402
+from bounty.matching.whoosh_engine import WhooshEngine  # noqa: E402
+
+INDUSTRIES = [
+    "服装",
+    "鞋革",
+    "眼镜",
+    "智能锁",
+    "汽摩配",
+    "电气机械",
+    "生命健康",
+    "智能装备",
+    "数字经济",
+    "光电材料",
+    "新材料",
+]
+CATEGORIES = ["成套装备关键技术", "首台(套)装备", "首批次新材料", "关键工艺", "工业软件", "其他"]
+TOPICS = [
+    "注塑模具",
+    "鞋底",
+    "大底",
+    "耐磨性",
+    "轻量化",
+    "智能锁",
+    "指纹识别",
+    "NB-IoT",
+    "低功耗",
+    "镜架",
+    "钛合金",
+    "树脂镜片",
+    "压铸",
+    "气孔",
+    "制动卡钳",
+    "断路器",
+    "伺服电机",
+    "操动机构",
+    "机器视觉",
+    "缺陷检测",
+    "图像识别",
+    "深度学习",
+    "排版算法",
+    "自动裁床",
+    "面料利用率",
+    "医用导管",
+    "抗菌涂层",
+    "生物相容性",
+    "封装胶膜",
+    "光伏",
+    "POE",
+    "碳纤维",
+    "复合材料",
+    "石墨烯",
+    "热处理",
+    "激光焊接",
+    "数控机床",
+    "工业机器人",
+    "PLC",
+    "边缘计算",
+    "数字孪生",
+    "预测性维护",
+    "故障诊断",
+    "传感器",
+    "良品率",
+    "能耗",
+    "寿命",
+    "精度",
+    "电池管理",
+    "永磁同步",
+    "减速器",
+    "不锈钢",
+    "电镀",
+    "喷涂",
+    "聚氨酯",
+    "合成革",
+    "可降解",
+    "物联网",
+    "工业互联网",
+    "知识图谱",
+    "TPU",
+    "SUS304",
+    "IP67",
+    "M8",
+]
+FILLER = [
+    "针对",
+    "现有",
+    "生产线",
+    "存在",
+    "问题",
+    "需要",
+    "开发",
+    "一套",
+    "关键",
+    "技术",
+    "提高",
+    "产品",
+    "质量",
+    "稳定",
+    "工艺",
+    "参数",
+    "优化",
+    "方案",
+    "实验",
+    "验证",
+    "企业",
+    "成本",
+    "降低",
+    "效率",
+    "国内",
+    "依赖",
+    "进口",
+    "自主",
+    "可控",
+    "团队",
+    "具备",
+    "经验",
+    "完成",
+    "测试",
+    "指标",
+    "达到",
+]
+UNITS = ["0.02mm", "480h", "≥98%", "10μA", "IP67", "85℃", "2s/件", "≤0.5ms", "10000次", "1.2MPa"]
+
+
+def sentence(rng: random.Random, topics: list[str]) -> str:
+    words = [rng.choice(FILLER) for _ in range(rng.randint(6, 14))]
+    for _ in range(rng.randint(1, 3)):
+        words.insert(rng.randrange(len(words)), rng.choice(topics))
+    if rng.random() < 0.5:
+        words.append(rng.choice(UNITS))
+    return "".join(words) + "。"
+
+
+def text_of(rng: random.Random, topics: list[str], lo: int, hi: int) -> str:
+    target = rng.randint(lo, hi)
+    parts: list[str] = []
+    n = 0
+    while n < target:
+        s = sentence(rng, topics)
+        parts.append(s)
+        n += len(s)
+    return "".join(parts)
+
+
+def corpus(n: int, bids: int, seed: int = 7) -> Iterator[dict]:
+    rng = random.Random(seed)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    for i in range(1, n + 1):
+        topics = rng.sample(TOPICS, 4)
+        yield {
+            "kind": "challenge",
+            "id": i,
+            "title": "".join(topics[:2]) + "关键技术攻关",
+            "body": text_of(rng, topics, 200, 1500),
+            "keywords": topics[:3],
+            "industry": rng.choice(INDUSTRIES),
+            "category": rng.choice(CATEGORIES),
+            "state": "open" if rng.random() < 0.05 else "completed",
+            "bounty": rng.randint(1, 500) * 10_000,
+            "deadline": now + timedelta(days=rng.randint(-300, 90)),
+            "published_at": now - timedelta(days=rng.randint(0, 700)),
+        }
+        for j in range(bids):
+            btopics = topics[:2] + rng.sample(TOPICS, 2)
+            yield {
+                "kind": "bid",
+                "id": i * 100 + j,
+                "title": "".join(btopics[:2]) + "解决方案",
+                "body": text_of(rng, btopics, 200, 1500),
+                "challenge_id": str(i),
+                "org_id": str(rng.randint(1, 500)),
+            }
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return round(s[min(len(s) - 1, int(p * len(s)))], 2)
+
+
+def timed(fn: Callable[[], object], n: int) -> dict[str, float]:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"p50_ms": round(statistics.median(times), 2), "p95_ms": pct(times, 0.95)}
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+class Fts5:
+    """The same corpus in SQLite FTS5 over jieba-segmented text, bm25 ranking."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path)
+        self.db.execute(
+            "CREATE VIRTUAL TABLE doc USING fts5(kind UNINDEXED, id UNINDEXED, "
+            "challenge_id UNINDEXED, state UNINDEXED, industry UNINDEXED, title, body)"
+        )
+        self.analyzer = get_analyzer()
+
+    def seg(self, text: str) -> str:
+        return " ".join(self.analyzer.terms(text))
+
+    def add(self, docs: list[dict]) -> None:
+        self.db.executemany(
+            "INSERT INTO doc VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    d["kind"],
+                    str(d["id"]),
+                    d.get("challenge_id"),
+                    d.get("state"),
+                    d.get("industry"),
+                    self.seg(d["title"]),
+                    self.seg(d["body"]),
+                )
+                for d in docs
+            ],
+        )
+        self.db.commit()
+
+    def match(self, terms: list[str]) -> str:
+        return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms) or '""'
+
+    def search(self, text: str) -> list:
+        m = self.match(self.analyzer.query_terms(text))
+        rows = self.db.execute(
+            "SELECT id FROM doc WHERE doc MATCH ? AND kind='challenge' ORDER BY bm25(doc) LIMIT 20",
+            (m,),
+        ).fetchall()
+        self.db.execute(
+            "SELECT industry, count(*) FROM doc WHERE doc MATCH ? AND kind='challenge' "
+            "GROUP BY industry",
+            (m,),
+        ).fetchall()
+        return rows
+
+    def rank(self, ch: dict) -> list:
+        m = self.match(self.analyzer.query_terms(ch["title"] + ch["body"])[:32])
+        return self.db.execute(
+            "SELECT id FROM doc WHERE doc MATCH ? AND kind='bid' AND challenge_id=? "
+            "ORDER BY bm25(doc)",
+            (m, str(ch["id"])),
+        ).fetchall()
+
+    def recommend(self, profile: str) -> list:
+        m = self.match(self.analyzer.query_terms(profile))
+        return self.db.execute(
+            "SELECT id FROM doc WHERE doc MATCH ? AND kind='challenge' AND state='open' "
+            "ORDER BY bm25(doc) LIMIT 20",
+            (m,),
+        ).fetchall()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--challenges", type=int, default=10_000)
+    ap.add_argument("--bids", type=int, default=10)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--skip-rebuild", action="store_true")
+    args = ap.parse_args()
+    rng = random.Random(11)
+    out: dict[str, object] = {"challenges": args.challenges, "bids_each": args.bids}
+    with tempfile.TemporaryDirectory(prefix="bounty-bench-") as tmp:
+        root = Path(tmp)
+        engine = WhooshEngine(root / "index")
+        t0 = time.perf_counter()
+        n = engine.rebuild(corpus(args.challenges, args.bids))
+        build = time.perf_counter() - t0
+        out["docs"] = n
+        out["build_docs_per_s"] = round(n / build, 1)
+        out["build_s"] = round(build, 1)
+        out["index_mb"] = round(dir_size(engine.generation()) / 1e6, 1)
+        if not args.skip_rebuild:
+            t0 = time.perf_counter()
+            engine.rebuild(corpus(args.challenges, args.bids))  # reuses stored terms
+            out["reindex_s"] = round(time.perf_counter() - t0, 1)
+        # peak resident set size of the process (kB on Linux); tracemalloc would
+        # slow the build several times over
+        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1)
+
+        sample = [d for d in corpus(min(args.challenges, 2000), 0, seed=7)]
+        queries = [
+            " ".join(rng.sample(TOPICS + FILLER, rng.randint(1, 5))) for _ in range(args.queries)
+        ]
+        profiles = [" ".join(rng.sample(TOPICS, rng.randint(10, 30))) for _ in range(args.queries)]
+        challenges = [rng.choice(sample) for _ in range(args.queries)]
+        it_q, it_c, it_p = iter(queries), iter(challenges), iter(profiles)
+        ours = {
+            "a_search": timed(lambda: engine.search(next(it_q), pagesize=20), args.queries),
+            "b_rank_bids": timed(
+                lambda: (
+                    lambda c: engine.rank(c, kind="bid", filters=Filters(challenge_id=str(c["id"])))
+                )(next(it_c)),
+                args.queries,
+            ),
+            "c_recommend": timed(
+                lambda: engine.rank(
+                    {"body": next(it_p)}, kind="challenge", filters=Filters(state="open"), limit=20
+                ),
+                args.queries,
+            ),
+        }
+        extra = iter(corpus(args.queries, 1, seed=99))
+        ours["d_index_one_bid"] = timed(
+            lambda: engine.index([next(d for d in extra if d["kind"] == "bid")]), args.queries
+        )
+        out["open_challenges"] = engine.search(
+            "", filters=Filters(state="open"), facets=False
+        ).total
+        out["ours"] = ours
+        engine.close()
+
+        fts = Fts5(root / "fts.sqlite")
+        t0 = time.perf_counter()
+        batch: list[dict] = []
+        for d in corpus(args.challenges, args.bids):
+            batch.append(d)
+            if len(batch) >= 2000:
+                fts.add(batch)
+                batch = []
+        fts.add(batch)
+        out["fts5_build_docs_per_s"] = round(n / (time.perf_counter() - t0), 1)
+        out["fts5_mb"] = round((root / "fts.sqlite").stat().st_size / 1e6, 1)
+        it_q, it_c, it_p = iter(queries), iter(challenges), iter(profiles)
+        extra = iter(corpus(args.queries, 1, seed=98))
+        fts5 = {
+            "a_search": timed(lambda: fts.search(next(it_q)), args.queries),
+            "b_rank_bids": timed(lambda: fts.rank(next(it_c)), args.queries),
+            "c_recommend": timed(lambda: fts.recommend(next(it_p)), args.queries),
+            "d_index_one_bid": timed(
+                lambda: fts.add([next(d for d in extra if d["kind"] == "bid")]), args.queries
+            ),
+        }
+        out["fts5"] = fts5
+        out["p95_ratio_ours_over_fts5"] = {
+            k: round(ours[k]["p95_ms"] / max(fts5[k]["p95_ms"], 0.01), 2) for k in ours
+        }
+        fts.db.close()
+    print(json.dumps(out, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Matching: the analyzer, the full-text index and relevance ranking.
+
+``init_app(app)`` binds one engine per app (index in ``BOUNTY_INDEX_DIR``),
+makes the index follow database commits and replays pending index work;
+``get_engine()`` returns the current app's engine.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from .engine import Engine, Filters, Hit, SearchResult
+
+__all__ = ["Engine", "Filters", "Hit", "SearchResult", "get_engine", "init_app"]
+
+EXTENSION_KEY = "bounty.matching"
+
+
+def init_app(app: Flask) -> None:
+    """Bind the engine to ``app``; the index follows the database from now on."""
+    from sqlalchemy.orm import Session
+
+    from ..extensions import db
+    from . import indexing
+    from .whoosh_engine import WhooshEngine
+
+    state: dict = {}
+
+    def loader(kind: str, doc_id: str):  # noqa: ANN202
+        with app.app_context(), Session(db.engine) as session:
+            return indexing.load(session, kind, doc_id)
+
+    def engine() -> WhooshEngine:
+        if "engine" not in state:
+            state["engine"] = WhooshEngine(app.config["BOUNTY_INDEX_DIR"], loader=loader)
+        return state["engine"]
+
+    app.extensions[EXTENSION_KEY] = engine
+    indexing.install_hooks(_current_engine, Session)
+
+    if not app.config.get("TESTING"):
+        # finish index work that a crash interrupted (cheap when nothing is pending)
+        try:
+            engine().replay()
+        except Exception:  # pragma: no cover - never block start-up on the index
+            app.logger.exception("index replay failed; run `bounty reindex`")
+
+
+def _current_engine():  # noqa: ANN202
+    """The current app's engine, or ``None`` outside an app with matching."""
+    from flask import has_app_context
+
+    if not has_app_context() or EXTENSION_KEY not in current_app.extensions:
+        return None
+    return current_app.extensions[EXTENSION_KEY]()
+
+
+def get_engine() -> Engine:
+    """The engine of the current app."""
+    return _current_engine()

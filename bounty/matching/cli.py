@@ -1,0 +1,52 @@
+"""Command line: ``bounty match eval`` and ``bounty reindex``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import with_appcontext
+
+from .evaluation import evaluate
+
+
+@click.group("match")
+def match_cli() -> None:
+    """Matching: evaluation and index maintenance."""
+
+
+@match_cli.command("eval")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--baseline", is_flag=True, help="Also score stock Whoosh BM25F + jieba.")
+@click.option("--run", "run_file", type=click.Path(dir_okay=False), help="Write a TREC run file.")
+@click.option("--subset", help="Only queries flagged in queries_meta.jsonl, e.g. low_overlap.")
+def eval_command(directory: str, baseline: bool, run_file: str | None, subset: str | None) -> None:
+    """Rank DIR's docs for DIR's queries and print the metrics as JSON lines."""
+    for result in evaluate(directory, baseline=baseline, run_file=run_file, subset=subset):
+        click.echo(json.dumps(result, ensure_ascii=False))
+
+
+def main() -> None:  # pragma: no cover - `python -m bounty.matching.cli`
+    match_cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+@click.command("reindex")
+@with_appcontext
+def reindex_command() -> None:
+    """Rebuild the whole index from the database, then swap it in atomically."""
+    from flask import current_app
+    from sqlalchemy.orm import Session
+    from tqdm import tqdm
+
+    from ..extensions import db
+    from . import get_engine, indexing
+
+    with current_app.app_context(), Session(db.engine) as session:
+        total = indexing.count_rows(session)
+        with tqdm(total=total, unit="doc", desc="reindex") as bar:
+            n = get_engine().rebuild(indexing.all_docs(session), progress=bar.update)
+    click.echo(f"reindexed {n} documents into {get_engine().generation()}")

@@ -1,0 +1,209 @@
+"""Relevance evaluation: the production ranking against a stock baseline.
+
+A set is a directory with ``queries.jsonl`` (``{"id", "title"?, "text"}``),
+``docs.jsonl`` (``{"id", "title", "text"}``) and ``qrels.tsv`` (``query_id
+doc_id grade`` with a header). Queries play challenges and docs play bids:
+both go through exactly the production path (``WhooshEngine.index`` and
+``WhooshEngine.rank``), so the figures are the product's.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EVAL_KIND = "doc"
+
+
+@dataclass(slots=True)
+class EvalSet:
+    queries: list[dict[str, Any]]
+    docs: list[dict[str, Any]]
+    qrels: dict[str, dict[str, int]]
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def load_set(directory: str | Path, subset: str | None = None) -> EvalSet:
+    """Read a set; ``subset`` keeps queries flagged true in ``queries_meta.jsonl``."""
+    d = Path(directory)
+    queries = _jsonl(d / "queries.jsonl")
+    docs = _jsonl(d / "docs.jsonl")
+    qrels: dict[str, dict[str, int]] = {}
+    with (d / "qrels.tsv").open(encoding="utf-8") as f:
+        reader = csv.reader(f, delimiter="\t")
+        next(reader, None)
+        for row in reader:
+            if len(row) >= 3:
+                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    if subset:
+        meta = {m["id"]: m for m in _jsonl(d / "queries_meta.jsonl")}
+        queries = [q for q in queries if meta.get(q["id"], {}).get(subset)]
+    queries = [q for q in queries if any(g > 0 for g in qrels.get(q["id"], {}).values())]
+    return EvalSet(queries, docs, qrels)
+
+
+def dcg(gains: Iterable[float]) -> float:
+    return sum(g / math.log2(i + 2) for i, g in enumerate(gains))
+
+
+def ndcg(ranked: list[str], judged: dict[str, int], k: int) -> float:
+    gains = [2 ** judged.get(d, 0) - 1 for d in ranked[:k]]
+    ideal = sorted((2**g - 1 for g in judged.values() if g > 0), reverse=True)[:k]
+    best = dcg(ideal)
+    return dcg(gains) / best if best else 0.0
+
+
+def mrr(ranked: list[str], judged: dict[str, int], k: int) -> float:
+    for i, d in enumerate(ranked[:k]):
+        if judged.get(d, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def recall(ranked: list[str], judged: dict[str, int], k: int) -> float:
+    relevant = {d for d, g in judged.items() if g > 0}
+    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def _percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p * len(ordered)) - 1))]
+
+
+Ranker = Callable[[dict[str, Any]], list[tuple[str, float]]]
+
+
+def score_run(
+    es: EvalSet, ranker: Ranker, system: str, run_file: Path | None = None
+) -> dict[str, Any]:
+    """Rank every query, compute the metrics and optionally write a TREC run."""
+    totals = {"ndcg@3": 0.0, "ndcg@10": 0.0, "mrr@10": 0.0, "recall@50": 0.0}
+    times: list[float] = []
+    lines: list[str] = []
+    for q in es.queries:
+        t0 = time.perf_counter()
+        ranking = ranker(q)
+        times.append((time.perf_counter() - t0) * 1000)
+        ids = [d for d, _ in ranking]
+        judged = es.qrels.get(q["id"], {})
+        totals["ndcg@3"] += ndcg(ids, judged, 3)
+        totals["ndcg@10"] += ndcg(ids, judged, 10)
+        totals["mrr@10"] += mrr(ids, judged, 10)
+        totals["recall@50"] += recall(ids, judged, 50)
+        for rank, (doc_id, score) in enumerate(ranking[:100], start=1):
+            lines.append(f"{q['id']} Q0 {doc_id} {rank} {score:.4f} {system}")
+    n = len(es.queries) or 1
+    result: dict[str, Any] = {"system": system}
+    result.update({k: round(v / n, 4) for k, v in totals.items()})
+    result["queries"] = len(es.queries)
+    result["p50_ms"] = round(statistics.median(times), 2) if times else 0.0
+    result["p95_ms"] = round(_percentile(times, 0.95), 2)
+    if run_file is not None:
+        with Path(run_file).open("a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + ("\n" if lines else ""))
+    return result
+
+
+def production_ranker(es: EvalSet, index_dir: Path) -> Ranker:
+    """Index the docs as bids with the production engine; rank as for a challenge."""
+    from .whoosh_engine import WhooshEngine
+
+    engine = WhooshEngine(index_dir, kinds=(EVAL_KIND,))
+    engine.rebuild(
+        {"kind": EVAL_KIND, "id": d["id"], "title": d.get("title", ""), "body": d.get("text", "")}
+        for d in es.docs
+    )
+
+    def rank(q: dict[str, Any]) -> list[tuple[str, float]]:
+        query = {"title": q.get("title", ""), "body": q.get("text", "")}
+        return [(h.id, h.score) for h in engine.rank(query, kind=EVAL_KIND, limit=100)]
+
+    rank.engine = engine  # type: ignore[attr-defined]
+    return rank
+
+
+def stock_chinese_analyzer() -> Any:
+    """jieba's own Whoosh analyzer, imported quietly (it leaks a file handle)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import jieba
+
+        jieba.setLogLevel(60)
+        from jieba.analyse import ChineseAnalyzer
+
+        return ChineseAnalyzer()
+
+
+def baseline_ranker(es: EvalSet, index_dir: Path) -> Ranker:
+    """Plain Whoosh BM25F with jieba's stock ChineseAnalyzer: the reference."""
+    from whoosh import fields, index, query, scoring
+
+    analyzer = stock_chinese_analyzer()
+    schema = fields.Schema(
+        id=fields.ID(stored=True, unique=True),
+        title=fields.TEXT(analyzer=analyzer),
+        text=fields.TEXT(analyzer=analyzer),
+    )
+    ix = index.create_in(str(index_dir), schema)
+    with ix.writer(limitmb=128) as w:
+        for d in es.docs:
+            w.add_document(id=str(d["id"]), title=d.get("title", ""), text=d.get("text", ""))
+    searcher = ix.searcher(weighting=scoring.BM25F())
+
+    def rank(q: dict[str, Any]) -> list[tuple[str, float]]:
+        text = f"{q.get('title', '')} {q.get('text', '')}"
+        terms = dict.fromkeys(t.text for t in analyzer(text))
+        clauses = [query.Term(f, t) for t in terms for f in ("title", "text")]
+        if not clauses:
+            return []
+        results = searcher.search(query.Or(clauses), limit=100)
+        return [(r["id"], round(r.score, 4)) for r in results]
+
+    rank.searcher = searcher  # type: ignore[attr-defined]
+    return rank
+
+
+def evaluate(
+    directory: str | Path,
+    *,
+    baseline: bool = False,
+    run_file: str | Path | None = None,
+    subset: str | None = None,
+) -> list[dict[str, Any]]:
+    """Score the production ranking (and the baseline) on the set in ``directory``."""
+    es = load_set(directory, subset)
+    run_path = Path(run_file) if run_file else None
+    if run_path is not None:
+        run_path.write_text("", encoding="utf-8")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bounty-eval-") as tmp:
+        ours = production_ranker(es, Path(tmp) / "bounty")
+        try:
+            results.append(score_run(es, ours, "bounty", run_path))
+        finally:
+            ours.engine.close()  # type: ignore[attr-defined]
+        if baseline:
+            base_dir = Path(tmp) / "baseline"
+            base_dir.mkdir()
+            base = baseline_ranker(es, base_dir)
+            try:
+                results.append(score_run(es, base, "baseline", run_path))
+            finally:
+                base.searcher.close()  # type: ignore[attr-defined]
+    return results

@@ -1,0 +1,141 @@
+"""The index follows the database: documents from rows, and session hooks.
+
+``after_flush`` records the dirty keys of challenges, bids and organisations
+in the durable journal (before the database commits); ``after_commit``
+applies them, loading each row afresh; ``after_rollback`` leaves them pending
+(replay re-reads the database, so an entry for a rolled-back change is
+harmless). ``replay()`` at start-up finishes whatever a crash interrupted.
+
+Only public challenges and submitted bids are documents: a draft, vetting or
+rejected challenge and a draft or withdrawn bid are removed from the index.
+Sealing is enforced by the callers (ranking is asked only by those the
+foundation lets see the bids), and bids are never part of search results.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from ..accounts.models import Organization, OrgKind
+from ..challenges.models import PUBLIC_STATES, Bid, BidState, Challenge
+from .engine import Doc
+
+PENDING_KEY = "bounty.matching.pending"
+_hooks_installed = False
+
+
+def challenge_doc(c: Challenge) -> Doc | None:
+    if c.state not in PUBLIC_STATES:
+        return None
+    indicators = "；".join(f"{i.name} {i.target}{i.unit}" for i in c.indicators)
+    return {
+        "kind": "challenge", "id": c.id, "title": c.title,
+        "body": "\n".join([c.bottleneck, indicators, c.background, c.expected_outcome]),
+        "keywords": c.keywords, "industry": str(c.industry), "category": str(c.category),
+        "state": str(c.state), "bounty": c.bounty_yuan, "deadline": c.bid_deadline,
+        "published_at": c.published_at, "org_id": str(c.organization_id),
+    }
+
+
+def bid_doc(b: Bid) -> Doc | None:
+    if b.state != BidState.submitted:
+        return None
+    milestones = "；".join(f"{m.name} {m.deliverable}" for m in b.milestones)
+    return {
+        "kind": "bid", "id": b.id, "title": b.title,
+        "body": "\n".join([b.approach, b.prior_results, milestones, b.lab, b.team_members]),
+        "challenge_id": str(b.challenge_id), "org_id": str(b.organization_id),
+        "state": str(b.state), "published_at": b.submitted_at,
+    }
+
+
+def institute_doc(org: Organization, session: Session | None = None) -> Doc | None:
+    if org.kind != OrgKind.institute:
+        return None
+    past = ""
+    if session is not None:
+        titles = session.scalars(
+            sa.select(Bid.title).where(
+                Bid.organization_id == org.id, Bid.state == BidState.submitted
+            ).limit(50)
+        ).all()
+        past = "；".join(titles)
+    return {
+        "kind": "institute", "id": org.id, "title": org.name,
+        "body": "\n".join([org.expertise, org.description, past]),
+        "keywords": org.keywords, "org_id": str(org.id),
+        "state": "verified" if org.verified_at else "unverified",
+    }
+
+
+MODELS: dict[str, Any] = {"challenge": Challenge, "bid": Bid, "institute": Organization}
+
+
+def load(session: Session, kind: str, doc_id: str) -> Doc | None:
+    """The current document for ``(kind, id)``, or ``None`` if it must not be indexed."""
+    obj = session.get(MODELS[kind], int(doc_id))
+    if obj is None:
+        return None
+    if kind == "challenge":
+        return challenge_doc(obj)
+    if kind == "bid":
+        return bid_doc(obj)
+    return institute_doc(obj, session)
+
+
+def all_docs(session: Session):
+    """Every indexable document, for ``bounty reindex``."""
+    for kind, model in MODELS.items():
+        for obj in session.scalars(sa.select(model).execution_options(yield_per=500)):
+            doc = load(session, kind, str(obj.id))
+            if doc is not None:
+                yield doc
+
+
+def count_rows(session: Session) -> int:
+    return sum(session.scalar(sa.select(sa.func.count()).select_from(m)) or 0
+               for m in MODELS.values())
+
+
+def _keys(obj: Any) -> list[tuple[str, str]]:
+    if isinstance(obj, Challenge):
+        return [("challenge", str(obj.id))]
+    if isinstance(obj, Bid):
+        # an institute's profile includes its bids
+        return [("bid", str(obj.id)), ("institute", str(obj.organization_id))]
+    if isinstance(obj, Organization):
+        return [("institute", str(obj.id))]
+    return []
+
+
+def install_hooks(get_engine, session_factory) -> None:  # noqa: ANN001
+    """Make the index follow commits of ``session_factory`` sessions (once per process)."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+
+    @event.listens_for(session_factory, "after_flush")
+    def _after_flush(session: Session, _ctx) -> None:  # noqa: ANN001
+        keys: set[tuple[str, str]] = set()
+        for obj in [*session.new, *session.dirty, *session.deleted]:
+            keys.update(_keys(obj))
+        engine = get_engine()
+        if keys and engine is not None:
+            seqs = engine.journal.record((k, i, None) for k, i in sorted(keys))
+            session.info.setdefault(PENDING_KEY, []).extend(seqs)
+
+    @event.listens_for(session_factory, "after_commit")
+    def _after_commit(session: Session) -> None:
+        seqs = session.info.pop(PENDING_KEY, None)
+        engine = get_engine()
+        if seqs and engine is not None:
+            engine.replay(only=seqs)
+
+    @event.listens_for(session_factory, "after_rollback")
+    def _after_rollback(session: Session) -> None:
+        session.info.pop(PENDING_KEY, None)

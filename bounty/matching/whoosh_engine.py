@@ -1,0 +1,640 @@
+"""The Whoosh implementation of :class:`bounty.matching.engine.Engine`.
+
+Layout of ``index_dir``::
+
+    journal.sqlite          pending index work (see journal.py)
+    current -> gen-…        symlink to the live generation, swapped atomically
+    gen-…/                  one Whoosh storage, one named index per kind
+
+Text fields hold terms produced by our analyzer (stored too, with a hash of
+the source text), so Whoosh only splits on spaces; a rebuild reuses the stored
+terms of unchanged documents instead of segmenting again.
+
+Scoring is ours (ranking.py): term-at-a-time over Whoosh postings when many
+documents may match, document-at-a-time over stored term vectors when the
+candidates are few (a challenge's bids).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+from whoosh import fields, index, query
+from whoosh.analysis import SpaceSeparatedTokenizer
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import LockError
+
+from .analyzer import Analyzer, get_analyzer
+from .engine import FACET_FIELDS, Doc, Filters, Hit, SearchResult, SortKey
+from .highlight import highlight as _highlight
+from .journal import Journal
+from .ranking import (
+    DOC_FIELD_WEIGHTS,
+    MAX_QUERY_TERMS,
+    DocVector,
+    QueryTerm,
+    Scorer,
+    bm25_idf,
+    doc_terms,
+    query_terms,
+)
+
+Loader = Callable[[str, str], Doc | None]
+
+SEARCH_MAX_TERMS = 8
+RECOMMEND_MAX_TERMS = 16
+SMALL_CANDIDATE_SET = 3000
+
+_path_locks: dict[str, threading.RLock] = {}
+_path_locks_guard = threading.Lock()
+
+
+def _writer_lock(path: Path) -> threading.RLock:
+    """One writer per index directory per process."""
+    key = str(path.resolve())
+    with _path_locks_guard:
+        return _path_locks.setdefault(key, threading.RLock())
+
+
+def make_schema() -> fields.Schema:
+    terms = SpaceSeparatedTokenizer()
+    return fields.Schema(
+        key=fields.ID(unique=True, stored=True),
+        id=fields.ID(stored=True),
+        title=fields.TEXT(analyzer=terms, phrase=False),
+        keywords=fields.TEXT(analyzer=terms, phrase=False),
+        body=fields.TEXT(analyzer=terms, phrase=False),
+        industry=fields.ID(stored=True, sortable=True),
+        category=fields.ID(stored=True, sortable=True),
+        state=fields.ID(stored=True, sortable=True),
+        org_id=fields.ID(stored=True),
+        challenge_id=fields.ID(stored=True),
+        bounty=fields.NUMERIC(bits=64, stored=True, sortable=True),
+        deadline=fields.DATETIME(stored=True, sortable=True),
+        published_at=fields.DATETIME(stored=True, sortable=True),
+        data=fields.STORED(),  # title, terms per field, source hash
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return " ; ".join(str(v) for v in value)
+    return str(value)
+
+
+def source_hash(doc: Mapping[str, Any]) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    for name in DOC_FIELD_WEIGHTS:
+        h.update(_text(doc.get(name)).encode())
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def _naive_utc(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+class _KindView:
+    """A cached searcher over one kind's index with cached statistics."""
+
+    def __init__(self, ix: index.Index) -> None:
+        self.ix = ix
+        self.searcher = ix.searcher()
+        self._retired: list[Any] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self._idf: dict[str, float] = {}
+        self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
+        self._filters: OrderedDict[tuple, frozenset[int] | None] = OrderedDict()
+        self._columns: dict[str, Any] = {}
+        reader = self.searcher.reader()
+        self.doc_count = reader.doc_count()
+        # term statistics still count deleted documents until segments merge,
+        # so IDF and average lengths use the same population
+        self.doc_count_all = reader.doc_count_all()
+        self.avg = {
+            f: (reader.field_length(f) / self.doc_count_all if self.doc_count_all else 1.0)
+            for f in DOC_FIELD_WEIGHTS
+        }
+
+    def refresh(self) -> None:
+        # Not Searcher.refresh(): it reuses segment readers whose deletions
+        # have changed, so a deleted document would stay visible.
+        if not self.searcher.up_to_date():
+            # the previous searcher may still serve a search in another thread:
+            # close the one retired before it instead
+            for retired in self._retired:
+                retired.close()
+            self._retired = [self.searcher]
+            self.searcher = self.ix.searcher()
+            self._reset()
+
+    def close(self) -> None:
+        for s in [*self._retired, self.searcher]:
+            s.close()
+        self._retired = []
+
+    def df(self, term: str) -> int:
+        reader = self.searcher.reader()
+        return max(reader.doc_frequency(f, term) for f in DOC_FIELD_WEIGHTS)
+
+    def idf(self, term: str) -> float:
+        v = self._idf.get(term)
+        if v is None:
+            v = bm25_idf(self.doc_count_all, self.df(term))
+            if len(self._idf) > 100_000:
+                self._idf.clear()
+            self._idf[term] = v
+        return v
+
+    def scorer(self) -> Scorer:
+        return Scorer(self.idf, self.avg)
+
+    def stored(self, docnum: int) -> tuple[DocVector, dict]:
+        cached = self._vectors.get(docnum)
+        if cached is not None:
+            self._vectors.move_to_end(docnum)
+            return cached
+        fields_ = self.searcher.stored_fields(docnum)
+        vec = DocVector.from_stored(fields_["data"]["terms"])
+        result = (vec, fields_)
+        self._vectors[docnum] = result
+        if len(self._vectors) > 20_000:
+            self._vectors.popitem(last=False)
+        return result
+
+    def column(self, name: str) -> Any:
+        col = self._columns.get(name)
+        if col is None:
+            col = self.searcher.reader().column_reader(name)
+            self._columns[name] = col
+        return col
+
+    def allowed(self, filters: Filters | None) -> frozenset[int] | None:
+        """Doc numbers passing ``filters``; ``None`` means all live documents."""
+        q = _filter_query(filters)
+        if q is None:
+            return None
+        key = repr(q)
+        if key in self._filters:
+            self._filters.move_to_end(key)
+            return self._filters[key]
+        docs = frozenset(self.searcher.docs_for_query(q))
+        self._filters[key] = docs
+        if len(self._filters) > 64:
+            self._filters.popitem(last=False)
+        return docs
+
+
+def _values(v: str | Iterable[str] | None) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, str | int):
+        return [str(v)]
+    return [str(x) for x in v]
+
+
+def _filter_query(filters: Filters | None) -> query.Query | None:
+    if filters is None:
+        return None
+    parts: list[query.Query] = []
+    for name in ("industry", "category", "state", "org_id", "challenge_id"):
+        vals = _values(getattr(filters, name))
+        if vals:
+            parts.append(query.Or([query.Term(name, v) for v in vals]))
+    if filters.bounty_min is not None or filters.bounty_max is not None:
+        parts.append(query.NumericRange("bounty", filters.bounty_min, filters.bounty_max))
+    if filters.deadline_after is not None or filters.deadline_before is not None:
+        parts.append(
+            query.DateRange(
+                "deadline", _naive_utc(filters.deadline_after), _naive_utc(filters.deadline_before)
+            )
+        )
+    if filters.exclude_ids:
+        parts.append(query.Not(query.Or([query.Term("id", str(i)) for i in filters.exclude_ids])))
+    if not parts:
+        return None
+    return query.And(parts) if len(parts) > 1 else parts[0]
+
+
+class WhooshEngine:
+    """The default engine: Whoosh storage, our analyzer and our scoring."""
+
+    def __init__(
+        self,
+        index_dir: str | os.PathLike[str],
+        *,
+        analyzer: Analyzer | None = None,
+        loader: Loader | None = None,
+        kinds: Iterable[str] = ("challenge", "bid", "institute"),
+    ) -> None:
+        self.root = Path(index_dir)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.analyzer = analyzer or get_analyzer()
+        self.loader = loader
+        self.kinds = tuple(kinds)
+        self.schema = make_schema()
+        self.journal = Journal(self.root / "journal.sqlite")
+        self._lock = _writer_lock(self.root)
+        self._rebuild_lock = threading.Lock()
+        self._views_lock = threading.Lock()
+        self._views: dict[str, _KindView] = {}
+        self._retired_views: list[_KindView] = []
+        self._gen: Path | None = None
+        self._rebuild_tail: list[tuple[str, str, Doc | None]] | None = None
+        with self._lock:
+            if not (self.root / "current").exists():
+                gen = self._new_generation()
+                self._swap(gen)
+
+    # -- generations ------------------------------------------------------
+    def _new_generation(self) -> Path:
+        gen = self.root / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        gen.mkdir()
+        storage = FileStorage(str(gen))
+        for kind in self.kinds:
+            storage.create_index(self.schema, indexname=kind)
+        return gen
+
+    def _swap(self, gen: Path) -> None:
+        link = self.root / f".current-{uuid.uuid4().hex[:8]}"
+        os.symlink(gen.name, link)
+        os.replace(link, self.root / "current")  # atomic on POSIX
+
+    def generation(self) -> Path:
+        return (self.root / "current").resolve()
+
+    def _storage(self, gen: Path | None = None) -> FileStorage:
+        return FileStorage(str(gen or self.generation()))
+
+    def _ensure_kind(self, kind: str, gen: Path | None = None) -> index.Index:
+        storage = self._storage(gen)
+        if not storage.index_exists(indexname=kind):
+            with self._lock:
+                if not storage.index_exists(indexname=kind):
+                    storage.create_index(self.schema, indexname=kind)
+        return storage.open_index(indexname=kind)
+
+    def _view(self, kind: str) -> _KindView | None:
+        gen = self.generation()
+        with self._views_lock:
+            if gen != self._gen:
+                self._retired_views.extend(self._views.values())
+                if len(self._retired_views) > 2 * len(self.kinds):
+                    for v in self._retired_views[: len(self.kinds)]:
+                        v.close()
+                    del self._retired_views[: len(self.kinds)]
+                self._views = {}
+                self._gen = gen
+            view = self._views.get(kind)
+            if view is None:
+                storage = self._storage(gen)
+                if not storage.index_exists(indexname=kind):
+                    return None
+                view = self._views[kind] = _KindView(storage.open_index(indexname=kind))
+            return view
+
+    def _refresh(self, kinds: Iterable[str]) -> None:
+        with self._views_lock:
+            for kind in kinds:
+                view = self._views.get(kind)
+                if view is not None:
+                    view.refresh()
+
+    def close(self) -> None:
+        with self._views_lock:
+            for v in [*self._views.values(), *self._retired_views]:
+                v.close()
+            self._views = {}
+            self._retired_views = []
+        self.journal.close()
+
+    # -- writing ----------------------------------------------------------
+    def prepare(self, doc: Doc, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The Whoosh fields of ``doc``, reusing ``previous`` terms if unchanged."""
+        digest = source_hash(doc)
+        if previous is not None and previous.get("hash") == digest:
+            terms = previous["terms"]
+        else:
+            terms = {f: " ".join(ts) for f, ts in doc_terms(self.analyzer, doc).items()}
+        kind, doc_id = str(doc["kind"]), str(doc["id"])
+        out: dict[str, Any] = {
+            "key": f"{kind}:{doc_id}",
+            "id": doc_id,
+            "data": {"title": _text(doc.get("title")), "terms": terms, "hash": digest},
+        }
+        out.update(terms)
+        for name in ("industry", "category", "state", "org_id", "challenge_id"):
+            if doc.get(name) is not None:
+                out[name] = str(doc[name])
+        if doc.get("bounty") is not None:
+            out["bounty"] = int(doc["bounty"])
+        for name in ("deadline", "published_at"):
+            dt = _naive_utc(doc.get(name))
+            if dt is not None:
+                out[name] = dt
+        return out
+
+    def _write(self, ops: list[tuple[str, str, Doc | None]], gen: Path | None = None) -> None:
+        """Apply upserts/removals, one writer per kind, retrying Whoosh's lock."""
+        by_kind: dict[str, list[tuple[str, Doc | None]]] = {}
+        for kind, doc_id, doc in ops:
+            by_kind.setdefault(kind, []).append((doc_id, doc))
+        # segmenting happens outside the lock; only Whoosh writes are serialised
+        prepared_by_kind = {
+            kind: [(i, self.prepare(d) if d is not None else None) for i, d in items]
+            for kind, items in by_kind.items()
+        }
+        with self._lock:
+            for kind, prepared in prepared_by_kind.items():
+                ix = self._ensure_kind(kind, gen)
+                writer = _open_writer(ix)
+                try:
+                    for doc_id, fields_ in prepared:
+                        if fields_ is None:
+                            writer.delete_by_term("key", f"{kind}:{doc_id}")
+                        else:
+                            writer.update_document(**fields_)
+                except BaseException:
+                    writer.cancel()
+                    raise
+                writer.commit()
+            if self._rebuild_tail is not None and gen is None:
+                self._rebuild_tail.extend(ops)
+        if gen is None:
+            self._refresh(by_kind)
+
+    def apply(self, ops: Iterable[tuple[str, Any, Doc | None]]) -> None:
+        """Apply already-journalled operations (``(kind, id, doc-or-None)``)."""
+        self._write([(k, str(i), d) for k, i, d in ops])
+
+    def index(self, docs: Iterable[Doc]) -> None:
+        ops = [(str(d["kind"]), str(d["id"]), d) for d in docs]
+        self._durably(ops)
+
+    def remove(self, kind: str, ids: Iterable[Any]) -> None:
+        self._durably([(kind, str(i), None) for i in ids])
+
+    def _durably(self, ops: list[tuple[str, str, Doc | None]]) -> None:
+        if not ops:
+            return
+        seqs = self.journal.record(ops)
+        self._write(ops)
+        self.journal.done(seqs)
+
+    def replay(self, only: Iterable[int] | None = None) -> int:
+        """Apply pending index work (all, or the entries ``only``); returns the count.
+
+        Called at start-up for what a crash left, and after each commit for
+        that transaction's entries.
+        """
+        entries = self.journal.pending()
+        if only is not None:
+            wanted = set(only)
+            entries = [e for e in entries if e[0] in wanted]
+        if not entries:
+            return 0
+        ops = []
+        for _seq, kind, doc_id, doc in entries:
+            if self.loader is not None:
+                doc = self.loader(kind, doc_id)
+            ops.append((kind, doc_id, doc))
+        self._write(ops)
+        self.journal.done(seq for seq, *_ in entries)
+        return len(entries)
+
+    def rebuild(
+        self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Build every kind into a fresh generation, then swap it in atomically.
+
+        Writes that arrive meanwhile go to the live generation and are copied
+        into the new one just before the swap; searches keep using the live
+        generation throughout.
+        """
+        with self._rebuild_lock:
+            with self._lock:
+                self._rebuild_tail = []
+            try:
+                gen = self._new_generation()
+                old = {k: self._view(k) for k in self.kinds}
+                writers: dict[str, Any] = {}
+                count = 0
+                try:
+                    for doc in docs:
+                        kind = str(doc["kind"])
+                        if kind not in writers:
+                            ix = self._ensure_kind(kind, gen)
+                            writers[kind] = ix.writer(limitmb=128)
+                        view = old.get(kind) or self._view(kind)
+                        previous = None
+                        if view is not None:
+                            stored = view.searcher.document(key=f"{kind}:{doc['id']}")
+                            previous = stored["data"] if stored else None
+                        writers[kind].add_document(**self.prepare(doc, previous))
+                        count += 1
+                        if progress is not None:
+                            progress(1)
+                    for w in writers.values():
+                        w.commit()
+                except BaseException:
+                    for w in writers.values():
+                        w.cancel()
+                    shutil.rmtree(gen, ignore_errors=True)
+                    raise
+                with self._lock:
+                    tail, self._rebuild_tail = self._rebuild_tail, None
+                    if tail:
+                        if self.loader is not None:
+                            tail = [(k, i, self.loader(k, i)) for k, i, _ in tail]
+                        self._write(tail, gen)
+                    previous_gen = self.generation()
+                    self._swap(gen)
+                self._cleanup(keep={gen, previous_gen})
+                return count
+            finally:
+                with self._lock:
+                    self._rebuild_tail = None
+
+    def _cleanup(self, keep: set[Path]) -> None:
+        # the previous generation stays: open searchers may still read it
+        for path in self.root.glob("gen-*"):
+            if path.resolve() not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+    # -- reading ----------------------------------------------------------
+    def _terms(self, view: _KindView, q: Doc | str, max_terms: int) -> list[QueryTerm]:
+        return query_terms(self.analyzer, q, view.idf, max_terms=max_terms)
+
+    def _score_postings(
+        self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
+    ) -> dict[int, float]:
+        """Term-at-a-time BM25F over the postings of the (bounded) terms."""
+        reader = view.searcher.reader()
+        scorer = view.scorer()
+        tf: dict[int, float] = {}
+        scores: dict[int, float] = {}
+        lengths: dict[str, Any] = {}
+        for q in terms:
+            tf.clear()
+            for f in DOC_FIELD_WEIGHTS:
+                if not reader.doc_frequency(f, q.text):
+                    continue
+                m = reader.postings(f, q.text)
+                flen = lengths.setdefault(f, {})
+                while m.is_active():
+                    d = m.id()
+                    if allowed is None or d in allowed:
+                        n = flen.get(d)
+                        if n is None:
+                            n = flen[d] = reader.doc_field_length(d, f)
+                        tf[d] = tf.get(d, 0.0) + m.weight() * scorer.norm(f, n)
+                    m.next()
+            for d, t in tf.items():
+                scores[d] = scores.get(d, 0.0) + scorer.saturate(q, t)
+        return scores
+
+    def _score_vectors(
+        self, view: _KindView, terms: list[QueryTerm], docnums: Iterable[int]
+    ) -> dict[int, float]:
+        scorer = view.scorer()
+        out = {}
+        for d in docnums:
+            s, _ = scorer.score(terms, view.stored(d)[0])
+            if s > 0:
+                out[d] = s
+        return out
+
+    def _scores(
+        self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
+    ) -> dict[int, float]:
+        if allowed is not None and len(allowed) <= SMALL_CANDIDATE_SET:
+            return self._score_vectors(view, terms, allowed)
+        return self._score_postings(view, terms, allowed)
+
+    def _hit(self, view: _KindView, kind: str, docnum: int, score: float, terms) -> Hit:
+        vec, stored = view.stored(docnum)
+        matched = view.scorer().score(terms, vec)[1] if terms else []
+        meta = {k: v for k, v in stored.items() if k not in ("data", "key")}
+        meta["title"] = stored["data"]["title"]
+        for name in ("deadline", "published_at"):
+            if isinstance(meta.get(name), datetime):
+                meta[name] = meta[name].replace(tzinfo=UTC)
+        return Hit(kind=kind, id=stored["id"], score=round(score, 4), fields=meta, matched=matched)
+
+    def search(
+        self,
+        text: str,
+        *,
+        kind: str = "challenge",
+        filters: Filters | None = None,
+        sort: SortKey = "relevance",
+        page: int = 1,
+        pagesize: int = 20,
+        facets: bool = True,
+    ) -> SearchResult:
+        page = max(1, int(page))
+        pagesize = max(1, min(int(pagesize), 100))
+        view = self._view(kind)
+        if view is None:
+            return SearchResult([], 0, page, pagesize)
+        allowed = view.allowed(filters)
+        terms = self._terms(view, text or "", SEARCH_MAX_TERMS) if text and text.strip() else []
+        if terms:
+            scores = self._scores(view, terms, allowed)
+        elif text and text.strip():
+            scores = {}  # only unknown words: nothing can match
+        else:
+            docs = allowed if allowed is not None else view.searcher.reader().all_doc_ids()
+            scores = dict.fromkeys(docs, 0.0)
+            if sort == "relevance":
+                sort = "newest"
+        total = len(scores)
+        start = (page - 1) * pagesize
+        ordered = self._order(view, scores, sort, start + pagesize)
+        hits = [self._hit(view, kind, d, scores[d], terms) for d in ordered[start:]]
+        counts: dict[str, dict[str, int]] = {}
+        if facets:
+            for name in FACET_FIELDS:
+                col = view.column(name)
+                c = Counter(col[d] for d in scores)
+                counts[name] = {k: v for k, v in c.most_common() if k}
+        return SearchResult(hits, total, page, pagesize, counts, [t.text for t in terms])
+
+    def _order(self, view: _KindView, scores: dict[int, float], sort: str, n: int) -> list[int]:
+        if sort == "relevance":
+            return heapq.nlargest(n, scores, key=lambda d: (scores[d], -d))
+        name, reverse = {
+            "newest": ("published_at", True),
+            "deadline": ("deadline", False),
+            "bounty": ("bounty", True),
+        }.get(sort, ("published_at", True))
+        col = view.column(name)
+        keyed = ((col[d], d) for d in scores)
+        if reverse:
+            return [d for _, d in heapq.nlargest(n, keyed)]
+        # documents without a deadline sort last
+        return [d for _, d in heapq.nsmallest(n, ((v if v else float("inf"), d) for v, d in keyed))]
+
+    def rank(
+        self,
+        query_doc: Doc | str,
+        *,
+        kind: str,
+        filters: Filters | None = None,
+        limit: int = 50,
+        max_terms: int | None = None,
+    ) -> list[Hit]:
+        view = self._view(kind)
+        if view is None:
+            return []
+        allowed = view.allowed(filters)
+        small = allowed is not None and len(allowed) <= SMALL_CANDIDATE_SET
+        terms = self._terms(
+            view, query_doc, max_terms or (MAX_QUERY_TERMS if small else RECOMMEND_MAX_TERMS)
+        )
+        if not terms:
+            return []
+        scores = self._scores(view, terms, allowed)
+        best = heapq.nlargest(limit, scores, key=lambda d: (scores[d], -d))
+        return [self._hit(view, kind, d, scores[d], terms) for d in best]
+
+    def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
+        return _highlight(self.analyzer, text, terms, fragment=fragment)
+
+    def count(self, kind: str) -> int:
+        view = self._view(kind)
+        return 0 if view is None else view.doc_count
+
+
+def _open_writer(ix: index.Index, timeout: float = 60.0) -> Any:
+    """``ix.writer()`` retried while another process holds Whoosh's lock."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            return ix.writer()
+        except LockError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
