@@ -32,7 +32,7 @@ class IndicatorForm(Form):
     """One row of the indicators table (a plain Form: the parent carries the CSRF token)."""
 
     name = StringField(_l("指标名称"), validators=[Optional(), Length(max=200)])
-    target = StringField(_l("目标值"), validators=[Optional(), Length(max=200)])
+    target = StringField(_l("目标值"), validators=[Length(max=200)])
     unit = StringField(_l("单位"), validators=[Optional(), Length(max=50)])
     remove = SubmitField(_l("删除"))
 
