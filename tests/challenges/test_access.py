@@ -135,3 +135,27 @@ def test_winner_named_once_award_confirmed(app, world):
     db.session.commit()
     page = anonymous.get(f"/challenges/{challenge.id}").get_data(as_text=True)
     assert f'<dd class="winner">{name}</dd>' in page
+
+
+@pytest.mark.parametrize(("role", "allowed"), [
+    ("anonymous", False), ("other_enterprise", False), ("owner", True), ("bidder", True),
+    ("other_institute", False), ("reviewer", True), ("admin", False),
+])
+def test_milestone_files_for_delivery_parties(app, world, role, allowed):
+    from bounty.challenges import attachments
+    from bounty.extensions import db
+    from bounty.transactions import atomic
+
+    users, _ids, challenge = world
+    bid = challenge.bids[0]
+    challenge.winning_bid_id = bid.id
+    challenge.state = ChallengeState.in_progress  # fixture set-up, not the application
+    db.session.commit()
+    checked = attachments.CheckedUpload(data=PDF, original_name="阶段报告.pdf", extension="pdf",
+                                        mime_type="application/pdf")
+    with atomic():
+        attachment = attachments.add_attachment(checked, user=users["bidder"], challenge=challenge,
+                                                bid=bid, milestone=bid.milestones[0])
+    assert attachment not in challenge.attachments
+    with client_for(app, users.get(role)).get(f"/attachments/{attachment.id}") as response:
+        assert response.status_code == (200 if allowed else 404)
