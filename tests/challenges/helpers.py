@@ -92,3 +92,14 @@ def attach(challenge, user, content: bytes = PDF, name: str = "说明.pdf", *, b
     with atomic():
         attachment = attachments.add_attachment(checked, user=user, challenge=challenge, bid=bid)
     return attachment
+
+
+def client_for(app, user):
+    """A client whose session carries the user, skipping the slow password check
+    (the login form itself is tested with the accounts)."""
+    client = app.test_client()
+    if user is not None:
+        with client.session_transaction() as session:
+            session["_user_id"] = user.get_id()
+            session["_fresh"] = True
+    return client

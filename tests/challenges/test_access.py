@@ -10,7 +10,7 @@ from bounty.challenges import services
 from bounty.challenges.models import ChallengeState
 
 from ..factories import create_bid, create_challenge, create_user
-from .helpers import PDF, PNG, attach
+from .helpers import PDF, PNG, attach, client_for
 
 ROLES = ["anonymous", "other_enterprise", "owner", "bidder", "other_institute", "reviewer",
          "admin"]
@@ -74,16 +74,6 @@ def urls(ids) -> dict[str, str]:
         "draft_audit": f"/challenges/{d}/audit",
         "draft_file": f"/attachments/{ids['draft_file']}",
     }
-
-
-def client_for(app, user):
-    """A client whose session carries the user (the login form itself is tested elsewhere)."""
-    client = app.test_client()
-    if user is not None:
-        with client.session_transaction() as session:
-            session["_user_id"] = user.get_id()
-            session["_fresh"] = True
-    return client
 
 
 @pytest.mark.parametrize("moment", ["before", "after"])

@@ -13,8 +13,7 @@ from bounty.review.models import Outcome, Stage
 from bounty.review.services import decide
 
 from ..factories import create_bid, create_challenge, create_user
-from .helpers import PNG, attach
-from .test_access import client_for
+from .helpers import PNG, attach, client_for
 
 
 def cards(page: str) -> int:
@@ -77,14 +76,14 @@ def test_home_shows_open_challenges_and_counts(app, client, listed):
     assert "/challenges/?status=open" in page
 
 
-def test_my_challenges(app, login_as, listed):
+def test_my_challenges(app, listed):
     other = create_challenge(create_user("enterprise"), title="别家的榜单")
-    page = login_as(listed).get("/challenges/mine").get_data(as_text=True)
+    page = client_for(app, listed).get("/challenges/mine").get_data(as_text=True)
     assert "保密的草稿" in page and "审题中的榜单" in page and "服装智能裁剪难题00" in page
     assert other.title not in page
     draft_row = next(row for row in page.split("<tr>") if "保密的草稿" in row)
     assert "提交审题" in draft_row and "修改" in draft_row
-    assert login_as(create_user("institute")).get("/challenges/mine").status_code == 403
+    assert client_for(app, create_user("institute")).get("/challenges/mine").status_code == 403
 
 
 # --------------------------------------------------------------------------- audit trail

@@ -19,6 +19,7 @@ from .helpers import (
     PNG,
     TYPED_TITLE,
     attach,
+    client_for,
     docx_bytes,
     field_block,
     form_data,
@@ -37,14 +38,14 @@ def post(client, url, data):
     return client.post(url, data=data, content_type="multipart/form-data")
 
 
-def test_new_challenge_page_for_enterprises_only(app, login_as, owner, client):
-    assert login_as(owner).get("/challenges/new").status_code == 200
-    assert login_as(create_user("institute")).get("/challenges/new").status_code == 403
+def test_new_challenge_page_for_enterprises_only(app, owner, client):
+    assert client_for(app, owner).get("/challenges/new").status_code == 200
+    assert client_for(app, create_user("institute")).get("/challenges/new").status_code == 403
     assert client.get("/challenges/new").status_code == 302  # to the login page
 
 
-def test_save_draft_with_indicators_and_attachments(app, db, login_as, owner):
-    client = login_as(owner)
+def test_save_draft_with_indicators_and_attachments(app, db, owner):
+    client = client_for(app, owner)
     deadline = (utcnow() + timedelta(days=20)).replace(second=0, microsecond=0)
     data = form_data(**{
         "bid_deadline": local_input(deadline),
@@ -97,9 +98,9 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize(("overrides", "field", "message"),
                          [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
-def test_invalid_input_rerenders_and_writes_nothing(app, login_as, owner, overrides, field,
+def test_invalid_input_rerenders_and_writes_nothing(app, owner, overrides, field,
                                                     message):
-    client = login_as(owner)
+    client = client_for(app, owner)
     before = snapshot()
     response = post(client, "/challenges/new", form_data(**overrides))
     assert response.status_code == 422
@@ -109,8 +110,8 @@ def test_invalid_input_rerenders_and_writes_nothing(app, login_as, owner, overri
     assert snapshot() == before
 
 
-def test_missing_title(app, login_as, owner):
-    client = login_as(owner)
+def test_missing_title(app, owner):
+    client = client_for(app, owner)
     before = snapshot()
     response = post(client, "/challenges/new", form_data(title=""))
     assert response.status_code == 422
@@ -120,9 +121,9 @@ def test_missing_title(app, login_as, owner):
     assert snapshot() == before
 
 
-def test_oversize_attachment(app, login_as, owner):
+def test_oversize_attachment(app, owner):
     app.config["MAX_ATTACHMENT_BYTES"] = 1024
-    client = login_as(owner)
+    client = client_for(app, owner)
     before = snapshot()
     big = PDF + b"%" + b"x" * 2048 + b"\n"
     response = post(client, "/challenges/new",
@@ -149,8 +150,8 @@ def test_missing_csrf_token(csrf_app, db, owner):
     assert snapshot() == before
 
 
-def test_add_and_remove_indicator_rows_without_javascript(app, login_as, owner):
-    client = login_as(owner)
+def test_add_and_remove_indicator_rows_without_javascript(app, owner):
+    client = client_for(app, owner)
     before = snapshot()
     data = form_data(add_indicator="增加一行", save_draft=None)
     page = post(client, "/challenges/new", data).get_data(as_text=True)
@@ -174,8 +175,8 @@ def test_add_and_remove_indicator_rows_without_javascript(app, login_as, owner):
     assert 'name="indicators-0-name"' in page and 'value="最高结温"' not in page
 
 
-def test_save_and_submit_with_verified_org(app, db, login_as, owner):
-    client = login_as(owner)
+def test_save_and_submit_with_verified_org(app, db, owner):
+    client = client_for(app, owner)
     response = post(client, "/challenges/new",
                     form_data(save_draft=None, submit_for_vetting="提交审题"))
     assert response.status_code == 302
@@ -185,9 +186,9 @@ def test_save_and_submit_with_verified_org(app, db, login_as, owner):
     assert "榜单已提交审题" in page
 
 
-def test_unverified_org_keeps_its_draft(app, db, login_as):
+def test_unverified_org_keeps_its_draft(app, db):
     user = create_user("enterprise", organization=create_org(verified=False))
-    client = login_as(user)
+    client = client_for(app, user)
     response = post(client, "/challenges/new",
                     form_data(save_draft=None, submit_for_vetting="提交审题"))
     challenge = db.session.execute(sa.select(Challenge)).scalar_one()
@@ -203,23 +204,23 @@ def test_unverified_org_keeps_its_draft(app, db, login_as):
     assert challenge.state == ChallengeState.draft
 
 
-def test_submit_from_detail_page(app, db, login_as, owner):
+def test_submit_from_detail_page(app, db, owner):
     challenge = create_challenge(owner)
-    client = login_as(owner)
+    client = client_for(app, owner)
     assert "提交审题" in client.get(f"/challenges/{challenge.id}").get_data(as_text=True)
     client.post(f"/challenges/{challenge.id}/submit")
     db.session.refresh(challenge)
     assert challenge.state == ChallengeState.vetting
     # Someone else's draft: not even there.
-    other = login_as(create_user("enterprise"))
+    other = client_for(app, create_user("enterprise"))
     assert other.post(f"/challenges/{challenge.id}/submit").status_code == 404
 
 
-def test_edit_draft_adds_and_removes_attachments(app, db, login_as, owner):
+def test_edit_draft_adds_and_removes_attachments(app, db, owner):
     challenge = create_challenge(owner, state=ChallengeState.returned)
     old = attach(challenge, owner, name="旧版.pdf")
     old_id, old_file = old.id, Path(app.config["UPLOAD_FOLDER"]) / old.stored_name
-    client = login_as(owner)
+    client = client_for(app, owner)
     page = client.get(f"/challenges/{challenge.id}/edit").get_data(as_text=True)
     assert challenge.title in page and "旧版.pdf" in page and 'value="控温精度"' in page
 
@@ -233,10 +234,10 @@ def test_edit_draft_adds_and_removes_attachments(app, db, login_as, owner):
     assert db.session.get(Attachment, old_id) is None and not old_file.exists()
 
 
-def test_edit_with_bad_file_keeps_everything(app, db, login_as, owner):
+def test_edit_with_bad_file_keeps_everything(app, db, owner):
     challenge = create_challenge(owner)
     kept = attach(challenge, owner, name="保留.pdf")
-    client = login_as(owner)
+    client = client_for(app, owner)
     before = snapshot()
     response = post(client, f"/challenges/{challenge.id}/edit", form_data(
         remove_attachments=[str(kept.id)], attachments=[upload(EXE, "x.pdf")]))
@@ -247,6 +248,6 @@ def test_edit_with_bad_file_keeps_everything(app, db, login_as, owner):
 
 
 @pytest.mark.parametrize("state", [ChallengeState.vetting, ChallengeState.open])
-def test_only_drafts_and_returned_are_editable(app, login_as, owner, state):
+def test_only_drafts_and_returned_are_editable(app, owner, state):
     challenge = create_challenge(owner, state=state)
-    assert login_as(owner).get(f"/challenges/{challenge.id}/edit").status_code == 403
+    assert client_for(app, owner).get(f"/challenges/{challenge.id}/edit").status_code == 403
