@@ -31,3 +31,11 @@ class ConcurrentUpdate(DomainError):
     """Someone else changed the object first; the user should reload and retry."""
 
     status_code = 409
+
+
+class InvalidField(DomainError):
+    """A rule refused one input; ``field`` names the form field the message belongs next to."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field

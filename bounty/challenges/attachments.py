@@ -106,6 +106,20 @@ def add_attachment(checked: CheckedUpload, *, user, challenge: Challenge, bid: B
     return attachment
 
 
+def remove_attachment(attachment: Attachment, *, user) -> None:
+    """Delete the row in the caller's transaction; unlink the file after it commits."""
+    record_event(actor=user, action="remove_attachment", subject=attachment,
+                 challenge_id=attachment.challenge_id, comment=attachment.original_name)
+    db.session.delete(attachment)
+
+
+def unlink_stored(stored_names) -> None:
+    """Remove stored files by name (after their rows were deleted, or never committed)."""
+    folder = upload_folder()
+    for name in stored_names:
+        (folder / name).unlink(missing_ok=True)
+
+
 def discard_orphans() -> int:
     """Remove stored files that no row refers to (left by a rolled-back upload)."""
     import sqlalchemy as sa

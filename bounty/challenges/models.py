@@ -192,7 +192,8 @@ class Challenge(db.Model):
     )
     winning_bid: Mapped[Bid | None] = relationship(foreign_keys=[winning_bid_id], post_update=True)
     attachments: Mapped[list[Attachment]] = relationship(
-        primaryjoin="and_(Attachment.challenge_id == Challenge.id, Attachment.bid_id.is_(None))",
+        primaryjoin="and_(Attachment.challenge_id == Challenge.id, Attachment.bid_id.is_(None), "
+        "Attachment.milestone_id.is_(None))",
         viewonly=True,
         order_by="Attachment.id",
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,16 +11,18 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from ..accounts.models import Role
-from ..audit import record_event
-from ..errors import DomainError, PermissionDenied, TransitionRefused
+from ..audit import AuditEvent, record_event
+from ..errors import DomainError, InvalidField, PermissionDenied, TransitionRefused
 from ..extensions import db
 from ..signals import bid_saved, bid_withdrawn, challenge_saved, milestone_changed
 from ..timeutil import utcnow
 from ..transactions import atomic
+from . import attachments as files
 from . import workflow
 from .models import (
     MAX_BOUNTY_YUAN,
     PUBLIC_STATES,
+    Attachment,
     Bid,
     BidState,
     Category,
@@ -90,6 +93,142 @@ def public_bid_count(challenge: Challenge) -> int:
     return sum(1 for bid in challenge.bids if bid.state == BidState.submitted)
 
 
+def _is_delivery_party(challenge: Challenge, user) -> bool:
+    """The parties of the delivery after the award: enterprise, winner, reviewers."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return (
+        challenge.is_owned_by(user)
+        or user.role == Role.reviewer
+        or workflow.actor_matches(challenge, workflow.Actor.winner, user)
+    )
+
+
+def can_view_attachment(attachment: Attachment, user, now: datetime | None = None) -> bool:
+    """An attachment is as visible as what it is attached to.
+
+    Milestone files: the enterprise, the winning institute and reviewers. Bid
+    files: :func:`can_view_bid` (sealed until the deadline). Challenge files:
+    :func:`can_view_challenge`.
+    """
+    challenge = db.session.get(Challenge, attachment.challenge_id)
+    if challenge is None:
+        return False
+    if attachment.milestone_id is not None:
+        return _is_delivery_party(challenge, user)
+    if attachment.bid_id is not None:
+        bid = db.session.get(Bid, attachment.bid_id)
+        return bid is not None and can_view_bid(bid, user, now)
+    return can_view_challenge(challenge, user)
+
+
+def can_view_audit(challenge: Challenge, user) -> bool:
+    """The audit trail is for the challenge's parties: its enterprise, institutes that bid,
+    reviewers and admins."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if not can_view_challenge(challenge, user):
+        return False
+    if user.role in (Role.reviewer, Role.admin) or challenge.is_owned_by(user):
+        return True
+    return user.role == Role.institute and own_bid(challenge, user) is not None
+
+
+def _event_visible(event: AuditEvent, challenge: Challenge, user, now: datetime,
+                   bids: dict[int, Bid], attachments: dict[int, Attachment]) -> bool:
+    if event.subject_type == "bid":
+        bid = bids.get(event.subject_id)
+        return bid is not None and can_view_bid(bid, user, now)
+    if event.subject_type == "milestone":
+        return _is_delivery_party(challenge, user)
+    if event.subject_type == "attachment":
+        attachment = attachments.get(event.subject_id)
+        if attachment is not None:
+            return can_view_attachment(attachment, user, now)
+        # The file is gone: an enterprise-side event is the challenge's; any other
+        # stays with the organisation that made it.
+        actor_org = event.actor.organization_id if event.actor else None
+        return actor_org == challenge.organization_id or user.belongs_to(actor_org)
+    return True
+
+
+def audit_trail(challenge: Challenge, user, now: datetime | None = None) -> list[AuditEvent]:
+    """The challenge's audit events this user may see, oldest first.
+
+    Events about a bid (and its files) follow :func:`can_view_bid`, so the trail
+    never reveals a sealed bid or another bidder's activity.
+    """
+    now = now or utcnow()
+    events = db.session.execute(
+        sa.select(AuditEvent).where(AuditEvent.challenge_id == challenge.id)
+        .order_by(AuditEvent.seq)
+    ).scalars().all()
+    bids = {bid.id: bid for bid in challenge.bids}
+    attachments = {
+        a.id: a for a in db.session.execute(
+            sa.select(Attachment).where(Attachment.challenge_id == challenge.id)
+        ).scalars()
+    }
+    return [e for e in events if _event_visible(e, challenge, user, now, bids, attachments)]
+
+
+# Labels for audit actions that are not transitions of the table.
+EVENT_LABELS = {
+    **workflow.ACTION_LABELS,
+    "create": _l("创建榜单"),
+    "edit": _l("修改榜单"),
+    "save_bid": _l("保存揭榜方案"),
+    "submit_bid": _l("提交揭榜方案"),
+    "withdraw_bid": _l("撤回揭榜方案"),
+    "report_milestone": _l("提交里程碑报告"),
+    "confirm_milestone": _l("确认里程碑"),
+    "add_attachment": _l("上传附件"),
+    "remove_attachment": _l("删除附件"),
+}
+
+
+def event_label(action: str) -> str:
+    return str(EVENT_LABELS.get(action, action))
+
+
+def event_state_label(event: AuditEvent, value: str | None) -> str:
+    """A from/to state of an event in words: bid states for bid events, else challenge states."""
+    if not value:
+        return ""
+    enum_cls = BidState if event.subject_type == "bid" else ChallengeState
+    try:
+        return enum_cls(value).label
+    except ValueError:
+        return value
+
+
+def organization_challenges(user) -> list[Challenge]:
+    """Every challenge of the user's enterprise, in any state, most recently changed first."""
+    if user is None or not user.is_authenticated or user.organization_id is None:
+        return []
+    return list(db.session.execute(
+        sa.select(Challenge).where(Challenge.organization_id == user.organization_id)
+        .order_by(Challenge.updated_at.desc(), Challenge.id.desc())
+    ).scalars())
+
+
+def public_counts() -> dict[str, int]:
+    """Figures for the home page: open challenges, their bounty, published and completed."""
+    open_count, open_bounty = db.session.execute(
+        sa.select(sa.func.count(Challenge.id),
+                  sa.func.coalesce(sa.func.sum(Challenge.bounty_yuan), 0))
+        .where(Challenge.state == ChallengeState.open)
+    ).one()
+    published = db.session.execute(
+        sa.select(sa.func.count(Challenge.id)).where(Challenge.state.in_(PUBLIC_STATES))
+    ).scalar_one()
+    completed = db.session.execute(
+        sa.select(sa.func.count(Challenge.id)).where(Challenge.state == ChallengeState.completed)
+    ).scalar_one()
+    return {"open": open_count, "open_bounty": int(open_bounty), "published": published,
+            "completed": completed}
+
+
 # --------------------------------------------------------------------------- challenges
 
 
@@ -120,13 +259,13 @@ class ChallengeData:
 
 def _check_challenge_data(data: ChallengeData, now: datetime) -> None:
     if not data.title.strip():
-        raise DomainError(str(_l("请填写榜单名称。")))
+        raise InvalidField(str(_l("请填写榜单名称。")), "title")
     if not 0 < data.bounty_yuan <= MAX_BOUNTY_YUAN:
-        raise DomainError(str(_l("悬赏金额须为正数且不超过 100 亿元。")))
+        raise InvalidField(str(_l("悬赏金额须为正数且不超过 100 亿元。")), "bounty_yuan")
     if data.bid_deadline <= now:
-        raise DomainError(str(_l("揭榜截止时间须晚于当前时间。")))
+        raise InvalidField(str(_l("揭榜截止时间须晚于当前时间。")), "bid_deadline")
     if not 0 < data.delivery_months <= 120:
-        raise DomainError(str(_l("交付周期须在 1 至 120 个月之间。")))
+        raise InvalidField(str(_l("交付周期须在 1 至 120 个月之间。")), "delivery_months")
 
 
 def _apply_challenge_data(challenge: Challenge, data: ChallengeData) -> None:
@@ -149,37 +288,71 @@ def _apply_challenge_data(challenge: Challenge, data: ChallengeData) -> None:
     ]
 
 
-def create_challenge(user, data: ChallengeData, now: datetime | None = None) -> Challenge:
-    """Save a new draft for the user's enterprise.
+@contextmanager
+def _storing_files():
+    """Collect files written during a transaction; remove them if it rolls back."""
+    written: list[str] = []
+    try:
+        yield written
+    except BaseException:
+        files.unlink_stored(written)
+        raise
+
+
+def _attach(challenge: Challenge, user, uploads: Sequence[files.CheckedUpload],
+            written: list[str]) -> None:
+    for upload in uploads:
+        written.append(files.add_attachment(upload, user=user, challenge=challenge).stored_name)
+
+
+def create_challenge(user, data: ChallengeData, now: datetime | None = None,
+                     uploads: Sequence[files.CheckedUpload] = ()) -> Challenge:
+    """Save a new draft for the user's enterprise, with its attachments, in one transaction.
 
     :param user: an active enterprise member (unverified organisations may draft).
     :param data: the parsed form.
+    :param uploads: files already passed through :func:`attachments.check_upload`.
     """
     if user is None or user.role != Role.enterprise or not user.is_active:
         raise PermissionDenied(str(_l("只有企业用户可以发布榜单。")))
     _check_challenge_data(data, now or utcnow())
-    with atomic():
+    with _storing_files() as written, atomic():
         challenge = Challenge(organization_id=user.organization_id, created_by_id=user.id)
         _apply_challenge_data(challenge, data)
         db.session.add(challenge)
         db.session.flush()
         record_event(actor=user, action="create", subject=challenge, challenge_id=challenge.id,
                      to_state=ChallengeState.draft.value)
+        _attach(challenge, user, uploads, written)
         challenge_saved.send(challenge, actor=user)
     return challenge
 
 
 def update_challenge(challenge: Challenge, user, data: ChallengeData,
-                     now: datetime | None = None) -> Challenge:
-    """Edit a draft or a returned challenge."""
+                     now: datetime | None = None,
+                     uploads: Sequence[files.CheckedUpload] = (),
+                     remove_attachment_ids: Iterable[int] = ()) -> Challenge:
+    """Edit a draft or a returned challenge; add and remove its attachments in the same save.
+
+    :param remove_attachment_ids: ids of this challenge's own attachments to delete
+        (ids of other challenges' or of bids' attachments are ignored).
+    """
     if not can_edit_challenge(challenge, user):
         raise PermissionDenied(str(_l("只有发榜企业可以修改草稿或退回的榜单。")))
     _check_challenge_data(data, now or utcnow())
-    with atomic():
+    wanted = set(remove_attachment_ids)
+    doomed = [a for a in challenge.attachments if a.id in wanted]
+    with _storing_files() as written, atomic():
         _apply_challenge_data(challenge, data)
         record_event(actor=user, action="edit", subject=challenge, challenge_id=challenge.id,
                      from_state=challenge.state.value, to_state=challenge.state.value)
+        for attachment in doomed:
+            files.remove_attachment(attachment, user=user)
+        _attach(challenge, user, uploads, written)
         challenge_saved.send(challenge, actor=user)
+    # Only once the rows are gone for good do the files go.
+    files.unlink_stored([a.stored_name for a in doomed])
+    db.session.expire(challenge, ["attachments"])
     return challenge
 
 

@@ -1,15 +1,33 @@
-"""Challenge pages: list, detail, posting, editing; bids and milestones."""
+"""Challenge pages: list, detail, posting, editing, my challenges, audit trail, downloads."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
-from flask_login import current_user
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
 
-from ..extensions import db
-from . import services
-from .models import Challenge
+from ..accounts.models import Role
+from ..errors import DomainError, InvalidField
+from ..extensions import csrf, db
+from . import attachments, services, workflow
+from .forms import ChallengeForm
+from .models import PUBLIC_STATES, Attachment, Category, Challenge, ChallengeState, Industry
 
 bp = Blueprint("challenges", __name__, url_prefix="/challenges")
+
+# States whose award is confirmed: the winner's organisation may be named publicly.
+AWARDED_STATES = frozenset(
+    {ChallengeState.in_progress, ChallengeState.acceptance_review, ChallengeState.completed}
+)
 
 
 def get_challenge(challenge_id: int) -> Challenge:
@@ -20,8 +38,221 @@ def get_challenge(challenge_id: int) -> Challenge:
     return challenge
 
 
+def get_editable_challenge(challenge_id: int) -> Challenge:
+    """A challenge the current user may edit: 404 if unseen, 403 if seen but not theirs
+    to edit (or no longer a draft / returned)."""
+    challenge = get_challenge(challenge_id)
+    if not services.can_edit_challenge(challenge, current_user):
+        abort(403)
+    return challenge
+
+
+def _require_enterprise() -> None:
+    if current_user.role != Role.enterprise:
+        abort(403)
+
+
+# --------------------------------------------------------------------------- public pages
+
+
+def _enum_arg(name: str, enum_cls, allowed=None):
+    """One filter value from the query string; an unknown value means no filter."""
+    value = request.args.get(name, "")
+    try:
+        member = enum_cls(value)
+    except ValueError:
+        return None
+    return member if allowed is None or member in allowed else None
+
+
+@bp.route("/")
+def index():
+    """The public challenge list, filtered by industry, category and status."""
+    industry = _enum_arg("industry", Industry)
+    category = _enum_arg("category", Category)
+    status = _enum_arg("status", ChallengeState, PUBLIC_STATES)
+    query = services.public_challenges_query(
+        industries=[industry] if industry else (),
+        categories=[category] if category else (),
+        states=[status] if status else (),
+    )
+    page = db.paginate(query, per_page=current_app.config["CHALLENGES_PER_PAGE"],
+                       error_out=False, max_per_page=100)
+    filters = {key: member.value for key, member in
+               (("industry", industry), ("category", category), ("status", status)) if member}
+    public_states = [state for state in ChallengeState if state in PUBLIC_STATES]
+    return render_template("challenges/index.html", page=page, filters=filters,
+                           industries=list(Industry), categories=list(Category),
+                           states=public_states)
+
+
 @bp.route("/<int:challenge_id>")
 def detail(challenge_id: int):
-    """A challenge's public page (never its bids)."""
+    """A challenge's page (never its bids: only how many there are)."""
     challenge = get_challenge(challenge_id)
-    return render_template("challenges/detail.html", challenge=challenge)
+    files = [a for a in challenge.attachments
+             if services.can_view_attachment(a, current_user)]
+    winner = (challenge.winning_bid.organization
+              if challenge.state in AWARDED_STATES and challenge.winning_bid else None)
+    return render_template(
+        "challenges/detail.html",
+        challenge=challenge,
+        attachments=files,
+        bid_count=services.public_bid_count(challenge) if challenge.is_public else None,
+        winner=winner,
+        actions=workflow.allowed_actions(challenge, current_user),
+        can_edit=services.can_edit_challenge(challenge, current_user),
+        can_view_audit=services.can_view_audit(challenge, current_user),
+    )
+
+
+@bp.route("/<int:challenge_id>/audit")
+def audit(challenge_id: int):
+    """The audit trail of one challenge, for its parties, reviewers and admins."""
+    challenge = get_challenge(challenge_id)
+    if not services.can_view_audit(challenge, current_user):
+        abort(404)
+    events = services.audit_trail(challenge, current_user)
+    return render_template("challenges/audit.html", challenge=challenge, events=events,
+                           event_label=services.event_label,
+                           state_label=services.event_state_label)
+
+
+def download_attachment(attachment_id: int):
+    """Send a file to those who may see what it is attached to; 404 for everyone else."""
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None or not services.can_view_attachment(attachment, current_user):
+        abort(404)
+    return attachments.send_attachment(attachment)
+
+
+@bp.record_once
+def _register_download(state) -> None:
+    # Attachments belong to challenges, bids and milestones alike, so their URL sits
+    # outside /challenges; the endpoint still lives in this blueprint's namespace.
+    state.app.add_url_rule("/attachments/<int:attachment_id>",
+                           endpoint="challenges.attachment", view_func=download_attachment)
+
+
+# --------------------------------------------------------------------------- enterprise pages
+
+
+@bp.route("/mine")
+@login_required
+def mine():
+    """My organisation's challenges in every state, with what each allows next."""
+    _require_enterprise()
+    rows = [
+        {
+            "challenge": challenge,
+            "actions": workflow.allowed_actions(challenge, current_user),
+            "can_edit": services.can_edit_challenge(challenge, current_user),
+        }
+        for challenge in services.organization_challenges(current_user)
+    ]
+    return render_template("challenges/mine.html", rows=rows,
+                           action_labels=workflow.ACTION_LABELS)
+
+
+def _checked_uploads(form: ChallengeForm) -> list[attachments.CheckedUpload]:
+    """Check every chosen file; a bad one puts its reason next to the attachments field."""
+    checked, errors = [], []
+    for upload in form.attachments.data or []:
+        if not getattr(upload, "filename", ""):
+            continue  # the browser sends an empty part when no file was chosen
+        try:
+            checked.append(attachments.check_upload(upload))
+        except DomainError as exc:
+            errors.append(exc.message)
+    if errors:
+        form.attachments.errors = [*form.attachments.errors, *errors]
+    return checked
+
+
+def _show_error(form: ChallengeForm, exc: DomainError) -> None:
+    field = getattr(form, exc.field, None) if isinstance(exc, InvalidField) and exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+def _after_save(challenge: Challenge, form: ChallengeForm):
+    if not form.submit_for_vetting.data:
+        flash(_("草稿已保存。"), "success")
+        return redirect(url_for(".detail", challenge_id=challenge.id))
+    try:
+        services.submit_challenge(challenge, current_user)
+    except DomainError as exc:
+        flash(_("草稿已保存，但未能提交审题：%(reason)s", reason=exc.message), "error")
+        return redirect(url_for(".edit", challenge_id=challenge.id))
+    flash(_("榜单已提交审题，请等待审核。"), "success")
+    return redirect(url_for(".detail", challenge_id=challenge.id))
+
+
+def _save(form: ChallengeForm, save, challenge: Challenge | None):
+    """The shared POST handling of the posting and editing pages.
+
+    Row buttons only re-render; anything invalid re-renders with messages next to
+    the fields and writes nothing; otherwise ``save(data, uploads)`` is the one
+    service call.
+    """
+    template = "challenges/form.html"
+    if form.row_action():
+        return render_template(template, form=form, challenge=challenge)
+    valid = form.validate_on_submit()
+    token = getattr(form, "csrf_token", None)
+    uploads = _checked_uploads(form) if not (token and token.errors) else []
+    if valid and not form.attachments.errors:
+        try:
+            saved = save(form.to_data(), uploads)
+        except DomainError as exc:
+            _show_error(form, exc)
+        else:
+            return _after_save(saved, form)
+    return render_template(template, form=form, challenge=challenge), 422
+
+
+# The form checks its own CSRF token so that a missing one re-renders the page with
+# everything typed kept, instead of the bare 400 of the global check.
+@bp.route("/new", methods=["GET", "POST"])
+@csrf.exempt
+@login_required
+def create():
+    """Post a new challenge: save a draft, or save and submit it for 审题."""
+    _require_enterprise()
+    form = ChallengeForm()
+    if request.method == "POST":
+        return _save(form, lambda data, uploads: services.create_challenge(
+            current_user, data, uploads=uploads), None)
+    return render_template("challenges/form.html", form=form, challenge=None)
+
+
+@bp.route("/<int:challenge_id>/edit", methods=["GET", "POST"])
+@csrf.exempt
+@login_required
+def edit(challenge_id: int):
+    """Edit a draft or returned challenge, its indicators and attachments."""
+    challenge = get_editable_challenge(challenge_id)
+    form = ChallengeForm()
+    form.remove_attachments.choices = [(a.id, a.original_name) for a in challenge.attachments]
+    if request.method == "POST":
+        return _save(form, lambda data, uploads: services.update_challenge(
+            challenge, current_user, data, uploads=uploads,
+            remove_attachment_ids=form.remove_attachments.data or ()), challenge)
+    form.fill_from(challenge)
+    return render_template("challenges/form.html", form=form, challenge=challenge)
+
+
+@bp.route("/<int:challenge_id>/submit", methods=["POST"])
+@login_required
+def submit(challenge_id: int):
+    """Submit a draft or returned challenge for 审题."""
+    challenge = get_challenge(challenge_id)
+    try:
+        services.submit_challenge(challenge, current_user)
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(_("榜单已提交审题，请等待审核。"), "success")
+    return redirect(url_for(".detail", challenge_id=challenge.id))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
 
-from ..challenges.models import Challenge, ChallengeState
+from ..challenges import services
+from ..challenges.models import ChallengeState, Industry
 from ..extensions import db
 
 bp = Blueprint("web", __name__)
@@ -13,14 +13,12 @@ bp = Blueprint("web", __name__)
 
 @bp.route("/")
 def home():
-    """Home: the newest open challenges."""
+    """Home: the newest open challenges, figures and ways in."""
     open_challenges = db.session.execute(
-        sa.select(Challenge)
-        .where(Challenge.state == ChallengeState.open)
-        .order_by(Challenge.published_at.desc())
-        .limit(10)
+        services.public_challenges_query(states=[ChallengeState.open]).limit(10)
     ).scalars().all()
-    return render_template("web/home.html", challenges=open_challenges)
+    return render_template("web/home.html", challenges=open_challenges,
+                           counts=services.public_counts(), industries=list(Industry))
 
 
 @bp.route("/lang/<code>")
