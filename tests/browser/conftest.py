@@ -75,11 +75,11 @@ def live_server_config() -> dict[str, Any]:
 @pytest.fixture
 def live_server(tmp_path: Path, live_server_config: dict[str, Any]) -> Iterator[LiveServer]:
     """A bounty app on a fresh SQLite instance, served by waitress in a background thread."""
-    from bounty.extensions import db
     from waitress import wasyncore
     from waitress.server import create_server
 
     from bounty import create_app
+    from bounty.extensions import db
 
     instance = tmp_path / "instance"
     instance.mkdir()
