@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     SubmitField,
@@ -48,8 +49,8 @@ class LoginForm(FlaskForm):
 
 
 SELF_REGISTER_CHOICES = [
-    (OrgKind.enterprise.value, _l("企业")),
-    (OrgKind.institute.value, _l("高校 / 科研院所 / 新型研发机构")),
+    SelectChoice(OrgKind.enterprise.value, _l("企业")),
+    SelectChoice(OrgKind.institute.value, _l("高校 / 科研院所 / 新型研发机构")),
 ]
 
 
@@ -83,13 +84,14 @@ class RegistrationForm(FlaskForm):
     def validate_uscc(self, field) -> None:
         from .services import uscc_problem
 
-        kind = self.kind.data if self.kind.data in dict(SELF_REGISTER_CHOICES) else None
+        offered = {choice.value for choice in SELF_REGISTER_CHOICES}
+        kind = self.kind.data if self.kind.data in offered else None
         problem = uscc_problem(field.data or "", kind)
         if problem:
             raise ValidationError(problem)
 
 
-LOCALE_CHOICES = [("zh_CN", "简体中文"), ("en", "English")]
+LOCALE_CHOICES = [SelectChoice("zh_CN", "简体中文"), SelectChoice("en", "English")]
 
 
 class ProfileForm(FlaskForm):
@@ -125,8 +127,8 @@ class StaffUserForm(FlaskForm):
     name = StringField(_l("姓名"), filters=[_strip],
                        validators=[DataRequired(_l("请填写姓名。")), Length(max=100)])
     email = _email_field()
-    role = SelectField(_l("角色"), choices=[(Role.reviewer.value, _l("审核员")),
-                                           (Role.admin.value, _l("管理员"))])
+    role = SelectField(_l("角色"), choices=[SelectChoice(Role.reviewer.value, _l("审核员")),
+                                           SelectChoice(Role.admin.value, _l("管理员"))])
     password = _new_password_field(_l("初始密码"))
     password2 = PasswordField(_l("再次输入密码"), validators=[
         DataRequired(_l("请再次输入密码。")), EqualTo("password", _l("两次输入的密码不一致。"))])
@@ -141,6 +143,7 @@ class StaffUserForm(FlaskForm):
 
     def set_organizations(self, organizations) -> None:
         kind_labels = {OrgKind.government: _l("政府部门"), OrgKind.platform: _l("平台运营方")}
-        self.organization.choices = [(NEW_GOVERNMENT_ORG, _l("新建政府部门（填写下方信息）"))] + [
-            (org.id, f"{org.name}（{kind_labels.get(org.kind, '')}）") for org in organizations
-        ]
+        self.organization.choices = [
+            SelectChoice(NEW_GOVERNMENT_ORG, _l("新建政府部门（填写下方信息）"))
+        ] + [SelectChoice(org.id, f"{org.name}（{kind_labels.get(org.kind, '')}）")
+             for org in organizations]
