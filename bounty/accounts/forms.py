@@ -21,7 +21,7 @@ from .passwords import MIN_LENGTH, check_password_strength
 
 
 def _email_field() -> EmailField:
-    return EmailField(_l("邮箱"), validators=[DataRequired(_l("请填写邮箱。")),
+    return EmailField(_l("邮箱"), filters=[_strip], validators=[DataRequired(_l("请填写邮箱。")),
                                          Email(_l("邮箱格式不正确。")), Length(max=254)])
 
 

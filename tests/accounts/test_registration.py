@@ -8,12 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from bounty.accounts.models import MembershipStatus, Organization, OrgKind, Role, User
-from bounty.audit import AuditEvent
 from bounty.signals import organization_saved
 
 from ..factories import create_org, create_user, make_uscc
-
-STRONG = "Ouhai-lock-2024-strong"
+from .helpers import STRONG, audit_actions, field_block, row_counts
 
 
 def form_data(**overrides) -> dict:
@@ -35,22 +33,6 @@ def form_data(**overrides) -> dict:
     return data
 
 
-def counts(db) -> tuple[int, int, int]:
-    return tuple(
-        db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
-        for model in (User, Organization, AuditEvent)
-    )
-
-
-def field_errors(html: str, field: str) -> str:
-    """The text of the .field block holding the named input, errors included."""
-    block = r'<div class="field[^"]*">(?:(?!<div class="field).)*?name="{name}"' \
-        r'(?:(?!<div class="field).)*'
-    match = re.search(block.format(name=re.escape(field)), html, re.S)
-    assert match, f"no field {field} on the page"
-    return match.group(0)
-
-
 def test_register_page_offers_only_enterprise_and_institute(client, db):
     html = client.get("/accounts/register").get_data(as_text=True)
     options = re.findall(r'<option[^>]*value="([^"]+)"', html)
@@ -69,8 +51,7 @@ def test_enterprise_registers_with_a_new_unverified_organisation(client, db):
     assert org.uscc == data["uscc"].upper()
     assert org.kind == OrgKind.enterprise and not org.is_verified
     assert org.contact_phone == "0577-86001234"
-    actions = db.session.execute(sa.select(AuditEvent.action).order_by(AuditEvent.seq)).scalars()
-    assert list(actions) == ["register_organization", "register"]
+    assert audit_actions(db) == ["register_organization", "register"]
     # Logged in straight away, told the organisation awaits verification.
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "陈工程师" in page and "待认证" in page
@@ -96,15 +77,15 @@ def test_institute_registers_with_expertise_and_signal(client, db):
 
 
 def _assert_refused(client, db, data, field, message, status=422):
-    before = counts(db)
+    before = row_counts(db)
     response = client.post("/accounts/register", data=data)
     html = response.get_data(as_text=True)
     assert response.status_code == status
-    assert message in field_errors(html, field), html
+    assert message in field_block(html, field), html
     # Everything typed is still there (passwords are never echoed back).
     for name in ("name", "email", "org_name", "uscc", "contact_phone"):
         assert f'value="{data[name]}"' in html or f'value="{data[name].upper()}"' in html
-    assert counts(db) == before
+    assert row_counts(db) == before
     return html
 
 
@@ -145,14 +126,14 @@ def test_mismatched_passwords(client, db):
 
 def test_missing_csrf_token(csrf_app, db):
     client = csrf_app.test_client()
-    before = counts(db)
+    before = row_counts(db)
     data = form_data()
     response = client.post("/accounts/register", data=data)
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "缺少安全令牌" in html
     assert f'value="{data["org_name"]}"' in html and f'value="{data["uscc"]}"' in html
-    assert counts(db) == before
+    assert row_counts(db) == before
 
 
 def test_with_csrf_token_registration_works(csrf_app, db):
@@ -161,15 +142,15 @@ def test_with_csrf_token_registration_works(csrf_app, db):
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
     response = client.post("/accounts/register", data=form_data(csrf_token=token))
     assert response.status_code == 302
-    assert counts(db)[0] == 1
+    assert row_counts(db)[0] == 1
 
 
 @pytest.mark.parametrize("kind", ["government", "platform", "reviewer", "admin"])
 def test_forged_kind_is_refused(client, db, kind):
-    before = counts(db)
+    before = row_counts(db)
     response = client.post("/accounts/register", data=form_data(kind=kind))
     assert response.status_code == 422
-    assert counts(db) == before
+    assert row_counts(db) == before
 
 
 def test_forged_role_field_is_ignored(client, db):
@@ -193,4 +174,4 @@ def test_register_service_refuses_staff_kinds(db):
     with pytest.raises(DomainError) as info:
         services.register(data)
     assert info.value.field == "kind"
-    assert counts(db) == (0, 0, 0)
+    assert row_counts(db) == (0, 0, 0)
