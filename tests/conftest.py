@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from flask import g
 
 from bounty import create_app
 from bounty.extensions import db as _db
@@ -66,6 +67,13 @@ def _test_config(database_url: str, instance) -> dict:
 @pytest.fixture
 def app(_schema, database_url, tmp_path):
     app = create_app(_test_config(database_url, tmp_path))
+
+    @app.before_request
+    def _forget_cached_user():
+        # Requests reuse the test's app context, so Flask-Login's g._login_user
+        # would leak from one request (and client) to the next.
+        g.pop("_login_user", None)
+
     with app.app_context():
         yield app
         _db.session.remove()

@@ -150,6 +150,7 @@ def test_forged_kind_is_refused(client, db, kind):
     before = row_counts(db)
     response = client.post("/accounts/register", data=form_data(kind=kind))
     assert response.status_code == 422
+    assert "不是有效的选择" in field_block(response.get_data(as_text=True), "kind")
     assert row_counts(db) == before
 
 
