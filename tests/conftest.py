@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from flask import g
+from flask import g, request_started
 
 from bounty import create_app
 from bounty.extensions import db as _db
@@ -67,18 +67,20 @@ def _test_config(database_url: str, instance) -> dict:
 @pytest.fixture
 def app(_schema, database_url, tmp_path):
     app = create_app(_test_config(database_url, tmp_path))
-
-    @app.before_request
-    def _forget_cached_user():
-        # Requests reuse the test's app context, so Flask-Login's g._login_user
-        # would leak from one request (and client) to the next.
-        g.pop("_login_user", None)
-
+    request_started.connect(_fresh_g, app)
     with app.app_context():
         yield app
         _db.session.remove()
         _truncate_all()
         _db.engine.dispose()
+
+
+def _fresh_g(sender, **_extra) -> None:
+    # Requests reuse the test's app context, so without this g would carry
+    # Flask-Login's current user and Flask-Babel's locale from one request (and
+    # client) to the next; in production every request has a fresh g.
+    for key in list(g):
+        g.pop(key)
 
 
 def _truncate_all() -> None:
