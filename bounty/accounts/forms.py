@@ -66,7 +66,8 @@ class RegistrationForm(FlaskForm):
     kind = SelectField(_l("单位类型"), choices=SELF_REGISTER_CHOICES,
                        validate_choice=True, default=OrgKind.enterprise.value)
     org_name = StringField(_l("单位名称"), filters=[_strip],
-                           validators=[DataRequired(_l("请填写单位名称。")), Length(max=200)])
+                           validators=[DataRequired(_l("请填写单位名称。")), Length(max=200)],
+                           description=_l("若单位已在平台登记，以已登记的名称为准。"))
     uscc = StringField(
         _l("统一社会信用代码"), filters=[lambda v: _strip(v).upper() if v else v],
         validators=[DataRequired(_l("请填写统一社会信用代码。"))],
