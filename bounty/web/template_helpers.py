@@ -54,9 +54,12 @@ def nav_links() -> list[tuple[str, str]]:
             links += [("challenges.mine", _("我的榜单")), ("challenges.create", _("发布榜单"))]
         elif role == "institute":
             links += [("challenges.my_bids", _("我的揭榜"))]
+        if role in ("enterprise", "institute"):
+            links += [("accounts.members", _("单位成员"))]
         elif role == "reviewer":
             links += [("review.index", _("审核工作台"))]
         elif role == "admin":
             links += [("accounts.admin_organizations", _("单位认证")),
+                      ("accounts.admin_users", _("用户管理")),
                       ("review.index", _("审核工作台"))]
     return [(endpoint, label) for endpoint, label in links if has_endpoint(endpoint)]
