@@ -66,11 +66,21 @@ def _test_config(database_url: str, instance) -> dict:
 @pytest.fixture
 def app(_schema, database_url, tmp_path):
     app = create_app(_test_config(database_url, tmp_path))
+    # Requests made while this fixture's app context is pushed reuse it, and with it
+    # ``g`` (Flask-Login's cached user, Babel's locale): start each request afresh,
+    # as a server does, or a second client in one test would act as the first's user.
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)
     with app.app_context():
         yield app
         _db.session.remove()
         _truncate_all()
         _db.engine.dispose()
+
+
+def _fresh_g() -> None:
+    from flask import g
+
+    g.__dict__.clear()
 
 
 def _truncate_all() -> None:
