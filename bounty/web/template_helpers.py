@@ -57,6 +57,6 @@ def nav_links() -> list[tuple[str, str]]:
         elif role == "reviewer":
             links += [("review.index", _("审核工作台"))]
         elif role == "admin":
-            links += [("accounts.admin_organizations", _("单位认证")),
-                      ("review.index", _("审核工作台"))]
+            # The review workbench is for reviewers only (issue #4 may open it to admins).
+            links += [("accounts.admin_organizations", _("单位认证"))]
     return [(endpoint, label) for endpoint, label in links if has_endpoint(endpoint)]

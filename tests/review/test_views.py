@@ -209,3 +209,16 @@ def test_parties_see_decision_and_comment_on_challenge_page(app, db, login_as, t
     for client in (login_as(other), login_as(create_user("enterprise")), app.test_client()):
         page = client.get(url).get_data(as_text=True)
         assert "报价依据不充分" not in page and "审核意见" not in page, client
+
+
+def test_decision_needs_the_csrf_token(csrf_app, db, login_as, vetting):
+    client = login_as(create_user("reviewer"))
+    url = f"/review/challenges/{vetting.id}"
+    refused = client.post(url, data={"stage": "vetting", "outcome": "approve"})
+    assert refused.status_code == 400
+    assert _decisions(db) == 0
+    page = client.get(url).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    accepted = client.post(url, data={"stage": "vetting", "outcome": "approve",
+                                      "csrf_token": token})
+    assert accepted.status_code == 302 and _decisions(db) == 1
