@@ -9,7 +9,7 @@ reached with the ``now`` parameters the services accept, never by assigning a st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -29,7 +29,7 @@ from .extensions import db
 from .review.models import Outcome, Stage
 from .review.services import decide
 from .signals import organization_saved
-from .timeutil import utcnow
+from .timeutil import from_local, to_local, utcnow
 from .transactions import atomic
 
 DEMO_PASSWORD = "ouhai-demo-2026"
@@ -470,9 +470,10 @@ def _challenge_exists(title: str) -> bool:
 def _drive(spec: ChallengeSpec, users: dict[str, User], reviewers: list[User]) -> Challenge:
     """Create one challenge and walk it through the services to its target state."""
     now = utcnow()
-    deadline = now + timedelta(days=spec.days)
+    deadline = _local_day(now, spec.days, time(17, 0))
     # A challenge whose deadline is past was posted and published before it.
-    posted = min(now, deadline - timedelta(days=30)) - timedelta(days=3)
+    posted = min(_local_day(now, -3, time(9, 30)),
+                 _local_day(deadline, -33, time(9, 30)))
     owner = users[spec.owner]
     reviewer, expert = reviewers[0], reviewers[-1]
     challenge = challenges.create_challenge(owner, _challenge_data(spec, deadline), now=posted)
@@ -526,6 +527,11 @@ def _drive(spec: ChallengeSpec, users: dict[str, User], reviewers: list[User]) -
     decide(challenge, Stage.acceptance, Outcome.approve, reviewer,
            "各项技术指标经第三方检测均达到榜单要求，同意验收。")
     return challenge
+
+
+def _local_day(start: datetime, days: int, at: time) -> datetime:
+    """The given Shanghai wall-clock time, ``days`` days after ``start``."""
+    return from_local(datetime.combine(to_local(start).date() + timedelta(days=days), at))
 
 
 def _later(start: datetime, days: int, cap: datetime) -> datetime:
