@@ -60,6 +60,5 @@ def nav_links() -> list[tuple[str, str]]:
             links += [("review.index", _("审核工作台"))]
         elif role == "admin":
             links += [("accounts.admin_organizations", _("单位认证")),
-                      ("accounts.admin_users", _("用户管理")),
-                      ("review.index", _("审核工作台"))]
+                      ("accounts.admin_users", _("用户管理"))]
     return [(endpoint, label) for endpoint, label in links if has_endpoint(endpoint)]
