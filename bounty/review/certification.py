@@ -534,7 +534,11 @@ def certificate_pdf(application: CertificationApplication) -> bytes | None:
         pdf.set_x(25)
         pdf.cell(0, 9, str(_l("主要技术指标")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.set_font("cjk", size=10)
-        with pdf.table(col_widths=(40, 30, 30, 30), text_align="LEFT", width=160) as table:
+        from fpdf.fonts import FontFace
+
+        with pdf.table(col_widths=(40, 30, 30, 30), text_align="LEFT", width=160,
+                       headings_style=FontFace(emphasis=None, fill_color=(245, 245, 245))
+                       ) as table:
             header = table.row()
             for title in (_l("指标"), _l("本产品"), _l("国内同类"), _l("国外同类")):
                 header.cell(str(title))

@@ -18,6 +18,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from ..challenges.models import MAX_BOUNTY_YUAN
@@ -68,7 +69,8 @@ class CertificationForm(ShowsServiceErrors, FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.extra_errors: dict[str, str] = {}
-        self.equipment_category.choices = [(c.value, c.label) for c in EquipmentCategory]
+        self.equipment_category.choices = [SelectChoice(c.value, c.label)
+                                           for c in EquipmentCategory]
 
     def evidence_fields(self):
         return [self[kind.value] for kind in EvidenceKind]
@@ -86,7 +88,7 @@ class ListingForm(ShowsServiceErrors, FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.extra_errors: dict[str, str] = {}
-        self.transaction_type.choices = [(t.value, t.label) for t in TransactionType]
+        self.transaction_type.choices = [SelectChoice(t.value, t.label) for t in TransactionType]
 
 
 class DealForm(ShowsServiceErrors, FlaskForm):
@@ -106,9 +108,7 @@ class DealForm(ShowsServiceErrors, FlaskForm):
 
 class DecisionForm(FlaskForm):
     outcome = RadioField(_l("审核结论"), [InputRequired(_l("请选择审核结论。"))],
-                         choices=[(Outcome.approve.value, Outcome.approve.label),
-                                  (Outcome.return_.value, Outcome.return_.label),
-                                  (Outcome.reject.value, Outcome.reject.label)])
+                         choices=[SelectChoice(o.value, o.label) for o in Outcome])
     comment = TextAreaField(_l("审核意见（退回或不予通过时必填）"),
                             [Optional(), Length(max=5000)])
     version = HiddenField()

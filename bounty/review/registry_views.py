@@ -75,6 +75,12 @@ def _document(document_id: int, **owner) -> RegistryDocument:
     return document
 
 
+def _enum_arg(cls, name: str):
+    """A query-string choice as an enum member, or None when absent or unknown."""
+    value = request.args.get(name, "")
+    return cls(value) if value in {member.value for member in cls} else None
+
+
 def _page_number() -> int:
     return max(1, request.args.get("page", 1, type=int) or 1)
 
@@ -245,8 +251,7 @@ def certification_document(application_id: int, document_id: int):
 def register():
     """The public register of certified first-set equipment."""
     q = request.args.get("q", "").strip()
-    category = request.args.get("category", "")
-    chosen = cert.EquipmentCategory(category) if category in cert.EquipmentCategory else None
+    chosen = _enum_arg(cert.EquipmentCategory, "category")
     page = db.paginate(cert.register_query(q, chosen), page=_page_number(), per_page=PER_PAGE,
                        error_out=False)
     return render_template("registry/register.html", page=page, q=q,
@@ -337,10 +342,10 @@ def listing_edit(listing_id: int):
 def market_index():
     """The public technology market: listed and traded results."""
     q = request.args.get("q", "").strip()
-    kind = request.args.get("type", "")
-    chosen = market.TransactionType(kind) if kind in market.TransactionType else None
-    state = request.args.get("state", "")
-    chosen_state = market.ListingState(state) if state in market.PUBLIC_LISTING_STATES else None
+    chosen = _enum_arg(market.TransactionType, "type")
+    chosen_state = _enum_arg(market.ListingState, "state")
+    if chosen_state not in market.PUBLIC_LISTING_STATES:
+        chosen_state = None
     page = db.paginate(market.market_query(q, chosen, chosen_state), page=_page_number(),
                        per_page=PER_PAGE, error_out=False)
     return render_template("registry/market.html", page=page, q=q,
