@@ -385,7 +385,7 @@ def decide_certification(application: CertificationApplication, outcome: Outcome
     """
     LIFECYCLE.find(application, OUTCOME_ACTIONS[outcome], user)
     if outcome == Outcome.approve:
-        check_may_approve(application.challenge_id, user, certification_id=application.id)
+        check_may_approve(application.challenge_id, user, "certification")
 
     def work() -> RegistryDecision:
         with atomic():

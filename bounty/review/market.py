@@ -342,7 +342,7 @@ def decide_listing(listing: MarketListing, outcome: Outcome, user, comment: str 
     """A reviewer approves (listing number issued, listed publicly), returns or rejects."""
     LIFECYCLE.find(listing, OUTCOME_ACTIONS[outcome], user)
     if outcome == Outcome.approve:
-        check_may_approve(listing.challenge_id, user, listing_id=listing.id)
+        check_may_approve(listing.challenge_id, user, "listing")
 
     def work() -> RegistryDecision:
         with atomic():

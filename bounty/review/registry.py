@@ -152,13 +152,12 @@ OUTCOME_ACTIONS = {Outcome.approve: "approve", Outcome.return_: "return",
                    Outcome.reject: "reject"}
 
 
-def approved_elsewhere(challenge_id: int, user, *, certification_id: int | None = None,
-                       listing_id: int | None = None) -> bool:
+def approved_elsewhere(challenge_id: int, user, stage: str) -> bool:
     """Has this reviewer approved the same challenge at another stage?
 
     One person may not approve one item at two stages: an approval at 审题,
-    揭榜结果审核 or 验收, or of another certification/listing of the challenge, bars
-    approving this one.
+    揭榜结果审核 or 验收 of the challenge, or at the other of the two registry
+    stages (``stage`` is "certification" or "listing"), bars this approval.
     """
     earlier = db.session.execute(
         sa.select(ReviewDecision.id).where(
@@ -169,22 +168,20 @@ def approved_elsewhere(challenge_id: int, user, *, certification_id: int | None 
     ).first()
     if earlier is not None:
         return True
-    query = sa.select(RegistryDecision.id).where(
-        RegistryDecision.challenge_id == challenge_id,
-        RegistryDecision.reviewer_id == user.id,
-        RegistryDecision.outcome == Outcome.approve,
-    )
-    if certification_id is not None:
-        query = query.where(sa.or_(RegistryDecision.certification_id.is_(None),
-                                   RegistryDecision.certification_id != certification_id))
-    if listing_id is not None:
-        query = query.where(sa.or_(RegistryDecision.listing_id.is_(None),
-                                   RegistryDecision.listing_id != listing_id))
-    return db.session.execute(query.limit(1)).first() is not None
+    other_stage = (RegistryDecision.listing_id if stage == "certification"
+                   else RegistryDecision.certification_id)
+    return db.session.execute(
+        sa.select(RegistryDecision.id).where(
+            RegistryDecision.challenge_id == challenge_id,
+            RegistryDecision.reviewer_id == user.id,
+            RegistryDecision.outcome == Outcome.approve,
+            other_stage.is_not(None),
+        ).limit(1)
+    ).first() is not None
 
 
-def check_may_approve(challenge_id: int, user, **subject) -> None:
-    if approved_elsewhere(challenge_id, user, **subject):
+def check_may_approve(challenge_id: int, user, stage: str) -> None:
+    if approved_elsewhere(challenge_id, user, stage):
         raise PermissionDenied(str(_l(
             "您已在该榜单的其他审核阶段投过通过票，同一人不能在两个阶段通过同一事项，"
             "请由其他审核人员审核。")))

@@ -282,3 +282,22 @@ def test_market_search_and_pagination(app, client, frozen):
     equity = client.get("/market", query_string={"type": "equity"}).text
     assert "共 11 项" in equity and "成果01" in equity and "成果02" not in equity
     assert "共 22 项" in client.get("/market?type=bogus&state=submitted").text
+
+
+def test_certification_approver_may_not_approve_a_listing_of_the_same_challenge(app, frozen):
+    from bounty.review import certification as cert
+
+    from .registry_helpers import cert_data, evidence_files
+
+    challenge, owner, winner = completed_challenge()
+    certifier, other = create_user("reviewer"), create_user("reviewer")
+    application = cert.apply_for_certification(challenge, owner, cert_data(), evidence_files())
+    cert.decide_certification(application, Outcome.approve, certifier)
+    listing = _submit(challenge, owner)
+    with pytest.raises(PermissionDenied, match="两个阶段"):
+        market.decide_listing(listing, Outcome.approve, certifier)
+    market.decide_listing(listing, Outcome.approve, other)
+    # Two listings of one result are one stage: the same reviewer may approve both.
+    second = _submit(challenge, winner)
+    market.decide_listing(second, Outcome.approve, other)
+    assert second.state == ListingState.listed
