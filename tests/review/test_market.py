@@ -301,3 +301,15 @@ def test_certification_approver_may_not_approve_a_listing_of_the_same_challenge(
     second = _submit(challenge, winner)
     market.decide_listing(second, Outcome.approve, other)
     assert second.state == ListingState.listed
+
+
+def test_my_results_page_and_reviewer_queue_permissions(app, login_as, frozen):
+    challenge, owner, winner = completed_challenge()
+    mine = login_as(owner).get("/registry/mine").text
+    assert f"/challenges/{challenge.id}/certification" in mine
+    assert f"/challenges/{challenge.id}/listing" in mine
+    theirs = login_as(winner).get("/registry/mine").text
+    assert f"/challenges/{challenge.id}/listing" in theirs
+    assert f"/challenges/{challenge.id}/certification" not in theirs  # the enterprise applies
+    assert login_as(owner).get("/registry/review").status_code == 403
+    assert login_as(create_user("reviewer")).get("/registry/review").status_code == 200
