@@ -9,4 +9,7 @@ from .challenges.models import (  # noqa: F401
     ChallengeIndicator,
     Milestone,
 )
+from .review.certification import CertificationApplication, CertificationIndicator  # noqa: F401
+from .review.market import MarketDeal, MarketListing  # noqa: F401
 from .review.models import ReviewDecision  # noqa: F401
+from .review.registry import RegistryCounter, RegistryDecision, RegistryDocument  # noqa: F401
