@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import models  # noqa: F401  (registers every table)
     from .accounts import views as accounts_views
+    from .challenges import bid_views
     from .challenges import views as challenge_views
     from .review import views as review_views
     from .web import views as web_views
@@ -63,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(web_views.bp)
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(challenge_views.bp)
+    app.register_blueprint(bid_views.bp)
     app.register_blueprint(review_views.bp)
 
     from .web import template_helpers
