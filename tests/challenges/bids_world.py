@@ -6,6 +6,8 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flask import g
+from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage
 
 from bounty.accounts.models import Role
@@ -74,10 +76,23 @@ def build_world() -> World:
     )
 
 
+class FreshUserClient(FlaskClient):
+    """A test client that forgets the previous request's user.
+
+    The test's app context stays pushed across requests, so ``g`` (where
+    Flask-Login caches ``current_user``) would otherwise leak from one client's
+    request into another client's.
+    """
+
+    def open(self, *args, **kwargs):
+        g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
+
+
 def client_for(app, user):
     """A test client with the user's session already open (skips the slow password check;
     the real login flow is tested with the accounts)."""
-    client = app.test_client()
+    client = FreshUserClient(app, app.response_class, use_cookies=True)
     if user is not None:
         with client.session_transaction() as session:
             session["_user_id"] = user.get_id()
