@@ -9,7 +9,6 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import (
     FieldList,
-    Form,
     FormField,
     IntegerField,
     MultipleFileField,
@@ -27,8 +26,11 @@ from .services import BidData, MilestoneData
 MAX_MILESTONES = 24
 
 
-class MilestoneRowForm(Form):
+class MilestoneRowForm(FlaskForm):
     """One milestone row; a row left wholly empty is ignored."""
+
+    class Meta:
+        csrf = False  # the enclosing form carries the token
 
     name = StringField(_l("里程碑名称"), validators=[Optional(), Length(max=200)])
     month = IntegerField(

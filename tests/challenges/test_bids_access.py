@@ -12,8 +12,8 @@ from bounty.challenges.models import Bid, ChallengeState
 
 from .bids_world import AFTER, NOW, build_world, client_for
 
-ROLES = ("anonymous", "owner", "other_enterprise", "bidder", "other_bidder", "non_bidder",
-         "reviewer", "admin")
+ROLES = ("anonymous", "owner", "other_enterprise", "bidder", "bidder_colleague", "other_bidder",
+         "non_bidder", "reviewer", "admin")
 
 # role -> (bid page, evaluation page, 我的揭榜 shows the bid) ; "login" = redirected to log in.
 BEFORE = {
@@ -21,6 +21,7 @@ BEFORE = {
     "owner": (404, 404, 404),
     "other_enterprise": (404, 404, 404),
     "bidder": (200, 404, True),
+    "bidder_colleague": (200, 404, True),
     "other_bidder": (404, 404, False),
     "non_bidder": (404, 404, False),
     "reviewer": (404, 404, 404),
@@ -31,6 +32,7 @@ AFTER_DEADLINE = {
     "owner": (200, 200, 404),
     "other_enterprise": (404, 404, 404),
     "bidder": (200, 404, True),
+    "bidder_colleague": (200, 404, True),
     "other_bidder": (404, 404, False),
     "non_bidder": (404, 404, False),
     "reviewer": (200, 200, 404),

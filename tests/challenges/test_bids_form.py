@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -109,6 +111,8 @@ BAD_INPUTS = [
     ({"milestones-1-month": ""}, "请填写月份"),
     ({"milestones-1-month": "12"}, "里程碑月份不能晚于实施周期"),  # rule kept in the service
     ({"milestones-1-name": ""}, "请填写里程碑名称"),
+    ({"milestones-1-month": "九"}, "不是有效的整数"),
+    ({"quote_yuan": "八十万"}, "不是有效的整数"),
 ]
 
 
@@ -277,5 +281,10 @@ def test_unverified_institute_may_draft_but_not_submit(app, setup):
 def test_bid_form_with_csrf_on(csrf_app, setup):
     challenge, bidder = setup
     client = client_for(csrf_app, bidder)
-    response = client.post(f"/challenges/{challenge.id}/bid", data=bid_form())
+    url = f"/challenges/{challenge.id}/bid"
+    response = client.post(url, data=bid_form())
     assert response.status_code == 400 and _count(Bid) == 0
+    page = client.get(url).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+    assert client.post(url, data=bid_form(csrf_token=token)).status_code == 302
+    assert _count(Bid) == 1
