@@ -151,6 +151,7 @@ def detail(bid_id: int):
         "bids/detail.html", bid=bid, challenge=bid.challenge,
         can_edit=services.can_edit_bid(bid, user),
         can_evaluate=services.can_evaluate_bids(bid.challenge, user),
+        can_view_delivery=bid.is_winner and services.can_view_delivery(bid.challenge, user),
     )
 
 
@@ -188,6 +189,7 @@ def _render_evaluation(challenge: Challenge, select_form: SelectBidForm | None =
         can_select="select_bid" in actions and bool(bids),
         can_fail="declare_failed" in actions,
         select_form=select_form, fail_form=fail_form or DeclareFailedForm(),
+        can_view_delivery=services.can_view_delivery(challenge, user),
     )
 
 

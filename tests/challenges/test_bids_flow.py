@@ -149,6 +149,9 @@ def test_report_and_confirm_every_milestone_opens_acceptance(app, delivering):
     first, last = bid.milestones
     page = winner.get(f"/challenges/{challenge.id}/delivery").get_data(as_text=True)
     assert "提交报告" in page and "确认该里程碑" not in page
+    for where in (f"/bids/{bid.id}", f"/challenges/{challenge.id}/bids", "/bids/mine"):
+        client = winner if where == "/bids/mine" else owner
+        assert f"/challenges/{challenge.id}/delivery" in client.get(where).get_data(as_text=True)
 
     # Confirming before a report is refused.
     owner.post(f"/milestones/{first.id}/confirm")
