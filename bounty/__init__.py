@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import models  # noqa: F401  (registers every table)
     from .accounts import views as accounts_views
+    from .challenges import bid_views
     from .challenges import views as challenge_views
     from .review import registry_views
     from .review import views as review_views
@@ -64,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(web_views.bp)
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(challenge_views.bp)
+    app.register_blueprint(bid_views.bp)
     app.register_blueprint(review_views.bp)
     app.register_blueprint(registry_views.bp)
 
