@@ -9,4 +9,10 @@ from .challenges.models import (  # noqa: F401
     ChallengeIndicator,
     Milestone,
 )
+from .digests.models import (  # noqa: F401
+    ChallengeVisit,
+    NotificationPreference,
+    OutboxEmail,
+    Subscription,
+)
 from .review.models import ReviewDecision  # noqa: F401

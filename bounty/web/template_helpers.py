@@ -58,5 +58,7 @@ def nav_links() -> list[tuple[str, str]]:
             links += [("review.index", _("审核工作台"))]
         elif role == "admin":
             links += [("accounts.admin_organizations", _("单位认证")),
-                      ("review.index", _("审核工作台"))]
+                      ("review.index", _("审核工作台")),
+                      ("digests.admin_outbox", _("邮件队列"))]
+        links.append(("digests.settings", _("邮件订阅")))
     return [(endpoint, label) for endpoint, label in links if has_endpoint(endpoint)]
