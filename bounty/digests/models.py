@@ -61,6 +61,9 @@ class Subscription(db.Model):
     last_digest_period: Mapped[str | None] = mapped_column(sa.String(30))
     # End of the window the last digest covered; the next one starts here.
     last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Challenges of the last digest published shortly before it ran: the next window
+    # overlaps the last one a little (late commits), and these are not repeated.
+    last_digest_ids: Mapped[list[int]] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 PERIOD_LENGTH = {Frequency.daily: timedelta(days=1), Frequency.weekly: timedelta(days=7)}
 #: a subscriber back after a long pause gets at most this much history
 MAX_WINDOW = timedelta(days=31)
+#: each window starts this much before the last one ended: a challenge stamped
+#: ``published_at`` just before a run but committed just after it is not lost
+OVERLAP = timedelta(minutes=10)
 MAX_KEYWORDS_LENGTH = 500
 MAX_DEFAULT_KEYWORDS = 12
 
@@ -263,14 +266,16 @@ def _due_subscription_ids(period: Frequency, key: str) -> list[int]:
     ).scalars())
 
 
-def _claim(subscription: Subscription, key: str, now: datetime) -> bool:
+def _claim(subscription: Subscription, key: str, now: datetime,
+           ranked: list[ChallengeCard]) -> bool:
     """Take this (subscriber, period) for this process: one UPDATE, one winner."""
     table = Subscription.__table__
+    recent = sorted(c.id for c in ranked if c.published_at > now - OVERLAP)
     return db.session.execute(
         sa.update(table)
         .where(table.c.id == subscription.id,
                sa.or_(table.c.last_digest_period.is_(None), table.c.last_digest_period != key))
-        .values(last_digest_period=key, last_digest_at=now)
+        .values(last_digest_period=key, last_digest_at=now, last_digest_ids=recent)
     ).rowcount == 1
 
 
@@ -278,13 +283,19 @@ def digest_for(subscription: Subscription, candidates: list[ChallengeCard], peri
                now: datetime) -> list[ChallengeCard]:
     """The challenges of this subscriber's next digest, ranked; [] for none.
 
-    Window: since the last digest, or one period back for the first one.
+    Window: since the last digest (less a small overlap, without repeating what
+    the last digest held), or one period back for the first one.
     """
-    start = subscription.last_digest_at or now - PERIOD_LENGTH[period]
+    if subscription.last_digest_at is None:
+        start = now - PERIOD_LENGTH[period]
+    else:
+        start = subscription.last_digest_at - OVERLAP
     start = max(start, now - MAX_WINDOW)
+    already = set(subscription.last_digest_ids or ())
     keywords = split_keywords(subscription.keywords)
     chosen = [c for c in candidates
-              if c.published_at > start and matches(c, subscription, keywords)]
+              if c.published_at > start and c.id not in already
+              and matches(c, subscription, keywords)]
     return rank_for_subscriber(chosen, subscription) if chosen else []
 
 
@@ -328,6 +339,9 @@ def compose_digests(period: Frequency, now: datetime | None = None, *, dry_run: 
     candidates = _candidates(now)
     links = {c.id: absolute_url("challenges.detail", challenge_id=c.id) for c in candidates}
     ids = _due_subscription_ids(period, key)
+    run.skipped = db.session.scalar(
+        sa.select(sa.func.count(Subscription.id)).where(Subscription.frequency == period,
+                                                        Subscription.last_digest_period == key))
     db.session.commit()
     for start in range(0, len(ids), batch_size):
         batch = ids[start:start + batch_size]
@@ -365,7 +379,7 @@ def _compose_batch(batch: list[int], candidates: list[ChallengeCard], links: dic
             else:
                 empty += 1
             continue
-        if not _claim(subscription, key, now):
+        if not _claim(subscription, key, now, ranked):
             skipped += 1
             continue
         if not ranked:
