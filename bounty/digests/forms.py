@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, RadioField, SelectMultipleField, StringField, SubmitField
+from wtforms import (
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+)
 from wtforms.validators import Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -25,14 +32,18 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+def _choices(members, labels) -> list[SelectChoice]:
+    return [SelectChoice(m.value, labels[m]) for m in members]
+
+
 class SettingsForm(FlaskForm):
     frequency = RadioField(_l("新榜单推送"),
-                           choices=[(f.value, FREQUENCY_LABELS[f]) for f in Frequency],
+                           choices=_choices(Frequency, FREQUENCY_LABELS),
                            default=Frequency.weekly.value)
     industries = MultiCheckboxField(_l("关注行业（不选表示全部行业）"),
-                                    choices=[(i.value, INDUSTRY_LABELS[i]) for i in Industry])
+                                    choices=_choices(Industry, INDUSTRY_LABELS))
     categories = MultiCheckboxField(_l("关注类别（不选表示全部类别）"),
-                                    choices=[(c.value, CATEGORY_LABELS[c]) for c in Category])
+                                    choices=_choices(Category, CATEGORY_LABELS))
     keywords = StringField(_l("关键词（空格或逗号分隔，命中任一即推送；留空表示不限）"),
                            validators=[Length(max=500, message=_l("关键词不能超过 500 个字符。"))])
     min_bounty_yuan = IntegerField(
@@ -40,6 +51,5 @@ class SettingsForm(FlaskForm):
         validators=[Optional(), NumberRange(min=0, max=MAX_BOUNTY_YUAN,
                                             message=_l("请输入 0 至 100 亿之间的整数。"))])
     notifications = MultiCheckboxField(_l("接收以下通知邮件"),
-                                       choices=[(k.value, NOTIFICATION_LABELS[k])
-                                                for k in NotificationKind])
+                                       choices=_choices(NotificationKind, NOTIFICATION_LABELS))
     submit = SubmitField(_l("保存设置"))
