@@ -12,6 +12,7 @@ from .challenges.models import (  # noqa: F401
 from .digests.models import (  # noqa: F401
     ChallengeVisit,
     NotificationPreference,
+    OutboxBody,
     OutboxEmail,
     Subscription,
 )

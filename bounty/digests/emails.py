@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
+from markupsafe import Markup
 
 from .links import absolute_url, unsubscribe_url
 
@@ -43,3 +44,25 @@ def list_headers(user_id: int, purpose: str) -> tuple[str, dict]:
 
 def settings_url() -> str:
     return absolute_url("digests.settings")
+
+
+class ItemCache:
+    """Digest items rendered once per challenge and language, then shared by every
+    digest that lists them: most of a digest run's rendering time otherwise."""
+
+    def __init__(self, links: dict[int, str]) -> None:
+        self.links = links
+        self._items: dict[tuple[str, int], dict] = {}
+
+    def item(self, card) -> dict:
+        """{"text", "html"} for a challenge, in the current locale."""
+        key = (str(get_locale()), card.id)
+        item = self._items.get(key)
+        if item is None:
+            env = current_app.jinja_env
+            context = {"c": card, "url": self.links[card.id]}
+            item = self._items[key] = {
+                "text": env.get_template("digests/email/_item.txt").render(**context),
+                "html": Markup(env.get_template("digests/email/_item.html").render(**context)),
+            }
+        return item

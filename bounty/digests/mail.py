@@ -11,14 +11,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
+import socket
 import ssl
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Protocol
 
 from ..timeutil import utcnow
 
 log = logging.getLogger("bounty.mail")
+#: SMTP wants CRLF line ends; smtplib leaves bytes as they are
+WIRE_POLICY = compat32.clone(linesep="\r\n")
 
 
 class SendFailure(Exception):
@@ -48,23 +55,29 @@ def message_id(dedup_key: str, sender: str) -> str:
 
 
 def build_message(*, sender: str, recipient: str, subject: str, text: str, html: str,
-                  headers: dict, dedup_key: str) -> EmailMessage:
-    """A multipart/alternative message: the plain-text part first, then HTML."""
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = sender
+                  headers: dict, dedup_key: str) -> MIMEMultipart:
+    """A multipart/alternative message: the plain-text part first, then HTML.
+
+    Built with the classic ``email.mime`` classes: several times faster than
+    ``Message.set_content`` for the same bytes, which matters at 10,000 digests.
+    """
+    message = MIMEMultipart("alternative")
+    message["Subject"] = Header(subject, "utf-8")
+    name, address = parseaddr(sender)
+    message["From"] = formataddr((str(Header(name, "utf-8").encode()), address)) if name \
+        else address
     message["To"] = recipient
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = message_id(dedup_key, sender)
-    for name, value in (headers or {}).items():
-        message[name] = value
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    for header, value in (headers or {}).items():
+        message[header] = value
+    message.attach(MIMEText(text, "plain", "utf-8"))
+    message.attach(MIMEText(html, "html", "utf-8"))
     return message
 
 
 class Transport(Protocol):
-    def send(self, message: EmailMessage, recipient: str) -> None: ...
+    def send(self, message: Message, recipient: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -72,10 +85,9 @@ class Transport(Protocol):
 class LogTransport:
     """Development default: the email goes to the log instead of a server."""
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
-        text = message.get_body(("plain",))
-        log.info("email to %s: %s\n%s", recipient, message["Subject"],
-                 text.get_content() if text else "")
+    def send(self, message: Message, recipient: str) -> None:
+        plain = message.get_payload(0).get_payload(decode=True).decode("utf-8")
+        log.info("email to %s: %s\n%s", recipient, message["Subject"], plain)
 
     def close(self) -> None:
         pass
@@ -105,17 +117,21 @@ class SMTPTransport:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                 if self.use_tls:
                     smtp.starttls(context=ssl.create_default_context())
+            # Without it, Nagle's algorithm and the server's delayed ACK stall every
+            # message's last segment by ~40 ms: 25 emails a second instead of hundreds.
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.username:
                 smtp.login(self.username, self.password or "")
         except (OSError, smtplib.SMTPException) as exc:
             raise ConnectionFailure(f"connect {self.host}:{self.port}: {exc!r}") from exc
         return smtp
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
+    def send(self, message: Message, recipient: str) -> None:
         if self._smtp is None:
             self._smtp = self._connect()
         try:
-            self._smtp.send_message(message, self.envelope_from, [recipient])
+            self._smtp.sendmail(self.envelope_from, [recipient],
+                                message.as_bytes(policy=WIRE_POLICY))
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(recipient, (0, b""))
             detail = f"{code} {_text(reply)}"

@@ -157,8 +157,6 @@ class OutboxEmail(db.Model):
     )
     recipient: Mapped[str] = mapped_column(sa.String(254))
     subject: Mapped[str] = mapped_column(sa.String(300))
-    text_body: Mapped[str] = mapped_column(sa.Text)
-    html_body: Mapped[str] = mapped_column(sa.Text)
     headers: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     dedup_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
     status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, 10),
@@ -172,9 +170,33 @@ class OutboxEmail(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     user: Mapped[User | None] = relationship()
+    body: Mapped[OutboxBody] = relationship(cascade="all, delete-orphan")
+
+    @property
+    def text_body(self) -> str:
+        return self.body.text_body
+
+    @property
+    def html_body(self) -> str:
+        return self.body.html_body
 
     def __repr__(self) -> str:
         return f"<OutboxEmail {self.id} {self.dedup_key} {self.status}>"
+
+
+class OutboxBody(db.Model):
+    """The text and HTML of an outbox email, kept apart from its status row.
+
+    Every attempt updates the status row; in SQLite an UPDATE rewrites the whole
+    record, so 30 KB of body in it made each "sent" commit several times slower.
+    """
+
+    __tablename__ = "outbox_bodies"
+
+    email_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("outbox_emails.id", ondelete="CASCADE"), primary_key=True)
+    text_body: Mapped[str] = mapped_column(sa.Text)
+    html_body: Mapped[str] = mapped_column(sa.Text)
 
 
 class ChallengeVisit(db.Model):

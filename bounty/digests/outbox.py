@@ -30,17 +30,19 @@ Exactly once, and what that costs
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..timeutil import utcnow
 from . import mail
-from .models import OutboxEmail, OutboxStatus
+from .models import OutboxBody, OutboxEmail, OutboxStatus
 
 log = logging.getLogger(__name__)
 T = OutboxEmail.__table__
@@ -78,7 +80,22 @@ def enqueue(rows: list[dict]) -> None:
     Each row: kind, user_id, recipient, subject, text_body, html_body, headers, dedup_key.
     Never raises on a duplicate, so a signal receiver cannot break the service's transaction.
     """
-    insert_ignore(T, rows, ["dedup_key"])
+    if not rows:
+        return
+    bodies = [{"key": row["dedup_key"], "text": row["text_body"], "html": row["html_body"]}
+              for row in rows]
+    insert_ignore(T, [{k: v for k, v in row.items() if k not in ("text_body", "html_body")}
+                      for row in rows], ["dedup_key"])
+    # The body goes with the row this key names, unless that row already has one.
+    B = OutboxBody.__table__
+    db.session.execute(
+        sa.insert(B).from_select(
+            ["email_id", "text_body", "html_body"],
+            sa.select(T.c.id, sa.bindparam("text", type_=sa.Text),
+                      sa.bindparam("html", type_=sa.Text))
+            .where(T.c.dedup_key == sa.bindparam("key"),
+                   ~sa.exists().where(B.c.email_id == T.c.id))),
+        bodies)
 
 
 def exists(dedup_key: str) -> bool:
@@ -130,7 +147,8 @@ def claim_batch(now: datetime, limit: int) -> tuple[str, list[OutboxEmail]]:
     )
     db.session.commit()
     rows = db.session.execute(
-        sa.select(OutboxEmail).where(OutboxEmail.claim_token == token).order_by(OutboxEmail.id)
+        sa.select(OutboxEmail).options(joinedload(OutboxEmail.body))
+        .where(OutboxEmail.claim_token == token).order_by(OutboxEmail.id)
     ).scalars().all()
     return token, list(rows)
 
@@ -158,17 +176,71 @@ def _release(row: OutboxEmail, token: str, error: str, now: datetime, permanent:
     return False
 
 
+def _has_due(now: datetime) -> bool:
+    return db.session.execute(
+        sa.select(T.c.id).where(T.c.status == OutboxStatus.queued, T.c.next_attempt_at <= now)
+        .limit(1)).first() is not None
+
+
 def drain_outbox(now: datetime | None = None, *, limit: int | None = None,
-                 transport: mail.Transport | None = None) -> DrainResult:
-    """Send every due email once; stop early when the server is unreachable.
+                 transport: mail.Transport | None = None,
+                 workers: int | None = None) -> DrainResult:
+    """Send every due email once; a worker stops early when the server is unreachable.
 
     :param now: the clock (tests move it); rows due at or before it are sent.
-    :param limit: at most this many rows (None: all due rows).
+    :param limit: at most this many rows (None: all due rows); implies one worker.
+    :param workers: SMTP connections in parallel (default ``OUTBOX_WORKERS``); each
+        claims its own batches, so they never send the same row.
     """
     config = current_app.config
     now = now or utcnow()
     db.session.commit()  # start from a clean unit of work
-    result = DrainResult(reclaimed=reclaim_expired(now))
+    reclaimed = reclaim_expired(now)
+    workers = workers or config["OUTBOX_WORKERS"]
+    if transport is not None or limit is not None or workers <= 1:
+        result = _drain(now, limit, transport)
+    elif not _has_due(now):
+        result = DrainResult()
+    else:
+        result = _drain_in_parallel(now, workers)
+    result.reclaimed = reclaimed
+    return result
+
+
+def _drain_in_parallel(now: datetime, workers: int) -> DrainResult:
+    """While one connection waits for the server's reply, another builds and sends."""
+    app = current_app._get_current_object()
+    results: list[DrainResult | BaseException] = [DrainResult() for _ in range(workers)]
+
+    def work(index: int) -> None:
+        with app.app_context():
+            try:
+                results[index] = _drain(now, None, None)
+            except BaseException as exc:  # re-raised in the caller's thread below
+                results[index] = exc
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"outbox-{i}")
+               for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = DrainResult()
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        total.sent += result.sent
+        total.retried += result.retried
+        total.failed += result.failed
+    return total
+
+
+def _drain(now: datetime, limit: int | None, transport: mail.Transport | None) -> DrainResult:
+    """One worker: claim a batch, send it over one connection, repeat."""
+    config = current_app.config
+    result = DrainResult()
     sender = config["MAIL_DEFAULT_SENDER"]
     own_transport = transport is None
     transport = transport or mail.open_transport(config)

@@ -33,22 +33,33 @@ def challenge_text(challenge) -> tuple[str, str, str]:
     return cached
 
 
-def matches(challenge, subscription, keywords: Sequence[str]) -> bool:
-    """The subscription's filters: industries and categories (empty = all), minimum
-    bounty, at least one keyword when keywords are given; never one's own challenges."""
-    if subscription.industries and challenge.industry.value not in subscription.industries:
-        return False
-    if subscription.categories and challenge.category.value not in subscription.categories:
-        return False
-    if challenge.bounty_yuan < (subscription.min_bounty_yuan or 0):
-        return False
-    user = subscription.user
-    if user.organization_id is not None and challenge.organization_id == user.organization_id:
-        return False
-    if keywords:
-        title, words, body = challenge_text(challenge)
-        return any(k in title or k in words or k in body for k in keywords)
-    return True
+def matching(candidates: Sequence, subscription, *, since=None,
+             exclude: frozenset[int] = frozenset()) -> list:
+    """The candidates the subscription wants: industries and categories (empty = all),
+    minimum bounty, at least one keyword when keywords are given, never one's own
+    organisation's challenges; published after ``since`` and not in ``exclude``.
+
+    Reads the subscription once, then loops over plain values: it runs for every
+    subscriber against every new challenge (10,000 × 500 in the benchmark).
+    """
+    industries = frozenset(subscription.industries or ())
+    categories = frozenset(subscription.categories or ())
+    min_bounty = subscription.min_bounty_yuan or 0
+    own = subscription.user.organization_id
+    keywords = split_keywords(subscription.keywords)
+    chosen = []
+    for c in candidates:
+        if (since is not None and c.published_at <= since) or c.id in exclude \
+                or c.bounty_yuan < min_bounty or c.organization_id == own \
+                or (industries and c.industry not in industries) \
+                or (categories and c.category not in categories):
+            continue
+        if keywords:
+            title, words, body = challenge_text(c)
+            if not any(k in title or k in words or k in body for k in keywords):
+                continue
+        chosen.append(c)
+    return chosen
 
 
 def organization_terms(organization, limit: int = 12) -> list[str]:

@@ -29,7 +29,7 @@ from .models import (
     NotificationPreference,
     Subscription,
 )
-from .ranking import matches, organization_terms, rank_for_subscriber, split_keywords
+from .ranking import matching, organization_terms, rank_for_subscriber, split_keywords
 
 log = logging.getLogger(__name__)
 
@@ -291,34 +291,31 @@ def digest_for(subscription: Subscription, candidates: list[ChallengeCard], peri
     else:
         start = subscription.last_digest_at - OVERLAP
     start = max(start, now - MAX_WINDOW)
-    already = set(subscription.last_digest_ids or ())
-    keywords = split_keywords(subscription.keywords)
-    chosen = [c for c in candidates
-              if c.published_at > start and c.id not in already
-              and matches(c, subscription, keywords)]
+    chosen = matching(candidates, subscription, since=start,
+                      exclude=frozenset(subscription.last_digest_ids or ()))
     return rank_for_subscriber(chosen, subscription) if chosen else []
 
 
 def render_digest(user: User, ranked: list[ChallengeCard], period: Frequency, key: str,
-                  links: dict[int, str]) -> dict:
-    """One outbox row for a digest, rendered in the user's language."""
+                  items: emails.ItemCache, now: datetime) -> dict:
+    """One outbox row for a digest, rendered in the current locale (the caller sets the
+    user's, see :func:`emails.recipient_locale`)."""
     from flask import current_app
 
     limit = current_app.config["DIGEST_MAX_ITEMS"]
     unsubscribe, headers = emails.list_headers(user.id, DIGEST_PURPOSE)
-    with emails.recipient_locale(user.locale):
-        items = [{"challenge": c, "url": links[c.id]} for c in ranked[:limit]]
-        if period == Frequency.daily:
-            subject = _("今日新榜单：%(count)d 项与您的订阅相关", count=len(ranked))
-        else:
-            subject = _("本周新榜单：%(count)d 项与您的订阅相关", count=len(ranked))
-        text, html = emails.render_pair(
-            "digest", user=user, items=items, total=len(ranked), more=len(ranked) - len(items),
-            period=period.value, subject=subject, unsubscribe_url=unsubscribe,
-            settings_url=emails.settings_url(), browse_url=absolute_url("web.home"))
+    shown = [items.item(c) for c in ranked[:limit]]
+    if period == Frequency.daily:
+        subject = _("今日新榜单：%(count)d 项与您的订阅相关", count=len(ranked))
+    else:
+        subject = _("本周新榜单：%(count)d 项与您的订阅相关", count=len(ranked))
+    text, html = emails.render_pair(
+        "digest", user=user, items=shown, total=len(ranked), more=len(ranked) - len(shown),
+        period=period.value, subject=subject, unsubscribe_url=unsubscribe,
+        settings_url=emails.settings_url(), browse_url=absolute_url("web.home"))
     return {"kind": "digest", "user_id": user.id, "recipient": user.email, "subject": subject,
             "text_body": text, "html_body": html, "headers": headers,
-            "dedup_key": f"digest:{user.id}:{key}"}
+            "dedup_key": f"digest:{user.id}:{key}", "next_attempt_at": now, "created_at": now}
 
 
 def compose_digests(period: Frequency, now: datetime | None = None, *, dry_run: bool = False,
@@ -337,7 +334,8 @@ def compose_digests(period: Frequency, now: datetime | None = None, *, dry_run: 
     key = period_key(period, now)
     run = DigestRun(period=key)
     candidates = _candidates(now)
-    links = {c.id: absolute_url("challenges.detail", challenge_id=c.id) for c in candidates}
+    items = emails.ItemCache(
+        {c.id: absolute_url("challenges.detail", challenge_id=c.id) for c in candidates})
     ids = _due_subscription_ids(period, key)
     run.skipped = db.session.scalar(
         sa.select(sa.func.count(Subscription.id)).where(Subscription.frequency == period,
@@ -347,7 +345,7 @@ def compose_digests(period: Frequency, now: datetime | None = None, *, dry_run: 
         batch = ids[start:start + batch_size]
         for attempt in itertools.count(1):
             try:
-                _compose_batch(batch, candidates, links, period, key, now, run, dry_run)
+                _compose_batch(batch, candidates, items, period, key, now, run, dry_run)
                 break
             except OperationalError:
                 # SQLite "database is locked" while another process writes: try again.
@@ -357,7 +355,7 @@ def compose_digests(period: Frequency, now: datetime | None = None, *, dry_run: 
     return run
 
 
-def _compose_batch(batch: list[int], candidates: list[ChallengeCard], links: dict[int, str],
+def _compose_batch(batch: list[int], candidates: list[ChallengeCard], items: emails.ItemCache,
                    period: Frequency, key: str, now: datetime, run: DigestRun,
                    dry_run: bool) -> None:
     subscriptions = db.session.execute(
@@ -366,7 +364,8 @@ def _compose_batch(batch: list[int], candidates: list[ChallengeCard], links: dic
         .where(Subscription.id.in_(batch))
         .order_by(Subscription.id)
     ).scalars().all()
-    rows, queued, empty, skipped, lines = [], 0, 0, 0, []
+    pending: list[tuple[User, list[ChallengeCard]]] = []
+    queued, empty, skipped, lines = 0, 0, 0, []
     for subscription in subscriptions:
         ranked = digest_for(subscription, candidates, period, now)
         if dry_run:
@@ -381,15 +380,21 @@ def _compose_batch(batch: list[int], candidates: list[ChallengeCard], links: dic
             continue
         if not _claim(subscription, key, now, ranked):
             skipped += 1
-            continue
-        if not ranked:
+        elif not ranked:
             empty += 1
-            continue
-        rows.append(render_digest(subscription.user, ranked, period, key, links))
-        queued += 1
+        else:
+            pending.append((subscription.user, ranked))
     if not dry_run:
+        rows = []
+        # One language switch per group, not per digest: switching reloads the catalog.
+        by_locale = sorted(pending, key=lambda p: p[0].locale or "")
+        for locale, group in itertools.groupby(by_locale, key=lambda p: p[0].locale):
+            with emails.recipient_locale(locale):
+                rows += [render_digest(user, ranked, period, key, items, now)
+                         for user, ranked in group]
         outbox.enqueue(rows)
         db.session.commit()
+        queued = len(rows)
     run.queued += queued
     run.empty += empty
     run.skipped += skipped

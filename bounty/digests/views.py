@@ -33,6 +33,7 @@ DEFAULTS = {
     "DIGEST_MAX_ITEMS": 20,
     "MAIL_TIMEOUT": 30,
     "OUTBOX_BATCH_SIZE": 100,
+    "OUTBOX_WORKERS": 2,  # parallel SMTP connections of one drain
     "OUTBOX_MAX_ATTEMPTS": 12,
     "OUTBOX_BACKOFF_SECONDS": 60,
     "OUTBOX_BACKOFF_MAX": 3600,
