@@ -58,6 +58,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _cpu_seconds(who=resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -130,6 +135,7 @@ def main() -> None:
                         help="parallel SMTP connections (default: OUTBOX_WORKERS)")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     port = _free_port()
     counter = multiprocessing.Value("i", 0)
     ready = multiprocessing.Event()
@@ -157,27 +163,31 @@ def main() -> None:
             seeded = time.perf_counter() - started
             rss_before = _peak_rss_mb()
 
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _cpu_seconds()
             run = compose_digests(Frequency.daily, now)
-            compose = time.perf_counter() - started
-            started = time.perf_counter()
+            compose, compose_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+            started, cpu = time.perf_counter(), _cpu_seconds()
             result = drain_outbox(workers=args.workers)
-            send = time.perf_counter() - started
+            send, send_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
             db.session.remove()
             db.drop_all()
             db.engine.dispose()
     time.sleep(0.2)  # let the sink count the last message
     received = counter.value
     sink.terminate()
+    sink.join()
+    sink_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
 
     print(f"database           {url.split(':', 1)[0]}")
     print(f"subscribers        {args.subscribers:,}  new challenges {args.challenges}  "
           f"SMTP connections {args.workers or app.config['OUTBOX_WORKERS']}")
     print(f"seeding            {seeded:.1f} s (not counted)")
-    print(f"compose            {compose:.1f} s  ({run})")
-    print(f"send               {send:.1f} s  ({result}); the sink received {received:,}")
+    print(f"compose            {compose:.1f} s wall, {compose_cpu:.1f} s CPU  ({run})")
+    print(f"send               {send:.1f} s wall, {send_cpu:.1f} s CPU  ({result}); "
+          f"the sink received {received:,} using {sink_cpu:.1f} s CPU")
     print(f"emails per second  {result.sent / send:,.0f}")
-    print(f"whole daily run    {compose + send:.1f} s")
+    print(f"whole daily run    {compose + send:.1f} s  (load average before/after: "
+          f"{load_before:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"peak memory (RSS)  {_peak_rss_mb():.0f} MB (after seeding: {rss_before:.0f} MB)")
     if received != result.sent:
         sys.exit(f"mismatch: sent {result.sent}, received {received}")

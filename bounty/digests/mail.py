@@ -8,24 +8,21 @@ refused, timeout, disconnect, 4xx: retry later with backoff).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import smtplib
 import socket
 import ssl
+import uuid
+from dataclasses import dataclass
 from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Protocol
 
 from ..timeutil import utcnow
 
 log = logging.getLogger("bounty.mail")
-#: SMTP wants CRLF line ends; smtplib leaves bytes as they are
-WIRE_POLICY = compat32.clone(linesep="\r\n")
 
 
 class SendFailure(Exception):
@@ -54,30 +51,64 @@ def message_id(dedup_key: str, sender: str) -> str:
     return f"<{hashlib.sha256(dedup_key.encode()).hexdigest()[:32]}@{domain}>"
 
 
-def build_message(*, sender: str, recipient: str, subject: str, text: str, html: str,
-                  headers: dict, dedup_key: str) -> MIMEMultipart:
-    """A multipart/alternative message: the plain-text part first, then HTML.
+@dataclass(frozen=True)
+class Outgoing:
+    """One message ready for the wire (CRLF line ends), with what the log transport shows."""
 
-    Built with the classic ``email.mime`` classes: several times faster than
-    ``Message.set_content`` for the same bytes, which matters at 10,000 digests.
+    recipient: str
+    subject: str
+    text: str
+    wire: bytes
+
+
+def _header(value: str) -> str:
+    """An RFC 2047 encoded header value when it is not plain ASCII, folded with CRLF.
+
+    Line breaks in the value (a title typed by a user) become spaces: no header injection.
     """
-    message = MIMEMultipart("alternative")
-    message["Subject"] = Header(subject, "utf-8")
+    value = " ".join(str(value).splitlines())
+    if value.isascii():
+        return value
+    return Header(value, "utf-8").encode(linesep="\r\n")
+
+
+def _part(subtype: str, content: str) -> bytes:
+    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode() \
+        + base64.encodebytes(content.encode()).replace(b"\n", b"\r\n")
+
+
+def build_message(*, sender: str, recipient: str, subject: str, text: str, html: str,
+                  headers: dict, dedup_key: str) -> Outgoing:
+    """A multipart/alternative message: the plain-text part first, then HTML, both base64.
+
+    Assembled directly (headers by ``email.header``, bodies by ``base64``): the
+    ``email`` package's generator costs milliseconds per message in Python, which
+    at 10,000 digests was most of the sending time. The tests parse what arrives.
+    """
     name, address = parseaddr(sender)
-    message["From"] = formataddr((str(Header(name, "utf-8").encode()), address)) if name \
-        else address
-    message["To"] = recipient
-    message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = message_id(dedup_key, sender)
-    for header, value in (headers or {}).items():
-        message[header] = value
-    message.attach(MIMEText(text, "plain", "utf-8"))
-    message.attach(MIMEText(html, "html", "utf-8"))
-    return message
+    boundary = f"=_bounty_{uuid.uuid4().hex}"
+    lines = [
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        f"Subject: {_header(subject)}",
+        f"From: {formataddr((_header(name), address)) if name else address}",
+        f"To: {recipient}",
+        f"Date: {format_datetime(utcnow())}",
+        f"Message-ID: {message_id(dedup_key, sender)}",
+        *(f"{key}: {_header(value)}" for key, value in (headers or {}).items()),
+    ]
+    delimiter = f"\r\n--{boundary}\r\n".encode()
+    wire = b"".join([
+        "\r\n".join(lines).encode(), b"\r\n", delimiter,
+        _part("plain", text), delimiter, _part("html", html),
+        f"\r\n--{boundary}--\r\n".encode(),
+    ])
+    return Outgoing(recipient=recipient, subject=subject, text=text, wire=wire)
 
 
 class Transport(Protocol):
-    def send(self, message: Message, recipient: str) -> None: ...
+    def send(self, message: Outgoing) -> None: ...
 
     def close(self) -> None: ...
 
@@ -85,9 +116,8 @@ class Transport(Protocol):
 class LogTransport:
     """Development default: the email goes to the log instead of a server."""
 
-    def send(self, message: Message, recipient: str) -> None:
-        plain = message.get_payload(0).get_payload(decode=True).decode("utf-8")
-        log.info("email to %s: %s\n%s", recipient, message["Subject"], plain)
+    def send(self, message: Outgoing) -> None:
+        log.info("email to %s: %s\n%s", message.recipient, message.subject, message.text)
 
     def close(self) -> None:
         pass
@@ -126,12 +156,12 @@ class SMTPTransport:
             raise ConnectionFailure(f"connect {self.host}:{self.port}: {exc!r}") from exc
         return smtp
 
-    def send(self, message: Message, recipient: str) -> None:
+    def send(self, message: Outgoing) -> None:
+        recipient = message.recipient
         if self._smtp is None:
             self._smtp = self._connect()
         try:
-            self._smtp.sendmail(self.envelope_from, [recipient],
-                                message.as_bytes(policy=WIRE_POLICY))
+            self._smtp.sendmail(self.envelope_from, [recipient], message.wire)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(recipient, (0, b""))
             detail = f"{code} {_text(reply)}"

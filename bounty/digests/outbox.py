@@ -258,7 +258,7 @@ def _drain(now: datetime, limit: int | None, transport: mail.Transport | None) -
                     text=row.text_body, html=row.html_body, headers=row.headers,
                     dedup_key=row.dedup_key)
                 try:
-                    transport.send(message, row.recipient)
+                    transport.send(message)
                 except mail.SendFailure as exc:
                     permanent = isinstance(exc, mail.PermanentFailure)
                     if _release(row, token, str(exc), now, permanent):

@@ -200,3 +200,19 @@ def test_out_of_attempts_is_a_permanent_failure(mail_app, smtp_server, at_monday
     time_machine.move_to(MONDAY_8AM + timedelta(hours=1), tick=False)
     assert drain_outbox().failed == 1
     assert _statuses() == {"sub0@uni.test": "failed"}
+
+
+def test_a_line_break_in_a_subject_cannot_inject_headers():
+    import email
+    import email.policy
+
+    from bounty.digests.mail import build_message
+
+    outgoing = build_message(sender="Bounty <noreply@bounty.test>", recipient="a@example.com",
+                             subject="Hello\r\nBcc: victim@example.com", text="t", html="<p>h</p>",
+                             headers={}, dedup_key="k")
+    parsed = email.message_from_bytes(outgoing.wire, policy=email.policy.default)
+    assert parsed["Bcc"] is None
+    assert parsed["Subject"] == "Hello Bcc: victim@example.com"
+    assert parsed.get_body(("plain",)).get_content() == "t"
+    assert parsed.get_body(("html",)).get_content() == "<p>h</p>"
