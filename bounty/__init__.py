@@ -58,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .accounts import views as accounts_views
     from .challenges import bid_views
     from .challenges import views as challenge_views
+    from .digests import views as digest_views
     from .review import registry_views
     from .review import views as review_views
     from .web import views as web_views
@@ -68,6 +69,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(bid_views.bp)
     app.register_blueprint(review_views.bp)
     app.register_blueprint(registry_views.bp)
+    app.register_blueprint(digest_views.bp)
 
     from .web import template_helpers
 
@@ -98,6 +100,9 @@ def _configure_sqlite(app: Flask) -> None:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL syncs at checkpoints: the database stays consistent after a
+            # crash, and a power cut may lose only the last commits.
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
 

@@ -20,3 +20,6 @@ bid_withdrawn = _signals.signal("bid-withdrawn")
 milestone_changed = _signals.signal("milestone-changed")
 #: sender=organization; kwargs: actor (User | None) — profile, expertise or verification changed
 organization_saved = _signals.signal("organization-saved")
+#: sender=user; kwargs: none — a self-registered user was created (registration sends it
+#: inside its transaction; digests give institutes a default subscription)
+user_registered = _signals.signal("user-registered")
