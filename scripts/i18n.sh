@@ -53,7 +53,7 @@ update() {
 compile() {
     # Fuzzy entries are not compiled (pybabel's default), so an unfinished
     # translation shows the Chinese original rather than a wrong guess.
-    pybabel compile -d "$DIR" --statistics
+    "$PYTHON" -m babel.messages.frontend compile -d "$DIR" --statistics
 }
 
 check() {
