@@ -29,9 +29,8 @@ LOCALES=(en)
 KEYWORDS=(-k _l -k lazy_gettext -k lazy_ngettext:1,2 -k lazy_pgettext:1c,2)
 
 extract() {
-    # --omit-header keeps the .pot free of a timestamp that changes on every run.
     pybabel extract -F babel.cfg "${KEYWORDS[@]}" --sort-by-file --no-wrap \
-        --project=bounty --omit-header -o "$POT" .
+        --project=bounty --version=0.1 --msgid-bugs-address=- -o "$POT" .
 }
 
 update() {
