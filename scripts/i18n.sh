@@ -5,7 +5,7 @@
 #
 #   bash scripts/i18n.sh extract   # scan bounty/**.py and templates/ into messages.pot
 #   bash scripts/i18n.sh update    # extract, then merge the .pot into every .po (init if missing)
-#   bash scripts/i18n.sh compile   # .po -> .mo (refuses fuzzy or obsolete leftovers? see below)
+#   bash scripts/i18n.sh compile   # .po -> .mo (fuzzy entries are left out)
 #   bash scripts/i18n.sh check     # list msgids still lacking an English msgstr, or fuzzy
 #
 # The usual round: update, translate the new/fuzzy entries in the .po (remove the
@@ -17,20 +17,34 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
+case "${1:-}" in
+    extract | update | compile | check) ;;
+    *)
+        echo "usage: $0 extract|update|compile|check" >&2
+        exit 2
+        ;;
+esac
+
 if [ -z "${PYTHON:-}" ]; then
     if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON=$ROOT/.venv/bin/python; else PYTHON=python3; fi
+fi
+if ! "$PYTHON" -c 'import babel, jinja2' 2>/dev/null; then
+    echo "$PYTHON cannot import babel and jinja2; run scripts/start.sh or scripts/test.sh" \
+        "once to create .venv, or set PYTHON=/path/to/venv/bin/python" >&2
+    exit 1
 fi
 pybabel() { "$PYTHON" -m babel.messages.frontend --quiet "$@"; }
 
 DIR=bounty/translations
 POT=$DIR/messages.pot
 LOCALES=(en)
-# Keep this list in step with KEYWORDS in tests/test_i18n.py.
+# Beyond pybabel's defaults (_, gettext, ngettext, pgettext ...). tests/test_i18n.py
+# reads this line, so extraction there and here cannot drift apart.
 KEYWORDS=(-k _l -k lazy_gettext -k lazy_ngettext:1,2 -k lazy_pgettext:1c,2)
 
 extract() {
     pybabel extract -F babel.cfg "${KEYWORDS[@]}" --sort-by-file --no-wrap \
-        --project=bounty --version=0.1 --msgid-bugs-address=- -o "$POT" .
+        --project=bounty -o "$POT" .
 }
 
 update() {
@@ -39,9 +53,16 @@ update() {
     for locale in "${LOCALES[@]}"; do
         po=$DIR/$locale/LC_MESSAGES/messages.po
         if [ -f "$po" ]; then
+            cp "$po" "$po.orig"
             # --ignore-obsolete drops entries whose msgid left the code instead of
             # keeping them as #~ comments; fuzzy matching is left on as a hint.
             pybabel update -i "$POT" -d "$DIR" -l "$locale" --no-wrap --ignore-obsolete
+            # Nothing but the POT-Creation-Date changed: keep the file as it was.
+            if diff -q -I '^"POT-Creation-Date:' "$po.orig" "$po" >/dev/null; then
+                mv "$po.orig" "$po"
+            else
+                rm "$po.orig"
+            fi
         else
             pybabel init -i "$POT" -d "$DIR" -l "$locale" --no-wrap
         fi
@@ -80,13 +101,4 @@ sys.exit(1 if missing else 0)
 PY
 }
 
-case "${1:-}" in
-    extract) extract ;;
-    update) update ;;
-    compile) compile ;;
-    check) check ;;
-    *)
-        echo "usage: $0 extract|update|compile|check" >&2
-        exit 2
-        ;;
-esac
+"$1"
