@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask, flash, has_request_context, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from .config import build_config
@@ -118,11 +119,11 @@ def _register_error_handlers(app: Flask) -> None:
                                message=error.message), error.status_code
 
     for code, message in (
-        (400, "请求无效。"),
-        (403, "您无权访问该页面。"),
-        (404, "页面不存在。"),
-        (405, "不支持该请求方法。"),
-        (413, "上传的文件过大。"),
+        (400, _l("请求无效。")),
+        (403, _l("您无权访问该页面。")),
+        (404, _l("页面不存在。")),
+        (405, _l("不支持该请求方法。")),
+        (413, _l("上传的文件过大。")),
     ):
         app.register_error_handler(code, _plain_error(code, message))
 
@@ -130,7 +131,7 @@ def _register_error_handlers(app: Flask) -> None:
 def _plain_error(code: int, message: str):
     def handler(error):
         description = getattr(error, "description", None)
-        text = _(message)
+        text = str(message)
         if code == 400 and description and "CSRF" in str(description):
             text = _("表单已过期或缺少安全令牌，请刷新页面后重试。")
         return render_template("error.html", code=code, message=text), code
