@@ -20,3 +20,10 @@ bid_withdrawn = _signals.signal("bid-withdrawn")
 milestone_changed = _signals.signal("milestone-changed")
 #: sender=organization; kwargs: actor (User | None) — profile, expertise or verification changed
 organization_saved = _signals.signal("organization-saved")
+#: sender=user; kwargs: organization_id (int), joined (bool: True joined, False left), actor
+membership_changed = _signals.signal("membership-changed")
+#: sender=review task (bounty.review.assignment.ReviewTask); kwargs: assignee (User), actor
+#: (User | None: None for automatic assignment)
+review_assigned = _signals.signal("review-assigned")
+#: sender=review task; kwargs: assignee (User | None), due_at (datetime) — sent once per task
+review_overdue = _signals.signal("review-overdue")

@@ -63,5 +63,7 @@ def nav_links() -> list[tuple[str, str]]:
                       ("registry.review_queue", _("认定与挂牌审核"))]
         elif role == "admin":
             links += [("accounts.admin_organizations", _("单位认证")),
-                      ("accounts.admin_users", _("用户管理"))]
+                      ("accounts.admin_users", _("用户管理")),
+                      ("workbench.tasks", _("审核任务")),
+                      ("workbench.stage_settings", _("审核设置"))]
     return [(endpoint, label) for endpoint, label in links if has_endpoint(endpoint)]
