@@ -150,15 +150,31 @@ def conflicted_org_ids(user, now: datetime | None = None) -> dict[int, str]:
     return reasons
 
 
-def conflict_with(user, item, now: datetime | None = None) -> str | None:
-    """Why this user has a conflict with the item, or None."""
+def conflict_with(user, item, now: datetime | None = None, *, reveal: bool = False
+                  ) -> str | None:
+    """Why this user has a conflict with the item, or None.
+
+    At a blind stage a bidder is not named (the message would reveal who bid),
+    unless ``reveal`` (for admins).
+    """
     reasons = conflicted_org_ids(user, now)
     for org_id in sorted(items.party_org_ids(item)):
         if org_id in reasons:
-            organization = db.session.get(Organization, org_id)
-            return str(_l("与「%(org)s」存在利益冲突（%(why)s）", org=organization.name,
+            challenge = items.challenge_of(item)
+            if (not reveal and org_id != challenge.organization_id
+                    and items.kind_of(item) == "challenge" and _blind(challenge)):
+                name = str(_l("某揭榜单位"))
+            else:
+                name = db.session.get(Organization, org_id).name
+            return str(_l("与「%(org)s」存在利益冲突（%(why)s）", org=name,
                           why=reasons[org_id]))
     return None
+
+
+def _blind(challenge) -> bool:
+    from .blind import stage_is_blind
+
+    return stage_is_blind(challenge)
 
 
 def override_for(user, item) -> ConflictOverride | None:
@@ -225,7 +241,7 @@ def override_conflict(item, reviewer, admin, reason: str) -> ConflictOverride:
     reason = (reason or "").strip()
     if not reason:
         raise InvalidField(str(_l("登记例外必须说明理由。")), "reason")
-    conflict = conflict_with(reviewer, item)
+    conflict = conflict_with(reviewer, item, reveal=True)
     if conflict is None:
         raise InvalidField(str(_l("%(name)s与该事项没有利益冲突，无需登记例外。",
                                   name=reviewer.name)), "reviewer")

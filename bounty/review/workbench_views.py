@@ -277,7 +277,8 @@ def item_conflicts(kind: str, item_id: int):
             else:
                 flash(_("已登记利益冲突例外。"), "success")
                 return redirect(url_for(".item_conflicts", kind=kind, item_id=item_id))
-    rows = [(r, conflicts.conflict_with(r, item), conflicts.override_for(r, item))
+    rows = [(r, conflicts.conflict_with(r, item, reveal=user.role == Role.admin),
+             conflicts.override_for(r, item))
             for r in reviewers]
     parties = [db.session.get(Organization, org_id)
                for org_id in sorted(items.party_org_ids(item))]
