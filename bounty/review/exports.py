@@ -92,10 +92,10 @@ def export_rows(stage: StageKey | None = None, start: date | None = None,
             for score in sheet.scores:
                 if score.criterion not in criteria:
                     criteria.append(score.criterion)
-    header = ["编号", "类型", "标题", "行业", "发榜单位", "揭榜方", "审核阶段", "轮次",
-              "进入阶段", "离开阶段", "停留天数", "停留工作日", "时限（工作日）", "是否超期",
-              "阶段结果", "审核人", "结论", "审核意见", "结论时间"] + criteria + [
-              "加权得分", "评分说明"]
+    header = [_("编号"), _("类型"), _("标题"), _("行业"), _("发榜单位"), _("揭榜方"),
+              _("审核阶段"), _("轮次"), _("进入阶段"), _("离开阶段"), _("停留天数"),
+              _("停留工作日"), _("时限（工作日）"), _("是否超期"), _("阶段结果"), _("审核人"),
+              _("结论"), _("审核意见"), _("结论时间")] + criteria + [_("加权得分"), _("评分说明")]
     now = utcnow()
     rows: list[list] = []
     for (key, stage_key, round_no), tasks in rounds.items():

@@ -415,6 +415,7 @@ def export():
     if start and end and end < start:
         form.end.errors = [_("截止日期不能早于起始日期。")]
         return render_template("review/export.html", form=form), 422
+    assignment.sync_tasks()
     rows = exports.export_rows(stage, start, end)
     name = f"review-{stage.value if stage else 'all'}-{start or 'begin'}-{end or 'now'}"
     if form.format.data == "csv":
