@@ -37,7 +37,14 @@ from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
 from . import conflicts, items
 from .models import Outcome
-from .stages import ReviewStage, StageKey, get_stage, is_lead, may_decide_at
+from .stages import (
+    ReviewStage,
+    StageKey,
+    check_may_decide_at,
+    get_stage,
+    is_lead,
+    may_decide_at,
+)
 from .workdays import add_working_days
 
 DEFAULT_CAP = 10
@@ -215,8 +222,6 @@ def check_may_vote(item, stage: StageKey, outcome: Outcome, user,
     from .registry import check_may_approve
 
     config = get_stage(stage)
-    from .stages import check_may_decide_at
-
     check_may_decide_at(config, user)
     conflicts.check_no_conflict(user, item, now)
     if outcome == Outcome.approve:
@@ -280,7 +285,7 @@ def approvals_progress(item) -> tuple[int, int] | None:
     stage = items.current_stage(item)
     if stage is None:
         return None
-    tasks = [t for t in round_tasks(item, stage)]
+    tasks = round_tasks(item, stage)
     needed = get_stage(stage).approvals_needed
     if not tasks or all(not t.is_open for t in tasks):
         return (0, needed)

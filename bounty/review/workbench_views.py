@@ -436,6 +436,10 @@ def export():
 
 @bp.app_template_global("review_item_url")
 def _review_item_url(item) -> str:
+    """Reviewers decide on the item's review page; admins (who do not decide) go to its
+    conflict-of-interest page, where they record overrides."""
+    if current_user.role == Role.admin and items.kind_of(item) == "challenge":
+        return url_for(".item_conflicts", kind="challenge", item_id=item.id)
     return items.review_url(item)
 
 

@@ -161,3 +161,13 @@ def test_registry_items_are_in_the_queue(app, sign_in):
     assert f"/certifications/{application.id}" in page
     task = db.session.execute(sa.select(ReviewTask)).scalar_one()
     assert task.stage == StageKey.certification and task.certification_id == application.id
+
+
+def test_admins_reach_the_conflict_page_from_the_queue(app, sign_in):
+    challenge = create_challenge(state=ChallengeState.vetting, title="管理员看到的榜单")
+    page = sign_in(create_user("admin")).get("/review/tasks").get_data(as_text=True)
+    assert f"/review/items/challenge/{challenge.id}/conflicts" in page
+    assert "自动分配待分配任务" in page
+    reviewer_page = sign_in(create_user("reviewer")).get("/review/tasks").get_data(as_text=True)
+    assert f"/review/challenges/{challenge.id}" in reviewer_page
+    assert "自动分配待分配任务" not in reviewer_page
