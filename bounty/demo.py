@@ -28,6 +28,7 @@ from .challenges.models import (
 from .extensions import db
 from .review.models import Outcome, Stage
 from .review.services import decide
+from .review.stages import ensure_default_stages, set_lead_reviewer
 from .signals import organization_saved
 from .timeutil import from_local, to_local, utcnow
 from .transactions import atomic
@@ -110,6 +111,7 @@ USERS = (
     UserSpec("admin@example.com", "平台管理员", Role.admin, "platform"),
     UserSpec("reviewer@example.com", "刘审核", Role.reviewer, "kjj"),
     UserSpec("reviewer2@example.com", "许专家", Role.reviewer, "kjj"),
+    UserSpec("reviewer3@example.com", "赵验收", Role.reviewer, "kjj"),
     UserSpec("yayun@example.com", "陈晓燕", Role.enterprise, "yayun"),
     UserSpec("ouyue@example.com", "林建国", Role.enterprise, "ouyue"),
     UserSpec("mingshi@example.com", "周立群", Role.enterprise, "mingshi"),
@@ -409,6 +411,9 @@ def load_demo() -> list[str]:
             created_users += 1
         users[spec.org] = users.get(spec.org) or user
     reviewers = [find_user_by_email(u.email) for u in USERS if u.role == Role.reviewer]
+    ensure_default_stages()
+    if not reviewers[0].is_lead_reviewer:  # the lead reviewer (审核组长) assigns review tasks
+        set_lead_reviewer(reviewers[0], find_user_by_email("admin@example.com"), True)
 
     created_challenges = 0
     for spec in CHALLENGES:
@@ -478,7 +483,8 @@ def _drive(spec: ChallengeSpec, users: dict[str, User], reviewers: list[User]) -
     posted = min(_local_day(now, -3, time(9, 30)),
                  _local_day(deadline, -33, time(9, 30)))
     owner = users[spec.owner]
-    reviewer, expert = reviewers[0], reviewers[-1]
+    # One person may not approve one challenge at two stages: a reviewer per stage.
+    reviewer, expert, inspector = reviewers[0], reviewers[1], reviewers[-1]
     challenge = challenges.create_challenge(owner, _challenge_data(spec, deadline), now=posted)
     if spec.target == S.draft:
         return challenge
@@ -527,7 +533,7 @@ def _drive(spec: ChallengeSpec, users: dict[str, User], reviewers: list[User]) -
         challenges.confirm_milestone(milestone, owner)
     if spec.target == S.acceptance_review:
         return challenge
-    decide(challenge, Stage.acceptance, Outcome.approve, reviewer,
+    decide(challenge, Stage.acceptance, Outcome.approve, inspector,
            "各项技术指标经第三方检测均达到榜单要求，同意验收。")
     return challenge
 

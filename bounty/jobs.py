@@ -13,10 +13,15 @@ def run_due_jobs(now=None) -> list[str]:
     """Run every due job once; return a line per thing done."""
     from .challenges.services import close_due_challenges
     from .digests.tasks import run_due as run_due_digest_jobs
+    from .review.assignment import check_overdue
 
     lines = []
     for challenge in close_due_challenges(now):
         lines.append(f"closed bidding on challenge {challenge.id}: {challenge.state.value}")
+    for task in check_overdue(now):
+        lines.append(f"review overdue: {task.item_key} at {task.stage.value} "
+                     f"(task {task.id}, challenge {task.challenge_id})")
+    # Last: drain the outbox, so the emails the jobs above queued go out in this run.
     lines += run_due_digest_jobs(now)
     if not lines:
         lines.append("nothing due")

@@ -16,7 +16,15 @@ from .digests.models import (  # noqa: F401
     OutboxEmail,
     Subscription,
 )
+from .review.assignment import ReviewTask, TaskDecline  # noqa: F401
 from .review.certification import CertificationApplication, CertificationIndicator  # noqa: F401
+from .review.conflicts import (  # noqa: F401
+    ConflictDeclaration,
+    ConflictOverride,
+    OrganizationMembership,
+)
 from .review.market import MarketDeal, MarketListing  # noqa: F401
 from .review.models import ReviewDecision  # noqa: F401
 from .review.registry import RegistryCounter, RegistryDecision, RegistryDocument  # noqa: F401
+from .review.stages import ReviewStage, RubricCriterion  # noqa: F401
+from .review.workdays import Holiday  # noqa: F401

@@ -23,3 +23,10 @@ organization_saved = _signals.signal("organization-saved")
 #: sender=user; kwargs: none — a self-registered user was created (registration sends it
 #: inside its transaction; digests give institutes a default subscription)
 user_registered = _signals.signal("user-registered")
+#: sender=user; kwargs: organization_id (int), joined (bool: True joined, False left), actor
+membership_changed = _signals.signal("membership-changed")
+#: sender=review task (bounty.review.assignment.ReviewTask); kwargs: assignee (User), actor
+#: (User | None: None for automatic assignment)
+review_assigned = _signals.signal("review-assigned")
+#: sender=review task; kwargs: assignee (User | None), due_at (datetime) — sent once per task
+review_overdue = _signals.signal("review-overdue")

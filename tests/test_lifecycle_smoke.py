@@ -14,7 +14,8 @@ from .factories import create_bid, create_challenge, create_user
 
 def test_full_life_through_services(app, db, time_machine):
     owner = create_user("enterprise")
-    reviewer = create_user("reviewer")
+    # One person may not approve one challenge at two stages: a reviewer per stage.
+    reviewer, expert, inspector = (create_user("reviewer") for _ in range(3))
     challenge = create_challenge(owner)
     services.submit_challenge(challenge, owner)
     decide(challenge, Stage.vetting, Outcome.approve, reviewer)
@@ -26,18 +27,18 @@ def test_full_life_through_services(app, db, time_machine):
     assert [c.id for c in closed] == [challenge.id]
     assert challenge.state == ChallengeState.evaluating
     services.select_bid(challenge, bid, owner)
-    decide(challenge, Stage.award, Outcome.approve, reviewer)
+    decide(challenge, Stage.award, Outcome.approve, expert)
     assert challenge.state == ChallengeState.in_progress
     for milestone in bid.milestones:
         services.report_milestone(milestone, bidder, "完成")
         services.confirm_milestone(milestone, owner)
     assert challenge.state == ChallengeState.acceptance_review
-    decide(challenge, Stage.acceptance, Outcome.approve, reviewer)
+    decide(challenge, Stage.acceptance, Outcome.approve, inspector)
     assert challenge.state == ChallengeState.completed
     result = verify_chain()
     assert result.ok and result.checked == 11
     with pytest.raises(TransitionRefused):
-        decide(challenge, Stage.acceptance, Outcome.approve, reviewer)
+        decide(challenge, Stage.acceptance, Outcome.approve, inspector)
 
 
 def test_stale_decision_loses(app, db):
@@ -50,4 +51,4 @@ def test_stale_decision_loses(app, db):
         conn.execute(_db.text("UPDATE challenges SET version = version + 1 WHERE id = :i"),
                      {"i": challenge.id})
     with pytest.raises(ConcurrentUpdate):
-        decide(challenge, Stage.vetting, Outcome.approve, reviewer)
+        decide(challenge, Stage.vetting, Outcome.approve, reviewer, version=1)

@@ -86,6 +86,8 @@ class User(UserMixin, db.Model):
     )
     locale: Mapped[str] = mapped_column(sa.String(10), default="zh_CN")
     is_disabled: Mapped[bool] = mapped_column(default=False)
+    # Reviewers only: a lead reviewer (审核组长) assigns review tasks to other reviewers.
+    is_lead_reviewer: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     organization: Mapped[Organization | None] = relationship(back_populates="users")

@@ -14,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..audit import record_event
 from ..errors import DomainError, NotFound, PermissionDenied
 from ..extensions import db
-from ..signals import organization_saved, user_registered
+from ..signals import membership_changed, organization_saved, user_registered
 from ..timeutil import utcnow
 from ..transactions import atomic
 from .models import LoginAttempt, MembershipStatus, Organization, OrgKind, Role, User
@@ -191,6 +191,8 @@ def _add_user(*, email: str, name: str, password: str, role: Role,
     db.session.add(user)
     db.session.flush()
     record_event(actor=actor, action="create_user", subject=user, to_state=role.value)
+    if organization is not None:
+        membership_changed.send(user, organization_id=organization.id, joined=True, actor=actor)
     return user
 
 
@@ -343,6 +345,7 @@ def register(data: RegistrationData) -> User:
             organization_saved.send(organization, actor=user)
         record_event(actor=user, action="register", subject=user, to_state=membership.value,
                      comment=organization.uscc)
+        membership_changed.send(user, organization_id=organization.id, joined=True, actor=user)
         user_registered.send(user)
     return user
 
@@ -379,6 +382,9 @@ def decide_membership(member: User, actor: User, approve: bool) -> User:
         _rotate_session_token(member)
         record_event(actor=actor, action="approve_member" if approve else "refuse_member",
                      subject=member, from_state=previous.value, to_state=target.value)
+        if not approve:
+            membership_changed.send(member, organization_id=member.organization_id,
+                                    joined=False, actor=actor)
     return member
 
 

@@ -218,6 +218,7 @@ EVENT_LABELS = {
     "report_milestone": _l("提交里程碑报告"),
     "confirm_milestone": _l("确认里程碑"),
     "add_attachment": _l("上传附件"),
+    "review_vote": _l("审核通过（等待其他审核人员）"),
     "remove_attachment": _l("删除附件"),
 }
 

@@ -139,7 +139,10 @@ def download_attachment(attachment_id: int):
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is None or not services.can_view_attachment(attachment, current_user):
         abort(404)
-    return attachments.send_attachment(attachment)
+    from ..review.blind import attachment_name  # a reviewer at a blind stage gets "方案A-附件1"
+
+    return attachments.send_attachment(attachment, download_name=attachment_name(
+        attachment, current_user))
 
 
 @bp.record_once

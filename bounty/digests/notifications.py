@@ -17,7 +17,13 @@ from flask_babel import lazy_gettext as _l
 from ..accounts.models import MembershipStatus, Role, User
 from ..challenges.models import Bid, BidState, Challenge, ChallengeState
 from ..extensions import db
-from ..signals import bid_saved, challenge_transitioned, user_registered
+from ..signals import (
+    bid_saved,
+    challenge_transitioned,
+    review_assigned,
+    review_overdue,
+    user_registered,
+)
 from ..timeutil import to_local, utcnow
 from . import emails, outbox
 from .links import absolute_url
@@ -312,3 +318,30 @@ def send_deadline_reminders(now: datetime | None = None) -> int:
                                    str(challenge.id), compose, link=_challenge_link(challenge))
     db.session.commit()
     return count
+
+
+def _task_title(task) -> str:
+    # The item's own name (data, shown as is in every language) and its stage key.
+    item = task.item
+    name = getattr(item, "title", None) or getattr(item, "product_name", None) or task.item_key
+    return f"{name} [{task.stage.value}]"
+
+
+def on_review_assigned(task, assignee=None, actor=None, **_kwargs) -> None:
+    """A reviewer was given a task: tell them (once per task)."""
+    if assignee is None:
+        return
+    notify_item_assigned(assignee, item_key=f"task:{task.id}", title=_task_title(task),
+                         link=absolute_url("workbench.tasks"), due_at=task.due_at)
+
+
+def on_review_overdue(task, assignee=None, due_at=None, **_kwargs) -> None:
+    """A task passed its working-day limit: remind its reviewer (once per task)."""
+    if assignee is None:
+        return
+    notify_item_overdue(assignee, item_key=f"task:{task.id}", title=_task_title(task),
+                        link=absolute_url("workbench.tasks"), due_at=due_at)
+
+
+review_assigned.connect(on_review_assigned)
+review_overdue.connect(on_review_overdue)

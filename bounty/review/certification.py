@@ -41,7 +41,6 @@ from .registry import (
     RegistryDecision,
     RegistryDocument,
     Transition,
-    check_may_approve,
     check_version,
     next_number,
     retrying,
@@ -380,18 +379,27 @@ def decide_certification(application: CertificationApplication, outcome: Outcome
     :param version: the version the reviewer's page showed; a newer one means
         someone else decided first, and this decision is refused.
     """
-    LIFECYCLE.find(application, OUTCOME_ACTIONS[outcome], user)
-    if outcome == Outcome.approve:
-        check_may_approve(application.challenge_id, user, "certification")
+    from .assignment import check_may_vote, record_partial_approval, record_vote
+    from .stages import StageKey
+
+    transition = LIFECYCLE.find(application, OUTCOME_ACTIONS[outcome], user)
+    if transition.comment_required and not (comment or "").strip():
+        raise TransitionRefused(str(_l("退回或不予通过时必须填写意见。")))
+    config = check_may_vote(application, StageKey.certification, outcome, user)
 
     def work() -> RegistryDecision:
         with atomic():
             check_version(application, version)
-            LIFECYCLE.apply(application, OUTCOME_ACTIONS[outcome], user, comment)
+            vote = record_vote(application, config, user, outcome)
             decision = RegistryDecision(
                 challenge_id=application.challenge_id, certification_id=application.id,
-                outcome=outcome, comment=(comment or "").strip(), reviewer_id=user.id)
+                outcome=outcome, comment=(comment or "").strip(), reviewer_id=user.id,
+                task_id=vote.task.id)
             db.session.add(decision)
+            if not vote.final:
+                record_partial_approval(application, user, vote, comment)
+                return decision
+            LIFECYCLE.apply(application, OUTCOME_ACTIONS[outcome], user, comment)
             if outcome == Outcome.approve:
                 application.certificate_number = next_number(CERTIFICATE_PREFIX)
                 application.certified_at = utcnow()

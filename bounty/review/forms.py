@@ -16,6 +16,8 @@ class DecisionForm(FlaskForm):
 
     # The stage the page was rendered for: a stale page or a repeated POST is refused.
     stage = HiddenField(validators=[DataRequired()])
+    # The challenge version the page showed: a decision made in between wins, this one not.
+    version = HiddenField()
     outcome = RadioField(
         _l("审核结论"),
         choices=[SelectChoice(o.value, OUTCOME_LABELS[o]) for o in Outcome],

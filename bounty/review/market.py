@@ -39,7 +39,6 @@ from .registry import (
     RegistryDecision,
     RegistryDocument,
     Transition,
-    check_may_approve,
     check_version,
     next_number,
     retrying,
@@ -340,18 +339,26 @@ def resubmit_listing(listing: MarketListing, user, data: ListingData,
 def decide_listing(listing: MarketListing, outcome: Outcome, user, comment: str = "", *,
                    version: int | None = None) -> RegistryDecision:
     """A reviewer approves (listing number issued, listed publicly), returns or rejects."""
-    LIFECYCLE.find(listing, OUTCOME_ACTIONS[outcome], user)
-    if outcome == Outcome.approve:
-        check_may_approve(listing.challenge_id, user, "listing")
+    from .assignment import check_may_vote, record_partial_approval, record_vote
+    from .stages import StageKey
+
+    transition = LIFECYCLE.find(listing, OUTCOME_ACTIONS[outcome], user)
+    if transition.comment_required and not (comment or "").strip():
+        raise TransitionRefused(str(_l("退回或不予通过时必须填写意见。")))
+    config = check_may_vote(listing, StageKey.listing, outcome, user)
 
     def work() -> RegistryDecision:
         with atomic():
             check_version(listing, version)
-            LIFECYCLE.apply(listing, OUTCOME_ACTIONS[outcome], user, comment)
+            vote = record_vote(listing, config, user, outcome)
             decision = RegistryDecision(
                 challenge_id=listing.challenge_id, listing_id=listing.id, outcome=outcome,
-                comment=(comment or "").strip(), reviewer_id=user.id)
+                comment=(comment or "").strip(), reviewer_id=user.id, task_id=vote.task.id)
             db.session.add(decision)
+            if not vote.final:
+                record_partial_approval(listing, user, vote, comment)
+                return decision
+            LIFECYCLE.apply(listing, OUTCOME_ACTIONS[outcome], user, comment)
             if outcome == Outcome.approve:
                 listing.listing_number = next_number(LISTING_PREFIX)
                 listing.listed_at = utcnow()

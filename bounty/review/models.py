@@ -70,5 +70,8 @@ class ReviewDecision(db.Model):
     comment: Mapped[str] = mapped_column(sa.Text, default="")
     reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The review slot this decision closed (bounty.review.assignment.ReviewTask).
+    task_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("review_tasks.id", ondelete="SET NULL"), index=True)
 
     reviewer: Mapped[User] = relationship()

@@ -144,6 +144,9 @@ class RegistryDecision(db.Model):
     comment: Mapped[str] = mapped_column(sa.Text, default="")
     reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The review slot this decision closed (bounty.review.assignment.ReviewTask).
+    task_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("review_tasks.id", ondelete="SET NULL"), index=True)
 
     reviewer: Mapped[User] = relationship()
 
@@ -155,29 +158,32 @@ OUTCOME_ACTIONS = {Outcome.approve: "approve", Outcome.return_: "return",
 def approved_elsewhere(challenge_id: int, user, stage: str) -> bool:
     """Has this reviewer approved the same challenge at another stage?
 
-    One person may not approve one item at two stages: an approval at 审题,
-    揭榜结果审核 or 验收 of the challenge, or at the other of the two registry
-    stages (``stage`` is "certification" or "listing"), bars this approval.
+    One person may not approve one item at two stages: ``stage`` is the stage of
+    the approval about to be made ("vetting", "award", "acceptance",
+    "certification" or "listing"); an approval at any other of them bars it.
+    Several listings of one result count as one stage.
     """
-    earlier = db.session.execute(
-        sa.select(ReviewDecision.id).where(
-            ReviewDecision.challenge_id == challenge_id,
-            ReviewDecision.reviewer_id == user.id,
-            ReviewDecision.outcome == Outcome.approve,
-        ).limit(1)
-    ).first()
-    if earlier is not None:
+    from .models import Stage
+
+    earlier = sa.select(ReviewDecision.id).where(
+        ReviewDecision.challenge_id == challenge_id,
+        ReviewDecision.reviewer_id == user.id,
+        ReviewDecision.outcome == Outcome.approve,
+    )
+    if stage in {s.value for s in Stage}:
+        earlier = earlier.where(ReviewDecision.stage != Stage(stage))
+    if db.session.execute(earlier.limit(1)).first() is not None:
         return True
-    other_stage = (RegistryDecision.listing_id if stage == "certification"
-                   else RegistryDecision.certification_id)
-    return db.session.execute(
-        sa.select(RegistryDecision.id).where(
-            RegistryDecision.challenge_id == challenge_id,
-            RegistryDecision.reviewer_id == user.id,
-            RegistryDecision.outcome == Outcome.approve,
-            other_stage.is_not(None),
-        ).limit(1)
-    ).first() is not None
+    registry = sa.select(RegistryDecision.id).where(
+        RegistryDecision.challenge_id == challenge_id,
+        RegistryDecision.reviewer_id == user.id,
+        RegistryDecision.outcome == Outcome.approve,
+    )
+    if stage == "certification":
+        registry = registry.where(RegistryDecision.listing_id.is_not(None))
+    elif stage == "listing":
+        registry = registry.where(RegistryDecision.certification_id.is_not(None))
+    return db.session.execute(registry.limit(1)).first() is not None
 
 
 def check_may_approve(challenge_id: int, user, stage: str) -> None:

@@ -10,11 +10,14 @@ from flask_babel import lazy_gettext as _l
 from ..accounts.models import Role
 from ..challenges import workflow
 from ..challenges.models import BidState, Challenge, ChallengeState
-from ..errors import TransitionRefused
+from ..errors import DomainError, InvalidField, TransitionRefused
 from ..extensions import db
 from ..timeutil import utcnow
 from ..transactions import atomic
+from .assignment import check_may_vote, record_partial_approval, record_vote
 from .models import Outcome, ReviewDecision, Stage
+from .registry import check_version
+from .stages import StageKey
 
 # Which challenge state each stage reviews, and the action of each outcome.
 STAGE_STATES = {
@@ -54,22 +57,40 @@ def queue(stage: Stage) -> list[Challenge]:
 
 
 def decide(challenge: Challenge, stage: Stage, outcome: Outcome, user,
-           comment: str = "", now: datetime | None = None) -> ReviewDecision:
-    """Record a reviewer's decision and move the challenge; one decision wins a race.
+           comment: str = "", now: datetime | None = None,
+           version: int | None = None) -> ReviewDecision:
+    """Record a reviewer's decision; move the challenge when the stage's round completes.
+
+    The stage's settings (bounty.review.stages) decide: an approval counts once
+    per reviewer, and the challenge moves on only when N distinct reviewers
+    approved; a return or a rejection moves it at once. Conflicted reviewers and
+    reviewers who approved the challenge at another stage are refused.
 
     :param stage: the stage the reviewer believes the challenge is at; a stale
         page (the challenge moved on) is refused rather than applied elsewhere.
+    :param version: the challenge version the reviewer's page showed; if someone
+        decided in between, this decision is refused (exactly one of two wins).
     """
     if stage_of(challenge) != stage:
         raise TransitionRefused(str(_l("该榜单已不在此审核阶段，请刷新页面。")))
     comment = (comment or "").strip()
+    action = STAGE_ACTIONS[(stage, outcome)]
+    # The workflow guard first: the action must be one this user may take here at all.
+    transition = workflow.find_transition(challenge, action, user)
+    if transition.comment_required and not comment:
+        raise TransitionRefused(str(_l("退回或不予通过时必须填写意见。")))
+    config = check_may_vote(challenge, StageKey(stage.value), outcome, user, now)
     with atomic():
-        workflow.apply_transition(challenge, STAGE_ACTIONS[(stage, outcome)], user, comment,
-                                  now=now)
+        check_version(challenge, version)
+        vote = record_vote(challenge, config, user, outcome)
         decision = ReviewDecision(challenge_id=challenge.id, stage=stage, outcome=outcome,
                                   comment=comment, reviewer_id=user.id,
-                                  created_at=now or utcnow())
+                                  created_at=now or utcnow(), task_id=vote.task.id)
         db.session.add(decision)
+        if vote.final:
+            workflow.apply_transition(challenge, action, user, comment, now=now)
+        else:
+            record_partial_approval(challenge, user, vote, comment)
     return decision
 
 
@@ -114,3 +135,38 @@ def can_view_decisions(challenge: Challenge, user) -> bool:
         and (bid.state == BidState.submitted or bid.id == challenge.winning_bid_id)
         for bid in challenge.bids
     )
+
+
+def bulk_return(tasks, user, comment: str):
+    """Return every selected item for revision with one comment, each in its own
+    transaction; refusals are reported per item, not fatal.
+
+    :param tasks: review tasks (bounty.review.assignment.ReviewTask) picked in the queue.
+    """
+    from . import certification, market
+    from .assignment import BulkResult
+    comment = (comment or "").strip()
+    if not comment:
+        raise InvalidField(str(_l("批量退回时必须填写退回意见。")), "comment")
+    result = BulkResult()
+    seen: set[str] = set()
+    for task in tasks:
+        if task.item_key in seen:
+            continue
+        seen.add(task.item_key)
+        item = task.item
+        try:
+            if not task.is_open:
+                raise TransitionRefused(str(_l("该审核任务已结束。")))
+            if isinstance(item, Challenge):
+                decide(item, Stage(task.stage.value), Outcome.return_, user, comment)
+            elif isinstance(item, certification.CertificationApplication):
+                certification.decide_certification(item, Outcome.return_, user, comment)
+            else:
+                market.decide_listing(item, Outcome.return_, user, comment)
+        except DomainError as exc:
+            db.session.rollback()
+            result.failed.append((task, exc.message))
+        else:
+            result.done.append(task)
+    return result

@@ -12,9 +12,10 @@ from ..challenges.models import Challenge
 from ..challenges.services import can_view_challenge, visible_bids
 from ..errors import DomainError
 from ..extensions import db
-from . import services
+from . import assignment, blind, conflicts, scoring, services, stages
 from .forms import DecisionForm
 from .models import Outcome, Stage
+from .stages import StageKey
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
@@ -33,6 +34,25 @@ def _review_decisions(challenge: Challenge):
 def _review_stage_for(challenge: Challenge, user) -> Stage | None:
     """The stage at which this user may decide on the challenge now, if any."""
     return services.stage_of(challenge) if services.can_decide(user) else None
+
+
+@bp.app_template_global("blind_review")
+def _blind_review(challenge: Challenge) -> bool:
+    """Does the current user see this challenge's bids anonymised (方案 A/B/C)?"""
+    return blind.is_blind_for(challenge, current_user)
+
+
+@bp.app_template_global("bidder_name")
+def _bidder_name(bid) -> str:
+    """The bidder's organisation, or "方案A" for a reviewer at a blind stage."""
+    if blind.is_blind_for(bid.challenge, current_user):
+        return blind.alias(bid)
+    return bid.organization.name
+
+
+@bp.app_template_global("attachment_label")
+def _attachment_label(attachment) -> str:
+    return blind.attachment_name(attachment, current_user)
 
 
 def reviewer_required(view):
@@ -92,7 +112,8 @@ def decision(challenge_id: int):
         posted_stage = Stage(form.stage.data)
         try:
             services.decide(challenge, posted_stage, Outcome(form.outcome.data),
-                            current_user._get_current_object(), form.comment.data or "")
+                            current_user._get_current_object(), form.comment.data or "",
+                            version=_version(form))
         except DomainError as exc:
             # A stale page, a repeated POST or a lost race: nothing was written.
             db.session.rollback()
@@ -103,11 +124,36 @@ def decision(challenge_id: int):
         return redirect(url_for(".queue", stage=posted_stage.value))
     if stage is not None:
         form.stage.data = stage.value
+        form.version.data = str(challenge.version)
     return _render_decision(challenge, stage, form)
 
 
+def _version(form: DecisionForm) -> int | None:
+    try:
+        return int(form.version.data)
+    except (TypeError, ValueError):
+        return None
+
+
 def _render_decision(challenge: Challenge, stage: Stage | None, form: DecisionForm) -> str:
-    bids = visible_bids(challenge, current_user) if stage is not None else []
+    user = current_user._get_current_object()
+    bids = visible_bids(challenge, user) if stage is not None else []
+    workbench = {}
+    if stage is not None:
+        key = StageKey(stage.value)
+        config = stages.get_stage(key)
+        round_no = scoring.current_round(challenge, key)
+        sheets = scoring.sheets_of(challenge, key, round_no)
+        can_see = scoring.can_see_scores(challenge, key, round_no, user)
+        workbench = {
+            "config": config,
+            "progress": assignment.approvals_progress(challenge),
+            "tasks": [t for t in assignment.round_tasks(challenge, key) if t.round == round_no],
+            "conflict": conflicts.blocking_conflict(user, challenge),
+            "own_sheet": scoring.own_sheet(challenge, key, round_no, user),
+            "sheet_count": len(sheets),
+            "summary": scoring.summarize(sheets) if can_see else None,
+        }
     return render_template(
         "review/decision.html",
         challenge=challenge,
@@ -116,4 +162,6 @@ def _render_decision(challenge: Challenge, stage: Stage | None, form: DecisionFo
         bids=bids,
         winning_bid=challenge.winning_bid,
         Stage=Stage,
+        blind=blind.is_blind_for(challenge, user),
+        **workbench,
     )

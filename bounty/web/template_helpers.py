@@ -64,6 +64,8 @@ def nav_links() -> list[tuple[str, str]]:
         elif role == "admin":
             links += [("accounts.admin_organizations", _("单位认证")),
                       ("accounts.admin_users", _("用户管理")),
-                      ("digests.admin_outbox", _("邮件队列"))]
+                      ("digests.admin_outbox", _("邮件队列")),
+                      ("workbench.tasks", _("审核任务")),
+                      ("workbench.stage_settings", _("审核设置"))]
         links.append(("digests.settings", _("邮件订阅")))
     return [(endpoint, label) for endpoint, label in links if has_endpoint(endpoint)]

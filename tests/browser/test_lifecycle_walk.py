@@ -40,7 +40,7 @@ def live_server_config() -> dict:
 
 @pytest.fixture
 def people(live_server) -> dict:
-    """Verified enterprise and institute members, and a reviewer, in the live app."""
+    """Verified enterprise and institute members, and three reviewers, in the live app."""
     with live_server.app.app_context():
         enterprise = create_org(OrgKind.enterprise, name="温州瓯海精锁科技有限公司")
         institute = create_org(OrgKind.institute, name="温州大学机电工程学院")
@@ -50,6 +50,11 @@ def people(live_server) -> dict:
             "institute": create_user(Role.institute, organization=institute,
                                      email="li@wzu.example.com", name="李教授"),
             "reviewer": create_user(Role.reviewer, email="liu@kjj.example.com", name="刘审核"),
+            # One person may not approve the same challenge at two stages (issue #4).
+            "award_reviewer": create_user(Role.reviewer, email="chen@kjj.example.com",
+                                          name="陈审核"),
+            "acceptance_reviewer": create_user(Role.reviewer, email="zhou@kjj.example.com",
+                                               name="周审核"),
         }
         return {role: user.email for role, user in users.items()}
 
@@ -167,8 +172,8 @@ def test_one_challenge_from_posting_to_acceptance(live_server, page, people, tim
     assert "已选定揭榜方案" in _flash(page)
     logout(page)
 
-    # 6. A reviewer confirms the award (揭榜结果审核), from the challenge page.
-    login(page, base, people["reviewer"])
+    # 6. Another reviewer confirms the award (揭榜结果审核), from the challenge page.
+    login(page, base, people["award_reviewer"])
     page.goto(challenge_url)
     page.get_by_role("link", name="审核：揭榜结果审核").click()
     decide(page, "通过", "技术路线可行，报价合理，同意企业选定结果。")
@@ -193,8 +198,8 @@ def test_one_challenge_from_posting_to_acceptance(live_server, page, people, tim
     assert "榜单已进入验收" in _flash(page)
     logout(page)
 
-    # 9. A reviewer accepts the result (验收) from the workbench.
-    login(page, base, people["reviewer"])
+    # 9. A third reviewer accepts the result (验收) from the workbench.
+    login(page, base, people["acceptance_reviewer"])
     page.locator("header").get_by_role("link", name="审核工作台").click()
     page.get_by_role("link", name=re.compile("^验收")).first.click()
     page.get_by_role("link", name=TITLE).click()

@@ -216,11 +216,12 @@ def test_notification_rolls_back_with_the_refused_change(mail_app, smtp_server):
     owner = create_user("enterprise", email="owner@corp.test")
     reviewer = create_user("reviewer")
     challenge = create_challenge(owner, state=ChallengeState.vetting)
-    with db.engine.begin() as connection:  # another reviewer decided first
+    page_version = challenge.version  # the reviewer's page was rendered at this version...
+    with db.engine.begin() as connection:  # ...then another reviewer decided first
         connection.execute(sa.text("UPDATE challenges SET version = version + 1 WHERE id = :i"),
                            {"i": challenge.id})
     try:
-        decide(challenge, Stage.vetting, Outcome.approve, reviewer)
+        decide(challenge, Stage.vetting, Outcome.approve, reviewer, version=page_version)
     except ConcurrentUpdate:
         pass
     assert db.session.scalar(sa.select(sa.func.count(OutboxEmail.id))) == 0

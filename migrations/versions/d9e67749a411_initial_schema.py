@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 8a43465c9138
+Revision ID: d9e67749a411
 Revises: 
-Create Date: 2026-11-26 20:45:00.374567
+Create Date: 2026-11-26 21:18:02.007256
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import bounty.timeutil
 
 
 # revision identifiers, used by Alembic.
-revision = '8a43465c9138'
+revision = 'd9e67749a411'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -54,6 +54,43 @@ def upgrade():
     sa.Column('last', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('series', name=op.f('pk_registry_counters'))
     )
+    op.create_table('review_holidays',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('is_workday', sa.Boolean(), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_holidays')),
+    sa.UniqueConstraint('day', name=op.f('uq_review_holidays_day'))
+    )
+    op.create_table('review_stages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.Enum('vetting', 'award', 'acceptance', 'certification', 'listing', name='stagekey', native_enum=False, length=20), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=50), nullable=False),
+    sa.Column('decider', sa.Enum('reviewer', 'lead_reviewer', name='decider', native_enum=False, length=20), nullable=False),
+    sa.Column('approvals_needed', sa.Integer(), nullable=False),
+    sa.Column('time_limit_days', sa.Integer(), nullable=False),
+    sa.Column('is_blind', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('approvals_needed BETWEEN 1 AND 9', name=op.f('ck_review_stages_approvals')),
+    sa.CheckConstraint('time_limit_days BETWEEN 1 AND 365', name=op.f('ck_review_stages_time_limit')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_stages')),
+    sa.UniqueConstraint('key', name=op.f('uq_review_stages_key'))
+    )
+    op.create_table('review_rubric_criteria',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('stage_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=50), nullable=False),
+    sa.Column('weight', sa.Integer(), nullable=False),
+    sa.CheckConstraint('weight > 0 AND weight <= 100', name=op.f('ck_review_rubric_criteria_weight')),
+    sa.ForeignKeyConstraint(['stage_id'], ['review_stages.id'], name=op.f('fk_review_rubric_criteria_stage_id_review_stages'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_rubric_criteria'))
+    )
+    with op.batch_alter_table('review_rubric_criteria', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_rubric_criteria_stage_id'), ['stage_id'], unique=False)
+
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
@@ -65,6 +102,7 @@ def upgrade():
     sa.Column('session_token', sa.String(length=64), nullable=False),
     sa.Column('locale', sa.String(length=10), nullable=False),
     sa.Column('is_disabled', sa.Boolean(), nullable=False),
+    sa.Column('is_lead_reviewer', sa.Boolean(), server_default=sa.text('0'), nullable=False),
     sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_users_organization_id_organizations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users'))
@@ -125,6 +163,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_challenges_published_at'), ['published_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_challenges_state'), ['state'], unique=False)
 
+    op.create_table('conflict_declarations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=False),
+    sa.Column('organization_id', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_conflict_declarations_organization_id_organizations')),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_conflict_declarations_reviewer_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_conflict_declarations')),
+    sa.UniqueConstraint('reviewer_id', 'organization_id', name='uq_conflict_declarations_reviewer_org')
+    )
+    with op.batch_alter_table('conflict_declarations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_conflict_declarations_reviewer_id'), ['reviewer_id'], unique=False)
+
     op.create_table('notification_preferences',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -136,6 +188,20 @@ def upgrade():
     )
     with op.batch_alter_table('notification_preferences', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notification_preferences_user_id'), ['user_id'], unique=False)
+
+    op.create_table('organization_memberships',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('organization_id', sa.Integer(), nullable=False),
+    sa.Column('joined_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('left_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_organization_memberships_organization_id_organizations')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_organization_memberships_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_organization_memberships'))
+    )
+    with op.batch_alter_table('organization_memberships', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_organization_memberships_organization_id'), ['organization_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_organization_memberships_user_id'), ['user_id'], unique=False)
 
     op.create_table('outbox_emails',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -274,6 +340,23 @@ def upgrade():
     with op.batch_alter_table('challenge_visits', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_challenge_visits_challenge_id'), ['challenge_id'], unique=False)
 
+    op.create_table('conflict_overrides',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=False),
+    sa.Column('item_key', sa.String(length=40), nullable=False),
+    sa.Column('challenge_id', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('admin_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['admin_id'], ['users.id'], name=op.f('fk_conflict_overrides_admin_id_users')),
+    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_conflict_overrides_challenge_id_challenges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_conflict_overrides_reviewer_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_conflict_overrides')),
+    sa.UniqueConstraint('reviewer_id', 'item_key', name='uq_conflict_overrides_reviewer_item')
+    )
+    with op.batch_alter_table('conflict_overrides', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_conflict_overrides_challenge_id'), ['challenge_id'], unique=False)
+
     op.create_table('market_listings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('challenge_id', sa.Integer(), nullable=False),
@@ -311,22 +394,6 @@ def upgrade():
     sa.ForeignKeyConstraint(['email_id'], ['outbox_emails.id'], name=op.f('fk_outbox_bodies_email_id_outbox_emails'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('email_id', name=op.f('pk_outbox_bodies'))
     )
-    op.create_table('review_decisions',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('challenge_id', sa.Integer(), nullable=False),
-    sa.Column('stage', sa.Enum('vetting', 'award', 'acceptance', name='stage', native_enum=False, length=20), nullable=False),
-    sa.Column('outcome', sa.Enum('approve', 'return', 'reject', name='outcome', native_enum=False, length=20), nullable=False),
-    sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('reviewer_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("outcome = 'approve' OR length(comment) > 0", name=op.f('ck_review_decisions_comment_required')),
-    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_review_decisions_challenge_id_challenges'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_review_decisions_reviewer_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_decisions'))
-    )
-    with op.batch_alter_table('review_decisions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_review_decisions_challenge_id'), ['challenge_id'], unique=False)
-
     op.create_table('certification_indicators',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('application_id', sa.Integer(), nullable=False),
@@ -374,28 +441,6 @@ def upgrade():
     with op.batch_alter_table('milestones', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_milestones_bid_id'), ['bid_id'], unique=False)
 
-    op.create_table('registry_decisions',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('challenge_id', sa.Integer(), nullable=False),
-    sa.Column('certification_id', sa.Integer(), nullable=True),
-    sa.Column('listing_id', sa.Integer(), nullable=True),
-    sa.Column('outcome', sa.Enum('approve', 'return', 'reject', name='outcome', native_enum=False, length=20), nullable=False),
-    sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('reviewer_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("outcome = 'approve' OR length(comment) > 0", name=op.f('ck_registry_decisions_comment_required')),
-    sa.CheckConstraint('(certification_id IS NULL) <> (listing_id IS NULL)', name=op.f('ck_registry_decisions_one_subject')),
-    sa.ForeignKeyConstraint(['certification_id'], ['certification_applications.id'], name=op.f('fk_registry_decisions_certification_id_certification_applications'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_registry_decisions_challenge_id_challenges'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['listing_id'], ['market_listings.id'], name=op.f('fk_registry_decisions_listing_id_market_listings'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_registry_decisions_reviewer_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_registry_decisions'))
-    )
-    with op.batch_alter_table('registry_decisions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_registry_decisions_certification_id'), ['certification_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_registry_decisions_challenge_id'), ['challenge_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_registry_decisions_listing_id'), ['listing_id'], unique=False)
-
     op.create_table('registry_documents',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('certification_id', sa.Integer(), nullable=True),
@@ -418,6 +463,59 @@ def upgrade():
     with op.batch_alter_table('registry_documents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_registry_documents_certification_id'), ['certification_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_registry_documents_listing_id'), ['listing_id'], unique=False)
+
+    op.create_table('review_score_sheets',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('item_key', sa.String(length=40), nullable=False),
+    sa.Column('stage', sa.Enum('vetting', 'award', 'acceptance', 'certification', 'listing', name='stagekey', native_enum=False, length=20), nullable=False),
+    sa.Column('round', sa.Integer(), nullable=False),
+    sa.Column('challenge_id', sa.Integer(), nullable=False),
+    sa.Column('bid_id', sa.Integer(), nullable=True),
+    sa.Column('reviewer_id', sa.Integer(), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('submitted_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['bid_id'], ['bids.id'], name=op.f('fk_review_score_sheets_bid_id_bids'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_review_score_sheets_challenge_id_challenges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_review_score_sheets_reviewer_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_score_sheets')),
+    sa.UniqueConstraint('item_key', 'stage', 'round', 'reviewer_id', name='uq_review_score_sheets_reviewer')
+    )
+    with op.batch_alter_table('review_score_sheets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_score_sheets_challenge_id'), ['challenge_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_review_score_sheets_item_key'), ['item_key'], unique=False)
+
+    op.create_table('review_tasks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('item_key', sa.String(length=40), nullable=False),
+    sa.Column('stage', sa.Enum('vetting', 'award', 'acceptance', 'certification', 'listing', name='stagekey', native_enum=False, length=20), nullable=False),
+    sa.Column('round', sa.Integer(), nullable=False),
+    sa.Column('slot', sa.Integer(), nullable=False),
+    sa.Column('challenge_id', sa.Integer(), nullable=False),
+    sa.Column('certification_id', sa.Integer(), nullable=True),
+    sa.Column('listing_id', sa.Integer(), nullable=True),
+    sa.Column('assignee_id', sa.Integer(), nullable=True),
+    sa.Column('assigned_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('assigned_by_id', sa.Integer(), nullable=True),
+    sa.Column('opened_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('result', sa.Enum('approved', 'returned', 'rejected', 'closed', name='taskresult', native_enum=False, length=20), nullable=True),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('overdue_notified_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['assigned_by_id'], ['users.id'], name=op.f('fk_review_tasks_assigned_by_id_users')),
+    sa.ForeignKeyConstraint(['assignee_id'], ['users.id'], name=op.f('fk_review_tasks_assignee_id_users')),
+    sa.ForeignKeyConstraint(['certification_id'], ['certification_applications.id'], name=op.f('fk_review_tasks_certification_id_certification_applications'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_review_tasks_challenge_id_challenges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_review_tasks_decided_by_id_users')),
+    sa.ForeignKeyConstraint(['listing_id'], ['market_listings.id'], name=op.f('fk_review_tasks_listing_id_market_listings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_tasks')),
+    sa.UniqueConstraint('item_key', 'stage', 'round', 'slot', name='uq_review_tasks_slot')
+    )
+    with op.batch_alter_table('review_tasks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_tasks_assignee_id'), ['assignee_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_review_tasks_challenge_id'), ['challenge_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_review_tasks_item_key'), ['item_key'], unique=False)
+        batch_op.create_index('ix_review_tasks_open', ['closed_at', 'stage'], unique=False)
 
     op.create_table('attachments',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -442,6 +540,77 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_attachments_bid_id'), ['bid_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_attachments_challenge_id'), ['challenge_id'], unique=False)
 
+    op.create_table('registry_decisions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('challenge_id', sa.Integer(), nullable=False),
+    sa.Column('certification_id', sa.Integer(), nullable=True),
+    sa.Column('listing_id', sa.Integer(), nullable=True),
+    sa.Column('outcome', sa.Enum('approve', 'return', 'reject', name='outcome', native_enum=False, length=20), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint("outcome = 'approve' OR length(comment) > 0", name=op.f('ck_registry_decisions_comment_required')),
+    sa.CheckConstraint('(certification_id IS NULL) <> (listing_id IS NULL)', name=op.f('ck_registry_decisions_one_subject')),
+    sa.ForeignKeyConstraint(['certification_id'], ['certification_applications.id'], name=op.f('fk_registry_decisions_certification_id_certification_applications'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_registry_decisions_challenge_id_challenges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['listing_id'], ['market_listings.id'], name=op.f('fk_registry_decisions_listing_id_market_listings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_registry_decisions_reviewer_id_users')),
+    sa.ForeignKeyConstraint(['task_id'], ['review_tasks.id'], name=op.f('fk_registry_decisions_task_id_review_tasks'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_registry_decisions'))
+    )
+    with op.batch_alter_table('registry_decisions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_registry_decisions_certification_id'), ['certification_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_registry_decisions_challenge_id'), ['challenge_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_registry_decisions_listing_id'), ['listing_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_registry_decisions_task_id'), ['task_id'], unique=False)
+
+    op.create_table('review_decisions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('challenge_id', sa.Integer(), nullable=False),
+    sa.Column('stage', sa.Enum('vetting', 'award', 'acceptance', name='stage', native_enum=False, length=20), nullable=False),
+    sa.Column('outcome', sa.Enum('approve', 'return', 'reject', name='outcome', native_enum=False, length=20), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint("outcome = 'approve' OR length(comment) > 0", name=op.f('ck_review_decisions_comment_required')),
+    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_review_decisions_challenge_id_challenges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_review_decisions_reviewer_id_users')),
+    sa.ForeignKeyConstraint(['task_id'], ['review_tasks.id'], name=op.f('fk_review_decisions_task_id_review_tasks'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_decisions'))
+    )
+    with op.batch_alter_table('review_decisions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_decisions_challenge_id'), ['challenge_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_review_decisions_task_id'), ['task_id'], unique=False)
+
+    op.create_table('review_scores',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sheet_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('criterion', sa.String(length=50), nullable=False),
+    sa.Column('weight', sa.Integer(), nullable=False),
+    sa.Column('value', sa.Integer(), nullable=False),
+    sa.CheckConstraint('value BETWEEN 0 AND 10', name=op.f('ck_review_scores_value')),
+    sa.ForeignKeyConstraint(['sheet_id'], ['review_score_sheets.id'], name=op.f('fk_review_scores_sheet_id_review_score_sheets'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_scores'))
+    )
+    with op.batch_alter_table('review_scores', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_scores_sheet_id'), ['sheet_id'], unique=False)
+
+    op.create_table('review_task_declines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_review_task_declines_reviewer_id_users')),
+    sa.ForeignKeyConstraint(['task_id'], ['review_tasks.id'], name=op.f('fk_review_task_declines_task_id_review_tasks'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_task_declines'))
+    )
+    with op.batch_alter_table('review_task_declines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_task_declines_task_id'), ['task_id'], unique=False)
+
     # Emails are unique case-insensitively (last: SQLite batch mode cannot reflect it).
     op.create_index('uq_users_email_lower', 'users', [sa.text('lower(email)')], unique=True)
     # ### end Alembic commands ###
@@ -452,22 +621,48 @@ def downgrade():
     op.drop_index('uq_users_email_lower', table_name='users')
     with op.batch_alter_table('challenges', schema=None) as batch_op:
         batch_op.drop_constraint('fk_challenges_winning_bid_id_bids', type_='foreignkey')
-    with op.batch_alter_table('attachments', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_attachments_challenge_id'))
-        batch_op.drop_index(batch_op.f('ix_attachments_bid_id'))
+    with op.batch_alter_table('review_task_declines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_review_task_declines_task_id'))
 
-    op.drop_table('attachments')
-    with op.batch_alter_table('registry_documents', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_registry_documents_listing_id'))
-        batch_op.drop_index(batch_op.f('ix_registry_documents_certification_id'))
+    op.drop_table('review_task_declines')
+    with op.batch_alter_table('review_scores', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_review_scores_sheet_id'))
 
-    op.drop_table('registry_documents')
+    op.drop_table('review_scores')
+    with op.batch_alter_table('review_decisions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_review_decisions_task_id'))
+        batch_op.drop_index(batch_op.f('ix_review_decisions_challenge_id'))
+
+    op.drop_table('review_decisions')
     with op.batch_alter_table('registry_decisions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_registry_decisions_task_id'))
         batch_op.drop_index(batch_op.f('ix_registry_decisions_listing_id'))
         batch_op.drop_index(batch_op.f('ix_registry_decisions_challenge_id'))
         batch_op.drop_index(batch_op.f('ix_registry_decisions_certification_id'))
 
     op.drop_table('registry_decisions')
+    with op.batch_alter_table('attachments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_attachments_challenge_id'))
+        batch_op.drop_index(batch_op.f('ix_attachments_bid_id'))
+
+    op.drop_table('attachments')
+    with op.batch_alter_table('review_tasks', schema=None) as batch_op:
+        batch_op.drop_index('ix_review_tasks_open')
+        batch_op.drop_index(batch_op.f('ix_review_tasks_item_key'))
+        batch_op.drop_index(batch_op.f('ix_review_tasks_challenge_id'))
+        batch_op.drop_index(batch_op.f('ix_review_tasks_assignee_id'))
+
+    op.drop_table('review_tasks')
+    with op.batch_alter_table('review_score_sheets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_review_score_sheets_item_key'))
+        batch_op.drop_index(batch_op.f('ix_review_score_sheets_challenge_id'))
+
+    op.drop_table('review_score_sheets')
+    with op.batch_alter_table('registry_documents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_registry_documents_listing_id'))
+        batch_op.drop_index(batch_op.f('ix_registry_documents_certification_id'))
+
+    op.drop_table('registry_documents')
     with op.batch_alter_table('milestones', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_milestones_bid_id'))
 
@@ -477,10 +672,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_certification_indicators_application_id'))
 
     op.drop_table('certification_indicators')
-    with op.batch_alter_table('review_decisions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_review_decisions_challenge_id'))
-
-    op.drop_table('review_decisions')
     op.drop_table('outbox_bodies')
     with op.batch_alter_table('market_listings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_market_listings_state'))
@@ -489,6 +680,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_market_listings_challenge_id'))
 
     op.drop_table('market_listings')
+    with op.batch_alter_table('conflict_overrides', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_conflict_overrides_challenge_id'))
+
+    op.drop_table('conflict_overrides')
     with op.batch_alter_table('challenge_visits', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_challenge_visits_challenge_id'))
 
@@ -518,10 +713,19 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_outbox_emails_claim_token'))
 
     op.drop_table('outbox_emails')
+    with op.batch_alter_table('organization_memberships', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_organization_memberships_user_id'))
+        batch_op.drop_index(batch_op.f('ix_organization_memberships_organization_id'))
+
+    op.drop_table('organization_memberships')
     with op.batch_alter_table('notification_preferences', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notification_preferences_user_id'))
 
     op.drop_table('notification_preferences')
+    with op.batch_alter_table('conflict_declarations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_conflict_declarations_reviewer_id'))
+
+    op.drop_table('conflict_declarations')
     with op.batch_alter_table('challenges', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_challenges_state'))
         batch_op.drop_index(batch_op.f('ix_challenges_published_at'))
@@ -536,6 +740,12 @@ def downgrade():
 
     op.drop_table('audit_events')
     op.drop_table('users')
+    with op.batch_alter_table('review_rubric_criteria', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_review_rubric_criteria_stage_id'))
+
+    op.drop_table('review_rubric_criteria')
+    op.drop_table('review_stages')
+    op.drop_table('review_holidays')
     op.drop_table('registry_counters')
     op.drop_table('organizations')
     op.drop_table('login_attempts')

@@ -1,0 +1,543 @@
+"""Review tasks: the slots of a review round, who holds them, and what they decided.
+
+When an item reaches a stage, a *round* of N task slots opens (N = the stage's
+approvals needed), each due after the stage's time limit in working days. A
+reviewer's approval closes their slot; the round completes when N distinct
+reviewers approved, and one return or rejection ends it at once. Admins and
+lead reviewers assign slots, by hand or evenly with a per-reviewer cap; an
+assignee may decline with a reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import MembershipStatus, Role, User
+from ..audit import record_event
+from ..challenges.models import Challenge
+from ..errors import (
+    ConcurrentUpdate,
+    DomainError,
+    InvalidField,
+    PermissionDenied,
+    TransitionRefused,
+)
+from ..extensions import db
+from ..signals import review_assigned, review_overdue
+from ..timeutil import UTCDateTime, utcnow
+from ..transactions import atomic
+from . import conflicts, items
+from .models import Outcome
+from .stages import (
+    ReviewStage,
+    StageKey,
+    check_may_decide_at,
+    get_stage,
+    is_lead,
+    may_decide_at,
+)
+from .workdays import add_working_days
+
+DEFAULT_CAP = 10
+
+
+class TaskResult(enum.StrEnum):
+    approved = "approved"
+    returned = "returned"
+    rejected = "rejected"
+    closed = "closed"  # the round ended without this slot's vote
+
+    @property
+    def label(self) -> str:
+        return str(RESULT_LABELS[self])
+
+
+RESULT_LABELS = {
+    TaskResult.approved: _l("通过"),
+    TaskResult.returned: _l("退回修改"),
+    TaskResult.rejected: _l("不予通过"),
+    TaskResult.closed: _l("已结束"),
+}
+OUTCOME_RESULTS = {Outcome.approve: TaskResult.approved, Outcome.return_: TaskResult.returned,
+                   Outcome.reject: TaskResult.rejected}
+
+
+class ReviewTask(db.Model):
+    """One reviewer slot of one review round of one item at one stage."""
+
+    __tablename__ = "review_tasks"
+    __table_args__ = (
+        sa.UniqueConstraint("item_key", "stage", "round", "slot", name="uq_review_tasks_slot"),
+        sa.Index("ix_review_tasks_open", "closed_at", "stage"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_key: Mapped[str] = mapped_column(sa.String(40), index=True)
+    stage: Mapped[StageKey] = mapped_column(sa.Enum(StageKey, native_enum=False, length=20))
+    round: Mapped[int] = mapped_column(default=1)
+    slot: Mapped[int] = mapped_column(default=1)
+    challenge_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("challenges.id", ondelete="CASCADE"), index=True)
+    certification_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("certification_applications.id", ondelete="CASCADE"))
+    listing_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("market_listings.id", ondelete="CASCADE"))
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    assigned_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    result: Mapped[TaskResult | None] = mapped_column(
+        sa.Enum(TaskResult, native_enum=False, length=20))
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    challenge: Mapped[Challenge] = relationship()
+    certification = relationship("CertificationApplication")
+    listing = relationship("MarketListing")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    @property
+    def item(self):
+        return self.certification or self.listing or self.challenge
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    def is_overdue(self, now: datetime | None = None) -> bool:
+        return self.is_open and (now or utcnow()) > self.due_at
+
+
+class TaskDecline(db.Model):
+    """A reviewer declined an assignment, and why."""
+
+    __tablename__ = "review_task_declines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("review_tasks.id", ondelete="CASCADE"),
+                                         index=True)
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --------------------------------------------------------------------------- rounds
+
+
+def _owner_columns(item) -> dict:
+    kind = items.kind_of(item)
+    return {"challenge_id": items.challenge_of(item).id,
+            "certification_id": item.id if kind == "certification" else None,
+            "listing_id": item.id if kind == "listing" else None}
+
+
+def round_tasks(item, stage: StageKey, round_no: int | None = None) -> list[ReviewTask]:
+    """The slots of the item's latest round at the stage (or of the given round)."""
+    key = items.item_key(item)
+    if round_no is None:
+        round_no = db.session.execute(sa.select(sa.func.max(ReviewTask.round)).where(
+            ReviewTask.item_key == key, ReviewTask.stage == stage)).scalar()
+        if round_no is None:
+            return []
+    return list(db.session.execute(sa.select(ReviewTask).where(
+        ReviewTask.item_key == key, ReviewTask.stage == stage, ReviewTask.round == round_no)
+        .order_by(ReviewTask.slot)).scalars())
+
+
+def ensure_round(item, stage_config: ReviewStage | None = None) -> list[ReviewTask]:
+    """The open round of the item at the stage it waits at, opened if needed, in the
+    caller's transaction; [] when it waits nowhere. Adds slots when the stage now
+    needs more approvals than the round has room for."""
+    stage = items.current_stage(item)
+    if stage is None:
+        return []
+    config = stage_config or get_stage(stage)
+    tasks = round_tasks(item, stage)
+    if not tasks or all(not t.is_open for t in tasks):
+        opened_at = items.entered_stage_at(item)
+        round_no = (tasks[0].round + 1) if tasks else 1
+        due_at = add_working_days(opened_at, config.time_limit_days)
+        tasks = [ReviewTask(item_key=items.item_key(item), stage=stage, round=round_no,
+                            slot=n, opened_at=opened_at, due_at=due_at, **_owner_columns(item))
+                 for n in range(1, config.approvals_needed + 1)]
+        db.session.add_all(tasks)
+        db.session.flush()
+        return tasks
+    approved = sum(1 for t in tasks if t.result == TaskResult.approved)
+    still_open = [t for t in tasks if t.is_open]
+    missing = config.approvals_needed - approved - len(still_open)
+    if missing > 0:
+        first = tasks[0]
+        extra = [ReviewTask(item_key=first.item_key, stage=stage, round=first.round,
+                            slot=len(tasks) + n, opened_at=first.opened_at, due_at=first.due_at,
+                            **_owner_columns(item)) for n in range(1, missing + 1)]
+        db.session.add_all(extra)
+        db.session.flush()
+        tasks += extra
+    return tasks
+
+
+def sync_tasks() -> None:
+    """Open a round for every waiting item that has none; close the slots of items that
+    moved on (decided elsewhere, withdrawn, or set up directly). Idempotent."""
+    now = utcnow()
+    try:
+        with atomic():
+            waiting = {items.item_key(item): item for item in items.waiting_items()}
+            open_tasks = db.session.execute(
+                sa.select(ReviewTask).where(ReviewTask.closed_at.is_(None))).scalars().all()
+            for task in open_tasks:
+                item = waiting.get(task.item_key)
+                if item is None or items.current_stage(item) != task.stage:
+                    task.closed_at = now
+                    task.result = TaskResult.closed
+            db.session.flush()
+            has_open = {task.item_key for task in open_tasks if task.closed_at is None}
+            for key, item in waiting.items():
+                if key not in has_open:
+                    ensure_round(item)
+    except ConcurrentUpdate:
+        # Another request opened the same round first (unique slot): theirs stands.
+        db.session.rollback()
+
+
+# --------------------------------------------------------------------------- deciding
+
+
+def check_may_vote(item, stage: StageKey, outcome: Outcome, user,
+                   now: datetime | None = None) -> ReviewStage:
+    """Everything that bars this user from deciding now, before any write."""
+    from .registry import check_may_approve
+
+    config = get_stage(stage)
+    check_may_decide_at(config, user)
+    conflicts.check_no_conflict(user, item, now)
+    if outcome == Outcome.approve:
+        check_may_approve(items.challenge_of(item).id, user, stage.value)
+    return config
+
+
+def _take_slot(tasks: list[ReviewTask], user) -> ReviewTask:
+    if any(t.decided_by_id == user.id for t in tasks):
+        raise TransitionRefused(str(_l("您已在本轮审核中作出结论，请等待其他审核人员。")))
+    open_tasks = [t for t in tasks if t.is_open]
+    mine = [t for t in open_tasks if t.assignee_id == user.id]
+    if mine:
+        return mine[0]
+    free = [t for t in open_tasks if t.assignee_id is None]
+    if free:
+        return free[0]
+    names = "、".join(t.assignee.name for t in open_tasks if t.assignee is not None)
+    raise PermissionDenied(str(_l("该事项已分配给其他审核人员（%(names)s），您无需审核。",
+                                  names=names)))
+
+
+@dataclass
+class Vote:
+    task: ReviewTask
+    final: bool
+    approvals: int
+    needed: int
+
+
+def record_vote(item, config: ReviewStage, user, outcome: Outcome) -> Vote:
+    """Close the user's slot with their outcome, in the caller's transaction; ``final``
+    when the round ends (N distinct approvals, or any return or rejection)."""
+    now = utcnow()
+    tasks = ensure_round(item, config)
+    task = _take_slot(tasks, user)
+    if task.assignee_id is None:
+        task.assignee_id, task.assigned_at = user.id, now
+    task.closed_at, task.result, task.decided_by_id = now, OUTCOME_RESULTS[outcome], user.id
+    approvals = sum(1 for t in tasks if t.result == TaskResult.approved)
+    final = outcome != Outcome.approve or approvals >= config.approvals_needed
+    if final:
+        for other in tasks:
+            if other.is_open:
+                other.closed_at, other.result = now, TaskResult.closed
+    return Vote(task=task, final=final, approvals=approvals, needed=config.approvals_needed)
+
+
+def record_partial_approval(item, user, vote: Vote, comment: str = "") -> None:
+    """An approval that does not yet complete the round: touch the item so that a
+    concurrent decision on the same version loses (optimistic lock), and audit it."""
+    item.updated_at = utcnow()
+    challenge = items.challenge_of(item)
+    record_event(actor=user, action="review_vote", subject=item, challenge_id=challenge.id,
+                 from_state=item.state.value, to_state=item.state.value,
+                 comment=f"{vote.approvals}/{vote.needed} {comment}".strip())
+
+
+def approvals_progress(item) -> tuple[int, int] | None:
+    """(approvals so far, approvals needed) in the item's open round, or None."""
+    stage = items.current_stage(item)
+    if stage is None:
+        return None
+    tasks = round_tasks(item, stage)
+    needed = get_stage(stage).approvals_needed
+    if not tasks or all(not t.is_open for t in tasks):
+        return (0, needed)
+    return (sum(1 for t in tasks if t.result == TaskResult.approved), needed)
+
+
+# --------------------------------------------------------------------------- assignment
+
+
+def can_assign(user) -> bool:
+    """Admins and lead reviewers assign review tasks."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return user.role == Role.admin or is_lead(user)
+
+
+def _require_assigner(actor) -> None:
+    if not can_assign(actor):
+        raise PermissionDenied(str(_l("只有管理员或审核组长可以分配审核任务。")))
+
+
+def active_reviewers() -> list[User]:
+    return list(db.session.execute(sa.select(User).where(
+        User.role == Role.reviewer, User.is_disabled.is_(False),
+        User.membership == MembershipStatus.active).order_by(User.id)).scalars())
+
+
+def open_load() -> Counter:
+    """Open assigned slots per reviewer id."""
+    return Counter(dict(db.session.execute(
+        sa.select(ReviewTask.assignee_id, sa.func.count()).where(
+            ReviewTask.closed_at.is_(None), ReviewTask.assignee_id.is_not(None))
+        .group_by(ReviewTask.assignee_id)).all()))
+
+
+def assignment_cap() -> int:
+    return int(current_app.config.get("REVIEW_MAX_OPEN_TASKS", DEFAULT_CAP))
+
+
+def _declined(task: ReviewTask, reviewer) -> bool:
+    return db.session.execute(sa.select(TaskDecline.id).where(
+        TaskDecline.task_id == task.id, TaskDecline.reviewer_id == reviewer.id)).first() is not None
+
+
+def assignment_problem(task: ReviewTask, reviewer) -> str | None:
+    """Why this reviewer cannot take this slot, or None."""
+    from .registry import approved_elsewhere
+
+    if not task.is_open:
+        return str(_l("该审核任务已结束。"))
+    if reviewer is None or reviewer.role != Role.reviewer or not reviewer.is_active:
+        return str(_l("只能分配给在岗的审核员。"))
+    config = get_stage(task.stage)
+    if not may_decide_at(config, reviewer):
+        return str(_l("「%(stage)s」阶段只能由审核组长作出结论，%(name)s不是审核组长。",
+                      stage=config.name, name=reviewer.name))
+    item = task.item
+    reason = conflicts.blocking_conflict(reviewer, item)
+    if reason is not None:
+        return str(_l("不能分配给%(name)s：%(reason)s。", name=reviewer.name, reason=reason))
+    siblings = round_tasks(item, task.stage, task.round)
+    if any(t.id != task.id and reviewer.id in (t.assignee_id, t.decided_by_id) for t in siblings):
+        return str(_l("%(name)s已承担该事项本轮的另一个审核席位。", name=reviewer.name))
+    if approved_elsewhere(task.challenge_id, reviewer, task.stage.value):
+        return str(_l("%(name)s已在该事项的其他阶段投过通过票，同一人不能在两个阶段通过同一事项。",
+                      name=reviewer.name))
+    return None
+
+
+def _assign(task: ReviewTask, reviewer, actor, now: datetime) -> None:
+    task.assignee_id, task.assigned_at = reviewer.id, now
+    task.assigned_by_id = actor.id if actor is not None else None
+    task.overdue_notified_at = None
+    record_event(actor=actor, action="assign_review", subject=task,
+                 to_state=task.stage.value,
+                 comment=f"{task.item_key} -> {reviewer.email}")
+    review_assigned.send(task, assignee=reviewer, actor=actor)
+
+
+def assign_task(task: ReviewTask, reviewer, actor) -> ReviewTask:
+    """An admin or lead reviewer gives a slot to a reviewer (reassigning is allowed)."""
+    _require_assigner(actor)
+    problem = assignment_problem(task, reviewer)
+    if problem:
+        raise InvalidField(problem, "assignee")
+    with atomic():
+        _assign(task, reviewer, actor, utcnow())
+    return task
+
+
+@dataclass
+class BulkResult:
+    done: list[ReviewTask] = field(default_factory=list)
+    failed: list[tuple[ReviewTask, str]] = field(default_factory=list)
+
+
+def bulk_assign(tasks: Iterable[ReviewTask], reviewer, actor) -> BulkResult:
+    """Assign every selected slot to one reviewer; each refusal is reported, not fatal."""
+    _require_assigner(actor)
+    result = BulkResult()
+    for task in tasks:
+        try:
+            assign_task(task, reviewer, actor)
+        except DomainError as exc:
+            db.session.rollback()
+            result.failed.append((task, exc.message))
+        else:
+            result.done.append(task)
+    return result
+
+
+def auto_assign(actor, cap: int | None = None, stage: StageKey | None = None
+                ) -> list[tuple[ReviewTask, User]]:
+    """Give every unassigned open slot to the eligible reviewer with the fewest open
+    slots, never above ``cap`` (config REVIEW_MAX_OPEN_TASKS); earliest due first.
+    Slots nobody can take stay unassigned."""
+    _require_assigner(actor)
+    sync_tasks()
+    cap = assignment_cap() if cap is None else cap
+    query = sa.select(ReviewTask).where(ReviewTask.closed_at.is_(None),
+                                        ReviewTask.assignee_id.is_(None))
+    if stage is not None:
+        query = query.where(ReviewTask.stage == stage)
+    pending = db.session.execute(query.order_by(ReviewTask.due_at, ReviewTask.id)).scalars().all()
+    reviewers = active_reviewers()
+    load = open_load()
+    done: list[tuple[ReviewTask, User]] = []
+    now = utcnow()
+    with atomic():
+        for task in pending:
+            candidates = [r for r in reviewers if load[r.id] < cap
+                          and assignment_problem(task, r) is None and not _declined(task, r)]
+            if not candidates:
+                continue
+            chosen = min(candidates, key=lambda r: (load[r.id], r.id))
+            _assign(task, chosen, actor, now)
+            db.session.flush()
+            load[chosen.id] += 1
+            done.append((task, chosen))
+    return done
+
+
+def decline_task(task: ReviewTask, user, reason: str) -> TaskDecline:
+    """The assignee hands a slot back, with a reason; audited. Auto-assignment will not
+    give it to them again."""
+    if task.assignee_id is None or user is None or task.assignee_id != user.id:
+        raise PermissionDenied(str(_l("只能退回分配给您本人的审核任务。")))
+    if not task.is_open:
+        raise TransitionRefused(str(_l("该审核任务已结束，无需退回。")))
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidField(str(_l("请说明不能承担该审核任务的原因。")), "reason")
+    with atomic():
+        decline = TaskDecline(task_id=task.id, reviewer_id=user.id, reason=reason)
+        db.session.add(decline)
+        task.assignee_id = task.assigned_at = task.assigned_by_id = None
+        record_event(actor=user, action="decline_review", subject=task,
+                     to_state=task.stage.value, comment=f"{task.item_key}: {reason}")
+    return decline
+
+
+def declines_of(task: ReviewTask) -> list[TaskDecline]:
+    return list(db.session.execute(sa.select(TaskDecline).where(
+        TaskDecline.task_id == task.id).order_by(TaskDecline.id)).scalars())
+
+
+# --------------------------------------------------------------------------- overdue
+
+
+def check_overdue(now: datetime | None = None) -> list[ReviewTask]:
+    """Send ``review_overdue`` once for every open slot past its due time."""
+    sync_tasks()
+    now = now or utcnow()
+    with atomic():
+        late = db.session.execute(sa.select(ReviewTask).where(
+            ReviewTask.closed_at.is_(None), ReviewTask.due_at < now,
+            ReviewTask.overdue_notified_at.is_(None)).order_by(ReviewTask.id)).scalars().all()
+        for task in late:
+            task.overdue_notified_at = now
+            review_overdue.send(task, assignee=task.assignee, due_at=task.due_at)
+    return list(late)
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+class QueueView(enum.StrEnum):
+    mine = "mine"
+    unassigned = "unassigned"
+    overdue = "overdue"
+    all = "all"
+
+    @property
+    def label(self) -> str:
+        return str(VIEW_LABELS[self])
+
+
+VIEW_LABELS = {
+    QueueView.mine: _l("分配给我"),
+    QueueView.unassigned: _l("待分配"),
+    QueueView.overdue: _l("已超期"),
+    QueueView.all: _l("全部待审"),
+}
+
+
+@dataclass
+class QueueFilter:
+    view: QueueView = QueueView.all
+    stage: StageKey | None = None
+    industry: str | None = None
+    category: str | None = None
+    min_age_days: int | None = None  # waiting at least this many days
+    sort: str = "due"  # "due" (earliest first) or "age" (oldest first)
+
+
+def queue_query(user, flt: QueueFilter, now: datetime | None = None) -> sa.Select:
+    now = now or utcnow()
+    query = (sa.select(ReviewTask).join(Challenge, Challenge.id == ReviewTask.challenge_id)
+             .where(ReviewTask.closed_at.is_(None)))
+    if flt.view == QueueView.mine:
+        query = query.where(ReviewTask.assignee_id == user.id)
+    elif flt.view == QueueView.unassigned:
+        query = query.where(ReviewTask.assignee_id.is_(None))
+    elif flt.view == QueueView.overdue:
+        query = query.where(ReviewTask.due_at < now)
+    if flt.stage is not None:
+        query = query.where(ReviewTask.stage == flt.stage)
+    if flt.industry:
+        query = query.where(Challenge.industry == flt.industry)
+    if flt.category:
+        query = query.where(Challenge.category == flt.category)
+    if flt.min_age_days:
+        query = query.where(ReviewTask.opened_at <= now - timedelta(days=flt.min_age_days))
+    order = (ReviewTask.opened_at,) if flt.sort == "age" else (ReviewTask.due_at,)
+    return query.order_by(*order, ReviewTask.item_key, ReviewTask.slot)
+
+
+def queue_counts(user, now: datetime | None = None) -> dict:
+    """Items waiting per stage, and the size of each queue view for this user."""
+    now = now or utcnow()
+    open_ = sa.select(ReviewTask).where(ReviewTask.closed_at.is_(None)).subquery()
+    per_stage = dict(db.session.execute(
+        sa.select(open_.c.stage, sa.func.count(sa.distinct(open_.c.item_key)))
+        .group_by(open_.c.stage)).all())
+    views = {
+        QueueView.mine: sa.and_(ReviewTask.assignee_id == user.id),
+        QueueView.unassigned: ReviewTask.assignee_id.is_(None),
+        QueueView.overdue: ReviewTask.due_at < now,
+        QueueView.all: sa.true(),
+    }
+    by_view = {view: db.session.execute(
+        sa.select(sa.func.count()).select_from(ReviewTask)
+        .where(ReviewTask.closed_at.is_(None), condition)).scalar() for view, condition
+        in views.items()}
+    return {"stages": {key: per_stage.get(key, 0) for key in StageKey}, "views": by_view}

@@ -1,0 +1,264 @@
+"""Conflicts of interest: organisation membership history, declared conflicts and
+the admin overrides that let a conflicted reviewer act on one item anyway.
+
+A reviewer who belongs, or in the last three years belonged, to a party of an
+item (its enterprise, a bidder, the lister), or who declared a conflict with
+one of them, may neither be assigned the item nor decide on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import Organization, Role, User
+from ..audit import record_event
+from ..errors import InvalidField, PermissionDenied
+from ..extensions import db
+from ..signals import membership_changed
+from ..timeutil import UTCDateTime, utcnow
+from ..transactions import atomic
+from . import items
+
+COOLING_OFF = timedelta(days=3 * 365 + 1)  # three years, a leap day included
+
+
+class OrganizationMembership(db.Model):
+    """A period during which a user belonged to an organisation (``left_at`` None: still)."""
+
+    __tablename__ = "organization_memberships"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    organization: Mapped[Organization] = relationship()
+
+
+class ConflictDeclaration(db.Model):
+    """A reviewer's own declaration of a conflict with an organisation."""
+
+    __tablename__ = "conflict_declarations"
+    __table_args__ = (sa.UniqueConstraint("reviewer_id", "organization_id",
+                                          name="uq_conflict_declarations_reviewer_org"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"),
+                                             index=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    organization: Mapped[Organization] = relationship()
+
+
+class ConflictOverride(db.Model):
+    """An admin's decision that a conflicted reviewer may still act on one item, and why."""
+
+    __tablename__ = "conflict_overrides"
+    __table_args__ = (sa.UniqueConstraint("reviewer_id", "item_key",
+                                          name="uq_conflict_overrides_reviewer_item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(sa.String(40))
+    challenge_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("challenges.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    admin_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    reviewer: Mapped[User] = relationship(foreign_keys=[reviewer_id])
+    admin: Mapped[User] = relationship(foreign_keys=[admin_id])
+
+
+# --------------------------------------------------------------------------- history
+
+
+def record_membership(user, organization_id: int, joined_at: datetime | None = None,
+                      left_at: datetime | None = None) -> OrganizationMembership:
+    """Add a membership period in the caller's transaction."""
+    row = OrganizationMembership(user_id=user.id, organization_id=organization_id,
+                                 joined_at=joined_at or utcnow(), left_at=left_at)
+    db.session.add(row)
+    return row
+
+
+def end_membership(user, organization_id: int, left_at: datetime | None = None) -> None:
+    """Close the user's open periods in an organisation, in the caller's transaction."""
+    for row in db.session.execute(sa.select(OrganizationMembership).where(
+            OrganizationMembership.user_id == user.id,
+            OrganizationMembership.organization_id == organization_id,
+            OrganizationMembership.left_at.is_(None))).scalars():
+        row.left_at = left_at or utcnow()
+
+
+@membership_changed.connect
+def _on_membership_changed(user, organization_id: int, joined: bool, **_kwargs) -> None:
+    # Sent by the accounts services inside their transaction: the history commits with them.
+    if joined:
+        record_membership(user, organization_id)
+    else:
+        end_membership(user, organization_id)
+
+
+def backfill_memberships() -> int:
+    """Give every user with an organisation but no history row for it one open period."""
+    known = sa.select(OrganizationMembership.id).where(
+        OrganizationMembership.user_id == User.id,
+        OrganizationMembership.organization_id == User.organization_id)
+    users = list(db.session.execute(
+        sa.select(User).where(User.organization_id.is_not(None), ~known.exists())).scalars())
+    if not users:
+        return 0
+    with atomic():
+        for user in users:
+            record_membership(user, user.organization_id, joined_at=user.created_at)
+    return len(users)
+
+
+def memberships_of(user) -> list[OrganizationMembership]:
+    return list(db.session.execute(
+        sa.select(OrganizationMembership).where(OrganizationMembership.user_id == user.id)
+        .order_by(OrganizationMembership.joined_at)).scalars())
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+def conflicted_org_ids(user, now: datetime | None = None) -> dict[int, str]:
+    """Organisations this user may not review: org id -> why (in Chinese)."""
+    now = now or utcnow()
+    reasons: dict[int, str] = {}
+    for declaration in db.session.execute(sa.select(ConflictDeclaration).where(
+            ConflictDeclaration.reviewer_id == user.id)).scalars():
+        reasons[declaration.organization_id] = str(_l("已申报利益冲突"))
+    for row in db.session.execute(sa.select(OrganizationMembership).where(
+            OrganizationMembership.user_id == user.id,
+            sa.or_(OrganizationMembership.left_at.is_(None),
+                   OrganizationMembership.left_at >= now - COOLING_OFF))).scalars():
+        reasons[row.organization_id] = (str(_l("现任职于该单位")) if row.left_at is None
+                                        else str(_l("近三年内曾任职于该单位")))
+    if user.organization_id is not None:
+        reasons[user.organization_id] = str(_l("现任职于该单位"))
+    return reasons
+
+
+def conflict_with(user, item, now: datetime | None = None, *, reveal: bool = False
+                  ) -> str | None:
+    """Why this user has a conflict with the item, or None.
+
+    At a blind stage a bidder is not named (the message would reveal who bid),
+    unless ``reveal`` (for admins).
+    """
+    reasons = conflicted_org_ids(user, now)
+    for org_id in sorted(items.party_org_ids(item)):
+        if org_id in reasons:
+            challenge = items.challenge_of(item)
+            if (not reveal and org_id != challenge.organization_id
+                    and items.kind_of(item) == "challenge" and _blind(challenge)):
+                name = str(_l("某揭榜单位"))
+            else:
+                name = db.session.get(Organization, org_id).name
+            return str(_l("与「%(org)s」存在利益冲突（%(why)s）", org=name,
+                          why=reasons[org_id]))
+    return None
+
+
+def _blind(challenge) -> bool:
+    from .blind import stage_is_blind
+
+    return stage_is_blind(challenge)
+
+
+def override_for(user, item) -> ConflictOverride | None:
+    return db.session.execute(sa.select(ConflictOverride).where(
+        ConflictOverride.reviewer_id == user.id,
+        ConflictOverride.item_key == items.item_key(item))).scalar_one_or_none()
+
+
+def blocking_conflict(user, item, now: datetime | None = None) -> str | None:
+    """The conflict that bars this user from the item, unless an admin overrode it."""
+    reason = conflict_with(user, item, now)
+    if reason is None or override_for(user, item) is not None:
+        return None
+    return reason
+
+
+def check_no_conflict(user, item, now: datetime | None = None, *, assigning: bool = False
+                      ) -> None:
+    reason = blocking_conflict(user, item, now)
+    if reason is None:
+        return
+    if assigning:
+        raise PermissionDenied(str(_l("不能分配给%(name)s：%(reason)s。", name=user.name,
+                                      reason=reason)))
+    raise PermissionDenied(str(_l(
+        "您%(reason)s，不能审核该事项（如确需审核，请联系管理员登记例外）。", reason=reason)))
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+def declare_conflict(reviewer, organization: Organization | None, reason: str
+                     ) -> ConflictDeclaration:
+    """A reviewer declares a conflict with an organisation (on the profile page)."""
+    if reviewer is None or not reviewer.is_active or reviewer.role != Role.reviewer:
+        raise PermissionDenied(str(_l("只有审核员需要申报利益冲突。")))
+    if organization is None:
+        raise InvalidField(str(_l("未找到该统一社会信用代码对应的单位。")), "uscc")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidField(str(_l("请说明利益冲突的原因。")), "reason")
+    with atomic(str(_l("您已申报过与该单位的利益冲突。"))):
+        declaration = ConflictDeclaration(reviewer_id=reviewer.id,
+                                          organization_id=organization.id, reason=reason)
+        db.session.add(declaration)
+        db.session.flush()
+        record_event(actor=reviewer, action="declare_conflict", subject=declaration,
+                     comment=f"{organization.uscc} {reason}")
+    return declaration
+
+
+def declarations_of(reviewer) -> list[ConflictDeclaration]:
+    return list(db.session.execute(sa.select(ConflictDeclaration).where(
+        ConflictDeclaration.reviewer_id == reviewer.id).order_by(ConflictDeclaration.id)
+    ).scalars())
+
+
+def override_conflict(item, reviewer, admin, reason: str) -> ConflictOverride:
+    """An admin lets a conflicted reviewer be assigned and decide on one item; audited."""
+    if admin is None or not admin.is_active or admin.role != Role.admin:
+        raise PermissionDenied(str(_l("只有平台管理员可以登记利益冲突例外。")))
+    if reviewer is None or reviewer.role != Role.reviewer:
+        raise InvalidField(str(_l("请选择审核员。")), "reviewer")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidField(str(_l("登记例外必须说明理由。")), "reason")
+    conflict = conflict_with(reviewer, item, reveal=True)
+    if conflict is None:
+        raise InvalidField(str(_l("%(name)s与该事项没有利益冲突，无需登记例外。",
+                                  name=reviewer.name)), "reviewer")
+    with atomic(str(_l("已为该审核员登记过例外。"))):
+        override = ConflictOverride(reviewer_id=reviewer.id, item_key=items.item_key(item),
+                                    challenge_id=items.challenge_of(item).id, reason=reason,
+                                    admin_id=admin.id)
+        db.session.add(override)
+        db.session.flush()
+        # Not on the challenge's public trail (challenge_id None): the parties see decisions,
+        # not the government's internal staffing.
+        record_event(actor=admin, action="override_conflict", subject=override,
+                     comment=f"{items.item_key(item)} {reviewer.email}: {conflict}; {reason}")
+    return override
+
+
+def overrides_for(item) -> list[ConflictOverride]:
+    return list(db.session.execute(sa.select(ConflictOverride).where(
+        ConflictOverride.item_key == items.item_key(item)).order_by(ConflictOverride.id)
+    ).scalars())
