@@ -57,6 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import models  # noqa: F401  (registers every table)
     from .accounts import views as accounts_views
     from .challenges import views as challenge_views
+    from .matching import views as matching_views
     from .review import views as review_views
     from .web import views as web_views
 
@@ -64,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(challenge_views.bp)
     app.register_blueprint(review_views.bp)
+    app.register_blueprint(matching_views.bp)
 
     from .web import template_helpers
 

@@ -9,4 +9,5 @@ from .challenges.models import (  # noqa: F401
     ChallengeIndicator,
     Milestone,
 )
+from .matching.models import Invitation  # noqa: F401
 from .review.models import ReviewDecision  # noqa: F401

@@ -141,6 +141,9 @@ def _event_visible(event: AuditEvent, challenge: Challenge, user, now: datetime,
         return bid is not None and can_view_bid(bid, user, now)
     if event.subject_type == "milestone":
         return _is_delivery_party(challenge, user)
+    if event.subject_type == "invitation":
+        # whom the enterprise invited is its own business (and the reviewers')
+        return challenge.is_owned_by(user) or user.role in (Role.reviewer, Role.admin)
     if event.subject_type == "attachment":
         attachment = attachments.get(event.subject_id)
         if attachment is not None:
@@ -184,6 +187,7 @@ EVENT_LABELS = {
     "confirm_milestone": _l("确认里程碑"),
     "add_attachment": _l("上传附件"),
     "remove_attachment": _l("删除附件"),
+    "invite_institute": _l("邀请揭榜单位"),
 }
 
 

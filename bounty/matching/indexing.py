@@ -10,6 +10,9 @@ Only public challenges and submitted bids are documents: a draft, vetting or
 rejected challenge and a draft or withdrawn bid are removed from the index.
 Sealing is enforced by the callers (ranking is asked only by those the
 foundation lets see the bids), and bids are never part of search results.
+An institute's profile holds only public facts (its expertise, keywords and
+the challenges it publicly won), never its bids' text: the enterprise sees the
+terms that matched an institute, and those must not leak a sealed bid.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from ..accounts.models import Organization, OrgKind
-from ..challenges.models import PUBLIC_STATES, Bid, BidState, Challenge
+from ..challenges.models import PUBLIC_STATES, Bid, BidState, Challenge, ChallengeState
 from .engine import Doc
 
 PENDING_KEY = "bounty.matching.pending"
+# States in which a challenge's winner is public (as on the challenge page).
+AWARDED_STATES = (ChallengeState.in_progress, ChallengeState.acceptance_review,
+                  ChallengeState.completed)
 _hooks_installed = False
 
 
@@ -56,17 +62,18 @@ def bid_doc(b: Bid) -> Doc | None:
 def institute_doc(org: Organization, session: Session | None = None) -> Doc | None:
     if org.kind != OrgKind.institute:
         return None
-    past = ""
+    awards = ""
     if session is not None:
-        titles = session.scalars(
-            sa.select(Bid.title).where(
-                Bid.organization_id == org.id, Bid.state == BidState.submitted
-            ).limit(50)
+        won = session.execute(
+            sa.select(Challenge.title, Challenge.keywords)
+            .join(Bid, Bid.id == Challenge.winning_bid_id)
+            .where(Bid.organization_id == org.id, Challenge.state.in_(AWARDED_STATES))
+            .order_by(Challenge.id.desc()).limit(50)
         ).all()
-        past = "；".join(titles)
+        awards = "；".join(f"{title} {keywords}" for title, keywords in won)
     return {
         "kind": "institute", "id": org.id, "title": org.name,
-        "body": "\n".join([org.expertise, org.description, past]),
+        "body": "\n".join([org.expertise, org.description, awards]),
         "keywords": org.keywords, "org_id": str(org.id),
         "state": "verified" if org.verified_at else "unverified",
     }
@@ -101,12 +108,19 @@ def count_rows(session: Session) -> int:
                for m in MODELS.values())
 
 
-def _keys(obj: Any) -> list[tuple[str, str]]:
+def _keys(session: Session, obj: Any) -> list[tuple[str, str]]:
     if isinstance(obj, Challenge):
-        return [("challenge", str(obj.id))]
+        keys = [("challenge", str(obj.id))]
+        if obj.winning_bid_id is not None:
+            # the winner's profile lists the challenges it publicly won
+            winner = session.execute(
+                sa.select(Bid.organization_id).where(Bid.id == obj.winning_bid_id)
+            ).scalar()
+            if winner is not None:
+                keys.append(("institute", str(winner)))
+        return keys
     if isinstance(obj, Bid):
-        # an institute's profile includes its bids
-        return [("bid", str(obj.id)), ("institute", str(obj.organization_id))]
+        return [("bid", str(obj.id))]
     if isinstance(obj, Organization):
         return [("institute", str(obj.id))]
     return []
@@ -123,7 +137,7 @@ def install_hooks(get_engine, session_factory) -> None:  # noqa: ANN001
     def _after_flush(session: Session, _ctx) -> None:  # noqa: ANN001
         keys: set[tuple[str, str]] = set()
         for obj in [*session.new, *session.dirty, *session.deleted]:
-            keys.update(_keys(obj))
+            keys.update(_keys(session, obj))
         engine = get_engine()
         if keys and engine is not None:
             seqs = engine.journal.record((k, i, None) for k, i in sorted(keys))

@@ -53,7 +53,7 @@ def nav_links() -> list[tuple[str, str]]:
         if role == "enterprise":
             links += [("challenges.mine", _("我的榜单")), ("challenges.create", _("发布榜单"))]
         elif role == "institute":
-            links += [("challenges.my_bids", _("我的揭榜"))]
+            links += [("challenges.my_bids", _("我的揭榜")), ("matching.for_me", _("为您推荐"))]
         elif role == "reviewer":
             links += [("review.index", _("审核工作台"))]
         elif role == "admin":
