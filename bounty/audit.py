@@ -117,6 +117,7 @@ class VerifyResult:
     checked: int
     first_bad: AuditEvent | None
     reason: str = ""
+    missing_seq: int | None = None  # the first deleted event, when there is a gap
 
     @property
     def ok(self) -> bool:
@@ -130,7 +131,8 @@ def verify_chain() -> VerifyResult:
     checked = 0
     for event in db.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq)).scalars():
         if event.seq != expected_seq:
-            return VerifyResult(checked, event, f"sequence gap before event {event.seq}")
+            return VerifyResult(checked, event, f"sequence gap before event {event.seq}",
+                                missing_seq=expected_seq)
         if event.prev_hash != prev:
             return VerifyResult(checked, event, "previous hash does not match")
         if event.compute_hash() != event.hash:
@@ -140,5 +142,6 @@ def verify_chain() -> VerifyResult:
         checked += 1
     head = db.session.get(AuditHead, 1)
     if head is not None and (head.seq != checked or head.last_hash != prev):
-        return VerifyResult(checked, None, f"events after {checked} are missing")
+        return VerifyResult(checked, None, f"events after {checked} are missing",
+                            missing_seq=checked + 1)
     return VerifyResult(checked, None)

@@ -72,6 +72,8 @@ def audit_verify() -> None:
     if result.ok:
         click.echo(f"ok: {result.checked} events, chain intact")
         return
+    if result.missing_seq is not None:
+        fail(f"event {result.missing_seq} is missing (deleted): {result.reason}")
     if result.first_bad is not None:
         event = result.first_bad
         fail(f"event {event.seq} (id {event.id}, {event.action}) was altered: {result.reason}")

@@ -10,4 +10,7 @@ from .challenges.models import (  # noqa: F401
     Milestone,
 )
 from .matching.models import Invitation  # noqa: F401
+from .review.certification import CertificationApplication, CertificationIndicator  # noqa: F401
+from .review.market import MarketDeal, MarketListing  # noqa: F401
 from .review.models import ReviewDecision  # noqa: F401
+from .review.registry import RegistryCounter, RegistryDecision, RegistryDocument  # noqa: F401

@@ -52,5 +52,10 @@ def acquire_scheduler_lock(app: Flask) -> bool:
 
 def release_scheduler_lock(app: Flask) -> None:
     lock = app.extensions.pop("bounty_scheduler_lock", None)
+    if isinstance(lock, sa.Connection):
+        # close() only returns the connection to the pool, where its session (and so
+        # the advisory lock) lives on: unlock explicitly first.
+        lock.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
+        lock.commit()
     if lock is not None:
         lock.close()

@@ -58,6 +58,8 @@ def _test_config(database_url: str, instance) -> dict:
         "UPLOAD_FOLDER": str(instance / "uploads"),
         "BOUNTY_INDEX_DIR": str(instance / "index"),
         "WTF_CSRF_ENABLED": False,
+        # scrypt at a low cost: the same code path, fast enough to log in hundreds of times.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
         "SERVER_NAME": "localhost",
         "PUBLIC_URL": "http://localhost",
     }

@@ -22,6 +22,22 @@ PREFIX_KINDS = {
 }
 
 
+class USCCError(ValueError):
+    """Why a code is not a valid USCC; ``reason`` is one of the REASON_* names."""
+
+    def __init__(self, reason: str, message: str, **details):
+        super().__init__(message)
+        self.reason = reason
+        self.details = details
+
+
+REASON_TYPE = "type"
+REASON_LENGTH = "length"
+REASON_CHARACTER = "character"
+REASON_CHECK = "check"
+REASON_PREFIX = "prefix"
+
+
 def check_character(body: str) -> str:
     """The 18th character for a 17-character body."""
     total = sum(CHARSET.index(c) * w for c, w in zip(body, WEIGHTS, strict=True))
@@ -31,19 +47,23 @@ def check_character(body: str) -> str:
 def validate_uscc(code: str) -> str:
     """Return the organisation kind a USCC implies, or raise ValueError with the reason.
 
-    The reason is a short English sentence; forms show their own translated message.
+    The error is a :class:`USCCError` (a ValueError) whose message is a short English
+    sentence and whose ``reason`` names the failed check, so forms can translate it.
     """
     if not isinstance(code, str):
-        raise ValueError("the code must be a string")
+        raise USCCError(REASON_TYPE, "the code must be a string")
     code = code.strip().upper()
     if len(code) != 18:
-        raise ValueError(f"wrong length: {len(code)} characters, 18 expected")
+        raise USCCError(REASON_LENGTH, f"wrong length: {len(code)} characters, 18 expected",
+                        length=len(code))
     for position, char in enumerate(code, start=1):
         if char not in CHARSET:
-            raise ValueError(f"character {char!r} at position {position} is not allowed")
+            raise USCCError(REASON_CHARACTER,
+                            f"character {char!r} at position {position} is not allowed",
+                            char=char, position=position)
     if check_character(code[:17]) != code[17]:
-        raise ValueError("bad check character")
+        raise USCCError(REASON_CHECK, "bad check character")
     kind = PREFIX_KINDS.get(code[:2])
     if kind is None:
-        raise ValueError(f"unknown prefix {code[:2]!r}")
+        raise USCCError(REASON_PREFIX, f"unknown prefix {code[:2]!r}", prefix=code[:2])
     return kind

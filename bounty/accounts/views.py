@@ -1,18 +1,41 @@
-"""Login, logout and account pages."""
+"""Login, registration, profile, organisation members, administration, organisation pages."""
 
 from __future__ import annotations
 
+from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from ..extensions import login_manager
+from ..errors import DomainError
+from ..extensions import csrf, db, login_manager
 from . import services
-from .forms import LoginForm
+from .forms import (
+    NEW_GOVERNMENT_ORG,
+    ExpertiseForm,
+    LoginForm,
+    PasswordChangeForm,
+    ProfileForm,
+    RegistrationForm,
+    StaffUserForm,
+)
+from .models import MembershipStatus, Organization, OrgKind, Role, User
 
-bp = Blueprint("accounts", __name__, url_prefix="/accounts")
+# No url_prefix: account pages live under /accounts, organisation pages under /orgs.
+bp = Blueprint("accounts", __name__)
+
+INVALID_FORM = 422
 
 
 @login_manager.user_loader
@@ -21,12 +44,76 @@ def _load_user(user_id: str):
 
 
 def _safe_next(target: str | None) -> str:
-    if target and not urlsplit(target).netloc and target.startswith("/"):
+    """A local path to go to after login; anything that could leave the site goes home."""
+    if target and _is_local_path(target):
         return target
     return url_for("web.home")
 
 
-@bp.route("/login", methods=["GET", "POST"])
+def _is_local_path(target: str) -> bool:
+    # Browsers treat "\" like "/" and drop tabs and newlines, so "/\evil.com" or
+    # "/\t/evil.com" would become "//evil.com": refuse them outright.
+    if any(ord(char) < 0x21 or char == "\\" for char in target):
+        return False
+    parts = urlsplit(target)
+    return (target.startswith("/") and not target.startswith("//")
+            and not parts.scheme and not parts.netloc)
+
+
+def _show_field_error(form, exc: DomainError) -> None:
+    """Put a service's refusal next to the field it concerns (or above the form)."""
+    field = getattr(form, getattr(exc, "field", "") or "", None)
+    if field is not None and hasattr(field, "errors"):
+        if not isinstance(field.errors, list):
+            field.errors = list(field.errors)
+        field.errors.append(exc.message)
+    else:
+        form.form_errors.append(exc.message)
+
+
+def admin_required(view):
+    """Admins only: anonymous users are sent to login, everyone else gets 403."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if current_user.role != Role.admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def get_organization(organization_id: int) -> Organization:
+    """Load an organisation or answer 404."""
+    organization = db.session.get(Organization, organization_id)
+    if organization is None:
+        abort(404)
+    return organization
+
+
+def get_user(user_id: int) -> User:
+    """Load a user (for admins) or answer 404."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def get_pending_member(user_id: int) -> User:
+    """A member of the current user's organisation; 404 for anyone else's, so ids reveal nothing."""
+    member = db.session.get(User, user_id)
+    if member is None or member.organization_id is None or \
+            member.organization_id != current_user.organization_id:
+        abort(404)
+    return member
+
+
+# --------------------------------------------------------------------------- login
+
+
+@bp.route("/accounts/login", methods=["GET", "POST"])
 def login():
     """Log in with email and password."""
     form = LoginForm()
@@ -41,6 +128,9 @@ def login():
         except services.LoginThrottled as exc:
             form.email.errors.append(exc.message)
             return render_template("accounts/login.html", form=form), 429
+        except services.AccountNotActive as exc:
+            form.form_errors.append(exc.message)
+            return render_template("accounts/login.html", form=form), 403
         if user is None:
             form.password.errors.append(_("邮箱或密码不正确。"))
             return render_template("accounts/login.html", form=form), 200
@@ -50,7 +140,7 @@ def login():
     return render_template("accounts/login.html", form=form)
 
 
-@bp.route("/logout", methods=["POST"])
+@bp.route("/accounts/logout", methods=["POST"])
 @login_required
 def logout():
     """Log out: the session token is rotated, so old cookies stop working."""
@@ -58,3 +148,249 @@ def logout():
     logout_user()
     flash(_("您已退出登录。"), "success")
     return redirect(url_for("web.home"))
+
+
+# --------------------------------------------------------------------------- registration
+
+
+# The form checks its own CSRF token, so a stale or missing one re-renders the
+# form with everything typed instead of the bare 400 page.
+@csrf.exempt
+@bp.route("/accounts/register", methods=["GET", "POST"])
+def register():
+    """Self-registration of an enterprise or institute user with their organisation."""
+    if current_user.is_authenticated:
+        return redirect(url_for("accounts.profile"))
+    form = RegistrationForm()
+    if form.validate_on_submit():
+        data = services.RegistrationData(
+            name=form.name.data, email=form.email.data, password=form.password.data,
+            org_name=form.org_name.data, kind=form.kind.data, uscc=form.uscc.data,
+            region=form.region.data or "", contact_name=form.contact_name.data or "",
+            contact_phone=form.contact_phone.data or "", expertise=form.expertise.data or "",
+            keywords=form.keywords.data or "",
+        )
+        try:
+            user = services.register(data)
+        except DomainError as exc:
+            _show_field_error(form, exc)
+        else:
+            if user.membership == MembershipStatus.pending:
+                flash(_("注册已提交。该统一社会信用代码对应的单位已在平台登记，您的加入申请需由"
+                        "本单位已有成员审核；审核通过前暂不能登录。"), "info")
+                return redirect(url_for("accounts.login"))
+            login_user(user)
+            flash(_("注册成功。贵单位尚待平台管理员认证：认证前可以保存榜单草稿，"
+                    "但不能提交审核。"), "success")
+            return redirect(url_for("accounts.profile"))
+    status = INVALID_FORM if request.method == "POST" else 200
+    return render_template("accounts/register.html", form=form), status
+
+
+# --------------------------------------------------------------------------- profile
+
+
+def _render_profile(status: int = 200, **forms):
+    user = current_user
+    organization = user.organization
+    forms.setdefault("profile_form", ProfileForm(prefix="profile", formdata=None, obj=user))
+    forms.setdefault("password_form", PasswordChangeForm(prefix="pw", formdata=None))
+    if organization is not None and organization.kind == OrgKind.institute:
+        forms.setdefault("expertise_form",
+                         ExpertiseForm(prefix="exp", formdata=None, obj=organization))
+    else:
+        forms["expertise_form"] = None
+    return render_template("accounts/profile.html", user=user, organization=organization,
+                           **forms), status
+
+
+@bp.route("/accounts/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    """The logged-in user's profile: name and language."""
+    if request.method == "GET":
+        return _render_profile()
+    form = ProfileForm(prefix="profile")
+    if form.validate_on_submit():
+        try:
+            services.update_profile(current_user._get_current_object(), name=form.name.data,
+                                    locale=form.locale.data)
+        except DomainError as exc:
+            _show_field_error(form, exc)
+        else:
+            flash(_("资料已保存。"), "success")
+            return redirect(url_for("accounts.profile"))
+    return _render_profile(INVALID_FORM, profile_form=form)
+
+
+@bp.route("/accounts/profile/password", methods=["POST"])
+@login_required
+def change_password():
+    """Change the password; every other session of this user ends."""
+    form = PasswordChangeForm(prefix="pw")
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            services.change_password(user, form.current_password.data, form.new_password.data)
+        except DomainError as exc:
+            _show_field_error(form, exc)
+        else:
+            # The token changed, so this session must be issued again too.
+            login_user(user)
+            flash(_("密码已修改，其他设备上的登录已失效。"), "success")
+            return redirect(url_for("accounts.profile"))
+    return _render_profile(INVALID_FORM, password_form=form)
+
+
+@bp.route("/accounts/profile/expertise", methods=["POST"])
+@login_required
+def edit_expertise():
+    """An institute member edits the organisation's expertise and keywords."""
+    organization = current_user.organization
+    if organization is None or organization.kind != OrgKind.institute:
+        abort(403)
+    form = ExpertiseForm(prefix="exp")
+    if form.validate_on_submit():
+        try:
+            services.update_expertise(organization, current_user._get_current_object(),
+                                      expertise=form.expertise.data or "",
+                                      keywords=form.keywords.data or "")
+        except DomainError as exc:
+            _show_field_error(form, exc)
+        else:
+            flash(_("研究专长已保存。"), "success")
+            return redirect(url_for("accounts.profile"))
+    return _render_profile(INVALID_FORM, expertise_form=form)
+
+
+# --------------------------------------------------------------------------- members
+
+
+@bp.route("/accounts/members")
+@login_required
+def members():
+    """单位成员: the organisation's members; pending ones can be approved or refused."""
+    organization = current_user.organization
+    if organization is None:
+        abort(404)
+    people = services.members_of(organization)
+    return render_template(
+        "accounts/members.html", organization=organization,
+        pending=[u for u in people if u.membership == MembershipStatus.pending],
+        people=[u for u in people if u.membership != MembershipStatus.pending],
+    )
+
+
+@bp.route("/accounts/members/<int:user_id>/approve", methods=["POST"])
+@login_required
+def approve_member(user_id: int):
+    """Approve a pending member."""
+    member = get_pending_member(user_id)
+    services.decide_membership(member, current_user._get_current_object(), approve=True)
+    flash(_("已同意 %(name)s 加入本单位。", name=member.name), "success")
+    return redirect(url_for("accounts.members"))
+
+
+@bp.route("/accounts/members/<int:user_id>/refuse", methods=["POST"])
+@login_required
+def refuse_member(user_id: int):
+    """Refuse a pending member."""
+    member = get_pending_member(user_id)
+    services.decide_membership(member, current_user._get_current_object(), approve=False)
+    flash(_("已拒绝 %(name)s 的加入申请。", name=member.name), "success")
+    return redirect(url_for("accounts.members"))
+
+
+# --------------------------------------------------------------------------- administration
+
+
+@bp.route("/accounts/admin/organizations")
+@admin_required
+def admin_organizations():
+    """单位认证: every organisation, optionally only the unverified ones."""
+    unverified = request.args.get("filter") == "unverified"
+    page = db.paginate(services.organizations_query(unverified_only=unverified),
+                       page=request.args.get("page", 1, type=int), per_page=30, error_out=False)
+    return render_template("accounts/admin_organizations.html", page=page,
+                           unverified=unverified, kind_labels=services.KIND_LABELS)
+
+
+@bp.route("/accounts/admin/organizations/<int:organization_id>/verify", methods=["POST"])
+@admin_required
+def verify_organization(organization_id: int):
+    """Verify an organisation."""
+    organization = get_organization(organization_id)
+    services.verify_organization(organization, current_user._get_current_object())
+    flash(_("已认证 %(name)s。", name=organization.name), "success")
+    return redirect(url_for("accounts.admin_organizations",
+                            filter=request.form.get("filter") or None))
+
+
+@bp.route("/accounts/admin/users")
+@admin_required
+def admin_users():
+    """用户管理: every user, newest first."""
+    page = db.paginate(services.users_query(), page=request.args.get("page", 1, type=int),
+                       per_page=30, error_out=False)
+    return render_template("accounts/admin_users.html", page=page,
+                           role_labels=services.ROLE_LABELS)
+
+
+@bp.route("/accounts/admin/users/new", methods=["GET", "POST"])
+@admin_required
+def admin_create_user():
+    """Create a reviewer (in a government body) or an admin (in the platform)."""
+    form = StaffUserForm()
+    form.set_organizations(services.staff_organizations())
+    if form.validate_on_submit():
+        new_org = organization = None
+        if form.organization.data == NEW_GOVERNMENT_ORG:
+            new_org = services.GovernmentOrgData(name=form.new_org_name.data or "",
+                                                 uscc=form.new_org_uscc.data or "",
+                                                 region=form.new_org_region.data or "")
+        else:
+            organization = get_organization(form.organization.data)
+        try:
+            user = services.create_staff_user(
+                current_user._get_current_object(), email=form.email.data, name=form.name.data,
+                password=form.password.data, role=Role(form.role.data),
+                organization=organization, new_org=new_org)
+        except DomainError as exc:
+            _show_field_error(form, exc)
+        else:
+            flash(_("已创建用户 %(email)s。", email=user.email), "success")
+            return redirect(url_for("accounts.admin_users"))
+    status = INVALID_FORM if request.method == "POST" else 200
+    return render_template("accounts/admin_user_new.html", form=form), status
+
+
+@bp.route("/accounts/admin/users/<int:user_id>/disable", methods=["POST"])
+@admin_required
+def disable_user(user_id: int):
+    """Disable a user: they cannot log in and their sessions end."""
+    user = get_user(user_id)
+    services.set_user_disabled(user, current_user._get_current_object(), disabled=True)
+    flash(_("已停用 %(email)s。", email=user.email), "success")
+    return redirect(url_for("accounts.admin_users"))
+
+
+@bp.route("/accounts/admin/users/<int:user_id>/enable", methods=["POST"])
+@admin_required
+def enable_user(user_id: int):
+    """Re-enable a disabled user."""
+    user = get_user(user_id)
+    services.set_user_disabled(user, current_user._get_current_object(), disabled=False)
+    flash(_("已启用 %(email)s。", email=user.email), "success")
+    return redirect(url_for("accounts.admin_users"))
+
+
+# --------------------------------------------------------------------------- public pages
+
+
+@bp.route("/orgs/<int:organization_id>")
+def organization(organization_id: int):
+    """An organisation's public page: who it is and its public challenges (never bids)."""
+    org = get_organization(organization_id)
+    return render_template("accounts/organization.html", organization=org,
+                           challenges=services.public_challenges_of(org),
+                           kind_label=services.KIND_LABELS[org.kind])

@@ -289,8 +289,10 @@ class Bid(db.Model):
     milestones: Mapped[list[Milestone]] = relationship(
         back_populates="bid", cascade="all, delete-orphan", order_by="Milestone.position"
     )
+    # The bid's own files; milestone reports' files hang off their milestone.
     attachments: Mapped[list[Attachment]] = relationship(
-        primaryjoin="Attachment.bid_id == Bid.id", viewonly=True, order_by="Attachment.id"
+        primaryjoin="and_(Attachment.bid_id == Bid.id, Attachment.milestone_id.is_(None))",
+        viewonly=True, order_by="Attachment.id",
     )
 
     @property
@@ -318,6 +320,10 @@ class Milestone(db.Model):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     bid: Mapped[Bid] = relationship(back_populates="milestones")
+    attachments: Mapped[list[Attachment]] = relationship(
+        primaryjoin="Attachment.milestone_id == Milestone.id", viewonly=True,
+        order_by="Attachment.id",
+    )
 
 
 class Attachment(db.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -75,8 +75,54 @@ def can_view_bid(bid: Bid, user, now: datetime | None = None) -> bool:
     return challenge.is_owned_by(user) or user.role == Role.reviewer
 
 
+def can_edit_bid(bid: Bid, user, now: datetime | None = None) -> bool:
+    """Its own institute may edit (and withdraw) a bid while the challenge takes bids."""
+    challenge = bid.challenge
+    return bool(
+        user is not None and user.is_authenticated and user.is_active
+        and user.role == Role.institute and user.belongs_to(bid.organization_id)
+        and challenge.state == ChallengeState.open and not challenge.bidding_closed(now)
+    )
+
+
 def visible_bids(challenge: Challenge, user, now: datetime | None = None) -> list[Bid]:
     return [bid for bid in challenge.bids if can_view_bid(bid, user, now)]
+
+
+def can_evaluate_bids(challenge: Challenge, user, now: datetime | None = None) -> bool:
+    """The evaluation page: the posting enterprise and reviewers, once bidding has closed."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if challenge.state not in PUBLIC_STATES or not challenge.bidding_closed(now):
+        return False
+    return challenge.is_owned_by(user) or user.role == Role.reviewer
+
+
+DELIVERY_STATES = frozenset(
+    {ChallengeState.in_progress, ChallengeState.acceptance_review, ChallengeState.completed}
+)
+
+
+def can_view_delivery(challenge: Challenge, user) -> bool:
+    """Milestone delivery: the enterprise, the winning institute and reviewers, after the award."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if challenge.state not in DELIVERY_STATES or challenge.winning_bid is None:
+        return False
+    return (challenge.is_owned_by(user) or user.role == Role.reviewer
+            or user.belongs_to(challenge.winning_bid.organization_id))
+
+
+def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[Bid]:
+    """Order a challenge's bids for the evaluation page.
+
+    PLACEHOLDER for the matcher: for now bids are ordered by the time they were
+    submitted (earliest first, then by id). The matching engine replaces this
+    body with its relevance ranking of the bids against the challenge; callers
+    (the evaluation page) already go through this one function.
+    """
+    far_future = datetime.max.replace(tzinfo=UTC)
+    return sorted(bids, key=lambda bid: (bid.submitted_at or far_future, bid.id))
 
 
 def own_bid(challenge: Challenge, user) -> Bid | None:
@@ -93,17 +139,6 @@ def public_bid_count(challenge: Challenge) -> int:
     return sum(1 for bid in challenge.bids if bid.state == BidState.submitted)
 
 
-def _is_delivery_party(challenge: Challenge, user) -> bool:
-    """The parties of the delivery after the award: enterprise, winner, reviewers."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    return (
-        challenge.is_owned_by(user)
-        or user.role == Role.reviewer
-        or workflow.actor_matches(challenge, workflow.Actor.winner, user)
-    )
-
-
 def can_view_attachment(attachment: Attachment, user, now: datetime | None = None) -> bool:
     """An attachment is as visible as what it is attached to.
 
@@ -115,7 +150,7 @@ def can_view_attachment(attachment: Attachment, user, now: datetime | None = Non
     if challenge is None:
         return False
     if attachment.milestone_id is not None:
-        return _is_delivery_party(challenge, user)
+        return can_view_delivery(challenge, user)
     if attachment.bid_id is not None:
         bid = db.session.get(Bid, attachment.bid_id)
         return bid is not None and can_view_bid(bid, user, now)
@@ -140,7 +175,7 @@ def _event_visible(event: AuditEvent, challenge: Challenge, user, now: datetime,
         bid = bids.get(event.subject_id)
         return bid is not None and can_view_bid(bid, user, now)
     if event.subject_type == "milestone":
-        return _is_delivery_party(challenge, user)
+        return can_view_delivery(challenge, user)
     if event.subject_type == "invitation":
         # whom the enterprise invited is its own business (and the reviewers')
         return challenge.is_owned_by(user) or user.role in (Role.reviewer, Role.admin)
@@ -233,6 +268,18 @@ def public_counts() -> dict[str, int]:
             "completed": completed}
 
 
+def organization_bids(user) -> list[Bid]:
+    """Every bid of the user's organisation (all states), newest first: "我的揭榜"."""
+    if user is None or not user.is_authenticated or user.organization_id is None:
+        return []
+    if not user.belongs_to(user.organization_id):
+        return []
+    return list(db.session.execute(
+        sa.select(Bid).where(Bid.organization_id == user.organization_id)
+        .order_by(Bid.created_at.desc(), Bid.id.desc())
+    ).scalars())
+
+
 # --------------------------------------------------------------------------- challenges
 
 
@@ -303,10 +350,12 @@ def _storing_files():
         raise
 
 
-def _attach(challenge: Challenge, user, uploads: Sequence[files.CheckedUpload],
-            written: list[str]) -> None:
+def _attach(challenge: Challenge, user, uploads: Iterable[files.CheckedUpload],
+            written: list[str], bid: Bid | None = None,
+            milestone: Milestone | None = None) -> None:
     for upload in uploads:
-        written.append(files.add_attachment(upload, user=user, challenge=challenge).stored_name)
+        written.append(files.add_attachment(upload, user=user, challenge=challenge, bid=bid,
+                                            milestone=milestone).stored_name)
 
 
 def create_challenge(user, data: ChallengeData, now: datetime | None = None,
@@ -406,6 +455,7 @@ def select_bid(challenge: Challenge, bid: Bid, user) -> Challenge:
 
 
 def declare_failed(challenge: Challenge, user, comment: str) -> Challenge:
+    """The enterprise closes the evaluation without a winner (流榜); a comment is required."""
     with atomic():
         workflow.apply_transition(challenge, "declare_failed", user, comment)
     return challenge
@@ -434,7 +484,9 @@ class BidData:
     milestones: list[MilestoneData] = field(default_factory=list)
 
 
-def _check_can_bid(challenge: Challenge, user, now: datetime) -> None:
+def check_can_bid(challenge: Challenge, user, now: datetime | None = None) -> None:
+    """Raise unless this user may create or edit a bid on the challenge now."""
+    now = now or utcnow()
     if user is None or user.role != Role.institute or not user.is_active:
         raise PermissionDenied(str(_l("只有高校、科研院所等揭榜单位可以提交揭榜方案。")))
     if challenge.state != ChallengeState.open or challenge.bidding_closed(now):
@@ -451,20 +503,32 @@ def _check_bid_data(data: BidData) -> None:
     for row in data.milestones:
         if not 0 < row.month <= 120:
             raise DomainError(str(_l("里程碑月份须在 1 至 120 之间。")))
+        if row.month > data.duration_months:
+            raise DomainError(str(_l("里程碑月份不能晚于实施周期（%(months)d 个月）。",
+                                     months=data.duration_months)))
 
 
 def save_bid(challenge: Challenge, user, data: BidData, submit: bool,
-             now: datetime | None = None) -> Bid:
+             now: datetime | None = None, uploads: Iterable[files.CheckedUpload] = ()) -> Bid:
     """Create or update the user's organisation's bid; ``submit`` seals it in.
 
     One bid per organisation per challenge: a second save edits the first, and
     a racing insert loses on the unique constraint.
+
+    :param submit: hand the bid in (an unverified organisation may only save a draft).
+    :param now: the current time (tests pass a fixed one).
+    :param uploads: files already checked by :func:`attachments.check_upload`; they are
+        stored with the bid in the same transaction, so a refused save writes none.
     """
     now = now or utcnow()
-    _check_can_bid(challenge, user, now)
+    check_can_bid(challenge, user, now)
     _check_bid_data(data)
+    if submit and (user.organization is None or not user.organization.is_verified):
+        raise PermissionDenied(
+            str(_l("贵单位尚未通过平台认证，暂不能提交揭榜方案，可先保存草稿。")))
     bid = own_bid(challenge, user)
-    with atomic(str(_l("贵单位已对该榜单提交过方案，请刷新后修改原方案。"))):
+    with _storing_files() as written, \
+            atomic(str(_l("贵单位已对该榜单提交过方案，请刷新后修改原方案。"))):
         created = bid is None
         if created:
             bid = Bid(challenge_id=challenge.id, organization_id=user.organization_id,
@@ -487,9 +551,11 @@ def save_bid(challenge: Challenge, user, data: BidData, submit: bool,
         if submit:
             bid.state = BidState.submitted
             bid.submitted_at = now
-        elif created:
+        elif created or bid.state == BidState.withdrawn:
+            # Editing a withdrawn bid brings it back as a draft, never straight to submitted.
             bid.state = BidState.draft
         db.session.flush()
+        _attach(challenge, user, uploads, written, bid=bid)
         record_event(actor=user, action="submit_bid" if submit else "save_bid", subject=bid,
                      challenge_id=challenge.id, from_state=source, to_state=bid.state.value)
         bid_saved.send(bid, actor=user, submitted=submit, created=created)
@@ -517,8 +583,13 @@ def withdraw_bid(bid: Bid, user, now: datetime | None = None) -> Bid:
 # --------------------------------------------------------------------------- milestones
 
 
-def report_milestone(milestone: Milestone, user, report: str) -> Milestone:
-    """The winning institute reports progress on one milestone."""
+def report_milestone(milestone: Milestone, user, report: str,
+                     uploads: Iterable[files.CheckedUpload] = (), now: datetime | None = None
+                     ) -> Milestone:
+    """The winning institute reports progress on one milestone (again, until confirmed).
+
+    :param uploads: checked files stored with the report in the same transaction.
+    """
     challenge = milestone.bid.challenge
     if challenge.state != ChallengeState.in_progress or not milestone.bid.is_winner:
         raise TransitionRefused(str(_l("当前不在攻关阶段，不能提交里程碑报告。")))
@@ -528,16 +599,17 @@ def report_milestone(milestone: Milestone, user, report: str) -> Milestone:
         raise DomainError(str(_l("请填写里程碑报告。")))
     if milestone.confirmed_at is not None:
         raise TransitionRefused(str(_l("该里程碑已确认，不能再修改。")))
-    with atomic():
+    with _storing_files() as written, atomic():
         milestone.report = report.strip()
-        milestone.reported_at = utcnow()
+        milestone.reported_at = now or utcnow()
+        _attach(challenge, user, uploads, written, bid=milestone.bid, milestone=milestone)
         record_event(actor=user, action="report_milestone", subject=milestone,
                      challenge_id=challenge.id, comment=milestone.name)
         milestone_changed.send(milestone, actor=user, action="report")
     return milestone
 
 
-def confirm_milestone(milestone: Milestone, user) -> Milestone:
+def confirm_milestone(milestone: Milestone, user, now: datetime | None = None) -> Milestone:
     """The enterprise confirms a reported milestone; the last one opens 验收."""
     challenge = milestone.bid.challenge
     if challenge.state != ChallengeState.in_progress or not milestone.bid.is_winner:
@@ -549,7 +621,7 @@ def confirm_milestone(milestone: Milestone, user) -> Milestone:
     if milestone.confirmed_at is not None:
         raise TransitionRefused(str(_l("该里程碑已确认。")))
     with atomic():
-        milestone.confirmed_at = utcnow()
+        milestone.confirmed_at = now or utcnow()
         record_event(actor=user, action="confirm_milestone", subject=milestone,
                      challenge_id=challenge.id, comment=milestone.name)
         milestone_changed.send(milestone, actor=user, action="confirm")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 
@@ -124,9 +125,13 @@ def allowed_actions(challenge: Challenge, user) -> list[str]:
     ]
 
 
-def apply_transition(challenge: Challenge, action: str, user, comment: str = "") -> Transition:
+def apply_transition(challenge: Challenge, action: str, user, comment: str = "",
+                     now: datetime | None = None) -> Transition:
     """Move the challenge along the table and write the audit event, in the caller's
-    transaction. The caller commits; a concurrent change fails that commit."""
+    transaction. The caller commits; a concurrent change fails that commit.
+
+    :param now: when the change takes effect (publication time); defaults to the clock.
+    """
     transition = find_transition(challenge, action, user)
     comment = (comment or "").strip()
     if transition.comment_required and not comment:
@@ -134,7 +139,7 @@ def apply_transition(challenge: Challenge, action: str, user, comment: str = "")
     source = challenge.state
     challenge.state = transition.target
     if transition.target == S.open and challenge.published_at is None:
-        challenge.published_at = utcnow()
+        challenge.published_at = now or utcnow()
     record_event(
         actor=user,
         action=action,

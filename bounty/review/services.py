@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from ..accounts.models import Role
 from ..challenges import workflow
-from ..challenges.models import Challenge, ChallengeState
+from ..challenges.models import BidState, Challenge, ChallengeState
 from ..errors import TransitionRefused
 from ..extensions import db
+from ..timeutil import utcnow
 from ..transactions import atomic
 from .models import Outcome, ReviewDecision, Stage
 
@@ -50,7 +54,7 @@ def queue(stage: Stage) -> list[Challenge]:
 
 
 def decide(challenge: Challenge, stage: Stage, outcome: Outcome, user,
-           comment: str = "") -> ReviewDecision:
+           comment: str = "", now: datetime | None = None) -> ReviewDecision:
     """Record a reviewer's decision and move the challenge; one decision wins a race.
 
     :param stage: the stage the reviewer believes the challenge is at; a stale
@@ -60,9 +64,11 @@ def decide(challenge: Challenge, stage: Stage, outcome: Outcome, user,
         raise TransitionRefused(str(_l("该榜单已不在此审核阶段，请刷新页面。")))
     comment = (comment or "").strip()
     with atomic():
-        workflow.apply_transition(challenge, STAGE_ACTIONS[(stage, outcome)], user, comment)
+        workflow.apply_transition(challenge, STAGE_ACTIONS[(stage, outcome)], user, comment,
+                                  now=now)
         decision = ReviewDecision(challenge_id=challenge.id, stage=stage, outcome=outcome,
-                                  comment=comment, reviewer_id=user.id)
+                                  comment=comment, reviewer_id=user.id,
+                                  created_at=now or utcnow())
         db.session.add(decision)
     return decision
 
@@ -74,4 +80,37 @@ def decisions_for(challenge: Challenge) -> list[ReviewDecision]:
             .where(ReviewDecision.challenge_id == challenge.id)
             .order_by(ReviewDecision.created_at, ReviewDecision.id)
         ).scalars()
+    )
+
+
+def queue_counts() -> dict[Stage, int]:
+    """How many challenges wait at each stage."""
+    counts = dict(
+        db.session.execute(
+            sa.select(Challenge.state, sa.func.count())
+            .where(Challenge.state.in_(STAGE_STATES.values()))
+            .group_by(Challenge.state)
+        ).all()
+    )
+    return {stage: counts.get(state, 0) for stage, state in STAGE_STATES.items()}
+
+
+def can_decide(user) -> bool:
+    """Who works the review queues: active reviewers (the workbench may widen this)."""
+    return bool(user and user.is_authenticated and user.is_active and user.role == Role.reviewer)
+
+
+def can_view_decisions(challenge: Challenge, user) -> bool:
+    """The parties see the decisions and their comments: the enterprise, the institutes
+    that submitted a bid (the winner among them), reviewers and admins."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.role in (Role.reviewer, Role.admin) or challenge.is_owned_by(user):
+        return True
+    if user.role != Role.institute:
+        return False
+    return any(
+        user.belongs_to(bid.organization_id)
+        and (bid.state == BidState.submitted or bid.id == challenge.winning_bid_id)
+        for bid in challenge.bids
     )

@@ -47,16 +47,22 @@ def nav_links() -> list[tuple[str, str]]:
     from flask_login import current_user
 
     links = [("web.home", _("首页")), ("challenges.index", _("榜单大厅")),
-             ("matching.search", _("搜索")), ("review.public_stats", _("统计"))]
+             ("matching.search", _("搜索")), ("registry.register", _("公示名录")),
+             ("registry.market_index", _("科技大市场")), ("registry.statistics", _("统计"))]
     if current_user.is_authenticated:
         role = current_user.role
         if role == "enterprise":
-            links += [("challenges.mine", _("我的榜单")), ("challenges.create", _("发布榜单"))]
+            links += [("challenges.mine", _("我的榜单")), ("challenges.create", _("发布榜单")),
+                      ("registry.mine", _("成果认定与挂牌"))]
         elif role == "institute":
-            links += [("challenges.my_bids", _("我的揭榜")), ("matching.for_me", _("为您推荐"))]
+            links += [("bids.mine", _("我的揭榜")), ("matching.for_me", _("为您推荐")),
+                      ("registry.mine", _("成果挂牌"))]
+        if role in ("enterprise", "institute"):
+            links += [("accounts.members", _("单位成员"))]
         elif role == "reviewer":
-            links += [("review.index", _("审核工作台"))]
+            links += [("review.index", _("审核工作台")),
+                      ("registry.review_queue", _("认定与挂牌审核"))]
         elif role == "admin":
             links += [("accounts.admin_organizations", _("单位认证")),
-                      ("review.index", _("审核工作台"))]
+                      ("accounts.admin_users", _("用户管理"))]
     return [(endpoint, label) for endpoint, label in links if has_endpoint(endpoint)]
