@@ -554,7 +554,8 @@ def _bid(challenge: Challenge, user: User, spec: BidSpec, now: datetime):
     institute = ORG_SPECS[spec.institute]
     data = challenges.BidData(
         title=spec.title, approach=spec.approach, team_lead=institute.contact,
-        quote_yuan=spec.quote_wan * 10_000, duration_months=spec.months,
+        quote_yuan=spec.quote_wan * 10_000,
+        duration_months=max([spec.months, *(m[1] for m in spec.milestones)]),
         team_members="博士 2 名、高级工程师 3 名、研究生 4 名",
         lab=f"{institute.name}重点实验室",
         prior_results="授权发明专利 5 项，发表 SCI/EI 论文 12 篇，承担省重点研发计划项目 2 项。",

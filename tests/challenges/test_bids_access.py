@@ -64,10 +64,9 @@ def test_sealed_bid_access(app, db, time_machine, role, phase):
     attached_to = db.session.get(Bid, world.attachment.bid_id)
     visible = services.can_view_bid(attached_to, user)
     assert visible is (bid_status == 200)
-    if "challenges.attachment" in app.view_functions:
-        download = client.get(_attachment_url(app, world.attachment.id))
-        assert download.status_code == (200 if visible else 404)
-        download.close()  # a send_file response holds the file open until closed
+    download = client.get(_attachment_url(app, world.attachment.id))
+    download.close()
+    assert download.status_code == (200 if visible else 404)
 
     # The enterprise's evaluation page.
     response = client.get(f"/challenges/{world.challenge.id}/bids")

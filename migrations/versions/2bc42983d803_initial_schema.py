@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 001f686bd6de
+Revision ID: 2bc42983d803
 Revises: 
-Create Date: 2026-11-26 20:17:05.477279
+Create Date: 2026-11-26 20:30:54.815782
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import bounty.timeutil
 
 
 # revision identifiers, used by Alembic.
-revision = '001f686bd6de'
+revision = '2bc42983d803'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -48,6 +48,11 @@ def upgrade():
     sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organizations')),
     sa.UniqueConstraint('uscc', name=op.f('uq_organizations_uscc'))
+    )
+    op.create_table('registry_counters',
+    sa.Column('series', sa.String(length=30), nullable=False),
+    sa.Column('last', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('series', name=op.f('pk_registry_counters'))
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -150,6 +155,35 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_bids_challenge_id'), ['challenge_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_bids_organization_id'), ['organization_id'], unique=False)
 
+    op.create_table('certification_applications',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('challenge_id', sa.Integer(), nullable=False),
+    sa.Column('organization_id', sa.Integer(), nullable=False),
+    sa.Column('applicant_id', sa.Integer(), nullable=False),
+    sa.Column('product_name', sa.String(length=200), nullable=False),
+    sa.Column('equipment_category', sa.Enum('complete_set', 'single_machine', 'core_component', name='equipmentcategory', native_enum=False, length=30), nullable=False),
+    sa.Column('price_yuan', sa.BigInteger(), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('state', sa.Enum('submitted', 'returned', 'rejected', 'certified', name='certificationstate', native_enum=False, length=30), nullable=False),
+    sa.Column('certificate_number', sa.String(length=30), nullable=True),
+    sa.Column('certified_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('submitted_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.CheckConstraint('price_yuan > 0 AND price_yuan <= 10000000000', name=op.f('ck_certification_applications_price')),
+    sa.ForeignKeyConstraint(['applicant_id'], ['users.id'], name=op.f('fk_certification_applications_applicant_id_users')),
+    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_certification_applications_challenge_id_challenges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_certification_applications_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_certification_applications')),
+    sa.UniqueConstraint('certificate_number', name=op.f('uq_certification_applications_certificate_number')),
+    sa.UniqueConstraint('challenge_id', name=op.f('uq_certification_applications_challenge_id'))
+    )
+    with op.batch_alter_table('certification_applications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_certification_applications_certified_at'), ['certified_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_certification_applications_organization_id'), ['organization_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_certification_applications_state'), ['state'], unique=False)
+
     # challenges.winning_bid_id -> bids.id closes a cycle: added once both tables exist.
     with op.batch_alter_table('challenges', schema=None) as batch_op:
         batch_op.create_foreign_key('fk_challenges_winning_bid_id_bids', 'bids',
@@ -168,6 +202,36 @@ def upgrade():
     with op.batch_alter_table('challenge_indicators', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_challenge_indicators_challenge_id'), ['challenge_id'], unique=False)
 
+    op.create_table('market_listings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('challenge_id', sa.Integer(), nullable=False),
+    sa.Column('organization_id', sa.Integer(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=False),
+    sa.Column('transaction_type', sa.Enum('transfer', 'licence', 'equity', 'service', name='transactiontype', native_enum=False, length=30), nullable=False),
+    sa.Column('price_yuan', sa.BigInteger(), nullable=True),
+    sa.Column('state', sa.Enum('submitted', 'returned', 'rejected', 'listed', 'traded', 'withdrawn', name='listingstate', native_enum=False, length=30), nullable=False),
+    sa.Column('listing_number', sa.String(length=30), nullable=True),
+    sa.Column('listed_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('submitted_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.CheckConstraint('price_yuan IS NULL OR (price_yuan > 0 AND price_yuan <= 10000000000)', name=op.f('ck_market_listings_price')),
+    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_market_listings_challenge_id_challenges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_market_listings_created_by_id_users')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_market_listings_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_market_listings')),
+    sa.UniqueConstraint('listing_number', name=op.f('uq_market_listings_listing_number'))
+    )
+    with op.batch_alter_table('market_listings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_market_listings_challenge_id'), ['challenge_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_market_listings_listed_at'), ['listed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_market_listings_organization_id'), ['organization_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_market_listings_state'), ['state'], unique=False)
+
     op.create_table('review_decisions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('challenge_id', sa.Integer(), nullable=False),
@@ -184,6 +248,36 @@ def upgrade():
     with op.batch_alter_table('review_decisions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_review_decisions_challenge_id'), ['challenge_id'], unique=False)
 
+    op.create_table('certification_indicators',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('application_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('unit', sa.String(length=50), nullable=False),
+    sa.Column('own_value', sa.String(length=200), nullable=False),
+    sa.Column('domestic_value', sa.String(length=200), nullable=False),
+    sa.Column('foreign_value', sa.String(length=200), nullable=False),
+    sa.ForeignKeyConstraint(['application_id'], ['certification_applications.id'], name=op.f('fk_certification_indicators_application_id_certification_applications'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_certification_indicators'))
+    )
+    with op.batch_alter_table('certification_indicators', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_certification_indicators_application_id'), ['application_id'], unique=False)
+
+    op.create_table('market_deals',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('listing_id', sa.Integer(), nullable=False),
+    sa.Column('counterparty', sa.String(length=200), nullable=False),
+    sa.Column('price_yuan', sa.BigInteger(), nullable=False),
+    sa.Column('contract_date', sa.Date(), nullable=False),
+    sa.Column('registration_number', sa.String(length=40), nullable=False),
+    sa.Column('recorded_by_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('price_yuan > 0 AND price_yuan <= 10000000000', name=op.f('ck_market_deals_price')),
+    sa.ForeignKeyConstraint(['listing_id'], ['market_listings.id'], name=op.f('fk_market_deals_listing_id_market_listings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['recorded_by_id'], ['users.id'], name=op.f('fk_market_deals_recorded_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_market_deals')),
+    sa.UniqueConstraint('listing_id', name=op.f('uq_market_deals_listing_id'))
+    )
     op.create_table('milestones',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('bid_id', sa.Integer(), nullable=False),
@@ -200,6 +294,51 @@ def upgrade():
     )
     with op.batch_alter_table('milestones', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_milestones_bid_id'), ['bid_id'], unique=False)
+
+    op.create_table('registry_decisions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('challenge_id', sa.Integer(), nullable=False),
+    sa.Column('certification_id', sa.Integer(), nullable=True),
+    sa.Column('listing_id', sa.Integer(), nullable=True),
+    sa.Column('outcome', sa.Enum('approve', 'return', 'reject', name='outcome', native_enum=False, length=20), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("outcome = 'approve' OR length(comment) > 0", name=op.f('ck_registry_decisions_comment_required')),
+    sa.CheckConstraint('(certification_id IS NULL) <> (listing_id IS NULL)', name=op.f('ck_registry_decisions_one_subject')),
+    sa.ForeignKeyConstraint(['certification_id'], ['certification_applications.id'], name=op.f('fk_registry_decisions_certification_id_certification_applications'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_registry_decisions_challenge_id_challenges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['listing_id'], ['market_listings.id'], name=op.f('fk_registry_decisions_listing_id_market_listings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_registry_decisions_reviewer_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_registry_decisions'))
+    )
+    with op.batch_alter_table('registry_decisions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_registry_decisions_certification_id'), ['certification_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_registry_decisions_challenge_id'), ['challenge_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_registry_decisions_listing_id'), ['listing_id'], unique=False)
+
+    op.create_table('registry_documents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('certification_id', sa.Integer(), nullable=True),
+    sa.Column('listing_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=False),
+    sa.Column('original_name', sa.String(length=255), nullable=False),
+    sa.Column('stored_name', sa.String(length=64), nullable=False),
+    sa.Column('mime_type', sa.String(length=100), nullable=False),
+    sa.Column('size_bytes', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('(certification_id IS NULL) <> (listing_id IS NULL)', name=op.f('ck_registry_documents_one_owner')),
+    sa.ForeignKeyConstraint(['certification_id'], ['certification_applications.id'], name=op.f('fk_registry_documents_certification_id_certification_applications'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['listing_id'], ['market_listings.id'], name=op.f('fk_registry_documents_listing_id_market_listings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], name=op.f('fk_registry_documents_uploaded_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_registry_documents')),
+    sa.UniqueConstraint('stored_name', name=op.f('uq_registry_documents_stored_name'))
+    )
+    with op.batch_alter_table('registry_documents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_registry_documents_certification_id'), ['certification_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_registry_documents_listing_id'), ['listing_id'], unique=False)
 
     op.create_table('attachments',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -239,18 +378,47 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_attachments_bid_id'))
 
     op.drop_table('attachments')
+    with op.batch_alter_table('registry_documents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_registry_documents_listing_id'))
+        batch_op.drop_index(batch_op.f('ix_registry_documents_certification_id'))
+
+    op.drop_table('registry_documents')
+    with op.batch_alter_table('registry_decisions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_registry_decisions_listing_id'))
+        batch_op.drop_index(batch_op.f('ix_registry_decisions_challenge_id'))
+        batch_op.drop_index(batch_op.f('ix_registry_decisions_certification_id'))
+
+    op.drop_table('registry_decisions')
     with op.batch_alter_table('milestones', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_milestones_bid_id'))
 
     op.drop_table('milestones')
+    op.drop_table('market_deals')
+    with op.batch_alter_table('certification_indicators', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_certification_indicators_application_id'))
+
+    op.drop_table('certification_indicators')
     with op.batch_alter_table('review_decisions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_review_decisions_challenge_id'))
 
     op.drop_table('review_decisions')
+    with op.batch_alter_table('market_listings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_market_listings_state'))
+        batch_op.drop_index(batch_op.f('ix_market_listings_organization_id'))
+        batch_op.drop_index(batch_op.f('ix_market_listings_listed_at'))
+        batch_op.drop_index(batch_op.f('ix_market_listings_challenge_id'))
+
+    op.drop_table('market_listings')
     with op.batch_alter_table('challenge_indicators', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_challenge_indicators_challenge_id'))
 
     op.drop_table('challenge_indicators')
+    with op.batch_alter_table('certification_applications', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_certification_applications_state'))
+        batch_op.drop_index(batch_op.f('ix_certification_applications_organization_id'))
+        batch_op.drop_index(batch_op.f('ix_certification_applications_certified_at'))
+
+    op.drop_table('certification_applications')
     with op.batch_alter_table('bids', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_bids_organization_id'))
         batch_op.drop_index(batch_op.f('ix_bids_challenge_id'))
@@ -270,6 +438,7 @@ def downgrade():
 
     op.drop_table('audit_events')
     op.drop_table('users')
+    op.drop_table('registry_counters')
     op.drop_table('organizations')
     op.drop_table('login_attempts')
     op.drop_table('audit_head')
