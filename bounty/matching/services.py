@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -323,3 +323,52 @@ def invite_institute(challenge: Challenge, organization: Organization, user,
                      challenge_id=challenge.id, comment=organization.name)
         institute_invited.send(invitation, actor=user)
     return invitation
+
+
+# --------------------------------------------------------------------------- ranking bids
+
+
+@dataclass
+class RankedBid:
+    """A bid with its relevance to the challenge and the matched terms highlighted."""
+
+    bid: Bid
+    score: float
+    matched: list[str]
+    title: Markup
+    snippet: Markup
+
+
+BID_SNIPPET_CHARS = 220
+
+
+def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
+    """``bids`` ordered by relevance to ``challenge`` (ties: earliest submitted first).
+
+    Only the bids passed in are ranked or described: the caller decides who may
+    see which bids (sealed until the deadline). A bid the index does not know
+    yet scores 0 instead of disappearing.
+    """
+    bids = list(bids)
+    if not bids:
+        return []
+    engine = get_engine()
+    doc = indexing.challenge_doc(challenge)
+    hits = {}
+    if doc is not None:
+        hits = {int(h.id): h for h in engine.rank(
+            doc, kind="bid", filters=Filters(challenge_id=str(challenge.id)),
+            limit=max(len(bids), 50))}
+    far_future = datetime.max.replace(tzinfo=UTC)
+
+    def ranked(bid: Bid) -> RankedBid:
+        hit = hits.get(bid.id)
+        matched = hit.matched if hit else []
+        text = "\n".join(t for t in (bid.approach, bid.prior_results) if t)
+        return RankedBid(bid=bid, score=hit.score if hit else 0.0, matched=_origins(matched, 12),
+                         title=engine.highlight(bid.title, matched),
+                         snippet=engine.highlight(text, matched, fragment=BID_SNIPPET_CHARS))
+
+    out = [ranked(b) for b in bids]
+    out.sort(key=lambda r: (-r.score, r.bid.submitted_at or far_future, r.bid.id))
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -238,10 +239,32 @@ def test_sealed_bids_never_shown_before_the_deadline(app, login_as, catalogue):
         "admin": login_as(create_user(Role.admin)),
     }
     urls = [f"/matching/search?q={secret}", "/matching/search?q=鞋底",
-            f"/challenges/{shoes.id}", "/matching/for-me"]
+            f"/challenges/{shoes.id}", f"/challenges/{shoes.id}/bids", "/matching/for-me"]
     for role, client in {**others, "colleague": login_as(colleague)}.items():
         for url in urls:
             html = client.get(url).get_data(as_text=True)
             # a search page repeats the query; the bids' own text never appears
             assert f"{secret}方案" not in html and f"{secret}撤回" not in html, (role, url)
             assert secret in url or secret not in html, (role, url)
+
+
+def test_evaluation_page_ranks_bids_with_scores_and_escaped_highlights(app, login_as,
+                                                                      time_machine):
+    owner = create_user(Role.enterprise)
+    challenge = create_challenge(
+        owner, state=ChallengeState.open, title="鞋底注塑模具快速换模", keywords="鞋底 换模",
+        bottleneck="换模时间长达 40 分钟", deadline_in=timedelta(days=3))
+    weak = create_bid(challenge, title="通用自动化改造", approach="<b>产线</b>节拍优化。")
+    strong = create_bid(challenge, title="大底模具快速换模系统",
+                        approach="<script>x()</script>磁力快速换模，鞋底模具 5 分钟换模。")
+    reviewer = create_user(Role.reviewer)
+    # sealed before the deadline: the evaluation page does not exist for anyone
+    for user in (owner, reviewer):
+        assert login_as(user).get(f"/challenges/{challenge.id}/bids").status_code == 404
+    time_machine.move_to(utcnow() + timedelta(days=4), tick=False)
+    html = page(login_as(owner).get(f"/challenges/{challenge.id}/bids"))
+    assert html.index(f'/bids/{strong.id}"') < html.index(f'/bids/{weak.id}"')
+    assert "相关度" in html and re.search(r"<mark>[^<]*换模[^<]*</mark>", html)
+    assert "<script>x()</script>" not in html and "&lt;script&gt;" in html
+    assert "<b>产线</b>" not in html
+    assert page(login_as(reviewer).get(f"/challenges/{challenge.id}/bids")).count("<mark>") > 0
