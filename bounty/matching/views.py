@@ -82,3 +82,9 @@ def invite(challenge_id: int):
 def suggested_institutes(challenge):  # noqa: ANN001, ANN201
     """推荐揭榜单位 for the challenge page (empty unless the viewer may invite)."""
     return services.suggest_institutes(challenge, current_user)
+
+
+@bp.app_template_global()
+def my_invitations():  # noqa: ANN201
+    """Invitations to the current user's organisation (for its dashboard)."""
+    return services.invitations_for(current_user)

@@ -190,8 +190,11 @@ def test_suggested_institutes_and_invitation(app, login_as, catalogue):
     assert event.challenge_id == shoes.id and verify_chain().ok
     assert "已邀请" in page(owner_client.get(f"/challenges/{shoes.id}"))
 
-    html = page(login_as(invited_user).get("/matching/for-me"))
+    invited_client = login_as(invited_user)
+    html = page(invited_client.get("/matching/for-me"))
     assert "收到的揭榜邀请" in html and f'href="/challenges/{shoes.id}"' in html
+    html = page(invited_client.get("/bids/mine"))  # the institute's dashboard
+    assert "您有 1 个揭榜邀请" in html and f'href="/challenges/{shoes.id}"' in html
 
 
 def test_invitation_refused_to_others(app, login_as, catalogue):
