@@ -44,6 +44,7 @@ from .journal import Journal
 from .ranking import (
     DOC_FIELD_WEIGHTS,
     MAX_QUERY_TERMS,
+    TERMS_VERSION,
     DocVector,
     QueryTerm,
     Scorer,
@@ -84,6 +85,7 @@ def make_schema() -> fields.Schema:
         title=fields.TEXT(analyzer=terms, phrase=False),
         keywords=fields.TEXT(analyzer=terms, phrase=False),
         body=fields.TEXT(analyzer=terms, phrase=False),
+        grams=fields.TEXT(analyzer=terms, phrase=False),
         industry=fields.ID(stored=True, sortable=True),
         category=fields.ID(stored=True, sortable=True),
         state=fields.ID(stored=True, sortable=True),
@@ -106,6 +108,7 @@ def _text(value: Any) -> str:
 
 def source_hash(doc: Mapping[str, Any]) -> str:
     h = hashlib.blake2b(digest_size=12)
+    h.update(TERMS_VERSION.encode())
     for name in DOC_FIELD_WEIGHTS:
         h.update(_text(doc.get(name)).encode())
         h.update(b"\x1f")
