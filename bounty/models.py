@@ -9,7 +9,7 @@ from .challenges.models import (  # noqa: F401
     ChallengeIndicator,
     Milestone,
 )
-from .matching.models import Invitation  # noqa: F401
+from .matching.models import IndexJob, Invitation  # noqa: F401
 from .review.certification import CertificationApplication, CertificationIndicator  # noqa: F401
 from .review.market import MarketDeal, MarketListing  # noqa: F401
 from .review.models import ReviewDecision  # noqa: F401

@@ -39,11 +39,20 @@ def init_app(app: Flask) -> None:
     indexing.install_hooks(_current_engine, Session)
 
     if not app.config.get("TESTING"):
-        # finish index work that a crash interrupted (cheap when nothing is pending)
-        try:
-            engine().replay()
-        except Exception:  # pragma: no cover - never block start-up on the index
-            app.logger.exception("index replay failed; run `bounty reindex`")
+        replay_pending(app)
+
+
+def replay_pending(app: Flask) -> int:
+    """Finish index work that a crash interrupted (cheap when nothing is pending)."""
+    from . import indexing
+
+    try:
+        with app.app_context():
+            engine = app.extensions[EXTENSION_KEY]()
+            return engine.replay() + indexing.apply_jobs(engine)
+    except Exception:  # pragma: no cover - never block start-up on the index
+        app.logger.exception("index replay failed; run `bounty reindex`")
+        return 0
 
 
 def _current_engine():  # noqa: ANN202

@@ -8,10 +8,11 @@ current document when one is configured, so replay is idempotent and right
 even if the entry was written for a transaction that then rolled back; without
 a loader (eval, tests) it uses the snapshot.
 
-The app writes entries in the session's ``before_commit`` hook (so the record
-exists before the database commits), applies them in ``after_commit`` and
-marks them done; anything left pending by a crash is replayed by
-``Engine.replay()`` at start-up.
+The engine's own ``index``/``remove`` (the evaluation, the benchmark, tools
+using the engine without the app) write entries here before writing the index
+and delete them after. The app does not: its pending work is the
+``index_jobs`` table, written in the same database transaction as the change
+(see indexing.py), which a file next to the index cannot be.
 """
 
 from __future__ import annotations

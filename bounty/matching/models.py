@@ -35,3 +35,19 @@ class Invitation(db.Model):
 
     def __repr__(self) -> str:
         return f"<Invitation {self.id} c={self.challenge_id} org={self.organization_id}>"
+
+
+class IndexJob(db.Model):
+    """Index work pending for one document, written in the transaction that changed it.
+
+    The after-commit hook applies and deletes it; a crash in between leaves it
+    here, and start-up replays it (re-reading the row, so replay is idempotent).
+    """
+
+    __tablename__ = "index_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))  # challenge, bid, institute
+    doc_id: Mapped[str] = mapped_column(sa.String(40))
+    op: Mapped[str] = mapped_column(sa.String(10))  # upsert or delete (replay re-reads the row)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
