@@ -50,7 +50,7 @@ def jobs_group() -> None:
 @jobs_group.command("run")
 @with_appcontext
 def jobs_run() -> None:
-    """Run every due job once (closes bidding past the deadline)."""
+    """Run every due job once (closes bidding past the deadline, sends the outbox)."""
     from .jobs import run_due_jobs
 
     for line in run_due_jobs():
@@ -126,10 +126,11 @@ def demo_command() -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from .digests.cli import digests_group
     from .matching.cli import match_cli, reindex_command
 
     for command in (serve_command, jobs_group, audit_group, users_group, demo_command,
-                    match_cli, reindex_command):
+                    match_cli, reindex_command, digests_group):
         app.cli.add_command(command)
 
 

@@ -418,6 +418,9 @@ def load_demo() -> list[str]:
         created_challenges += 1
     # Anything left open past its deadline (from an earlier run) closes as it would by itself.
     challenges.close_due_challenges()
+    from .digests.demo import load_demo_subscriptions
+
+    subscription_lines = load_demo_subscriptions()
 
     lines = [f"demo data: {created_users} users and {created_challenges} challenges added",
              "", "demo logins (password for every demo user: " + DEMO_PASSWORD + ")"]
@@ -429,7 +432,7 @@ def load_demo() -> list[str]:
     lines.append("")
     lines.append("challenges: " + ", ".join(f"{state.value} {counts.get(state, 0)}"
                                             for state in ChallengeState))
-    return lines
+    return lines + subscription_lines
 
 
 def _ensure_org(spec: OrgSpec) -> Organization:

@@ -12,10 +12,12 @@ log = logging.getLogger(__name__)
 def run_due_jobs(now=None) -> list[str]:
     """Run every due job once; return a line per thing done."""
     from .challenges.services import close_due_challenges
+    from .digests.tasks import run_due as run_due_digest_jobs
 
     lines = []
     for challenge in close_due_challenges(now):
         lines.append(f"closed bidding on challenge {challenge.id}: {challenge.state.value}")
+    lines += run_due_digest_jobs(now)
     if not lines:
         lines.append("nothing due")
     return lines
@@ -39,6 +41,9 @@ def start_scheduler(app: Flask):
 
     scheduler.add_job(close_deadlines, "interval", minutes=1, id="close_deadlines",
                       max_instances=1, coalesce=True)
+    from .digests.tasks import add_jobs as add_digest_jobs
+
+    add_digest_jobs(scheduler, app)
     scheduler.start()
     app.extensions["bounty_scheduler"] = scheduler
     return scheduler

@@ -9,6 +9,13 @@ from .challenges.models import (  # noqa: F401
     ChallengeIndicator,
     Milestone,
 )
+from .digests.models import (  # noqa: F401
+    ChallengeVisit,
+    NotificationPreference,
+    OutboxBody,
+    OutboxEmail,
+    Subscription,
+)
 from .matching.models import IndexJob, Invitation  # noqa: F401
 from .review.certification import CertificationApplication, CertificationIndicator  # noqa: F401
 from .review.market import MarketDeal, MarketListing  # noqa: F401

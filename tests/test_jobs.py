@@ -51,7 +51,7 @@ def _states(*challenges) -> list[ChallengeState]:
 def test_before_the_deadline_nothing_happens(runner, due, time_machine):
     time_machine.move_to(DEADLINE - timedelta(seconds=1), tick=False)
     result = runner.invoke(args=["jobs", "run"])
-    assert result.exit_code == 0 and "nothing due" in result.output
+    assert result.exit_code == 0 and "closed bidding" not in result.output
     assert _states(*due) == [ChallengeState.open] * 4
     assert _system_events() == []
 

@@ -146,5 +146,6 @@ class StaffUserForm(FlaskForm):
         kind_labels = {OrgKind.government: _l("政府部门"), OrgKind.platform: _l("平台运营方")}
         self.organization.choices = [
             SelectChoice(NEW_GOVERNMENT_ORG, _l("新建政府部门（填写下方信息）"))
-        ] + [SelectChoice(org.id, f"{org.name}（{kind_labels.get(org.kind, '')}）")
+        ] + [SelectChoice(org.id, _l("%(name)s（%(kind)s）", name=org.name,
+                                     kind=kind_labels.get(org.kind, "")))
              for org in organizations]

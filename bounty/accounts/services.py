@@ -14,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..audit import record_event
 from ..errors import DomainError, NotFound, PermissionDenied
 from ..extensions import db
-from ..signals import organization_saved
+from ..signals import organization_saved, user_registered
 from ..timeutil import utcnow
 from ..transactions import atomic
 from .models import LoginAttempt, MembershipStatus, Organization, OrgKind, Role, User
@@ -343,6 +343,7 @@ def register(data: RegistrationData) -> User:
             organization_saved.send(organization, actor=user)
         record_event(actor=user, action="register", subject=user, to_state=membership.value,
                      comment=organization.uscc)
+        user_registered.send(user)
     return user
 
 

@@ -29,7 +29,7 @@ ALLOWED = {
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",
 }
-ALLOWED_LABEL = "PDF、DOCX、XLSX、PNG、JPG"
+ALLOWED_LABEL = _l("PDF、DOCX、XLSX、PNG、JPG")
 _OOXML_MARKER = {"docx": "word/document.xml", "xlsx": "xl/workbook.xml"}
 
 

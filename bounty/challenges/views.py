@@ -94,16 +94,32 @@ def detail(challenge_id: int):
              if services.can_view_attachment(a, current_user)]
     winner = (challenge.winning_bid.organization
               if challenge.state in AWARDED_STATES and challenge.winning_bid else None)
+    user = current_user._get_current_object()
     return render_template(
         "challenges/detail.html",
         challenge=challenge,
         attachments=files,
         bid_count=services.public_bid_count(challenge) if challenge.is_public else None,
         winner=winner,
-        actions=workflow.allowed_actions(challenge, current_user),
-        can_edit=services.can_edit_challenge(challenge, current_user),
-        can_view_audit=services.can_view_audit(challenge, current_user),
+        actions=workflow.allowed_actions(challenge, user),
+        can_edit=services.can_edit_challenge(challenge, user),
+        can_view_audit=services.can_view_audit(challenge, user),
+        own_bid=services.own_bid(challenge, user),
+        can_bid=_may_bid(challenge, user),
+        can_evaluate=services.can_evaluate_bids(challenge, user),
+        can_view_delivery=services.can_view_delivery(challenge, user),
     )
+
+
+def _may_bid(challenge: Challenge, user) -> bool:
+    """Whether the bid form is open to this user now (the detail page links to it)."""
+    if not user.is_authenticated:
+        return False
+    try:
+        services.check_can_bid(challenge, user)
+    except DomainError:
+        return False
+    return True
 
 
 @bp.route("/<int:challenge_id>/audit")

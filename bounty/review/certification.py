@@ -30,6 +30,7 @@ from ..errors import DomainError, PermissionDenied, TransitionRefused
 from ..extensions import db
 from ..timeutil import UTCDateTime, to_local, utcnow
 from ..transactions import atomic
+from ..web.template_helpers import format_yuan
 from .models import Outcome
 from .registry import (
     OUTCOME_ACTIONS,
@@ -225,10 +226,6 @@ def price_floors() -> dict[EquipmentCategory, int]:
     return floors
 
 
-def _wan(yuan: int) -> str:
-    return f"{yuan / 10_000:g} 万元" if yuan % 100 == 0 else f"{yuan:,} 元"
-
-
 @dataclass
 class ComparisonRow:
     name: str
@@ -261,7 +258,7 @@ def _validate(data: CertificationData, files: Mapping[str, FileStorage | None],
     elif data.price_yuan < floor:
         errors["price_yuan"] = str(_l(
             "%(category)s的单价不得低于 %(floor)s，当前为 %(price)s 元。",
-            category=data.equipment_category.label, floor=_wan(floor),
+            category=data.equipment_category.label, floor=format_yuan(floor),
             price=f"{data.price_yuan:,}"))
     rows = [row for row in data.indicators if row.name.strip() or row.own_value.strip()]
     if not rows:

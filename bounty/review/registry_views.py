@@ -94,6 +94,26 @@ def _reject_form(form, exc: DomainError):
         form.show_message(exc.message)
 
 
+@bp.app_template_global("registry_of")
+def registry_of(challenge: Challenge, user) -> dict:
+    """What the challenge page links to in the registry: the user's next steps (apply for
+    certification, list the result) and the application and listings the user may see."""
+    if challenge.state != ChallengeState.completed:
+        return {}
+    application = cert.application_for(challenge)
+    listings = db.session.execute(
+        sa.select(market.MarketListing).where(market.MarketListing.challenge_id == challenge.id)
+        .order_by(market.MarketListing.id)
+    ).scalars().all()
+    return {
+        "can_apply": cert.can_apply(challenge, user),
+        "can_list": market.can_list(challenge, user),
+        "application": (application if application is not None
+                        and cert.can_view_application(application, user) else None),
+        "listings": [listing for listing in listings if market.can_view_listing(listing, user)],
+    }
+
+
 # --------------------------------------------------------------------------- mine / queue
 
 

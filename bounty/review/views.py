@@ -29,6 +29,12 @@ def _review_decisions(challenge: Challenge):
     return services.decisions_for(challenge)
 
 
+@bp.app_template_global("review_stage_for")
+def _review_stage_for(challenge: Challenge, user) -> Stage | None:
+    """The stage at which this user may decide on the challenge now, if any."""
+    return services.stage_of(challenge) if services.can_decide(user) else None
+
+
 def reviewer_required(view):
     """Anonymous users go to the login page; everyone but reviewers gets 403."""
 

@@ -64,5 +64,7 @@ def nav_links() -> list[tuple[str, str]]:
                       ("registry.review_queue", _("认定与挂牌审核"))]
         elif role == "admin":
             links += [("accounts.admin_organizations", _("单位认证")),
-                      ("accounts.admin_users", _("用户管理"))]
+                      ("accounts.admin_users", _("用户管理")),
+                      ("digests.admin_outbox", _("邮件队列"))]
+        links.append(("digests.settings", _("邮件订阅")))
     return [(endpoint, label) for endpoint, label in links if has_endpoint(endpoint)]

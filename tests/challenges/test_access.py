@@ -124,7 +124,8 @@ def test_winner_named_once_award_confirmed(app, world):
     challenge.state = ChallengeState.in_progress
     db.session.commit()
     page = anonymous.get(f"/challenges/{challenge.id}").get_data(as_text=True)
-    assert f'<dd class="winner">{name}</dd>' in page
+    org_id = users["bidder"].organization_id
+    assert f'<dd class="winner"><a href="/orgs/{org_id}">{name}</a></dd>' in page
 
 
 @pytest.mark.parametrize(("role", "allowed"), [

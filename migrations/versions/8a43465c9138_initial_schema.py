@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2bc42983d803
+Revision ID: 8a43465c9138
 Revises: 
-Create Date: 2026-11-26 20:30:54.815782
+Create Date: 2026-11-26 20:45:00.374567
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import bounty.timeutil
 
 
 # revision identifiers, used by Alembic.
-revision = '2bc42983d803'
+revision = '8a43465c9138'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -125,6 +125,65 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_challenges_published_at'), ['published_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_challenges_state'), ['state'], unique=False)
 
+    op.create_table('notification_preferences',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('challenge_approved', 'challenge_returned', 'challenge_rejected', 'bid_received', 'bidding_closed', 'bid_selected', 'bid_not_selected', 'item_assigned', 'item_overdue', 'deadline_soon', name='notificationkind', native_enum=False, length=40), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notification_preferences_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_preferences')),
+    sa.UniqueConstraint('user_id', 'kind', name='uq_notification_preferences_user_kind')
+    )
+    with op.batch_alter_table('notification_preferences', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notification_preferences_user_id'), ['user_id'], unique=False)
+
+    op.create_table('outbox_emails',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('recipient', sa.String(length=254), nullable=False),
+    sa.Column('subject', sa.String(length=300), nullable=False),
+    sa.Column('headers', sa.JSON(), nullable=False),
+    sa.Column('dedup_key', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.Enum('queued', 'sending', 'sent', 'failed', name='outboxstatus', native_enum=False, length=10), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claim_token', sa.String(length=32), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=False),
+    sa.Column('sent_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('attempts >= 0', name=op.f('ck_outbox_emails_attempts')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_outbox_emails_user_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_emails')),
+    sa.UniqueConstraint('dedup_key', name=op.f('uq_outbox_emails_dedup_key'))
+    )
+    with op.batch_alter_table('outbox_emails', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_emails_claim_token'), ['claim_token'], unique=False)
+        batch_op.create_index('ix_outbox_emails_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_emails_user_id'), ['user_id'], unique=False)
+
+    op.create_table('subscriptions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('industries', sa.JSON(), nullable=False),
+    sa.Column('categories', sa.JSON(), nullable=False),
+    sa.Column('keywords', sa.String(length=500), nullable=False),
+    sa.Column('min_bounty_yuan', sa.BigInteger(), nullable=False),
+    sa.Column('frequency', sa.Enum('daily', 'weekly', 'off', name='frequency', native_enum=False, length=10), nullable=False),
+    sa.Column('last_digest_period', sa.String(length=30), nullable=True),
+    sa.Column('last_digest_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_digest_ids', sa.JSON(), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('min_bounty_yuan >= 0', name=op.f('ck_subscriptions_min_bounty')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_subscriptions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriptions')),
+    sa.UniqueConstraint('user_id', name=op.f('uq_subscriptions_user_id'))
+    )
+    with op.batch_alter_table('subscriptions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_subscriptions_frequency'), ['frequency'], unique=False)
+
     op.create_table('bids',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('challenge_id', sa.Integer(), nullable=False),
@@ -202,6 +261,19 @@ def upgrade():
     with op.batch_alter_table('challenge_indicators', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_challenge_indicators_challenge_id'), ['challenge_id'], unique=False)
 
+    op.create_table('challenge_visits',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('challenge_id', sa.Integer(), nullable=False),
+    sa.Column('first_opened_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_challenge_visits_challenge_id_challenges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_challenge_visits_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_challenge_visits')),
+    sa.UniqueConstraint('user_id', 'challenge_id', name='uq_challenge_visits_user_challenge')
+    )
+    with op.batch_alter_table('challenge_visits', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_challenge_visits_challenge_id'), ['challenge_id'], unique=False)
+
     op.create_table('market_listings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('challenge_id', sa.Integer(), nullable=False),
@@ -232,6 +304,13 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_market_listings_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_market_listings_state'), ['state'], unique=False)
 
+    op.create_table('outbox_bodies',
+    sa.Column('email_id', sa.Integer(), nullable=False),
+    sa.Column('text_body', sa.Text(), nullable=False),
+    sa.Column('html_body', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['email_id'], ['outbox_emails.id'], name=op.f('fk_outbox_bodies_email_id_outbox_emails'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('email_id', name=op.f('pk_outbox_bodies'))
+    )
     op.create_table('review_decisions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('challenge_id', sa.Integer(), nullable=False),
@@ -402,6 +481,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_review_decisions_challenge_id'))
 
     op.drop_table('review_decisions')
+    op.drop_table('outbox_bodies')
     with op.batch_alter_table('market_listings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_market_listings_state'))
         batch_op.drop_index(batch_op.f('ix_market_listings_organization_id'))
@@ -409,6 +489,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_market_listings_challenge_id'))
 
     op.drop_table('market_listings')
+    with op.batch_alter_table('challenge_visits', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_challenge_visits_challenge_id'))
+
+    op.drop_table('challenge_visits')
     with op.batch_alter_table('challenge_indicators', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_challenge_indicators_challenge_id'))
 
@@ -424,6 +508,20 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_bids_challenge_id'))
 
     op.drop_table('bids')
+    with op.batch_alter_table('subscriptions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_subscriptions_frequency'))
+
+    op.drop_table('subscriptions')
+    with op.batch_alter_table('outbox_emails', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_emails_user_id'))
+        batch_op.drop_index('ix_outbox_emails_due')
+        batch_op.drop_index(batch_op.f('ix_outbox_emails_claim_token'))
+
+    op.drop_table('outbox_emails')
+    with op.batch_alter_table('notification_preferences', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notification_preferences_user_id'))
+
+    op.drop_table('notification_preferences')
     with op.batch_alter_table('challenges', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_challenges_state'))
         batch_op.drop_index(batch_op.f('ix_challenges_published_at'))

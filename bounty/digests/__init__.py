@@ -1,0 +1,1 @@
+"""Subscriptions, scheduled digests and transactional notifications, sent through an outbox."""
