@@ -12,6 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..accounts.models import MembershipStatus, Role, User
 from ..challenges.models import Bid, BidState, Challenge, ChallengeState
@@ -63,7 +64,8 @@ def notify(user: User, kind: NotificationKind, subject_id: str, *, subject: str,
 def send_notification(users: list[User], kind: NotificationKind, subject_id: str, compose,
                       **extra) -> int:
     """``compose(user)`` → dict(subject, paragraphs, link, link_label, comment), called in
-    each recipient's language. Returns how many were recorded."""
+    each recipient's language; ``extra`` is shared by all of them, so text in it must be
+    lazy (``_l``). Returns how many were recorded."""
     count = 0
     for user in users:
         with emails.recipient_locale(user.locale):
@@ -119,7 +121,7 @@ def _vetting(kind: NotificationKind, challenge: Challenge, comment: str) -> None
                 "comment": comment}
 
     send_notification(owners, kind, subject_id, compose, link=_challenge_link(challenge),
-                      link_label=_("查看榜单"))
+                      link_label=_l("查看榜单"))
 
 
 def _bidding_closed(challenge: Challenge, _comment: str) -> None:
@@ -240,7 +242,7 @@ def notify_item_assigned(user: User, *, item_key: str, title: str, link: str,
         return {"subject": _("新的待办：%(title)s", title=title), "paragraphs": paragraphs}
 
     return bool(send_notification([user], K.item_assigned, item_key, compose, link=link,
-                                  link_label=_("去处理")))
+                                  link_label=_l("去处理")))
 
 
 def notify_item_overdue(user: User, *, item_key: str, title: str, link: str,
@@ -253,7 +255,7 @@ def notify_item_overdue(user: User, *, item_key: str, title: str, link: str,
                                  due=to_local(due_at).strftime("%Y-%m-%d %H:%M"))]}
 
     return bool(send_notification([user], K.item_overdue, item_key, compose, link=link,
-                                  link_label=_("去处理")))
+                                  link_label=_l("去处理")))
 
 
 # --------------------------------------------------------------------------- deadline reminders
