@@ -60,6 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .challenges import bid_views
     from .challenges import views as challenge_views
     from .digests import views as digest_views
+    from .matching import views as matching_views
     from .review import registry_views, workbench_views
     from .review import views as review_views
     from .web import views as web_views
@@ -69,6 +70,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(challenge_views.bp)
     app.register_blueprint(bid_views.bp)
     app.register_blueprint(review_views.bp)
+    app.register_blueprint(matching_views.bp)
     app.register_blueprint(registry_views.bp)
     app.register_blueprint(digest_views.bp)
     app.register_blueprint(workbench_views.bp)

@@ -20,6 +20,9 @@ bid_withdrawn = _signals.signal("bid-withdrawn")
 milestone_changed = _signals.signal("milestone-changed")
 #: sender=organization; kwargs: actor (User | None) — profile, expertise or verification changed
 organization_saved = _signals.signal("organization-saved")
+#: sender=invitation (matching.models.Invitation); kwargs: actor (User) — an enterprise
+#: invited an institute to bid on its open challenge
+institute_invited = _signals.signal("institute-invited")
 #: sender=user; kwargs: none — a self-registered user was created (registration sends it
 #: inside its transaction; digests give institutes a default subscription)
 user_registered = _signals.signal("user-registered")

@@ -178,14 +178,15 @@ def evaluate(challenge_id: int):
 def _render_evaluation(challenge: Challenge, select_form: SelectBidForm | None = None,
                        fail_form: DeclareFailedForm | None = None):
     user = _user()
-    bids = services.rank_bids(
+    ranked = services.rank_bids(
         challenge, [b for b in services.visible_bids(challenge, user)
                     if b.state == BidState.submitted])
+    bids = [r.bid for r in ranked]
     actions = workflow.allowed_actions(challenge, user)
     select_form = select_form or SelectBidForm()
     select_form.bid_id.choices = [(b.id, b.title) for b in bids]
     return render_template(
-        "bids/evaluate.html", challenge=challenge, bids=bids,
+        "bids/evaluate.html", challenge=challenge, bids=bids, ranked=ranked,
         can_select="select_bid" in actions and bool(bids),
         can_fail="declare_failed" in actions,
         select_form=select_form, fail_form=fail_form or DeclareFailedForm(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -113,16 +113,17 @@ def can_view_delivery(challenge: Challenge, user) -> bool:
             or user.belongs_to(challenge.winning_bid.organization_id))
 
 
-def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[Bid]:
-    """Order a challenge's bids for the evaluation page.
+def rank_bids(challenge: Challenge, bids: Iterable[Bid]):
+    """Order a challenge's bids for the evaluation page by the matcher's relevance.
 
-    PLACEHOLDER for the matcher: for now bids are ordered by the time they were
-    submitted (earliest first, then by id). The matching engine replaces this
-    body with its relevance ranking of the bids against the challenge; callers
-    (the evaluation page) already go through this one function.
+    Returns :class:`bounty.matching.services.RankedBid` rows (``bid``, ``score``,
+    ``matched``, highlighted and escaped ``title``/``snippet``), best first; ties
+    by submission time. Ranks only the bids given: callers pass what the user
+    may see.
     """
-    far_future = datetime.max.replace(tzinfo=UTC)
-    return sorted(bids, key=lambda bid: (bid.submitted_at or far_future, bid.id))
+    from ..matching import services as matching
+
+    return matching.rank_bids(challenge, bids)
 
 
 def own_bid(challenge: Challenge, user) -> Bid | None:
@@ -176,6 +177,9 @@ def _event_visible(event: AuditEvent, challenge: Challenge, user, now: datetime,
         return bid is not None and can_view_bid(bid, user, now)
     if event.subject_type == "milestone":
         return can_view_delivery(challenge, user)
+    if event.subject_type == "invitation":
+        # whom the enterprise invited is its own business (and the reviewers')
+        return challenge.is_owned_by(user) or user.role in (Role.reviewer, Role.admin)
     if event.subject_type == "attachment":
         attachment = attachments.get(event.subject_id)
         if attachment is not None:
@@ -220,6 +224,7 @@ EVENT_LABELS = {
     "add_attachment": _l("上传附件"),
     "review_vote": _l("审核通过（等待其他审核人员）"),
     "remove_attachment": _l("删除附件"),
+    "invite_institute": _l("邀请揭榜单位"),
 }
 
 

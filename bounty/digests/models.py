@@ -84,6 +84,7 @@ class NotificationKind(enum.StrEnum):
     item_assigned = "item_assigned"
     item_overdue = "item_overdue"
     deadline_soon = "deadline_soon"
+    invited = "invited"
 
     @property
     def label(self) -> str:
@@ -101,6 +102,7 @@ NOTIFICATION_LABELS = {
     NotificationKind.item_assigned: _l("有事项分配给我"),
     NotificationKind.item_overdue: _l("事项逾期"),
     NotificationKind.deadline_soon: _l("揭榜截止前三天提醒"),
+    NotificationKind.invited: _l("企业邀请本单位揭榜"),
 }
 
 

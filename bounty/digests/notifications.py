@@ -20,6 +20,7 @@ from ..extensions import db
 from ..signals import (
     bid_saved,
     challenge_transitioned,
+    institute_invited,
     review_assigned,
     review_overdue,
     user_registered,
@@ -345,3 +346,22 @@ def on_review_overdue(task, assignee=None, due_at=None, **_kwargs) -> None:
 
 review_assigned.connect(on_review_assigned)
 review_overdue.connect(on_review_overdue)
+
+
+def on_institute_invited(invitation, actor=None, **_kwargs) -> None:
+    """An enterprise invited an institute to bid: its members hear of it (once)."""
+    challenge = invitation.challenge
+
+    def compose(_user):
+        return {"subject": _("受邀揭榜：%(title)s", title=challenge.title),
+                "paragraphs": [
+                    _("%(enterprise)s 邀请贵单位就榜单「%(title)s」提交揭榜方案。",
+                      enterprise=challenge.organization.name, title=challenge.title),
+                    _("揭榜截止时间：%(deadline)s。", deadline=_deadline(challenge)),
+                ]}
+
+    send_notification(members(invitation.organization_id, Role.institute), K.invited,
+                      str(invitation.id), compose, link=_challenge_link(challenge))
+
+
+institute_invited.connect(on_institute_invited)

@@ -39,11 +39,28 @@ def init_app(app: Flask) -> None:
     indexing.install_hooks(_current_engine, Session)
 
     if not app.config.get("TESTING"):
-        # finish index work that a crash interrupted (cheap when nothing is pending)
-        try:
-            engine().replay()
-        except Exception:  # pragma: no cover - never block start-up on the index
-            app.logger.exception("index replay failed; run `bounty reindex`")
+        replay_pending(app)
+
+
+def replay_pending(app: Flask) -> int:
+    """Finish index work that a crash interrupted (cheap when nothing is pending)."""
+    import sqlalchemy as sa
+
+    from ..extensions import db
+    from . import indexing
+    from .models import IndexJob
+
+    try:
+        with app.app_context():
+            engine = app.extensions[EXTENSION_KEY]()
+            done = engine.replay()
+            if not sa.inspect(db.engine).has_table(IndexJob.__tablename__):
+                app.logger.warning("no index_jobs table yet: run `flask db upgrade`")
+                return done
+            return done + indexing.apply_jobs(engine)
+    except Exception:  # pragma: no cover - never block start-up on the index
+        app.logger.exception("index replay failed; run `bounty reindex`")
+        return 0
 
 
 def _current_engine():  # noqa: ANN202

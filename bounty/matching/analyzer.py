@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 _DATA = resources.files("bounty.matching") / "data"
+GRAM_MARK = "#"
 
 # Units that may follow a number after a space ("0.02 mm"); glued forms
 # ("0.02mm") are caught by the general pattern below.
@@ -227,6 +228,23 @@ class Analyzer:
     def query_terms(self, text: str) -> list[str]:
         """Query-time terms: each distinct term once, in order of appearance."""
         return list(dict.fromkeys(t.text for t in self.tokens(text, expand=True)))
+
+    def grams(self, text: str) -> list[str]:
+        """Character bigrams of the Chinese runs of ``text``, marked with ``GRAM_MARK``.
+
+        The backoff for vocabulary mismatch: when jieba cuts a query and a
+        document differently (镜架 / 眼镜架, 低功耗 / 功耗低), or a word is not
+        in the dictionary, their bigrams still meet. The mark keeps them apart
+        from word terms.
+        """
+        if not text:
+            return []
+        norm = _fold_text(text)
+        out: list[str] = []
+        for m in _CJK.finditer(norm):
+            run = m.group(0)
+            out.extend(GRAM_MARK + run[i : i + 2] for i in range(len(run) - 1))
+        return out
 
     def expand(self, term: str) -> tuple[str, ...]:
         """The synonyms of ``term`` from the synonym file (not the term itself)."""

@@ -1,15 +1,17 @@
 """The index follows the database: documents from rows, and session hooks.
 
 ``after_flush`` records the dirty keys of challenges, bids and organisations
-in the durable journal (before the database commits); ``after_commit``
-applies them, loading each row afresh; ``after_rollback`` leaves them pending
-(replay re-reads the database, so an entry for a rolled-back change is
-harmless). ``replay()`` at start-up finishes whatever a crash interrupted.
+as ``IndexJob`` rows in the same transaction, so they commit or roll back with
+the change; ``after_commit`` applies them (loading each row afresh) and deletes
+them; ``apply_jobs()`` at start-up finishes whatever a crash interrupted.
 
 Only public challenges and submitted bids are documents: a draft, vetting or
 rejected challenge and a draft or withdrawn bid are removed from the index.
 Sealing is enforced by the callers (ranking is asked only by those the
 foundation lets see the bids), and bids are never part of search results.
+An institute's profile holds only public facts (its expertise, keywords and
+the challenges it publicly won), never its bids' text: the enterprise sees the
+terms that matched an institute, and those must not leak a sealed bid.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from ..accounts.models import Organization, OrgKind
-from ..challenges.models import PUBLIC_STATES, Bid, BidState, Challenge
+from ..challenges.models import PUBLIC_STATES, Bid, BidState, Challenge, ChallengeState
+from ..timeutil import utcnow
 from .engine import Doc
 
 PENDING_KEY = "bounty.matching.pending"
+# States in which a challenge's winner is public (as on the challenge page).
+AWARDED_STATES = (ChallengeState.in_progress, ChallengeState.acceptance_review,
+                  ChallengeState.completed)
 _hooks_installed = False
 
 
@@ -56,17 +62,18 @@ def bid_doc(b: Bid) -> Doc | None:
 def institute_doc(org: Organization, session: Session | None = None) -> Doc | None:
     if org.kind != OrgKind.institute:
         return None
-    past = ""
+    awards = ""
     if session is not None:
-        titles = session.scalars(
-            sa.select(Bid.title).where(
-                Bid.organization_id == org.id, Bid.state == BidState.submitted
-            ).limit(50)
+        won = session.execute(
+            sa.select(Challenge.title, Challenge.keywords)
+            .join(Bid, Bid.id == Challenge.winning_bid_id)
+            .where(Bid.organization_id == org.id, Challenge.state.in_(AWARDED_STATES))
+            .order_by(Challenge.id.desc()).limit(50)
         ).all()
-        past = "；".join(titles)
+        awards = "；".join(f"{title} {keywords}" for title, keywords in won)
     return {
         "kind": "institute", "id": org.id, "title": org.name,
-        "body": "\n".join([org.expertise, org.description, past]),
+        "body": "\n".join([org.expertise, org.description, awards]),
         "keywords": org.keywords, "org_id": str(org.id),
         "state": "verified" if org.verified_at else "unverified",
     }
@@ -101,12 +108,19 @@ def count_rows(session: Session) -> int:
                for m in MODELS.values())
 
 
-def _keys(obj: Any) -> list[tuple[str, str]]:
+def _keys(session: Session, obj: Any) -> list[tuple[str, str]]:
     if isinstance(obj, Challenge):
-        return [("challenge", str(obj.id))]
+        keys = [("challenge", str(obj.id))]
+        if obj.winning_bid_id is not None:
+            # the winner's profile lists the challenges it publicly won
+            winner = session.execute(
+                sa.select(Bid.organization_id).where(Bid.id == obj.winning_bid_id)
+            ).scalar()
+            if winner is not None:
+                keys.append(("institute", str(winner)))
+        return keys
     if isinstance(obj, Bid):
-        # an institute's profile includes its bids
-        return [("bid", str(obj.id)), ("institute", str(obj.organization_id))]
+        return [("bid", str(obj.id))]
     if isinstance(obj, Organization):
         return [("institute", str(obj.id))]
     return []
@@ -118,24 +132,61 @@ def install_hooks(get_engine, session_factory) -> None:  # noqa: ANN001
     if _hooks_installed:
         return
     _hooks_installed = True
+    from .models import IndexJob
+
+    jobs = IndexJob.__table__
 
     @event.listens_for(session_factory, "after_flush")
     def _after_flush(session: Session, _ctx) -> None:  # noqa: ANN001
-        keys: set[tuple[str, str]] = set()
-        for obj in [*session.new, *session.dirty, *session.deleted]:
-            keys.update(_keys(obj))
-        engine = get_engine()
-        if keys and engine is not None:
-            seqs = engine.journal.record((k, i, None) for k, i in sorted(keys))
-            session.info.setdefault(PENDING_KEY, []).extend(seqs)
+        keys: dict[tuple[str, str], str] = {}
+        for obj in [*session.new, *session.dirty]:
+            for key in _keys(session, obj):
+                keys.setdefault(key, "upsert")
+        for obj in session.deleted:
+            own, *related = _keys(session, obj) or [None]
+            if own is not None:
+                keys[own] = "delete"
+            for key in related:
+                keys.setdefault(key, "upsert")
+        if not keys or get_engine() is None:
+            return
+        # in this transaction: the record of pending work commits with the change
+        now = utcnow()
+        rows = [{"kind": k, "doc_id": i, "op": op, "created_at": now}
+                for (k, i), op in sorted(keys.items())]
+        ids = session.connection().execute(
+            sa.insert(jobs).returning(jobs.c.id), rows).scalars().all()
+        session.info.setdefault(PENDING_KEY, []).extend(ids)
 
     @event.listens_for(session_factory, "after_commit")
     def _after_commit(session: Session) -> None:
-        seqs = session.info.pop(PENDING_KEY, None)
+        ids = session.info.pop(PENDING_KEY, None)
         engine = get_engine()
-        if seqs and engine is not None:
-            engine.replay(only=seqs)
+        if ids and engine is not None:
+            apply_jobs(engine, ids)
 
     @event.listens_for(session_factory, "after_rollback")
     def _after_rollback(session: Session) -> None:
-        session.info.pop(PENDING_KEY, None)
+        session.info.pop(PENDING_KEY, None)  # the job rows rolled back with the change
+
+
+def apply_jobs(engine, ids: list[int] | None = None) -> int:  # noqa: ANN001
+    """Apply pending index jobs (``ids``, or all of them) from the database, then delete them.
+
+    Each document is re-read, so a job is right however late it runs.
+    """
+    from ..extensions import db
+    from .models import IndexJob
+
+    with Session(db.engine) as session:
+        query = sa.select(IndexJob).order_by(IndexJob.id)
+        if ids is not None:
+            query = query.where(IndexJob.id.in_(ids))
+        pending = session.scalars(query).all()
+        if not pending:
+            return 0
+        keys = list(dict.fromkeys((j.kind, j.doc_id) for j in pending))
+        engine.apply([(kind, doc_id, load(session, kind, doc_id)) for kind, doc_id in keys])
+        session.execute(sa.delete(IndexJob).where(IndexJob.id.in_([j.id for j in pending])))
+        session.commit()
+        return len(pending)

@@ -8,10 +8,11 @@ current document when one is configured, so replay is idempotent and right
 even if the entry was written for a transaction that then rolled back; without
 a loader (eval, tests) it uses the snapshot.
 
-The app writes entries in the session's ``before_commit`` hook (so the record
-exists before the database commits), applies them in ``after_commit`` and
-marks them done; anything left pending by a crash is replayed by
-``Engine.replay()`` at start-up.
+The engine's own ``index``/``remove`` (the evaluation, the benchmark, tools
+using the engine without the app) write entries here before writing the index
+and delete them after. The app does not: its pending work is the
+``index_jobs`` table, written in the same database transaction as the change
+(see indexing.py), which a file next to the index cannot be.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ class Journal:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        # WAL + NORMAL: a committed entry survives the process crashing (the case
+        # the journal exists for) without an fsync per entry
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._conn.executescript(_SCHEMA)
 
@@ -89,14 +92,12 @@ class Journal:
         return seqs
 
     def done(self, seqs: Iterable[int]) -> None:
-        """Mark entries applied."""
+        """Forget applied entries (the journal only ever holds pending work)."""
         seqs = list(seqs)
         if not seqs:
             return
         with self._lock:
-            self._conn.executemany(
-                "UPDATE pending SET done = 1 WHERE seq = ?", [(s,) for s in seqs]
-            )
+            self._conn.executemany("DELETE FROM pending WHERE seq = ?", [(s,) for s in seqs])
 
     def pending(
         self, after: int = 0, *, include_done: bool = False

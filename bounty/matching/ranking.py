@@ -11,6 +11,10 @@ the Whoosh engine, the evaluation and any future engine share it exactly.
   bounds the cost of long queries.
 * A document scores BM25F: per-field length-normalised term frequencies,
   weighted by field, saturated once (k1), times IDF.
+* Backoff: every text also yields Chinese character bigrams (a ``grams``
+  field). The query's bigrams join at a low weight within their own budget,
+  so a document that words the same thing with a different segmentation or an
+  out-of-vocabulary term still scores, while exact word matches dominate.
 """
 
 from __future__ import annotations
@@ -20,18 +24,23 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from .analyzer import Analyzer
+from .analyzer import GRAM_MARK, Analyzer
 
 # Field weights and length normalisation, chosen from first principles (title
 # and keywords are short and dense; the body is long) and checked on two
 # unrelated sets rather than fitted to one.
-DOC_FIELD_WEIGHTS: dict[str, float] = {"title": 2.5, "keywords": 2.0, "body": 1.0}
-DOC_FIELD_B: dict[str, float] = {"title": 0.4, "keywords": 0.3, "body": 0.75}
+DOC_FIELD_WEIGHTS: dict[str, float] = {"title": 2.5, "keywords": 2.0, "body": 1.0,
+                                       "grams": 1.0}
+DOC_FIELD_B: dict[str, float] = {"title": 0.4, "keywords": 0.3, "body": 0.75, "grams": 0.75}
+WORD_FIELDS = ("title", "keywords", "body")
 QUERY_FIELD_WEIGHTS: dict[str, float] = {"title": 2.0, "keywords": 1.5, "body": 1.0}
 K1 = 1.2
 SUB_TOKEN_WEIGHT = 0.5  # parts of compounds (注塑模具 → 模具) count less
 SYNONYM_WEIGHT = 0.6
 MAX_QUERY_TERMS = 32
+GRAM_WEIGHT = 0.25  # a bigram is weak evidence next to a word
+# bumped whenever the index-time terms change, so stored terms are not reused
+TERMS_VERSION = "2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +50,17 @@ class QueryTerm:
     origin: str  # the query term it came from (itself, or the synonym's source)
 
 
+def _field_text(doc: Mapping[str, object], name: str) -> str:
+    value = doc.get(name) or ""
+    if isinstance(value, list | tuple):
+        value = " ; ".join(str(v) for v in value)
+    return str(value)
+
+
 def doc_terms(analyzer: Analyzer, doc: Mapping[str, object]) -> dict[str, list[str]]:
-    """Index-time terms of each text field of ``doc``."""
-    out: dict[str, list[str]] = {}
-    for name in DOC_FIELD_WEIGHTS:
-        value = doc.get(name) or ""
-        if isinstance(value, list | tuple):
-            value = " ; ".join(str(v) for v in value)
-        out[name] = analyzer.terms(str(value))
+    """Index-time terms of each text field of ``doc``, plus the bigram backoff field."""
+    out = {name: analyzer.terms(_field_text(doc, name)) for name in WORD_FIELDS}
+    out["grams"] = analyzer.grams("\n".join(_field_text(doc, n) for n in WORD_FIELDS))
     return out
 
 
@@ -58,21 +70,27 @@ def query_terms(
     idf: Callable[[str], float],
     *,
     max_terms: int = MAX_QUERY_TERMS,
+    max_grams: int | None = None,
     synonyms: bool = True,
 ) -> list[QueryTerm]:
-    """Weighted, bounded and synonym-expanded terms of a query document or string."""
+    """Weighted, bounded and synonym-expanded terms of a query document or string.
+
+    ``max_grams`` bounds the bigram backoff terms separately (default: half of
+    ``max_terms``; 0 turns the backoff off).
+    """
     if isinstance(query, str):
         query = {"title": query}
     weights: Counter[str] = Counter()
+    grams: Counter[str] = Counter()
     for name, fweight in QUERY_FIELD_WEIGHTS.items():
-        value = query.get(name) or ""
-        if isinstance(value, list | tuple):
-            value = " ; ".join(str(v) for v in value)
+        value = _field_text(query, name)
         counts: Counter[str] = Counter()
-        for tok in analyzer.tokens(str(value), expand=True):
+        for tok in analyzer.tokens(value, expand=True):
             counts[tok.text] += SUB_TOKEN_WEIGHT if tok.sub else 1.0
         for term, n in counts.items():
             weights[term] += fweight * (1.0 + math.log(n) if n >= 1 else n)
+        for gram, n in Counter(analyzer.grams(value)).items():
+            grams[gram] += fweight * GRAM_WEIGHT * (1.0 + math.log(n))
     # synonyms join first (a query word absent from the corpus may have a
     # synonym that is present), then only the most informative terms are kept
     candidates: dict[str, QueryTerm] = {t: QueryTerm(t, w, t) for t, w in weights.items()}
@@ -82,11 +100,19 @@ def query_terms(
                 sw = w * SYNONYM_WEIGHT
                 if syn not in candidates or candidates[syn].weight < sw:
                     candidates[syn] = QueryTerm(syn, sw, term)
-    scored = sorted(
-        ((q.weight * idf(q.text), q) for q in candidates.values()),
-        key=lambda x: (-x[0], x[1].text),
-    )
-    return [q for s, q in scored[:max_terms] if s > 0]
+    kept = _most_informative(candidates.values(), idf, max_terms)
+    if max_grams is None:
+        max_grams = max_terms // 2
+    if max_grams > 0 and grams:
+        kept += _most_informative((QueryTerm(g, w, g) for g, w in grams.items()), idf, max_grams)
+    return kept
+
+
+def _most_informative(terms: Iterable[QueryTerm], idf: Callable[[str], float],
+                      n: int) -> list[QueryTerm]:
+    scored = sorted(((q.weight * idf(q.text), q) for q in terms),
+                    key=lambda x: (-x[0], x[1].text))
+    return [q for s, q in scored[:n] if s > 0]
 
 
 def bm25_idf(doc_count: int, df: int) -> float:
@@ -139,6 +165,7 @@ class Scorer:
                     tf += n * norms[f]
             if tf:
                 total += self.saturate(q, tf)
-                matched[q.origin] = None
-                matched[q.text] = None
+                if not q.text.startswith(GRAM_MARK):
+                    matched[q.origin] = None
+                    matched[q.text] = None
         return total, list(matched)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import logging
 import os
 import shutil
 import threading
@@ -43,6 +44,7 @@ from .journal import Journal
 from .ranking import (
     DOC_FIELD_WEIGHTS,
     MAX_QUERY_TERMS,
+    TERMS_VERSION,
     DocVector,
     QueryTerm,
     Scorer,
@@ -52,10 +54,17 @@ from .ranking import (
 )
 
 Loader = Callable[[str, str], Doc | None]
+logger = logging.getLogger(__name__)
 
 SEARCH_MAX_TERMS = 8
 RECOMMEND_MAX_TERMS = 16
 SMALL_CANDIDATE_SET = 3000
+# Small writes commit without merging (a merge rewrites postings and costs far
+# more than the write). Once a kind has MERGE_AT segments a background thread
+# merges the small ones (Whoosh's MERGE_SMALL), off the request; a write that
+# finds MERGE_NOW segments (writes faster than merges) merges itself.
+MERGE_AT = 12
+MERGE_NOW = 48
 
 _path_locks: dict[str, threading.RLock] = {}
 _path_locks_guard = threading.Lock()
@@ -76,6 +85,7 @@ def make_schema() -> fields.Schema:
         title=fields.TEXT(analyzer=terms, phrase=False),
         keywords=fields.TEXT(analyzer=terms, phrase=False),
         body=fields.TEXT(analyzer=terms, phrase=False),
+        grams=fields.TEXT(analyzer=terms, phrase=False),
         industry=fields.ID(stored=True, sortable=True),
         category=fields.ID(stored=True, sortable=True),
         state=fields.ID(stored=True, sortable=True),
@@ -98,6 +108,7 @@ def _text(value: Any) -> str:
 
 def source_hash(doc: Mapping[str, Any]) -> str:
     h = hashlib.blake2b(digest_size=12)
+    h.update(TERMS_VERSION.encode())
     for name in DOC_FIELD_WEIGHTS:
         h.update(_text(doc.get(name)).encode())
         h.update(b"\x1f")
@@ -117,9 +128,47 @@ class _KindView:
 
     def __init__(self, ix: index.Index) -> None:
         self.ix = ix
-        self.searcher = ix.searcher()
-        self._retired: list[Any] = []
+        # leaf readers by (segment id, deleted count): a segment whose deletions
+        # are unchanged is reused across refreshes, so a refresh after a small
+        # write opens only the new segment instead of every segment again
+        self._leaves: dict[tuple[str, int], Any] = {}
+        self._retired: list[list[Any]] = []
+        self.searcher = self._open()
         self._reset()
+
+    def _open(self) -> Any:
+        from whoosh.reading import EmptyReader, MultiReader, SegmentReader
+        from whoosh.searching import Searcher
+
+        info = self.ix._read_toc()
+        leaves: dict[tuple[str, int], Any] = {}
+        readers = []
+        for segment in info.segments:
+            key = (segment.segment_id(), segment.deleted_count())
+            reader = self._leaves.get(key)
+            if reader is None:
+                reader = SegmentReader(self.ix.storage, info.schema, segment,
+                                       generation=info.generation)
+            leaves[key] = reader
+            readers.append(reader)
+        dropped = [r for k, r in self._leaves.items() if k not in leaves]
+        if dropped:
+            # a search in another thread may still read them: close them two
+            # refreshes later
+            self._retired.append(dropped)
+        while len(self._retired) > 2:
+            for r in self._retired.pop(0):
+                r.close()
+        self._leaves = leaves
+        if not readers:
+            reader = EmptyReader(info.schema)
+            reader.generation = lambda: info.generation  # up_to_date() compares it
+        elif len(readers) == 1:
+            reader = readers[0]
+            reader._gen = info.generation  # a reused reader: now at this generation
+        else:
+            reader = MultiReader(readers, generation=info.generation)
+        return Searcher(reader, closereader=False, fromindex=self.ix)
 
     def _reset(self) -> None:
         self._idf: dict[str, float] = {}
@@ -138,20 +187,18 @@ class _KindView:
 
     def refresh(self) -> None:
         # Not Searcher.refresh(): it reuses segment readers whose deletions
-        # have changed, so a deleted document would stay visible.
+        # have changed (a deleted document would stay visible) and adds back
+        # segments that a merge removed.
         if not self.searcher.up_to_date():
-            # the previous searcher may still serve a search in another thread:
-            # close the one retired before it instead
-            for retired in self._retired:
-                retired.close()
-            self._retired = [self.searcher]
-            self.searcher = self.ix.searcher()
+            self.searcher = self._open()
             self._reset()
 
     def close(self) -> None:
-        for s in [*self._retired, self.searcher]:
-            s.close()
+        for group in [*self._retired, list(self._leaves.values())]:
+            for r in group:
+                r.close()
         self._retired = []
+        self._leaves = {}
 
     def df(self, term: str) -> int:
         reader = self.searcher.reader()
@@ -261,6 +308,10 @@ class WhooshEngine:
         self._retired_views: list[_KindView] = []
         self._gen: Path | None = None
         self._rebuild_tail: list[tuple[str, str, Doc | None]] | None = None
+        self._merge_guard = threading.Lock()
+        self._merging: set[str] = set()
+        self._merge_threads: list[threading.Thread] = []
+        self._closed = False
         with self._lock:
             if not (self.root / "current").exists():
                 gen = self._new_generation()
@@ -311,16 +362,16 @@ class WhooshEngine:
                 if not storage.index_exists(indexname=kind):
                     return None
                 view = self._views[kind] = _KindView(storage.open_index(indexname=kind))
+            else:
+                # cheap when nothing changed; picks up other processes' writes too
+                view.refresh()
             return view
 
-    def _refresh(self, kinds: Iterable[str]) -> None:
-        with self._views_lock:
-            for kind in kinds:
-                view = self._views.get(kind)
-                if view is not None:
-                    view.refresh()
-
     def close(self) -> None:
+        with self._merge_guard:
+            self._closed = True
+        for thread in self._merge_threads:
+            thread.join()
         with self._views_lock:
             for v in [*self._views.values(), *self._retired_views]:
                 v.close()
@@ -355,9 +406,14 @@ class WhooshEngine:
         return out
 
     def _write(self, ops: list[tuple[str, str, Doc | None]], gen: Path | None = None) -> None:
-        """Apply upserts/removals, one writer per kind, retrying Whoosh's lock."""
-        by_kind: dict[str, list[tuple[str, Doc | None]]] = {}
+        """Apply upserts/removals, one writer and one commit per kind, retrying Whoosh's lock."""
+        # the last operation on a key wins (a batch may touch a document twice)
+        latest: dict[tuple[str, str], Doc | None] = {}
         for kind, doc_id, doc in ops:
+            latest.pop((kind, doc_id), None)
+            latest[(kind, doc_id)] = doc
+        by_kind: dict[str, list[tuple[str, Doc | None]]] = {}
+        for (kind, doc_id), doc in latest.items():
             by_kind.setdefault(kind, []).append((doc_id, doc))
         # segmenting happens outside the lock; only Whoosh writes are serialised
         prepared_by_kind = {
@@ -369,19 +425,63 @@ class WhooshEngine:
                 ix = self._ensure_kind(kind, gen)
                 writer = _open_writer(ix)
                 try:
+                    live = self._live_searcher(kind, writer) if gen is None else None
                     for doc_id, fields_ in prepared:
-                        if fields_ is None:
-                            writer.delete_by_term("key", f"{kind}:{doc_id}")
+                        key = f"{kind}:{doc_id}"
+                        if live is not None:
+                            # our cached searcher is at the writer's generation, so its
+                            # document numbers are the writer's: no searcher to open
+                            docnum = live.document_number(key=key)
+                            if docnum is not None:
+                                writer.delete_document(docnum)
+                            if fields_ is not None:
+                                writer.add_document(**fields_)
+                        elif fields_ is None:
+                            writer.delete_by_term("key", key)
                         else:
                             writer.update_document(**fields_)
                 except BaseException:
                     writer.cancel()
                     raise
-                writer.commit()
+                segments = len(writer.segments)
+                writer.commit(merge=segments >= MERGE_NOW)
+                if gen is None and MERGE_AT <= segments < MERGE_NOW:
+                    self._merge_later(kind)
             if self._rebuild_tail is not None and gen is None:
                 self._rebuild_tail.extend(ops)
-        if gen is None:
-            self._refresh(by_kind)
+
+    def _merge_later(self, kind: str) -> None:
+        """Merge ``kind``'s small segments in a background thread (one at a time per kind)."""
+        with self._merge_guard:
+            if kind in self._merging or self._closed:
+                return
+            self._merging.add(kind)
+        gen = self.generation()
+
+        def merge() -> None:
+            try:
+                with self._lock:
+                    if self.generation() == gen and not self._closed:
+                        _open_writer(self._ensure_kind(kind, gen)).commit(merge=True)
+            except Exception:  # pragma: no cover - the next write merges instead
+                logger.exception("merging index segments of %s failed", kind)
+            finally:
+                with self._merge_guard:
+                    self._merging.discard(kind)
+
+        thread = threading.Thread(target=merge, name=f"bounty-index-merge-{kind}", daemon=True)
+        self._merge_threads = [t for t in self._merge_threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _live_searcher(self, kind: str, writer: Any) -> Any:
+        """The cached searcher of ``kind`` if it shows exactly what ``writer`` started from."""
+        view = self._view(kind)
+        if view is None:
+            return None
+        searcher = view.searcher
+        if searcher.reader().generation() != writer.generation - 1:
+            return None
+        return searcher
 
     def apply(self, ops: Iterable[tuple[str, Any, Doc | None]]) -> None:
         """Apply already-journalled operations (``(kind, id, doc-or-None)``)."""

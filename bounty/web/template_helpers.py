@@ -55,7 +55,8 @@ def nav_links() -> list[tuple[str, str]]:
             links += [("challenges.mine", _("我的榜单")), ("challenges.create", _("发布榜单")),
                       ("registry.mine", _("成果认定与挂牌"))]
         elif role == "institute":
-            links += [("bids.mine", _("我的揭榜")), ("registry.mine", _("成果挂牌"))]
+            links += [("bids.mine", _("我的揭榜")), ("matching.for_me", _("为您推荐")),
+                      ("registry.mine", _("成果挂牌"))]
         if role in ("enterprise", "institute"):
             links += [("accounts.members", _("单位成员"))]
         elif role == "reviewer":

@@ -30,11 +30,13 @@ def _events(action: str) -> int:
     ).scalar_one()
 
 
-def test_rank_bids_orders_by_submission_time_for_now(world, time_machine):
+def test_rank_bids_orders_by_relevance_then_submission_time(world, time_machine):
     world.other_bid.submitted_at = NOW.replace(hour=1)  # submitted earlier than world.bid
     db.session.commit()
     ranked = services.rank_bids(world.challenge, world.challenge.submitted_bids)
-    assert [b.id for b in ranked] == [world.other_bid.id, world.bid.id]
+    # 超低功耗蓝牙 answers 智能锁低功耗蓝牙模组 better than 能量采集
+    assert [r.bid.id for r in ranked] == [world.bid.id, world.other_bid.id]
+    assert ranked[0].score > ranked[1].score
 
 
 # --------------------------------------------------------------------------- selection

@@ -33,3 +33,18 @@ def test_assigned_and_overdue_tasks_are_emailed_once(mail_app, smtp_server, time
     assert len(mails) == 2
     assert "逾期" in mails[1].message["Subject"]
     assert "/review/tasks" in mails[1].message.get_body(("plain",)).get_content()
+
+
+def test_an_invited_institute_hears_of_it_once(mail_app, smtp_server):
+    from bounty.matching.services import invite_institute
+
+    owner = create_user("enterprise")
+    challenge = create_challenge(owner, state=ChallengeState.open, title="眼镜架钛合金激光焊接")
+    member = create_user("institute", email="li@wzu.example.com")
+    invite_institute(challenge, member.organization, owner)
+    drain_outbox()
+    drain_outbox()
+    mails = smtp_server.to("li@wzu.example.com")
+    assert len(mails) == 1
+    assert challenge.title in mails[0].message["Subject"]
+    assert owner.organization.name in mails[0].message.get_body(("plain",)).get_content()

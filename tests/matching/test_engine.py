@@ -286,3 +286,33 @@ def test_match_eval_on_tiny_set(tmp_path):
     assert base["system"] == "baseline"
     lines = run.read_text().splitlines()
     assert lines[0].split() == ["q1", "Q0", "d1", "1", lines[0].split()[4], "bounty"]
+
+
+def test_character_bigrams_back_off_when_segmentation_differs(engine):
+    analyzer = get_analyzer()
+    assert analyzer.grams("碳纤增强 PLC") == ["#碳纤", "#纤增", "#增强"]
+    assert "碳纤" not in analyzer.terms("碳纤维增强复合材料")  # jieba: 碳纤维, not 碳纤
+    engine.index([
+        challenge(1, "碳纤维复合材料镜架", "碳纤维增强复合材料，轻量化"),
+        challenge(2, "铝合金压铸件", "压铸气孔控制"),
+    ])
+    result = engine.search("碳纤")
+    assert [h.id for h in result.hits] == ["1"]
+    assert all(not t.startswith("#") for h in result.hits for t in h.matched)
+
+
+def test_many_small_writes_merge_and_stay_correct(tmp_path):
+    e = WhooshEngine(tmp_path / "index")
+    for i in range(40):  # enough commits to trigger background merges
+        e.index([challenge(i, f"伺服电机{i}号", "伺服")])
+    e.remove("challenge", range(0, 40, 2))
+    e.index([challenge(1, "伺服电机一号改", "伺服")])
+    e.close()  # waits for merges
+    e = WhooshEngine(tmp_path / "index")
+    try:
+        result = e.search("伺服", pagesize=100)
+        assert sorted(int(h.id) for h in result.hits) == list(range(1, 40, 2))
+        assert result.total == 20
+        assert e.search("一号改").hits[0].id == "1"
+    finally:
+        e.close()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from bounty.challenges.models import BidState, ChallengeState
+import pytest
+import sqlalchemy as sa
+
+from bounty.challenges.models import BidState, Challenge, ChallengeState
 from bounty.extensions import db
-from bounty.matching import Filters, get_engine
+from bounty.matching import Filters, get_engine, replay_pending
+from bounty.matching.models import IndexJob
 from tests.factories import create_bid, create_challenge
 
 
@@ -30,7 +34,40 @@ def test_index_follows_commits(app):
     open_ch.state = ChallengeState.failed
     db.session.commit()
     assert engine.search("鞋底").hits[0].fields["state"] == "failed"
-    assert not engine.journal.pending()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IndexJob)) == 0
+
+
+def test_crash_between_commit_and_index_is_replayed_at_start(app, monkeypatch):
+    challenge = create_challenge(state=ChallengeState.open, title="鞋底注塑模具温控")
+    engine = get_engine()
+    assert engine.search("鞋底").total == 1
+
+    def power_cut(ops):  # the process dies after the database commit, before the index write
+        raise SystemExit("power cut")
+
+    monkeypatch.setattr(engine, "apply", power_cut)
+    challenge.state = ChallengeState.rejected  # unpublished: must leave every result
+    with pytest.raises(SystemExit):
+        db.session.commit()
+    monkeypatch.undo()
+    db.session.remove()  # the crashed process's session is gone
+    assert db.session.get(Challenge, challenge.id).state == ChallengeState.rejected
+    jobs = db.session.execute(sa.select(IndexJob)).scalars().all()
+    assert [(j.kind, j.doc_id) for j in jobs] == [("challenge", str(challenge.id))]
+    assert engine.search("鞋底").total == 1  # stale until start-up
+
+    assert replay_pending(app) == 1  # what init_app runs at start-up
+    assert engine.search("鞋底").total == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IndexJob)) == 0
+
+
+def test_rolled_back_change_leaves_no_job(app):
+    challenge = create_challenge(state=ChallengeState.open, title="伺服电机")
+    challenge.title = "改了又回滚"
+    db.session.flush()
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IndexJob)) == 0
+    assert get_engine().search("伺服电机").total == 1
 
 
 def test_reindex_command(app):

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d9e67749a411
+Revision ID: 0fa81c182bae
 Revises: 
-Create Date: 2026-11-26 21:18:02.007256
+Create Date: 2026-11-26 21:30:59.504805
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import bounty.timeutil
 
 
 # revision identifiers, used by Alembic.
-revision = 'd9e67749a411'
+revision = '0fa81c182bae'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -25,6 +25,14 @@ def upgrade():
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('last_hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
+    )
+    op.create_table('index_jobs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('doc_id', sa.String(length=40), nullable=False),
+    sa.Column('op', sa.String(length=10), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_index_jobs'))
     )
     op.create_table('login_attempts',
     sa.Column('email', sa.String(length=254), nullable=False),
@@ -180,7 +188,7 @@ def upgrade():
     op.create_table('notification_preferences',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.Enum('challenge_approved', 'challenge_returned', 'challenge_rejected', 'bid_received', 'bidding_closed', 'bid_selected', 'bid_not_selected', 'item_assigned', 'item_overdue', 'deadline_soon', name='notificationkind', native_enum=False, length=40), nullable=False),
+    sa.Column('kind', sa.Enum('challenge_approved', 'challenge_returned', 'challenge_rejected', 'bid_received', 'bidding_closed', 'bid_selected', 'bid_not_selected', 'item_assigned', 'item_overdue', 'deadline_soon', 'invited', name='notificationkind', native_enum=False, length=40), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notification_preferences_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_preferences')),
@@ -356,6 +364,22 @@ def upgrade():
     )
     with op.batch_alter_table('conflict_overrides', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_conflict_overrides_challenge_id'), ['challenge_id'], unique=False)
+
+    op.create_table('invitations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('challenge_id', sa.Integer(), nullable=False),
+    sa.Column('organization_id', sa.Integer(), nullable=False),
+    sa.Column('invited_by_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'], name=op.f('fk_invitations_challenge_id_challenges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['invited_by_id'], ['users.id'], name=op.f('fk_invitations_invited_by_id_users')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_invitations_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_invitations')),
+    sa.UniqueConstraint('challenge_id', 'organization_id', name='uq_invitations_challenge_org')
+    )
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_invitations_challenge_id'), ['challenge_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_invitations_organization_id'), ['organization_id'], unique=False)
 
     op.create_table('market_listings',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -680,6 +704,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_market_listings_challenge_id'))
 
     op.drop_table('market_listings')
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_invitations_organization_id'))
+        batch_op.drop_index(batch_op.f('ix_invitations_challenge_id'))
+
+    op.drop_table('invitations')
     with op.batch_alter_table('conflict_overrides', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_conflict_overrides_challenge_id'))
 
@@ -749,5 +778,6 @@ def downgrade():
     op.drop_table('registry_counters')
     op.drop_table('organizations')
     op.drop_table('login_attempts')
+    op.drop_table('index_jobs')
     op.drop_table('audit_head')
     # ### end Alembic commands ###

@@ -1,0 +1,90 @@
+"""Matching pages: challenge search, 为您推荐 for institutes, inviting a suggested institute."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..accounts.models import Organization, Role
+from ..challenges.views import get_challenge
+from ..errors import DomainError
+from ..extensions import db
+from . import services
+from .forms import InviteForm, SearchForm
+
+bp = Blueprint("matching", __name__, url_prefix="/matching")
+
+
+@bp.route("/search")
+def search():
+    """Public challenge search: query, filters, facets, sorting, pages, highlighted snippets."""
+    form = SearchForm(request.args)
+    params = form.params()
+    result = services.search_challenges(params)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    popular = services.popular_industries() if not result.results else []
+    # one link per active filter that drops it (for the page that found nothing)
+    without = {name: {k: v for k, v in args.items() if k != name}
+               for name in params.active_filters()}
+    if "bounty_min" in without or "bounty_max" in without:
+        for name in ("bounty_min", "bounty_max"):
+            without.pop(name, None)
+        without["bounty"] = {k: v for k, v in args.items()
+                             if k not in ("bounty_min", "bounty_max")}
+    if "deadline_from" in without or "deadline_to" in without:
+        for name in ("deadline_from", "deadline_to"):
+            without.pop(name, None)
+        without["deadline"] = {k: v for k, v in args.items()
+                               if k not in ("deadline_from", "deadline_to")}
+    return render_template("matching/search.html", form=form, params=params, result=result,
+                           args=args, popular=popular, without=without)
+
+
+@bp.route("/for-me")
+@login_required
+def for_me():
+    """An institute's page: open challenges recommended for it, and invitations it received."""
+    if current_user.role != Role.institute:
+        abort(403)
+    return render_template(
+        "matching/for_me.html",
+        recommendations=services.recommend_challenges(current_user),
+        invitations=services.invitations_for(current_user),
+        organization=current_user.organization,
+    )
+
+
+@bp.route("/challenges/<int:challenge_id>/invite", methods=["POST"])
+@login_required
+def invite(challenge_id: int):
+    """The challenge's enterprise invites one suggested institute to bid."""
+    challenge = get_challenge(challenge_id)
+    if not challenge.is_owned_by(current_user):
+        abort(403)
+    form = InviteForm()
+    organization = None
+    if form.validate_on_submit() and form.organization_id.data.isdigit():
+        organization = db.session.get(Organization, int(form.organization_id.data))
+    if organization is None:
+        flash(_("请选择要邀请的单位。"), "error")
+    else:
+        try:
+            services.invite_institute(challenge, organization, current_user)
+        except DomainError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(_("已邀请 %(name)s 揭榜。", name=organization.name), "success")
+    return redirect(url_for("challenges.detail", challenge_id=challenge.id) + "#suggestions")
+
+
+@bp.app_template_global()
+def suggested_institutes(challenge):  # noqa: ANN001, ANN201
+    """推荐揭榜单位 for the challenge page (empty unless the viewer may invite)."""
+    return services.suggest_institutes(challenge, current_user)
+
+
+@bp.app_template_global()
+def my_invitations():  # noqa: ANN201
+    """Invitations to the current user's organisation (for its dashboard)."""
+    return services.invitations_for(current_user)
