@@ -301,3 +301,35 @@ def test_a_users_language_follows_them_across_sessions(app, db, login_as):
     second.get("/lang/zh_CN")
     assert db.session.get(User, user.id).locale == "zh_CN"
     assert "我的榜单" in first.get("/").get_data(as_text=True)
+
+
+def test_review_workbench_in_english(db, login_as):
+    """The workbench pages (tasks, stages, holidays, export, conflicts) speak English,
+    the default stage names included; only data stays as entered."""
+    challenge = create_challenge(state=ChallengeState.vetting)
+    admin = create_user(Role.admin)
+    reviewer = create_user(Role.reviewer)
+    data = (challenge.title, challenge.organization.name, admin.name, reviewer.name,
+            admin.organization.name, reviewer.organization.name,
+            "技术先进性", "可行性", "团队基础", "报价合理性")  # rubric criteria are data
+    client = login_as(admin)
+    client.get("/lang/en")
+    client.get("/")  # shows (and so drops) the login flash, written in Chinese
+    for url, phrase in (("/review/tasks", "Vetting"), ("/review/stages", "Lead reviewers"),
+                        ("/review/holidays", "Make-up working day"),
+                        ("/review/export", "Export review records")):
+        page = parse(client.get(url))
+        assert phrase in " ".join(page.main), url
+        if url == "/review/tasks":
+            assert challenge.title in " ".join(page.main) and "Unassigned" in " ".join(page.main)
+        assert_no_cjk(page.chrome + page.main + [page.title], allowed=data)
+    response = client.get("/review/export?stage=&start=&end=&format=csv")
+    header = response.get_data(as_text=True).lstrip("\ufeff").splitlines()[0]
+    assert header.startswith("No.,Type,Title,Industry,")
+
+    client = login_as(reviewer)
+    client.get("/lang/en")
+    client.get("/")
+    page = parse(client.get("/review/conflicts"))
+    assert "Employment history" in " ".join(page.main)
+    assert_no_cjk(page.chrome + page.main + [page.title], allowed=data)

@@ -239,7 +239,7 @@ def _take_slot(tasks: list[ReviewTask], user) -> ReviewTask:
     free = [t for t in open_tasks if t.assignee_id is None]
     if free:
         return free[0]
-    names = "、".join(t.assignee.name for t in open_tasks if t.assignee is not None)
+    names = str(_l("、")).join(t.assignee.name for t in open_tasks if t.assignee is not None)
     raise PermissionDenied(str(_l("该事项已分配给其他审核人员（%(names)s），您无需审核。",
                                   names=names)))
 
@@ -341,7 +341,7 @@ def assignment_problem(task: ReviewTask, reviewer) -> str | None:
     config = get_stage(task.stage)
     if not may_decide_at(config, reviewer):
         return str(_l("「%(stage)s」阶段只能由审核组长作出结论，%(name)s不是审核组长。",
-                      stage=config.name, name=reviewer.name))
+                      stage=config.display_name, name=reviewer.name))
     item = task.item
     reason = conflicts.blocking_conflict(reviewer, item)
     if reason is not None:

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..timeutil import from_local, to_local, utcnow
@@ -23,9 +24,10 @@ from .scoring import ScoreSheet
 from .stages import StageKey, all_stages
 from .workdays import working_days_between
 
-KIND_LABELS = {"challenge": "榜单", "certification": "首台套认定", "listing": "科技大市场挂牌"}
-ROUND_RESULTS = {TaskResult.approved: "通过", TaskResult.returned: "退回修改",
-                 TaskResult.rejected: "不予通过"}
+KIND_LABELS = {"challenge": _l("榜单"), "certification": _l("首台套认定"),
+               "listing": _l("科技大市场挂牌")}
+ROUND_RESULTS = {TaskResult.approved: _l("通过"), TaskResult.returned: _l("退回修改"),
+                 TaskResult.rejected: _l("不予通过")}
 
 
 @dataclass
@@ -105,17 +107,17 @@ def export_rows(stage: StageKey | None = None, start: date | None = None,
         opened = tasks[0].opened_at
         closed = None if any(t.is_open for t in tasks) else max(t.closed_at for t in tasks)
         until = closed or now
-        outcome = next((ROUND_RESULTS[t.result] for t in tasks if t.result in
+        outcome = next((str(ROUND_RESULTS[t.result]) for t in tasks if t.result in
                         (TaskResult.returned, TaskResult.rejected)), None)
         if outcome is None:
-            outcome = "通过" if closed and any(t.result == TaskResult.approved for t in tasks) \
-                else ("审核中" if closed is None else "已结束")
-        base = [key, KIND_LABELS[items.kind_of(item)], items.title_of(item),
+            outcome = _("通过") if closed and any(t.result == TaskResult.approved for t in tasks) \
+                else (_("审核中") if closed is None else _("已结束"))
+        base = [key, str(KIND_LABELS[items.kind_of(item)]), items.title_of(item),
                 challenge.industry.label, challenge.organization.name,
-                _bidder(item, config.is_blind), config.name, round_no, _fmt(opened),
+                _bidder(item, config.is_blind), config.display_name, round_no, _fmt(opened),
                 _fmt(closed), round((until - opened).total_seconds() / 86400, 2),
                 working_days_between(opened, until), config.time_limit_days,
-                "是" if until > tasks[0].due_at else "否", outcome]
+                _("是") if until > tasks[0].due_at else _("否"), outcome]
         reviewers: dict[int, dict] = {}
         for task in tasks:
             if task.decided_by_id is not None:

@@ -115,7 +115,8 @@ def submit_scores(item, user, values: dict[str, int | None], comment: str = "") 
         raise TransitionRefused(str(_l("该事项当前不在审核阶段，不能评分。")))
     config = get_stage(stage)
     if not config.criteria:
-        raise TransitionRefused(str(_l("「%(stage)s」阶段没有评分细则。", stage=config.name)))
+        raise TransitionRefused(str(_l("「%(stage)s」阶段没有评分细则。",
+                                       stage=config.display_name)))
     check_may_decide_at(config, user)
     conflicts.check_no_conflict(user, item)
     errors = []
@@ -125,7 +126,7 @@ def submit_scores(item, user, values: dict[str, int | None], comment: str = "") 
             errors.append(criterion.name)
     if errors:
         raise InvalidField(str(_l("请为%(names)s打分（0 至 10 的整数）。",
-                                  names="、".join(errors))), "scores")
+                                  names=str(_l("、")).join(errors))), "scores")
     with atomic(str(_l("您已提交过本轮评分，评分提交后不能修改。"))):
         tasks = ensure_round(item, config)
         round_no = tasks[0].round

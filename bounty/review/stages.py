@@ -85,6 +85,14 @@ class ReviewStage(db.Model):
     def has_rubric(self) -> bool:
         return bool(self.criteria)
 
+    @property
+    def display_name(self) -> str:
+        """The name to show: the translated label while the default name is kept,
+        else the name the admin gave."""
+        if self.name == DEFAULT_STAGES[self.key][0]:
+            return self.key.label
+        return self.name
+
 
 class RubricCriterion(db.Model):
     """One scoring criterion of a stage's rubric, with its weight (points out of the total)."""
@@ -184,9 +192,9 @@ def check_may_decide_at(stage: ReviewStage, user) -> None:
         if stage.decider == Decider.lead_reviewer and user is not None \
                 and getattr(user, "role", None) == Role.reviewer:
             raise PermissionDenied(str(_l("「%(stage)s」阶段只能由审核组长作出结论。",
-                                          stage=stage.name)))
+                                          stage=stage.display_name)))
         raise PermissionDenied(str(_l("您无权在「%(stage)s」阶段作出审核结论。",
-                                      stage=stage.name)))
+                                      stage=stage.display_name)))
 
 
 # --------------------------------------------------------------------------- admin

@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from .stages import DECIDER_LABELS, MAX_APPROVALS, Decider, StageKey
+from .stages import DECIDER_LABELS, MAX_APPROVALS, STAGE_KEY_LABELS, Decider, StageKey
 
 
 class StageForm(FlaskForm):
@@ -87,7 +87,7 @@ class ExportForm(FlaskForm):
         csrf = False  # a GET download
 
     stage = SelectField(_l("审核阶段"), choices=[SelectChoice("", _l("全部阶段"))]
-                        + [SelectChoice(k.value, k.label) for k in StageKey],
+                        + [SelectChoice(k.value, STAGE_KEY_LABELS[k]) for k in StageKey],
                         validators=[Optional()])
     start = DateField(_l("起始日期"), validators=[Optional()])
     end = DateField(_l("截止日期"), validators=[Optional()])

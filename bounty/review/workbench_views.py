@@ -139,7 +139,7 @@ def tasks():
 
 
 def _stage_names() -> dict:
-    return {s.key: s.name for s in stages.all_stages()}
+    return {s.key: s.display_name for s in stages.all_stages()}
 
 
 @bp.route("/tasks/bulk", methods=["POST"])
@@ -343,7 +343,7 @@ def update_stage(key: str):
             db.session.rollback()
             _show_error(form, exc)
         else:
-            flash(_("「%(name)s」阶段设置已保存。", name=stage.name), "success")
+            flash(_("「%(name)s」阶段设置已保存。", name=stage.display_name), "success")
             return redirect(url_for(".stage_settings"))
     forms = {}
     for other in stages.all_stages():
@@ -454,7 +454,7 @@ def _review_item_title(item) -> str:
 
 @bp.app_template_global("review_stage_name")
 def _review_stage_name(key) -> str:
-    return stages.get_stage(key).name
+    return stages.get_stage(key).display_name
 
 
 @bp.app_template_global("my_conflict_declarations")
