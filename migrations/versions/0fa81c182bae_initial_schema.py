@@ -110,7 +110,7 @@ def upgrade():
     sa.Column('session_token', sa.String(length=64), nullable=False),
     sa.Column('locale', sa.String(length=10), nullable=False),
     sa.Column('is_disabled', sa.Boolean(), nullable=False),
-    sa.Column('is_lead_reviewer', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('is_lead_reviewer', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('created_at', bounty.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_users_organization_id_organizations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users'))
