@@ -1,15 +1,19 @@
 """Which new challenges a subscription wants, and in what order.
 
-A stop-gap: the matcher (bounty/matching, issue 3) will replace
-:func:`rank_for_subscriber` with its index-backed relevance; everything else
-in the digests calls only that function for the order.
+The order is the matcher's (bounty/matching): everything else in the digests
+calls only :func:`rank_for_subscriber` for it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from operator import attrgetter
 
+from ..matching import Filters, get_engine
+from ..matching.services import profile_query
+
+_NEWEST = attrgetter("published_at", "id")
 _SPLIT = re.compile(r"[\s,，、;；/|]+")
 _text_cache: dict[tuple[int, int], tuple[str, str, str]] = {}
 
@@ -74,25 +78,27 @@ def organization_terms(organization, limit: int = 12) -> list[str]:
     return words[:limit]
 
 
-def profile_terms(subscription) -> list[str]:
-    """The subscriber's profile: its organisation's terms."""
-    return organization_terms(subscription.user.organization)
+def rank_for_subscriber(challenges: Sequence, subscription, *, limit: int | None = None) -> list:
+    """Most relevant first, newest first on a tie.
 
+    Relevance is the matcher's: the subscriber's profile query (the subscription's
+    keywords with its organisation's keywords and expertise, as for 为您推荐) ranked by
+    the engine over these candidates only, in one query. Challenges the index lacks
+    (or scores 0) follow, newest first.
 
-def rank_for_subscriber(challenges: Sequence, subscription) -> list:
-    """Most relevant first: subscription keywords (title 3, keywords 2, body 1) plus the
-    subscriber's profile terms (1 each in title or keywords); newest first on a tie."""
-    keywords = split_keywords(subscription.keywords)
-    profile = profile_terms(subscription)
-
-    def score(challenge) -> int:
-        title, words, body = challenge_text(challenge)
-        total = 0
-        for k in keywords:
-            total += 3 * (k in title) + 2 * (k in words) + (k in body)
-        for term in profile:
-            total += term in title or term in words
-        return total
-
-    return sorted(challenges,
-                  key=lambda c: (-score(c), -c.published_at.timestamp(), -c.id))
+    :param limit: rank only this many by relevance (a digest shows no more); the rest
+        follow newest first.
+    """
+    # newest first, then the engine's hits move up in their order (a stable sort)
+    by_newest = sorted(challenges, key=_NEWEST, reverse=True)
+    engine = get_engine()
+    query = profile_query(subscription.user.organization, keywords=subscription.keywords or "")
+    if engine is None or not by_newest or not any(v.strip() for v in query.values()):
+        return by_newest
+    hits = engine.rank(query, kind="challenge",
+                       filters=Filters(ids=[str(c.id) for c in by_newest]),
+                       limit=min(limit or len(by_newest), len(by_newest)))
+    scores = {int(h.id): h.score for h in hits}
+    ranked = [c for c in by_newest if c.id in scores]
+    ranked.sort(key=lambda c: -scores[c.id])
+    return ranked + [c for c in by_newest if c.id not in scores]

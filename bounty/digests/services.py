@@ -293,7 +293,13 @@ def digest_for(subscription: Subscription, candidates: list[ChallengeCard], peri
     start = max(start, now - MAX_WINDOW)
     chosen = matching(candidates, subscription, since=start,
                       exclude=frozenset(subscription.last_digest_ids or ()))
-    return rank_for_subscriber(chosen, subscription) if chosen else []
+    if not chosen:
+        return []
+    from flask import current_app
+
+    # a digest shows the first DIGEST_MAX_ITEMS: only those need the engine's order
+    return rank_for_subscriber(chosen, subscription,
+                               limit=current_app.config["DIGEST_MAX_ITEMS"])
 
 
 def render_digest(user: User, ranked: list[ChallengeCard], period: Frequency, key: str,

@@ -80,6 +80,7 @@ class Filters:
     deadline_after: Any = None  # datetime
     deadline_before: Any = None  # datetime
     exclude_ids: Sequence[str] = ()
+    ids: Sequence[str] | None = None  # only these documents (e.g. a digest's candidates)
 
 
 class Engine(Protocol):

@@ -150,7 +150,11 @@ class Scorer:
         return DOC_FIELD_WEIGHTS[field] / (1.0 - b + b * length / self.avg[field])
 
     def saturate(self, qterm: QueryTerm, tf: float) -> float:
-        return qterm.weight * self.idf(qterm.text) * tf * (K1 + 1.0) / (K1 + tf)
+        return qterm.weight * self.unit(qterm.text, tf)
+
+    def unit(self, term: str, tf: float) -> float:
+        """The score of ``term`` at (normalised) frequency ``tf`` for a query weight of 1."""
+        return self.idf(term) * tf * (K1 + 1.0) / (K1 + tf)
 
     def score(self, terms: list[QueryTerm], doc: DocVector) -> tuple[float, list[str]]:
         """The score of ``doc`` and the query terms (origins) it matched."""

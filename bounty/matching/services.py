@@ -179,12 +179,18 @@ def _minute(now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0)
 
 
-def institute_query(organization: Organization, own_bids: Sequence[Bid] = ()) -> dict:
-    """An institute's interests as a query document: profile, keywords, its own bids."""
+def profile_query(organization: Organization | None, own_bids: Sequence[Bid] = (), *,
+                  keywords: str = "") -> dict:
+    """An organisation's interests as a query document: its keywords and the ``keywords``
+    someone chose (a digest subscription's) weigh most, then its expertise, description
+    and its own bids."""
     past = "\n".join(f"{b.title} {b.approach}" for b in own_bids)
+    if organization is None:
+        return {"title": keywords, "keywords": keywords, "body": past}
+    chosen = " ".join(k for k in (keywords, organization.keywords) if k)
     return {
-        "title": organization.keywords,
-        "keywords": organization.keywords,
+        "title": chosen,
+        "keywords": chosen,
         "body": "\n".join([organization.expertise, organization.description, past]),
     }
 
@@ -206,7 +212,7 @@ def recommend_challenges(user, *, limit: int = 10,
         sa.select(Bid).where(Bid.organization_id == organization.id)
         .order_by(Bid.id.desc()).limit(20)
     ).scalars().all()
-    query = institute_query(organization, [b for b in own_bids if b.state != BidState.draft])
+    query = profile_query(organization, [b for b in own_bids if b.state != BidState.draft])
     if not any(str(v).strip() for v in query.values()):
         return []
     filters = Filters(state="open", deadline_after=_minute(now),

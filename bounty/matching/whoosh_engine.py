@@ -17,6 +17,7 @@ candidates are few (a challenge's bids).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import logging
@@ -37,13 +38,14 @@ from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import LockError
 
-from .analyzer import Analyzer, get_analyzer
+from .analyzer import GRAM_MARK, Analyzer, get_analyzer
 from .engine import FACET_FIELDS, Doc, Filters, Hit, SearchResult, SortKey
 from .highlight import highlight as _highlight
 from .journal import Journal
 from .ranking import (
     DOC_FIELD_WEIGHTS,
     MAX_QUERY_TERMS,
+    QUERY_FIELD_WEIGHTS,
     TERMS_VERSION,
     DocVector,
     QueryTerm,
@@ -59,6 +61,15 @@ logger = logging.getLogger(__name__)
 SEARCH_MAX_TERMS = 8
 RECOMMEND_MAX_TERMS = 16
 SMALL_CANDIDATE_SET = 3000
+# Term-at-a-time scoring keeps each term's per-document scores (for a query
+# weight of 1) until the index changes, bounded by this many entries in all: a
+# run of many queries over one candidate set (the daily digests) then costs a
+# few dictionary lookups per term and candidate.
+TERM_CACHE_ENTRIES = 1_000_000
+# Rough relative costs, per document, of scoring a term from its cached
+# postings, of reading and caching them, and of scoring a stored vector per term.
+CACHED_POSTING_COST, POSTING_COST, VECTOR_COST = 1, 10, 7
+QUERY_CACHE_SIZE = 10_000
 # Small writes commit without merging (a merge rewrites postings and costs far
 # more than the write). Once a kind has MERGE_AT segments a background thread
 # merges the small ones (Whoosh's MERGE_SMALL), off the request; a write that
@@ -175,6 +186,10 @@ class _KindView:
         self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
         self._filters: OrderedDict[tuple, frozenset[int] | None] = OrderedDict()
         self._columns: dict[str, Any] = {}
+        self._docnums: dict[str, int | None] = {}
+        self._terms: OrderedDict[str, dict[int, float]] = OrderedDict()
+        self._terms_size = 0
+        self._queries: OrderedDict[tuple[str, int], list[QueryTerm]] = OrderedDict()
         reader = self.searcher.reader()
         self.doc_count = reader.doc_count()
         # term statistics still count deleted documents until segments merge,
@@ -217,13 +232,19 @@ class _KindView:
         return Scorer(self.idf, self.avg)
 
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
+        """The document's term vector and its metadata as a hit shows it (don't mutate)."""
         cached = self._vectors.get(docnum)
         if cached is not None:
             self._vectors.move_to_end(docnum)
             return cached
         fields_ = self.searcher.stored_fields(docnum)
         vec = DocVector.from_stored(fields_["data"]["terms"])
-        result = (vec, fields_)
+        meta = {k: v for k, v in fields_.items() if k not in ("data", "key")}
+        meta["title"] = fields_["data"]["title"]
+        for name in ("deadline", "published_at"):
+            if isinstance(meta.get(name), datetime):
+                meta[name] = meta[name].replace(tzinfo=UTC)
+        result = (vec, meta)
         self._vectors[docnum] = result
         if len(self._vectors) > 20_000:
             self._vectors.popitem(last=False)
@@ -236,8 +257,90 @@ class _KindView:
             self._columns[name] = col
         return col
 
+    def docnum(self, doc_id: str) -> int | None:
+        """The live document number of ``doc_id`` (cached until the index changes)."""
+        try:
+            return self._docnums[doc_id]
+        except KeyError:
+            docnum = self._docnums[doc_id] = self.searcher.document_number(id=doc_id)
+            return docnum
+
+    def term_scores(self, term: str) -> dict[int, float]:
+        """Every live document containing ``term``, with its BM25F score for a query weight
+        of 1 (field lengths as Whoosh stores them); cached until the index changes."""
+        cached = self._terms.get(term)
+        if cached is not None:
+            return cached
+        reader = self.searcher.reader()
+        scorer = self.scorer()
+        tf: dict[int, float] = {}
+        for f in DOC_FIELD_WEIGHTS:
+            if not reader.doc_frequency(f, term):
+                continue
+            m = reader.postings(f, term)
+            while m.is_active():
+                d = m.id()
+                tf[d] = tf.get(d, 0.0) + m.weight() * scorer.norm(f, reader.doc_field_length(d, f))
+                m.next()
+        scores = {d: scorer.unit(term, t) for d, t in tf.items()}
+        self._terms[term] = scores
+        self._terms_size += len(scores)
+        while self._terms_size > TERM_CACHE_ENTRIES and len(self._terms) > 1:
+            _, dropped = self._terms.popitem(last=False)
+            self._terms_size -= len(dropped)
+        return scores
+
+    def matcher(self, terms: list[QueryTerm]) -> Callable[[int], list[str]] | None:
+        """docnum -> what :meth:`Scorer.score` reports as matched, from the cached term
+        scores; ``None`` unless every term's are cached."""
+        tables = []
+        for q in terms:
+            per_doc = self._terms.get(q.text)
+            if per_doc is None:
+                return None
+            if not q.text.startswith(GRAM_MARK):
+                tables.append((per_doc, q.origin, q.text))
+
+        def matched(docnum: int) -> list[str]:
+            out: dict[str, None] = {}
+            for per_doc, origin, text in tables:
+                if docnum in per_doc:
+                    out[origin] = None
+                    out[text] = None
+            return list(out)
+
+        return matched
+
+    def query_terms(self, analyzer: Analyzer, q: Doc | str, max_terms: int) -> list[QueryTerm]:
+        """The weighted terms of ``q``, cached until the index changes (the IDF does): many
+        people share a profile, and a digest run asks once per subscriber."""
+        texts = q if isinstance(q, str) else repr([q.get(n) for n in QUERY_FIELD_WEIGHTS])
+        key = (texts, max_terms)
+        cached = self._queries.get(key)
+        if cached is None:
+            cached = self._queries[key] = query_terms(analyzer, q, self.idf, max_terms=max_terms)
+            if len(self._queries) > QUERY_CACHE_SIZE:
+                self._queries.popitem(last=False)
+        return cached
+
+    def postings_cost(self, term: str, candidates: int) -> int:
+        """The rough cost of scoring ``term`` for ``candidates`` documents from its postings."""
+        cached = self._terms.get(term)
+        if cached is not None:
+            return CACHED_POSTING_COST * min(len(cached), candidates)
+        return POSTING_COST * self.df(term)
+
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:
         """Doc numbers passing ``filters``; ``None`` means all live documents."""
+        if filters is not None and filters.ids is not None:
+            ids = _values(filters.ids)
+            known = self._docnums
+            for doc_id in ids:
+                if doc_id not in known:
+                    self.docnum(doc_id)
+            docs = frozenset(map(known.__getitem__, ids)) - {None}
+            rest = self.allowed(dataclasses.replace(filters, ids=None))
+            return docs if rest is None else docs & rest
         q = _filter_query(filters)
         if q is None:
             return None
@@ -583,34 +686,24 @@ class WhooshEngine:
 
     # -- reading ----------------------------------------------------------
     def _terms(self, view: _KindView, q: Doc | str, max_terms: int) -> list[QueryTerm]:
-        return query_terms(self.analyzer, q, view.idf, max_terms=max_terms)
+        return view.query_terms(self.analyzer, q, max_terms)
 
     def _score_postings(
         self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
     ) -> dict[int, float]:
-        """Term-at-a-time BM25F over the postings of the (bounded) terms."""
-        reader = view.searcher.reader()
-        scorer = view.scorer()
-        tf: dict[int, float] = {}
+        """Term-at-a-time BM25F over the (cached) postings of the (bounded) terms."""
         scores: dict[int, float] = {}
-        lengths: dict[str, Any] = {}
         for q in terms:
-            tf.clear()
-            for f in DOC_FIELD_WEIGHTS:
-                if not reader.doc_frequency(f, q.text):
-                    continue
-                m = reader.postings(f, q.text)
-                flen = lengths.setdefault(f, {})
-                while m.is_active():
-                    d = m.id()
-                    if allowed is None or d in allowed:
-                        n = flen.get(d)
-                        if n is None:
-                            n = flen[d] = reader.doc_field_length(d, f)
-                        tf[d] = tf.get(d, 0.0) + m.weight() * scorer.norm(f, n)
-                    m.next()
-            for d, t in tf.items():
-                scores[d] = scores.get(d, 0.0) + scorer.saturate(q, t)
+            per_doc = view.term_scores(q.text)
+            w = q.weight
+            if allowed is None:
+                pairs: Iterable[tuple[int, float]] = per_doc.items()
+            elif len(allowed) < len(per_doc):
+                pairs = ((d, per_doc[d]) for d in allowed if d in per_doc)
+            else:
+                pairs = ((d, c) for d, c in per_doc.items() if d in allowed)
+            for d, c in pairs:
+                scores[d] = scores.get(d, 0.0) + w * c
         return scores
 
     def _score_vectors(
@@ -628,18 +721,24 @@ class WhooshEngine:
         self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
     ) -> dict[int, float]:
         if allowed is not None and len(allowed) <= SMALL_CANDIDATE_SET:
-            return self._score_vectors(view, terms, allowed)
+            # few candidates: their stored vectors, unless the terms' postings are
+            # cheaper (cached, or short next to the candidates: a digest's run)
+            postings = sum(view.postings_cost(q.text, len(allowed)) for q in terms)
+            if postings > VECTOR_COST * len(allowed) * len(terms):
+                return self._score_vectors(view, terms, allowed)
         return self._score_postings(view, terms, allowed)
 
-    def _hit(self, view: _KindView, kind: str, docnum: int, score: float, terms) -> Hit:
-        vec, stored = view.stored(docnum)
-        matched = view.scorer().score(terms, vec)[1] if terms else []
-        meta = {k: v for k, v in stored.items() if k not in ("data", "key")}
-        meta["title"] = stored["data"]["title"]
-        for name in ("deadline", "published_at"):
-            if isinstance(meta.get(name), datetime):
-                meta[name] = meta[name].replace(tzinfo=UTC)
-        return Hit(kind=kind, id=stored["id"], score=round(score, 4), fields=meta, matched=matched)
+    def _hit(self, view: _KindView, kind: str, docnum: int, score: float, terms,
+             matcher: Callable[[int], list[str]] | None = None) -> Hit:
+        vec, meta = view.stored(docnum)
+        if not terms:
+            matched = []
+        elif matcher is not None:
+            matched = matcher(docnum)
+        else:
+            matched = view.scorer().score(terms, vec)[1]
+        return Hit(kind=kind, id=meta["id"], score=round(score, 4), fields=dict(meta),
+                   matched=matched)
 
     def search(
         self,
@@ -671,7 +770,8 @@ class WhooshEngine:
         total = len(scores)
         start = (page - 1) * pagesize
         ordered = self._order(view, scores, sort, start + pagesize)
-        hits = [self._hit(view, kind, d, scores[d], terms) for d in ordered[start:]]
+        matcher = view.matcher(terms)
+        hits = [self._hit(view, kind, d, scores[d], terms, matcher) for d in ordered[start:]]
         counts: dict[str, dict[str, int]] = {}
         if facets:
             for name in FACET_FIELDS:
@@ -716,7 +816,8 @@ class WhooshEngine:
             return []
         scores = self._scores(view, terms, allowed)
         best = heapq.nlargest(limit, scores, key=lambda d: (scores[d], -d))
-        return [self._hit(view, kind, d, scores[d], terms) for d in best]
+        matcher = view.matcher(terms)
+        return [self._hit(view, kind, d, scores[d], terms, matcher) for d in best]
 
     def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
         return _highlight(self.analyzer, text, terms, fragment=fragment)

@@ -30,8 +30,9 @@ def test_digest_arrives_ranked_with_both_parts_and_headers(mail_app, smtp_server
     subscribe(user, keywords="注塑, 模温")
     owner = create_user("enterprise")
     best = publish(5, owner, title="高精度注塑模温控制系统", keywords="注塑 模温", **NEUTRAL)
+    # worded alike (same field lengths): equally relevant, so the newer one first
     older_tie = publish(3, owner, title="注塑件表面缺陷检测", keywords="视觉", **NEUTRAL)
-    newer_tie = publish(1, owner, title="注塑模具寿命提升", keywords="模具", **NEUTRAL)
+    newer_tie = publish(1, owner, title="注塑件外观缺陷检测", keywords="视觉", **NEUTRAL)
     body_only = publish(2, owner, title="电机绕组工艺改进", keywords="电机",
                         background="", expected_outcome="", bottleneck="外壳为注塑件")
     publish(2, owner, title="眼镜镜框轻量化设计", keywords="眼镜", **NEUTRAL)  # no keyword

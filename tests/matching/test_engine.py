@@ -149,6 +149,29 @@ def test_rank_bids_of_one_challenge_only(engine):
     assert hits[0].score > 0 and "伺服" in hits[0].matched
 
 
+def test_rank_and_search_within_given_ids(engine):
+    engine.index([challenge(i, f"伺服电机第{i}代", state="open" if i < 4 else "failed")
+                  for i in range(1, 6)])
+    engine.remove("challenge", [2])
+    within = Filters(ids=["2", "3", "4", "99"])
+    assert sorted(h.id for h in engine.rank({"title": "伺服电机"}, kind="challenge",
+                                            filters=within)) == ["3", "4"]
+    within.state = "open"
+    assert [h.id for h in engine.search("伺服", filters=within).hits] == ["3"]
+    assert engine.search("", filters=Filters(ids=[])).total == 0
+
+
+def test_cached_term_scores_follow_writes(engine):
+    engine.index([challenge(1, "伺服电机"), challenge(2, "鞋底材料")])
+    ids = Filters(ids=["1", "2"])
+    assert [h.id for h in engine.rank({"title": "伺服"}, kind="challenge", filters=ids)] == ["1"]
+    engine.index([challenge(2, "伺服驱动伺服电机", keywords=["伺服"])])
+    again = engine.rank({"title": "伺服"}, kind="challenge", filters=ids)
+    assert [h.id for h in again] == ["2", "1"]
+    engine.remove("challenge", [2])
+    assert [h.id for h in engine.rank({"title": "伺服"}, kind="challenge", filters=ids)] == ["1"]
+
+
 def test_highlight_escapes_document_markup(engine):
     html = engine.highlight('<img src=x onerror="alert(1)">伺服电机<b>控制</b>', ["伺服电机"])
     assert isinstance(html, Markup)
