@@ -29,10 +29,10 @@ def _rows(page: str, *titles: str) -> list[str]:
 
 
 def test_queue_views_filters_sort_and_counts(app, sign_in, time_machine):
-    time_machine.move_to(datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI))
+    time_machine.move_to(datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI), tick=False)
     old = create_challenge(state=ChallengeState.vetting, title="老榜单：眼镜钛架焊接",
                            industry=Industry.eyewear)
-    time_machine.move_to(datetime(2026, 3, 4, 9, 0, tzinfo=SHANGHAI))
+    time_machine.move_to(datetime(2026, 3, 4, 9, 0, tzinfo=SHANGHAI), tick=False)
     new = create_challenge(state=ChallengeState.vetting, title="新榜单：智能锁指纹模组",
                            industry=Industry.smart_lock, category=Category.key_process)
     award, _owner, _bids = award_challenge(title="揭榜结果：电机端盖压铸")
