@@ -204,6 +204,23 @@ def corpus(n: int, bids: int, seed: int = 7) -> Iterator[dict]:
             }
 
 
+def new_bids(
+    n: int, *, first_id: int | None, seed: int, challenges: int = 0
+) -> Iterator[dict]:
+    """Bids in the corpus's style: new ids from ``first_id``, or (``None``) the
+    ids of existing bids of random challenges among the first ``challenges``."""
+    rng = random.Random(seed)
+    bids = (d for d in corpus(n, 1, seed=seed) if d["kind"] == "bid")
+    for k, bid in enumerate(bids):
+        if first_id is None:
+            c = rng.randint(1, challenges)
+            bid["id"], bid["challenge_id"] = c * 100 + rng.randrange(10), str(c)
+        else:
+            bid["id"] = first_id + k
+            bid["challenge_id"] = str(rng.randint(1, max(challenges, n)))
+        yield bid
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return round(s[min(len(s) - 1, int(p * len(s)))], 2)
@@ -336,10 +353,27 @@ def main() -> None:
                 args.queries,
             ),
         }
-        extra = iter(corpus(args.queries, 1, seed=99))
-        ours["d_index_one_bid"] = timed(
-            lambda: engine.index([next(d for d in extra if d["kind"] == "bid")]), args.queries
-        )
+        # (d) new bids: ids beyond the corpus's (i * 100 + j), so each is an insert
+        # (the first version reused corpus ids, so every "new" bid was an update)
+        extra = new_bids(args.queries, first_id=(args.challenges + 1) * 100, seed=99,
+                         challenges=args.challenges)
+        ours["d_index_one_bid"] = timed(lambda: engine.index([next(extra)]), args.queries)
+        # (d') an edited bid: an existing id, so the write also deletes from the
+        # big segment
+        edits = new_bids(args.queries, first_id=None, seed=97, challenges=args.challenges)
+        ours["d_update_one_bid"] = timed(lambda: engine.index([next(edits)]), args.queries)
+        # (e) read after write: index one bid, then rank its challenge's bids
+        # (the refresh after a write is paid by the next search)
+        more = new_bids(args.queries, first_id=(args.challenges + 1) * 100 + 10 * args.queries,
+                        seed=96, challenges=args.challenges)
+
+        def write_then_rank() -> None:
+            bid = next(more)
+            engine.index([bid])
+            engine.rank({"title": bid["title"]}, kind="bid",
+                        filters=Filters(challenge_id=bid["challenge_id"]))
+
+        ours["e_index_then_rank"] = timed(write_then_rank, args.queries)
         out["open_challenges"] = engine.search(
             "", filters=Filters(state="open"), facets=False
         ).total
@@ -358,18 +392,16 @@ def main() -> None:
         out["fts5_build_docs_per_s"] = round(n / (time.perf_counter() - t0), 1)
         out["fts5_mb"] = round((root / "fts.sqlite").stat().st_size / 1e6, 1)
         it_q, it_c, it_p = iter(queries), iter(challenges), iter(profiles)
-        extra = iter(corpus(args.queries, 1, seed=98))
+        extra = new_bids(args.queries, first_id=(args.challenges + 1) * 100, seed=98)
         fts5 = {
             "a_search": timed(lambda: fts.search(next(it_q)), args.queries),
             "b_rank_bids": timed(lambda: fts.rank(next(it_c)), args.queries),
             "c_recommend": timed(lambda: fts.recommend(next(it_p)), args.queries),
-            "d_index_one_bid": timed(
-                lambda: fts.add([next(d for d in extra if d["kind"] == "bid")]), args.queries
-            ),
+            "d_index_one_bid": timed(lambda: fts.add([next(extra)]), args.queries),
         }
         out["fts5"] = fts5
         out["p95_ratio_ours_over_fts5"] = {
-            k: round(ours[k]["p95_ms"] / max(fts5[k]["p95_ms"], 0.01), 2) for k in ours
+            k: round(ours[k]["p95_ms"] / max(fts5[k]["p95_ms"], 0.01), 2) for k in fts5
         }
         fts.db.close()
     print(json.dumps(out, ensure_ascii=False, indent=1))

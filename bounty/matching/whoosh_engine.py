@@ -17,10 +17,11 @@ candidates are few (a challenge's bids).
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import hashlib
 import heapq
 import logging
+import math
 import os
 import shutil
 import threading
@@ -38,14 +39,13 @@ from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import LockError
 
-from .analyzer import GRAM_MARK, Analyzer, get_analyzer
+from .analyzer import Analyzer, get_analyzer
 from .engine import FACET_FIELDS, Doc, Filters, Hit, SearchResult, SortKey
 from .highlight import highlight as _highlight
 from .journal import Journal
 from .ranking import (
     DOC_FIELD_WEIGHTS,
     MAX_QUERY_TERMS,
-    QUERY_FIELD_WEIGHTS,
     TERMS_VERSION,
     DocVector,
     QueryTerm,
@@ -61,21 +61,18 @@ logger = logging.getLogger(__name__)
 SEARCH_MAX_TERMS = 8
 RECOMMEND_MAX_TERMS = 16
 SMALL_CANDIDATE_SET = 3000
-# Term-at-a-time scoring keeps each term's per-document scores (for a query
-# weight of 1) until the index changes, bounded by this many entries in all: a
-# run of many queries over one candidate set (the daily digests) then costs a
-# few dictionary lookups per term and candidate.
-TERM_CACHE_ENTRIES = 1_000_000
-# Rough relative costs, per document, of scoring a term from its cached
-# postings, of reading and caching them, and of scoring a stored vector per term.
-CACHED_POSTING_COST, POSTING_COST, VECTOR_COST = 1, 10, 7
-QUERY_CACHE_SIZE = 10_000
 # Small writes commit without merging (a merge rewrites postings and costs far
-# more than the write). Once a kind has MERGE_AT segments a background thread
-# merges the small ones (Whoosh's MERGE_SMALL), off the request; a write that
-# finds MERGE_NOW segments (writes faster than merges) merges itself.
-MERGE_AT = 12
-MERGE_NOW = 48
+# more than the write). Segments are merged by size tier (Lucene's log merge
+# policy): once MERGE_FACTOR segments of the same tier (doc count within a
+# power of MERGE_FACTOR) exist, a background thread merges them into one of
+# the next tier, so each document is rewritten O(log n) times and never with
+# the big segments. Merges stop at MAX_MERGE_DOCS: merging into the big base
+# segment would hold the write lock for seconds; `bounty reindex` compacts.
+# A write that finds MERGE_NOW segments (writes faster than merges) merges
+# itself.
+MERGE_FACTOR = 10
+MAX_MERGE_DOCS = 10_000
+MERGE_NOW = 64
 
 _path_locks: dict[str, threading.RLock] = {}
 _path_locks_guard = threading.Lock()
@@ -139,30 +136,56 @@ class _KindView:
 
     def __init__(self, ix: index.Index) -> None:
         self.ix = ix
-        # leaf readers by (segment id, deleted count): a segment whose deletions
-        # are unchanged is reused across refreshes, so a refresh after a small
-        # write opens only the new segment instead of every segment again
-        self._leaves: dict[tuple[str, int], Any] = {}
+        # one reader per segment id, opened once: a segment's files never
+        # change, only its deletions (kept in the TOC), which ``_bind`` puts on
+        # a shallow copy. So a refresh after a write opens only new segments,
+        # never the big ones again, even when the write deleted from them.
+        self._bases: dict[str, Any] = {}
+        self._bases_lock = threading.Lock()
         self._retired: list[list[Any]] = []
         self.searcher = self._open()
         self._reset()
 
+    def base(self, segment: Any) -> Any:
+        """The cached reader of ``segment``'s files (its deletions may be stale)."""
+        from whoosh.reading import SegmentReader
+
+        segid = segment.segment_id()
+        with self._bases_lock:
+            reader = self._bases.get(segid)
+            if reader is None:
+                reader = self._bases[segid] = SegmentReader(
+                    self.ix.storage, self.ix.schema, segment
+                )
+            return reader
+
+    def key_docnum(self, segments: list[Any], key: str) -> int | None:
+        """The live document number of ``key`` in ``segments`` (a writer's numbering)."""
+        offset = 0
+        for segment in segments:
+            reader = self.base(segment)
+            if ("key", key) in reader:
+                m = reader.postings("key", key)
+                while m.is_active():
+                    if not segment.is_deleted(m.id()):
+                        return offset + m.id()
+                    m.next()
+            offset += segment.doc_count_all()
+        return None
+
     def _open(self) -> Any:
-        from whoosh.reading import EmptyReader, MultiReader, SegmentReader
+        from whoosh.reading import EmptyReader, MultiReader
         from whoosh.searching import Searcher
 
         info = self.ix._read_toc()
-        leaves: dict[tuple[str, int], Any] = {}
-        readers = []
-        for segment in info.segments:
-            key = (segment.segment_id(), segment.deleted_count())
-            reader = self._leaves.get(key)
-            if reader is None:
-                reader = SegmentReader(self.ix.storage, info.schema, segment,
-                                       generation=info.generation)
-            leaves[key] = reader
-            readers.append(reader)
-        dropped = [r for k, r in self._leaves.items() if k not in leaves]
+        self._segment_bases = [self.base(segment) for segment in info.segments]
+        readers = [_bind(b, segment) for b, segment in zip(self._segment_bases, info.segments,
+                                                            strict=True)]
+        live = {segment.segment_id() for segment in info.segments}
+        with self._bases_lock:
+            dropped = [r for k, r in self._bases.items() if k not in live]
+            for k in [k for k in self._bases if k not in live]:
+                del self._bases[k]
         if dropped:
             # a search in another thread may still read them: close them two
             # refreshes later
@@ -170,13 +193,12 @@ class _KindView:
         while len(self._retired) > 2:
             for r in self._retired.pop(0):
                 r.close()
-        self._leaves = leaves
         if not readers:
             reader = EmptyReader(info.schema)
             reader.generation = lambda: info.generation  # up_to_date() compares it
         elif len(readers) == 1:
             reader = readers[0]
-            reader._gen = info.generation  # a reused reader: now at this generation
+            reader._gen = info.generation  # a bound copy: at this generation
         else:
             reader = MultiReader(readers, generation=info.generation)
         return Searcher(reader, closereader=False, fromindex=self.ix)
@@ -185,11 +207,8 @@ class _KindView:
         self._idf: dict[str, float] = {}
         self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
         self._filters: OrderedDict[tuple, frozenset[int] | None] = OrderedDict()
-        self._columns: dict[str, Any] = {}
-        self._docnums: dict[str, int | None] = {}
-        self._terms: OrderedDict[str, dict[int, float]] = OrderedDict()
-        self._terms_size = 0
-        self._queries: OrderedDict[tuple[str, int], list[QueryTerm]] = OrderedDict()
+        self._arrays: dict[str, list[Any]] = {}
+        self._facets: OrderedDict[tuple, dict[str, dict[str, int]]] = OrderedDict()
         reader = self.searcher.reader()
         self.doc_count = reader.doc_count()
         # term statistics still count deleted documents until segments merge,
@@ -209,11 +228,11 @@ class _KindView:
             self._reset()
 
     def close(self) -> None:
-        for group in [*self._retired, list(self._leaves.values())]:
+        for group in [*self._retired, list(self._bases.values())]:
             for r in group:
                 r.close()
         self._retired = []
-        self._leaves = {}
+        self._bases = {}
 
     def df(self, term: str) -> int:
         reader = self.searcher.reader()
@@ -232,115 +251,71 @@ class _KindView:
         return Scorer(self.idf, self.avg)
 
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
-        """The document's term vector and its metadata as a hit shows it (don't mutate)."""
         cached = self._vectors.get(docnum)
         if cached is not None:
             self._vectors.move_to_end(docnum)
             return cached
         fields_ = self.searcher.stored_fields(docnum)
         vec = DocVector.from_stored(fields_["data"]["terms"])
-        meta = {k: v for k, v in fields_.items() if k not in ("data", "key")}
-        meta["title"] = fields_["data"]["title"]
-        for name in ("deadline", "published_at"):
-            if isinstance(meta.get(name), datetime):
-                meta[name] = meta[name].replace(tzinfo=UTC)
-        result = (vec, meta)
+        result = (vec, fields_)
         self._vectors[docnum] = result
         if len(self._vectors) > 20_000:
             self._vectors.popitem(last=False)
         return result
 
-    def column(self, name: str) -> Any:
-        col = self._columns.get(name)
-        if col is None:
-            col = self.searcher.reader().column_reader(name)
-            self._columns[name] = col
-        return col
+    def _array(self, key: str, build: Callable[[Any], list[Any]]) -> list[Any]:
+        """A per-document array over the whole kind, built from per-segment parts.
 
-    def docnum(self, doc_id: str) -> int | None:
-        """The live document number of ``doc_id`` (cached until the index changes)."""
-        try:
-            return self._docnums[doc_id]
-        except KeyError:
-            docnum = self._docnums[doc_id] = self.searcher.document_number(id=doc_id)
-            return docnum
+        A segment's part is cached on its (immutable) base reader, so after a
+        write only the new segment's part is computed.
+        """
+        arr = self._arrays.get(key)
+        if arr is None:
+            arr = []
+            for base in self._segment_bases:
+                parts = base.__dict__.setdefault("_bounty_arrays", {})
+                part = parts.get(key)
+                if part is None:
+                    part = parts[key] = build(base)
+                arr.extend(part)
+            self._arrays[key] = arr
+        return arr
 
-    def term_scores(self, term: str) -> dict[int, float]:
-        """Every live document containing ``term``, with its BM25F score for a query weight
-        of 1 (field lengths as Whoosh stores them); cached until the index changes."""
-        cached = self._terms.get(term)
-        if cached is not None:
-            return cached
-        reader = self.searcher.reader()
-        scorer = self.scorer()
-        tf: dict[int, float] = {}
-        for f in DOC_FIELD_WEIGHTS:
-            if not reader.doc_frequency(f, term):
-                continue
-            m = reader.postings(f, term)
-            while m.is_active():
-                d = m.id()
-                tf[d] = tf.get(d, 0.0) + m.weight() * scorer.norm(f, reader.doc_field_length(d, f))
-                m.next()
-        scores = {d: scorer.unit(term, t) for d, t in tf.items()}
-        self._terms[term] = scores
-        self._terms_size += len(scores)
-        while self._terms_size > TERM_CACHE_ENTRIES and len(self._terms) > 1:
-            _, dropped = self._terms.popitem(last=False)
-            self._terms_size -= len(dropped)
-        return scores
+    def lengths(self, field: str) -> list[int]:
+        """Field lengths by document number (Whoosh's one-byte approximation)."""
+        return self._array(
+            "len:" + field,
+            lambda r: [r.doc_field_length(d, field, 0) or 0 for d in range(r.doc_count_all())],
+        )
 
-    def matcher(self, terms: list[QueryTerm]) -> Callable[[int], list[str]] | None:
-        """docnum -> what :meth:`Scorer.score` reports as matched, from the cached term
-        scores; ``None`` unless every term's are cached."""
-        tables = []
-        for q in terms:
-            per_doc = self._terms.get(q.text)
-            if per_doc is None:
-                return None
-            if not q.text.startswith(GRAM_MARK):
-                tables.append((per_doc, q.origin, q.text))
+    def values(self, name: str) -> list[Any]:
+        """A sortable/facet column's values by document number."""
 
-        def matched(docnum: int) -> list[str]:
-            out: dict[str, None] = {}
-            for per_doc, origin, text in tables:
-                if docnum in per_doc:
-                    out[origin] = None
-                    out[text] = None
-            return list(out)
+        def build(r: Any) -> list[Any]:
+            col = r.column_reader(name)
+            return [col[d] for d in range(r.doc_count_all())]
 
-        return matched
+        return self._array("col:" + name, build)
 
-    def query_terms(self, analyzer: Analyzer, q: Doc | str, max_terms: int) -> list[QueryTerm]:
-        """The weighted terms of ``q``, cached until the index changes (the IDF does): many
-        people share a profile, and a digest run asks once per subscriber."""
-        texts = q if isinstance(q, str) else repr([q.get(n) for n in QUERY_FIELD_WEIGHTS])
-        key = (texts, max_terms)
-        cached = self._queries.get(key)
-        if cached is None:
-            cached = self._queries[key] = query_terms(analyzer, q, self.idf, max_terms=max_terms)
-            if len(self._queries) > QUERY_CACHE_SIZE:
-                self._queries.popitem(last=False)
-        return cached
-
-    def postings_cost(self, term: str, candidates: int) -> int:
-        """The rough cost of scoring ``term`` for ``candidates`` documents from its postings."""
-        cached = self._terms.get(term)
-        if cached is not None:
-            return CACHED_POSTING_COST * min(len(cached), candidates)
-        return POSTING_COST * self.df(term)
+    def facet_counts(self, key: tuple, docs: Iterable[int]) -> dict[str, dict[str, int]]:
+        """Facet counts of ``docs``, cached per searcher generation under ``key``."""
+        counts = self._facets.get(key)
+        if counts is not None:
+            self._facets.move_to_end(key)
+            return counts
+        counts = {}
+        docs = list(docs)
+        for name in FACET_FIELDS:
+            values = self.values(name)
+            c = Counter(values[d] for d in docs)
+            counts[name] = {k: v for k, v in c.most_common() if k}
+        self._facets[key] = counts
+        if len(self._facets) > 256:
+            self._facets.popitem(last=False)
+        return counts
 
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:
         """Doc numbers passing ``filters``; ``None`` means all live documents."""
-        if filters is not None and filters.ids is not None:
-            ids = _values(filters.ids)
-            known = self._docnums
-            for doc_id in ids:
-                if doc_id not in known:
-                    self.docnum(doc_id)
-            docs = frozenset(map(known.__getitem__, ids)) - {None}
-            rest = self.allowed(dataclasses.replace(filters, ids=None))
-            return docs if rest is None else docs & rest
         q = _filter_query(filters)
         if q is None:
             return None
@@ -353,6 +328,23 @@ class _KindView:
         if len(self._filters) > 64:
             self._filters.popitem(last=False)
         return docs
+
+
+def _bind(base: Any, segment: Any) -> Any:
+    """A reader sharing ``base``'s open files with ``segment``'s deletions.
+
+    Whoosh keeps deletions on the segment object, read by the per-document
+    reader (and cached in ``deleted_docs_set``); nothing else in a
+    SegmentReader depends on them. The copy is never
+    closed itself (its base is).
+    """
+    reader = copy.copy(base)
+    perdoc = copy.copy(base._perdoc)
+    perdoc._segment = segment
+    reader._segment = segment
+    reader._perdoc = perdoc
+    reader.__dict__.pop("deleted_docs_set", None)  # a cached_property of the base's deletions
+    return reader
 
 
 def _values(v: str | Iterable[str] | None) -> list[str]:
@@ -381,6 +373,10 @@ def _filter_query(filters: Filters | None) -> query.Query | None:
         )
     if filters.exclude_ids:
         parts.append(query.Not(query.Or([query.Term("id", str(i)) for i in filters.exclude_ids])))
+    if filters.ids is not None:
+        # Restrict to these documents (digests rank only their candidates); none given: none.
+        ids = [str(i) for i in _values(filters.ids)]
+        parts.append(query.Or([query.Term("id", i) for i in ids]) if ids else query.NullQuery)
     if not parts:
         return None
     return query.And(parts) if len(parts) > 1 else parts[0]
@@ -448,7 +444,7 @@ class WhooshEngine:
                     storage.create_index(self.schema, indexname=kind)
         return storage.open_index(indexname=kind)
 
-    def _view(self, kind: str) -> _KindView | None:
+    def _view(self, kind: str, *, refresh: bool = True) -> _KindView | None:
         gen = self.generation()
         with self._views_lock:
             if gen != self._gen:
@@ -465,8 +461,9 @@ class WhooshEngine:
                 if not storage.index_exists(indexname=kind):
                     return None
                 view = self._views[kind] = _KindView(storage.open_index(indexname=kind))
-            else:
-                # cheap when nothing changed; picks up other processes' writes too
+            elif refresh:
+                # cheap when nothing changed; picks up other processes' writes too.
+                # Writers do not refresh: the next search does, lazily.
                 view.refresh()
             return view
 
@@ -528,13 +525,14 @@ class WhooshEngine:
                 ix = self._ensure_kind(kind, gen)
                 writer = _open_writer(ix)
                 try:
-                    live = self._live_searcher(kind, writer) if gen is None else None
+                    # the kind's cached segment readers find a key's document in
+                    # the writer's numbering without opening a searcher (Whoosh's
+                    # update_document would open every segment)
+                    view = self._view(kind, refresh=False) if gen is None else None
                     for doc_id, fields_ in prepared:
                         key = f"{kind}:{doc_id}"
-                        if live is not None:
-                            # our cached searcher is at the writer's generation, so its
-                            # document numbers are the writer's: no searcher to open
-                            docnum = live.document_number(key=key)
+                        if view is not None:
+                            docnum = view.key_docnum(writer.segments, key)
                             if docnum is not None:
                                 writer.delete_document(docnum)
                             if fields_ is not None:
@@ -546,10 +544,13 @@ class WhooshEngine:
                 except BaseException:
                     writer.cancel()
                     raise
-                segments = len(writer.segments)
-                writer.commit(merge=segments >= MERGE_NOW)
-                if gen is None and MERGE_AT <= segments < MERGE_NOW:
-                    self._merge_later(kind)
+                segments = list(writer.segments)
+                if len(segments) >= MERGE_NOW:
+                    writer.commit(mergetype=_merge_tiers)
+                else:
+                    writer.commit(merge=False)
+                    if gen is None and _tier_to_merge(segments):
+                        self._merge_later(kind)
             if self._rebuild_tail is not None and gen is None:
                 self._rebuild_tail.extend(ops)
 
@@ -565,7 +566,9 @@ class WhooshEngine:
             try:
                 with self._lock:
                     if self.generation() == gen and not self._closed:
-                        _open_writer(self._ensure_kind(kind, gen)).commit(merge=True)
+                        _open_writer(self._ensure_kind(kind, gen)).commit(
+                            mergetype=_merge_tiers
+                        )
             except Exception:  # pragma: no cover - the next write merges instead
                 logger.exception("merging index segments of %s failed", kind)
             finally:
@@ -575,16 +578,6 @@ class WhooshEngine:
         thread = threading.Thread(target=merge, name=f"bounty-index-merge-{kind}", daemon=True)
         self._merge_threads = [t for t in self._merge_threads if t.is_alive()] + [thread]
         thread.start()
-
-    def _live_searcher(self, kind: str, writer: Any) -> Any:
-        """The cached searcher of ``kind`` if it shows exactly what ``writer`` started from."""
-        view = self._view(kind)
-        if view is None:
-            return None
-        searcher = view.searcher
-        if searcher.reader().generation() != writer.generation - 1:
-            return None
-        return searcher
 
     def apply(self, ops: Iterable[tuple[str, Any, Doc | None]]) -> None:
         """Apply already-journalled operations (``(kind, id, doc-or-None)``)."""
@@ -686,25 +679,48 @@ class WhooshEngine:
 
     # -- reading ----------------------------------------------------------
     def _terms(self, view: _KindView, q: Doc | str, max_terms: int) -> list[QueryTerm]:
-        return view.query_terms(self.analyzer, q, max_terms)
+        return query_terms(self.analyzer, q, view.idf, max_terms=max_terms)
 
     def _score_postings(
         self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
     ) -> dict[int, float]:
-        """Term-at-a-time BM25F over the (cached) postings of the (bounded) terms."""
+        """Term-at-a-time BM25F over the postings of the (bounded) terms."""
+        reader = view.searcher.reader()
+        scorer = view.scorer()
+        tf: dict[int, float] = {}
         scores: dict[int, float] = {}
         for q in terms:
-            per_doc = view.term_scores(q.text)
-            w = q.weight
-            if allowed is None:
-                pairs: Iterable[tuple[int, float]] = per_doc.items()
-            elif len(allowed) < len(per_doc):
-                pairs = ((d, per_doc[d]) for d in allowed if d in per_doc)
-            else:
-                pairs = ((d, c) for d, c in per_doc.items() if d in allowed)
-            for d, c in pairs:
-                scores[d] = scores.get(d, 0.0) + w * c
+            tf.clear()
+            for f in DOC_FIELD_WEIGHTS:
+                if not reader.doc_frequency(f, q.text):
+                    continue
+                m = reader.postings(f, q.text)
+                flen = view.lengths(f)
+                norm = scorer.norm
+                while m.is_active():
+                    d = m.id()
+                    if allowed is None or d in allowed:
+                        tf[d] = tf.get(d, 0.0) + m.weight() * norm(f, flen[d])
+                    m.next()
+            for d, t in tf.items():
+                scores[d] = scores.get(d, 0.0) + scorer.saturate(q, t)
         return scores
+
+    def _matches(
+        self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
+    ) -> set[int]:
+        """The documents any term occurs in (what scoring would return), unscored."""
+        if allowed is not None and len(allowed) <= SMALL_CANDIDATE_SET:
+            return set(self._score_vectors(view, terms, allowed))
+        reader = view.searcher.reader()
+        out: set[int] = set()
+        for q in terms:
+            for f in DOC_FIELD_WEIGHTS:
+                if reader.doc_frequency(f, q.text):
+                    out.update(reader.postings(f, q.text).all_ids())
+        if allowed is not None:
+            out &= allowed
+        return out
 
     def _score_vectors(
         self, view: _KindView, terms: list[QueryTerm], docnums: Iterable[int]
@@ -721,24 +737,26 @@ class WhooshEngine:
         self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
     ) -> dict[int, float]:
         if allowed is not None and len(allowed) <= SMALL_CANDIDATE_SET:
-            # few candidates: their stored vectors, unless the terms' postings are
-            # cheaper (cached, or short next to the candidates: a digest's run)
-            postings = sum(view.postings_cost(q.text, len(allowed)) for q in terms)
-            if postings > VECTOR_COST * len(allowed) * len(terms):
-                return self._score_vectors(view, terms, allowed)
+            return self._score_vectors(view, terms, allowed)
         return self._score_postings(view, terms, allowed)
 
-    def _hit(self, view: _KindView, kind: str, docnum: int, score: float, terms,
-             matcher: Callable[[int], list[str]] | None = None) -> Hit:
-        vec, meta = view.stored(docnum)
-        if not terms:
-            matched = []
-        elif matcher is not None:
-            matched = matcher(docnum)
+    def _hit(
+        self, view: _KindView, kind: str, docnum: int, score: float | None, terms
+    ) -> Hit:
+        """A hit; ``score`` ``None`` means score it here (results sorted by a column)."""
+        vec, stored = view.stored(docnum)
+        if terms:
+            exact, matched = view.scorer().score(terms, vec)
+            score = exact if score is None else score
         else:
-            matched = view.scorer().score(terms, vec)[1]
-        return Hit(kind=kind, id=meta["id"], score=round(score, 4), fields=dict(meta),
-                   matched=matched)
+            matched = []
+        score = score or 0.0
+        meta = {k: v for k, v in stored.items() if k not in ("data", "key")}
+        meta["title"] = stored["data"]["title"]
+        for name in ("deadline", "published_at"):
+            if isinstance(meta.get(name), datetime):
+                meta[name] = meta[name].replace(tzinfo=UTC)
+        return Hit(kind=kind, id=stored["id"], score=round(score, 4), fields=meta, matched=matched)
 
     def search(
         self,
@@ -758,7 +776,13 @@ class WhooshEngine:
             return SearchResult([], 0, page, pagesize)
         allowed = view.allowed(filters)
         terms = self._terms(view, text or "", SEARCH_MAX_TERMS) if text and text.strip() else []
-        if terms:
+        unscored = False
+        if terms and sort != "relevance":
+            # sorted by a column: which documents match is all that matters; the
+            # page's hits are scored one by one
+            scores = dict.fromkeys(self._matches(view, terms, allowed), 0.0)
+            unscored = True
+        elif terms:
             scores = self._scores(view, terms, allowed)
         elif text and text.strip():
             scores = {}  # only unknown words: nothing can match
@@ -770,14 +794,12 @@ class WhooshEngine:
         total = len(scores)
         start = (page - 1) * pagesize
         ordered = self._order(view, scores, sort, start + pagesize)
-        matcher = view.matcher(terms)
-        hits = [self._hit(view, kind, d, scores[d], terms, matcher) for d in ordered[start:]]
+        hits = [self._hit(view, kind, d, None if unscored else scores[d], terms)
+                for d in ordered[start:]]
         counts: dict[str, dict[str, int]] = {}
         if facets:
-            for name in FACET_FIELDS:
-                col = view.column(name)
-                c = Counter(col[d] for d in scores)
-                counts[name] = {k: v for k, v in c.most_common() if k}
+            key = (tuple(t.text for t in terms), bool(text and text.strip()), repr(filters))
+            counts = view.facet_counts(key, scores)
         return SearchResult(hits, total, page, pagesize, counts, [t.text for t in terms])
 
     def _order(self, view: _KindView, scores: dict[int, float], sort: str, n: int) -> list[int]:
@@ -788,7 +810,7 @@ class WhooshEngine:
             "deadline": ("deadline", False),
             "bounty": ("bounty", True),
         }.get(sort, ("published_at", True))
-        col = view.column(name)
+        col = view.values(name)
         keyed = ((col[d], d) for d in scores)
         if reverse:
             return [d for _, d in heapq.nlargest(n, keyed)]
@@ -816,8 +838,7 @@ class WhooshEngine:
             return []
         scores = self._scores(view, terms, allowed)
         best = heapq.nlargest(limit, scores, key=lambda d: (scores[d], -d))
-        matcher = view.matcher(terms)
-        return [self._hit(view, kind, d, scores[d], terms, matcher) for d in best]
+        return [self._hit(view, kind, d, scores[d], terms) for d in best]
 
     def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
         return _highlight(self.analyzer, text, terms, fragment=fragment)
@@ -825,6 +846,37 @@ class WhooshEngine:
     def count(self, kind: str) -> int:
         view = self._view(kind)
         return 0 if view is None else view.doc_count
+
+
+def _tier_to_merge(segments: list[Any]) -> list[Any]:
+    """The segments of the smallest size tier that has MERGE_FACTOR of them."""
+    tiers: dict[int, list[Any]] = {}
+    for segment in segments:
+        n = max(segment.doc_count_all(), 1)
+        tier = int(math.log(n, MERGE_FACTOR) + 1e-9)
+        tiers.setdefault(tier, []).append(segment)
+    for _tier, group in sorted(tiers.items()):
+        if len(group) >= MERGE_FACTOR:
+            group = group[:MERGE_FACTOR]
+            if sum(s.doc_count_all() for s in group) <= MAX_MERGE_DOCS:
+                return group
+    return []
+
+
+def _merge_tiers(writer: Any, segments: list[Any]) -> list[Any]:
+    """A Whoosh merge policy: merge tiers (smallest first) while one is full."""
+    from whoosh.reading import SegmentReader
+
+    remaining = list(segments)
+    while group := _tier_to_merge(remaining):
+        for segment in group:
+            reader = SegmentReader(writer.storage, writer.schema, segment)
+            writer.add_reader(reader)
+            reader.close()
+        ids = {id(s) for s in group}
+        remaining = [s for s in remaining if id(s) not in ids]
+        break  # one merge per commit: the merged segment is the writer's own
+    return remaining
 
 
 def _open_writer(ix: index.Index, timeout: float = 60.0) -> Any:

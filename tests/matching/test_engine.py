@@ -339,3 +339,26 @@ def test_many_small_writes_merge_and_stay_correct(tmp_path):
         assert e.search("一号改").hits[0].id == "1"
     finally:
         e.close()
+
+
+def test_update_in_an_old_segment_reuses_its_reader(engine):
+    engine.index([challenge(i, f"伺服电机{i}号") for i in range(1, 6)])
+    view = engine._view("challenge")
+    (first,) = view._segment_bases
+    engine.index([challenge(3, "鞋底耐磨材料")])  # deletes from the first segment
+    result = engine.search("伺服电机", pagesize=10)
+    assert sorted(h.id for h in result.hits) == ["1", "2", "4", "5"]
+    assert engine.search("鞋底").hits[0].id == "3"
+    # the first segment's files were not opened again; only its deletions changed
+    assert engine._view("challenge")._segment_bases[0] is first
+
+
+def test_sorting_by_a_column_finds_the_same_documents_and_scores_the_page(engine):
+    engine.index([challenge(i, "伺服电机" if i % 2 else "鞋底", bounty=i * 10_000)
+                  for i in range(1, 9)])
+    by_relevance = engine.search("伺服电机")
+    by_bounty = engine.search("伺服电机", sort="bounty")
+    assert by_bounty.total == by_relevance.total == 4
+    assert [h.id for h in by_bounty.hits] == ["7", "5", "3", "1"]
+    assert all(h.score > 0 and h.matched for h in by_bounty.hits)
+    assert by_bounty.facets == by_relevance.facets
