@@ -18,6 +18,7 @@ candidates are few (a challenge's bids).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import heapq
 import logging
@@ -61,6 +62,10 @@ logger = logging.getLogger(__name__)
 SEARCH_MAX_TERMS = 8
 RECOMMEND_MAX_TERMS = 16
 SMALL_CANDIDATE_SET = 3000
+# Cached per-term document scores kept at most (entries over all terms).
+TERM_UNITS_CACHE_ENTRIES = 1_000_000
+# Candidate sets up to this size are scored from stored vectors, larger ones from postings.
+VECTOR_SCORING_MAX = 64
 # Small writes commit without merging (a merge rewrites postings and costs far
 # more than the write). Segments are merged by size tier (Lucene's log merge
 # policy): once MERGE_FACTOR segments of the same tier (doc count within a
@@ -209,6 +214,9 @@ class _KindView:
         self._filters: OrderedDict[tuple, frozenset[int] | None] = OrderedDict()
         self._arrays: dict[str, list[Any]] = {}
         self._facets: OrderedDict[tuple, dict[str, dict[str, int]]] = OrderedDict()
+        self._units: OrderedDict[str, dict[int, float]] = OrderedDict()
+        self._units_size = 0
+        self._ids: dict[str, int] | None = None
         reader = self.searcher.reader()
         self.doc_count = reader.doc_count()
         # term statistics still count deleted documents until segments merge,
@@ -249,6 +257,34 @@ class _KindView:
 
     def scorer(self) -> Scorer:
         return Scorer(self.idf, self.avg)
+
+    def term_units(self, term: str) -> dict[int, float]:
+        """Each document's BM25F score for ``term`` at query weight 1, cached until the
+        view refreshes: repeated queries (digests rank thousands of subscribers over the
+        same candidates) then cost a dictionary lookup per term instead of a postings walk."""
+        cached = self._units.get(term)
+        if cached is not None:
+            self._units.move_to_end(term)
+            return cached
+        reader = self.searcher.reader()
+        scorer = self.scorer()
+        tf: dict[int, float] = {}
+        for f in DOC_FIELD_WEIGHTS:
+            if not reader.doc_frequency(f, term):
+                continue
+            m = reader.postings(f, term)
+            flen = self.lengths(f)
+            while m.is_active():
+                d = m.id()
+                tf[d] = tf.get(d, 0.0) + m.weight() * scorer.norm(f, flen[d])
+                m.next()
+        units = {d: scorer.unit(term, t) for d, t in tf.items()}
+        self._units[term] = units
+        self._units_size += len(units)
+        while self._units_size > TERM_UNITS_CACHE_ENTRIES and len(self._units) > 1:
+            _old, dropped = self._units.popitem(last=False)
+            self._units_size -= len(dropped)
+        return units
 
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
         cached = self._vectors.get(docnum)
@@ -314,8 +350,27 @@ class _KindView:
             self._facets.popitem(last=False)
         return counts
 
+    def id_docnums(self) -> dict[str, int]:
+        """Document id -> live doc number, built once per view (for ``Filters.ids``)."""
+        if self._ids is None:
+            reader = self.searcher.reader()
+            ids: dict[str, int] = {}
+            for term in reader.lexicon("id"):
+                text = term.decode() if isinstance(term, bytes) else term
+                for d in reader.postings("id", text).all_ids():
+                    if not reader.is_deleted(d):
+                        ids[text] = d
+            self._ids = ids
+        return self._ids
+
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:
         """Doc numbers passing ``filters``; ``None`` means all live documents."""
+        if filters is not None and filters.ids is not None:
+            # Restrict to these documents (digests rank only their candidates).
+            known = self.id_docnums()
+            docs = frozenset(known[i] for i in map(str, _values(filters.ids)) if i in known)
+            rest = self.allowed(dataclasses.replace(filters, ids=None))
+            return docs if rest is None else docs & rest
         q = _filter_query(filters)
         if q is None:
             return None
@@ -373,10 +428,6 @@ def _filter_query(filters: Filters | None) -> query.Query | None:
         )
     if filters.exclude_ids:
         parts.append(query.Not(query.Or([query.Term("id", str(i)) for i in filters.exclude_ids])))
-    if filters.ids is not None:
-        # Restrict to these documents (digests rank only their candidates); none given: none.
-        ids = [str(i) for i in _values(filters.ids)]
-        parts.append(query.Or([query.Term("id", i) for i in ids]) if ids else query.NullQuery)
     if not parts:
         return None
     return query.And(parts) if len(parts) > 1 else parts[0]
@@ -684,26 +735,19 @@ class WhooshEngine:
     def _score_postings(
         self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
     ) -> dict[int, float]:
-        """Term-at-a-time BM25F over the postings of the (bounded) terms."""
-        reader = view.searcher.reader()
-        scorer = view.scorer()
-        tf: dict[int, float] = {}
+        """Term-at-a-time BM25F over the (cached, per-term) postings of the bounded terms."""
         scores: dict[int, float] = {}
         for q in terms:
-            tf.clear()
-            for f in DOC_FIELD_WEIGHTS:
-                if not reader.doc_frequency(f, q.text):
-                    continue
-                m = reader.postings(f, q.text)
-                flen = view.lengths(f)
-                norm = scorer.norm
-                while m.is_active():
-                    d = m.id()
-                    if allowed is None or d in allowed:
-                        tf[d] = tf.get(d, 0.0) + m.weight() * norm(f, flen[d])
-                    m.next()
-            for d, t in tf.items():
-                scores[d] = scores.get(d, 0.0) + scorer.saturate(q, t)
+            units = view.term_units(q.text)
+            w = q.weight  # Scorer.saturate(q, tf) == q.weight * Scorer.unit(q.text, tf)
+            if allowed is None:
+                pairs: Iterable[tuple[int, float]] = units.items()
+            elif len(allowed) < len(units):
+                pairs = ((d, units[d]) for d in allowed if d in units)
+            else:
+                pairs = ((d, c) for d, c in units.items() if d in allowed)
+            for d, c in pairs:
+                scores[d] = scores.get(d, 0.0) + w * c
         return scores
 
     def _matches(
@@ -736,7 +780,9 @@ class WhooshEngine:
     def _scores(
         self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
     ) -> dict[int, float]:
-        if allowed is not None and len(allowed) <= SMALL_CANDIDATE_SET:
+        # A few candidates (a challenge's bids): score their stored vectors. More (digest
+        # candidates, open challenges): per-term cached postings, shared by later queries.
+        if allowed is not None and len(allowed) <= VECTOR_SCORING_MAX:
             return self._score_vectors(view, terms, allowed)
         return self._score_postings(view, terms, allowed)
 
