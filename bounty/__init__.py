@@ -35,14 +35,15 @@ def select_locale() -> str:
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the application; ``config`` overrides defaults and the environment."""
+    settings = build_config(config)
     app = Flask(
         __name__,
         template_folder=_resource_dir("templates"),
         static_folder=_resource_dir("static"),
-        instance_path=build_config(config)["BOUNTY_INSTANCE"],
+        instance_path=settings["BOUNTY_INSTANCE"],
         instance_relative_config=False,
     )
-    app.config.update(build_config(config))
+    app.config.update(settings)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(PACKAGE_DIR / "translations"))
 
     db.init_app(app)

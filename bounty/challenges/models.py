@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import Organization, User
+from ..enums import LabelledEnum
 from ..extensions import db
 from ..timeutil import UTCDateTime, utcnow
 
@@ -20,7 +21,7 @@ def _enum(cls: type[enum.Enum], length: int = 30) -> sa.Enum:
     return sa.Enum(cls, native_enum=False, length=length, validate_strings=True)
 
 
-class Industry(enum.StrEnum):
+class Industry(LabelledEnum):
     apparel = "apparel"
     footwear = "footwear"
     eyewear = "eyewear"
@@ -33,10 +34,6 @@ class Industry(enum.StrEnum):
     optoelectronic = "optoelectronic"
     new_materials = "new_materials"
     other = "other"
-
-    @property
-    def label(self) -> str:
-        return str(INDUSTRY_LABELS[self])
 
 
 INDUSTRY_LABELS = {
@@ -53,19 +50,16 @@ INDUSTRY_LABELS = {
     Industry.new_materials: _l("新材料"),
     Industry.other: _l("其他"),
 }
+Industry.label_map = INDUSTRY_LABELS
 
 
-class Category(enum.StrEnum):
+class Category(LabelledEnum):
     complete_equipment = "complete_equipment"
     first_set = "first_set"
     first_batch_material = "first_batch_material"
     key_process = "key_process"
     industrial_software = "industrial_software"
     other = "other"
-
-    @property
-    def label(self) -> str:
-        return str(CATEGORY_LABELS[self])
 
 
 CATEGORY_LABELS = {
@@ -76,17 +70,14 @@ CATEGORY_LABELS = {
     Category.industrial_software: _l("工业软件"),
     Category.other: _l("其他"),
 }
+Category.label_map = CATEGORY_LABELS
 
 
-class IPTerms(enum.StrEnum):
+class IPTerms(LabelledEnum):
     enterprise = "enterprise"
     solver = "solver"
     shared = "shared"
     negotiable = "negotiable"
-
-    @property
-    def label(self) -> str:
-        return str(IP_TERMS_LABELS[self])
 
 
 IP_TERMS_LABELS = {
@@ -95,9 +86,10 @@ IP_TERMS_LABELS = {
     IPTerms.shared: _l("共有"),
     IPTerms.negotiable: _l("协商"),
 }
+IPTerms.label_map = IP_TERMS_LABELS
 
 
-class ChallengeState(enum.StrEnum):
+class ChallengeState(LabelledEnum):
     draft = "draft"
     vetting = "vetting"
     returned = "returned"
@@ -109,10 +101,6 @@ class ChallengeState(enum.StrEnum):
     acceptance_review = "acceptance_review"
     completed = "completed"
     failed = "failed"
-
-    @property
-    def label(self) -> str:
-        return str(STATE_LABELS[self])
 
 
 STATE_LABELS = {
@@ -128,6 +116,7 @@ STATE_LABELS = {
     ChallengeState.completed: _l("已完成"),
     ChallengeState.failed: _l("流榜"),
 }
+ChallengeState.label_map = STATE_LABELS
 
 # States in which the public may see a challenge.
 PUBLIC_STATES = frozenset(
@@ -234,14 +223,10 @@ class ChallengeIndicator(db.Model):
     challenge: Mapped[Challenge] = relationship(back_populates="indicators")
 
 
-class BidState(enum.StrEnum):
+class BidState(LabelledEnum):
     draft = "draft"
     submitted = "submitted"
     withdrawn = "withdrawn"
-
-    @property
-    def label(self) -> str:
-        return str(BID_STATE_LABELS[self])
 
 
 BID_STATE_LABELS = {
@@ -249,6 +234,7 @@ BID_STATE_LABELS = {
     BidState.submitted: _l("已提交"),
     BidState.withdrawn: _l("已撤回"),
 }
+BidState.label_map = BID_STATE_LABELS
 
 
 class Bid(db.Model):

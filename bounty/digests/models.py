@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
+from ..enums import LabelledEnum
 from ..extensions import db
 from ..timeutil import UTCDateTime, utcnow
 
@@ -18,14 +19,10 @@ def _enum(cls: type[enum.Enum], length: int = 30) -> sa.Enum:
     return sa.Enum(cls, native_enum=False, length=length, validate_strings=True)
 
 
-class Frequency(enum.StrEnum):
+class Frequency(LabelledEnum):
     daily = "daily"
     weekly = "weekly"
     off = "off"
-
-    @property
-    def label(self) -> str:
-        return str(FREQUENCY_LABELS[self])
 
 
 FREQUENCY_LABELS = {
@@ -33,6 +30,7 @@ FREQUENCY_LABELS = {
     Frequency.weekly: _l("每周"),
     Frequency.off: _l("不接收"),
 }
+Frequency.label_map = FREQUENCY_LABELS
 
 
 class Subscription(db.Model):
@@ -73,7 +71,7 @@ class Subscription(db.Model):
         return f"<Subscription {self.id} u={self.user_id} {self.frequency}>"
 
 
-class NotificationKind(enum.StrEnum):
+class NotificationKind(LabelledEnum):
     challenge_approved = "challenge_approved"
     challenge_returned = "challenge_returned"
     challenge_rejected = "challenge_rejected"
@@ -85,10 +83,6 @@ class NotificationKind(enum.StrEnum):
     item_overdue = "item_overdue"
     deadline_soon = "deadline_soon"
     invited = "invited"
-
-    @property
-    def label(self) -> str:
-        return str(NOTIFICATION_LABELS[self])
 
 
 NOTIFICATION_LABELS = {
@@ -104,6 +98,7 @@ NOTIFICATION_LABELS = {
     NotificationKind.deadline_soon: _l("揭榜截止前三天提醒"),
     NotificationKind.invited: _l("企业邀请本单位揭榜"),
 }
+NotificationKind.label_map = NOTIFICATION_LABELS
 
 
 class NotificationPreference(db.Model):
@@ -121,15 +116,11 @@ class NotificationPreference(db.Model):
     enabled: Mapped[bool] = mapped_column(default=True)
 
 
-class OutboxStatus(enum.StrEnum):
+class OutboxStatus(LabelledEnum):
     queued = "queued"  # waiting for its next attempt
     sending = "sending"  # claimed by one process (lease from claimed_at)
     sent = "sent"
     failed = "failed"  # permanent: 5xx for the address, or out of attempts
-
-    @property
-    def label(self) -> str:
-        return str(OUTBOX_STATUS_LABELS[self])
 
 
 OUTBOX_STATUS_LABELS = {
@@ -138,6 +129,7 @@ OUTBOX_STATUS_LABELS = {
     OutboxStatus.sent: _l("已发送"),
     OutboxStatus.failed: _l("发送失败"),
 }
+OutboxStatus.label_map = OUTBOX_STATUS_LABELS
 
 
 class OutboxEmail(db.Model):

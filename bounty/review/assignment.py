@@ -10,7 +10,6 @@ assignee may decline with a reason.
 
 from __future__ import annotations
 
-import enum
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import MembershipStatus, Role, User
 from ..audit import record_event
 from ..challenges.models import Challenge
+from ..enums import LabelledEnum
 from ..errors import (
     ConcurrentUpdate,
     DomainError,
@@ -50,15 +50,11 @@ from .workdays import add_working_days
 DEFAULT_CAP = 10
 
 
-class TaskResult(enum.StrEnum):
+class TaskResult(LabelledEnum):
     approved = "approved"
     returned = "returned"
     rejected = "rejected"
     closed = "closed"  # the round ended without this slot's vote
-
-    @property
-    def label(self) -> str:
-        return str(RESULT_LABELS[self])
 
 
 RESULT_LABELS = {
@@ -67,6 +63,7 @@ RESULT_LABELS = {
     TaskResult.rejected: _l("不予通过"),
     TaskResult.closed: _l("已结束"),
 }
+TaskResult.label_map = RESULT_LABELS
 OUTCOME_RESULTS = {Outcome.approve: TaskResult.approved, Outcome.return_: TaskResult.returned,
                    Outcome.reject: TaskResult.rejected}
 
@@ -472,15 +469,11 @@ def check_overdue(now: datetime | None = None) -> list[ReviewTask]:
 # --------------------------------------------------------------------------- the queue
 
 
-class QueueView(enum.StrEnum):
+class QueueView(LabelledEnum):
     mine = "mine"
     unassigned = "unassigned"
     overdue = "overdue"
     all = "all"
-
-    @property
-    def label(self) -> str:
-        return str(VIEW_LABELS[self])
 
 
 VIEW_LABELS = {
@@ -489,6 +482,7 @@ VIEW_LABELS = {
     QueueView.overdue: _l("已超期"),
     QueueView.all: _l("全部待审"),
 }
+QueueView.label_map = VIEW_LABELS
 
 
 @dataclass

@@ -26,6 +26,7 @@ from ..accounts.models import Organization, Role, User
 from ..challenges import workflow
 from ..challenges.attachments import CheckedUpload, check_upload
 from ..challenges.models import Category, Challenge, ChallengeState
+from ..enums import LabelledEnum
 from ..errors import DomainError, PermissionDenied, TransitionRefused
 from ..extensions import db
 from ..timeutil import UTCDateTime, to_local, utcnow
@@ -56,14 +57,10 @@ def _enum(cls: type[enum.Enum], length: int = 30) -> sa.Enum:
     return sa.Enum(cls, native_enum=False, length=length, validate_strings=True)
 
 
-class EquipmentCategory(enum.StrEnum):
+class EquipmentCategory(LabelledEnum):
     complete_set = "complete_set"
     single_machine = "single_machine"
     core_component = "core_component"
-
-    @property
-    def label(self) -> str:
-        return str(EQUIPMENT_CATEGORY_LABELS[self])
 
 
 EQUIPMENT_CATEGORY_LABELS = {
@@ -71,6 +68,7 @@ EQUIPMENT_CATEGORY_LABELS = {
     EquipmentCategory.single_machine: _l("单台设备"),
     EquipmentCategory.core_component: _l("核心部件"),
 }
+EquipmentCategory.label_map = EQUIPMENT_CATEGORY_LABELS
 
 # The usual floors; app.config["CERTIFICATION_PRICE_FLOORS"] overrides any of them.
 DEFAULT_PRICE_FLOORS = {
@@ -80,15 +78,11 @@ DEFAULT_PRICE_FLOORS = {
 }
 
 
-class EvidenceKind(enum.StrEnum):
+class EvidenceKind(LabelledEnum):
     invention_patent = "invention_patent"
     test_report = "test_report"
     novelty_search = "novelty_search"
     user_report = "user_report"
-
-    @property
-    def label(self) -> str:
-        return str(EVIDENCE_LABELS[self])
 
 
 EVIDENCE_LABELS = {
@@ -97,17 +91,14 @@ EVIDENCE_LABELS = {
     EvidenceKind.novelty_search: _l("查新报告"),
     EvidenceKind.user_report: _l("用户使用报告"),
 }
+EvidenceKind.label_map = EVIDENCE_LABELS
 
 
-class CertificationState(enum.StrEnum):
+class CertificationState(LabelledEnum):
     submitted = "submitted"
     returned = "returned"
     rejected = "rejected"
     certified = "certified"
-
-    @property
-    def label(self) -> str:
-        return str(CERTIFICATION_STATE_LABELS[self])
 
 
 CERTIFICATION_STATE_LABELS = {
@@ -116,6 +107,7 @@ CERTIFICATION_STATE_LABELS = {
     CertificationState.rejected: _l("不予通过"),
     CertificationState.certified: _l("已认定"),
 }
+CertificationState.label_map = CERTIFICATION_STATE_LABELS
 
 
 class CertificationApplication(db.Model):

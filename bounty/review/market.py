@@ -24,6 +24,7 @@ from ..audit import record_event
 from ..challenges import workflow
 from ..challenges.attachments import CheckedUpload, check_upload
 from ..challenges.models import MAX_BOUNTY_YUAN, Challenge, ChallengeState
+from ..enums import LabelledEnum
 from ..errors import DomainError, PermissionDenied, TransitionRefused
 from ..extensions import db
 from ..timeutil import UTCDateTime, to_local, utcnow
@@ -53,15 +54,11 @@ def _enum(cls: type[enum.Enum], length: int = 30) -> sa.Enum:
     return sa.Enum(cls, native_enum=False, length=length, validate_strings=True)
 
 
-class TransactionType(enum.StrEnum):
+class TransactionType(LabelledEnum):
     transfer = "transfer"
     licence = "licence"
     equity = "equity"
     service = "service"
-
-    @property
-    def label(self) -> str:
-        return str(TRANSACTION_LABELS[self])
 
 
 TRANSACTION_LABELS = {
@@ -70,19 +67,16 @@ TRANSACTION_LABELS = {
     TransactionType.equity: _l("作价入股"),
     TransactionType.service: _l("技术服务"),
 }
+TransactionType.label_map = TRANSACTION_LABELS
 
 
-class ListingState(enum.StrEnum):
+class ListingState(LabelledEnum):
     submitted = "submitted"
     returned = "returned"
     rejected = "rejected"
     listed = "listed"
     traded = "traded"
     withdrawn = "withdrawn"
-
-    @property
-    def label(self) -> str:
-        return str(LISTING_STATE_LABELS[self])
 
 
 LISTING_STATE_LABELS = {
@@ -93,6 +87,7 @@ LISTING_STATE_LABELS = {
     ListingState.traded: _l("已成交"),
     ListingState.withdrawn: _l("已撤牌"),
 }
+ListingState.label_map = LISTING_STATE_LABELS
 
 # What the public sees on the market page.
 PUBLIC_LISTING_STATES = frozenset({ListingState.listed, ListingState.traded})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -10,18 +9,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
+from ..enums import LabelledEnum
 from ..extensions import db
 from ..timeutil import UTCDateTime, utcnow
 
 
-class Stage(enum.StrEnum):
+class Stage(LabelledEnum):
     vetting = "vetting"  # 审题
     award = "award"  # 揭榜结果审核
     acceptance = "acceptance"  # 验收
-
-    @property
-    def label(self) -> str:
-        return str(STAGE_LABELS[self])
 
 
 STAGE_LABELS = {
@@ -29,16 +25,13 @@ STAGE_LABELS = {
     Stage.award: _l("揭榜结果审核"),
     Stage.acceptance: _l("验收"),
 }
+Stage.label_map = STAGE_LABELS
 
 
-class Outcome(enum.StrEnum):
+class Outcome(LabelledEnum):
     approve = "approve"
     return_ = "return"
     reject = "reject"
-
-    @property
-    def label(self) -> str:
-        return str(OUTCOME_LABELS[self])
 
 
 OUTCOME_LABELS = {
@@ -46,6 +39,7 @@ OUTCOME_LABELS = {
     Outcome.return_: _l("退回修改"),
     Outcome.reject: _l("不予通过"),
 }
+Outcome.label_map = OUTCOME_LABELS
 
 
 class ReviewDecision(db.Model):

@@ -3,7 +3,6 @@ and the scoring rubric. Admins edit them; the decision services consult them."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,22 +12,19 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import Role
 from ..audit import record_event
+from ..enums import LabelledEnum
 from ..errors import ConcurrentUpdate, InvalidField, PermissionDenied
 from ..extensions import db
 from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
 
 
-class StageKey(enum.StrEnum):
+class StageKey(LabelledEnum):
     vetting = "vetting"  # 审题
     award = "award"  # 揭榜结果审核
     acceptance = "acceptance"  # 验收
     certification = "certification"  # 首台套认定
     listing = "listing"  # 科技大市场挂牌
-
-    @property
-    def label(self) -> str:
-        return str(STAGE_KEY_LABELS[self])
 
 
 STAGE_KEY_LABELS = {
@@ -38,21 +34,19 @@ STAGE_KEY_LABELS = {
     StageKey.certification: _l("首台套认定"),
     StageKey.listing: _l("科技大市场挂牌"),
 }
+StageKey.label_map = STAGE_KEY_LABELS
 
 
-class Decider(enum.StrEnum):
+class Decider(LabelledEnum):
     reviewer = "reviewer"  # any active reviewer
     lead_reviewer = "lead_reviewer"  # only reviewers flagged as lead (组长)
-
-    @property
-    def label(self) -> str:
-        return str(DECIDER_LABELS[self])
 
 
 DECIDER_LABELS = {
     Decider.reviewer: _l("审核员"),
     Decider.lead_reviewer: _l("审核组长"),
 }
+Decider.label_map = DECIDER_LABELS
 
 MAX_APPROVALS = 9
 
