@@ -121,6 +121,7 @@ def score_run(
 
 def production_ranker(es: EvalSet, index_dir: Path) -> Ranker:
     """Index the docs as bids with the production engine; rank as for a challenge."""
+    from .ranking import MAX_QUERY_TERMS
     from .whoosh_engine import WhooshEngine
 
     engine = WhooshEngine(index_dir, kinds=(EVAL_KIND,))
@@ -131,7 +132,10 @@ def production_ranker(es: EvalSet, index_dir: Path) -> Ranker:
 
     def rank(q: dict[str, Any]) -> list[tuple[str, float]]:
         query = {"title": q.get("title", ""), "body": q.get("text", "")}
-        return [(h.id, h.score) for h in engine.rank(query, kind=EVAL_KIND, limit=100)]
+        # the term budget of ranking a challenge's bids (rank_bids), not the
+        # smaller one rank() gives an unfiltered query over a whole kind
+        hits = engine.rank(query, kind=EVAL_KIND, limit=100, max_terms=MAX_QUERY_TERMS)
+        return [(h.id, h.score) for h in hits]
 
     rank.engine = engine  # type: ignore[attr-defined]
     return rank

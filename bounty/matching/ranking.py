@@ -33,7 +33,7 @@ DOC_FIELD_WEIGHTS: dict[str, float] = {"title": 2.5, "keywords": 2.0, "body": 1.
                                        "grams": 1.0}
 DOC_FIELD_B: dict[str, float] = {"title": 0.4, "keywords": 0.3, "body": 0.75, "grams": 0.75}
 WORD_FIELDS = ("title", "keywords", "body")
-QUERY_FIELD_WEIGHTS: dict[str, float] = {"title": 2.0, "keywords": 1.5, "body": 1.0}
+QUERY_FIELD_WEIGHTS: dict[str, float] = {"title": 1.0, "keywords": 1.0, "body": 1.0}
 K1 = 1.2
 SUB_TOKEN_WEIGHT = 0.5  # parts of compounds (注塑模具 → 模具) count less
 SYNONYM_WEIGHT = 0.6

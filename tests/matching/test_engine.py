@@ -86,7 +86,7 @@ def test_analyzer_offsets_point_into_original_text():
 def test_stopwords_dropped_and_synonyms_loaded():
     a = get_analyzer()
     assert "的" not in a.terms("鞋底的材料")
-    assert set(a.expand("良率")) == {"良品率", "合格率"}
+    assert {"良品率", "合格率"} <= set(a.expand("良率"))
     assert "大底" in a.expand("鞋底")
     assert "功耗" in a.expand("能耗")
     assert "图像识别" in a.expand("机器视觉")
