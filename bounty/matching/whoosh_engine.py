@@ -186,6 +186,7 @@ class _KindView:
         self._segment_bases = [self.base(segment) for segment in info.segments]
         readers = [_bind(b, segment) for b, segment in zip(self._segment_bases, info.segments,
                                                             strict=True)]
+        self._segment_readers = readers
         live = {segment.segment_id() for segment in info.segments}
         with self._bases_lock:
             dropped = [r for k, r in self._bases.items() if k not in live]
@@ -266,19 +267,23 @@ class _KindView:
         if cached is not None:
             self._units.move_to_end(term)
             return cached
-        reader = self.searcher.reader()
         scorer = self.scorer()
         tf: dict[int, float] = {}
         for f in DOC_FIELD_WEIGHTS:
-            if not reader.doc_frequency(f, term):
-                continue
-            m = reader.postings(f, term)
             flen = self.lengths(f)
-            while m.is_active():
-                d = m.id()
-                tf[d] = tf.get(d, 0.0) + m.weight() * scorer.norm(f, flen[d])
-                m.next()
-        units = {d: scorer.unit(term, t) for d, t in tf.items()}
+            norms: dict[int, float] = {}  # lengths are one-byte codes: few distinct values
+            offset = 0
+            for reader in self._segment_readers:
+                for d, w in _postings(reader, f, term):
+                    d += offset
+                    n = flen[d]
+                    norm = norms.get(n)
+                    if norm is None:
+                        norm = norms[n] = scorer.norm(f, n)
+                    tf[d] = tf.get(d, 0.0) + w * norm
+                offset += reader.doc_count_all()
+        unit = scorer.unit
+        units = {d: unit(term, t) for d, t in tf.items()}
         self._units[term] = units
         self._units_size += len(units)
         while self._units_size > TERM_UNITS_CACHE_ENTRIES and len(self._units) > 1:
@@ -383,6 +388,37 @@ class _KindView:
         if len(self._filters) > 64:
             self._filters.popitem(last=False)
         return docs
+
+
+def _postings(reader: Any, field: str, term: str) -> Iterable[tuple[int, float]]:
+    """``(docnum, weight)`` of ``term`` in one segment's live documents, a block at a time.
+
+    Whoosh's matcher API costs several calls per posting; its on-disk matcher
+    decodes a block of ids and weights at once, which is read directly here
+    (any other matcher, e.g. inlined short postings, is walked normally).
+    """
+    if (field, term) not in reader:
+        return
+    deleted = reader.deleted_docs_set if reader.has_deletions() else frozenset()
+    m = reader._terms.matcher(field, reader._text_to_bytes(field, term),
+                              reader.schema[field].format)
+    if hasattr(m, "_read_ids") and hasattr(m, "_next_block"):
+        while m.is_active():
+            if m._ids is None:
+                m._read_ids()
+            if m._weights is None:
+                m._read_weights()
+            i = m._i
+            for d, w in zip(m._ids[i:], m._weights[i:], strict=True):
+                if d not in deleted:
+                    yield d, w
+            m._next_block()
+        return
+    while m.is_active():
+        d = m.id()
+        if d not in deleted:
+            yield d, m.weight()
+        m.next()
 
 
 def _bind(base: Any, segment: Any) -> Any:
