@@ -63,7 +63,7 @@ SEARCH_MAX_TERMS = 8
 RECOMMEND_MAX_TERMS = 16
 SMALL_CANDIDATE_SET = 3000
 # Cached per-term document scores kept at most (entries over all terms).
-TERM_UNITS_CACHE_ENTRIES = 1_000_000
+TERM_UNITS_CACHE_ENTRIES = 2_000_000
 # Candidate sets up to this size are scored from stored vectors, larger ones from postings.
 VECTOR_SCORING_MAX = 64
 # Small writes commit without merging (a merge rewrites postings and costs far
