@@ -2,6 +2,11 @@
 
     python benchmarks/matching_bench.py --challenges 10000          # a few minutes
     python benchmarks/matching_bench.py --challenges 100000         # by hand, long
+    python benchmarks/matching_bench.py --challenges 100000 --parts build,queries \
+        --index-dir /tmp/ix100k 2> progress.log                    # only some parts
+
+Each figure goes to stderr as soon as it is measured; the JSON object with
+all of them goes to stdout at the end (also after Ctrl-C, marked interrupted).
 
 Corpus: N challenges with ``--bids`` bids each, in the platform's genre
 (Chinese with English terms, codes and units, 200–1,500 characters), 5% of
@@ -304,32 +309,96 @@ class Fts5:
         ).fetchall()
 
 
+PARTS = ("build", "reindex", "queries", "writes", "fts5")
+
+
+class Report(dict):
+    """The figures so far: each is printed to stderr (flushed) as soon as it is
+    measured, so a long run that is interrupted still shows what it measured;
+    the whole object is printed as JSON to stdout at the end (or on Ctrl-C)."""
+
+    def __setitem__(self, key: str, value: object) -> None:
+        super().__setitem__(key, value)
+        print(f"# {key}: {json.dumps(value, ensure_ascii=False)}", file=sys.stderr, flush=True)
+
+    def put(self, section: str, key: str, value: object) -> None:
+        """``self[section][key] = value``, printed as ``section.key``."""
+        self.setdefault(section, {})[key] = value
+        print(f"# {section}.{key}: {json.dumps(value, ensure_ascii=False)}", file=sys.stderr,
+              flush=True)
+
+
+def rss_mb() -> float:
+    # peak resident set size of the process (kB on Linux); tracemalloc would
+    # slow the build several times over
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1)
+
+
+def progress_printer(label: str, every: int) -> Callable[[int], None]:
+    t0 = time.perf_counter()
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        if done % every == 0:
+            rate = done / (time.perf_counter() - t0)
+            print(f"# {label}: {done} docs, {rate:.0f} docs/s", file=sys.stderr, flush=True)
+
+    return progress
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--challenges", type=int, default=10_000)
     ap.add_argument("--bids", type=int, default=10)
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--skip-rebuild", action="store_true")
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help="comma-separated parts to run, of: " + ", ".join(PARTS)
+                    + " (queries and writes need an index: build, or --index-dir)")
+    ap.add_argument("--skip-rebuild", action="store_true", help="the same as leaving out reindex")
+    ap.add_argument("--index-dir", type=Path,
+                    help="keep the index here (reused by later runs without build) "
+                    "instead of a temporary directory")
     args = ap.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if unknown := parts - set(PARTS):
+        ap.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    if args.skip_rebuild:
+        parts.discard("reindex")
+    out = Report(challenges=args.challenges, bids_each=args.bids)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bounty-bench-") as tmp:
+            run(args, parts, Path(tmp), out)
+    except KeyboardInterrupt:
+        out["interrupted"] = True
+    print(json.dumps(out, ensure_ascii=False, indent=1), flush=True)
+
+
+def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> None:
     rng = random.Random(11)
-    out: dict[str, object] = {"challenges": args.challenges, "bids_each": args.bids}
-    with tempfile.TemporaryDirectory(prefix="bounty-bench-") as tmp:
-        root = Path(tmp)
-        engine = WhooshEngine(root / "index")
-        t0 = time.perf_counter()
-        n = engine.rebuild(corpus(args.challenges, args.bids))
-        build = time.perf_counter() - t0
-        out["docs"] = n
-        out["build_docs_per_s"] = round(n / build, 1)
-        out["build_s"] = round(build, 1)
-        out["index_mb"] = round(dir_size(engine.generation()) / 1e6, 1)
-        if not args.skip_rebuild:
+    every = max(10_000, (args.challenges * (args.bids + 1)) // 20)
+    n = args.challenges * (args.bids + 1)
+    engine = WhooshEngine(args.index_dir or root / "index")
+    try:
+        if "build" in parts:
             t0 = time.perf_counter()
-            engine.rebuild(corpus(args.challenges, args.bids))  # reuses stored terms
+            n = engine.rebuild(corpus(args.challenges, args.bids),
+                               progress=progress_printer("build", every))
+            build = time.perf_counter() - t0
+            out["docs"] = n
+            out["build_s"] = round(build, 1)
+            out["build_docs_per_s"] = round(n / build, 1)
+            out["index_mb"] = round(dir_size(engine.generation()) / 1e6, 1)
+            out["peak_rss_mb_after_build"] = rss_mb()
+        if "reindex" in parts:
+            t0 = time.perf_counter()
+            n = engine.rebuild(corpus(args.challenges, args.bids),  # reuses stored terms
+                               progress=progress_printer("reindex", every))
             out["reindex_s"] = round(time.perf_counter() - t0, 1)
-        # peak resident set size of the process (kB on Linux); tracemalloc would
-        # slow the build several times over
-        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1)
+            out["reindex_docs_per_s"] = round(n / (time.perf_counter() - t0), 1)
+            out["index_mb_after_reindex"] = round(dir_size(engine.generation()) / 1e6, 1)
+            out["peak_rss_mb"] = rss_mb()
 
         sample = [d for d in corpus(min(args.challenges, 2000), 0, seed=7)]
         queries = [
@@ -337,74 +406,79 @@ def main() -> None:
         ]
         profiles = [" ".join(rng.sample(TOPICS, rng.randint(10, 30))) for _ in range(args.queries)]
         challenges = [rng.choice(sample) for _ in range(args.queries)]
-        it_q, it_c, it_p = iter(queries), iter(challenges), iter(profiles)
-        ours = {
-            "a_search": timed(lambda: engine.search(next(it_q), pagesize=20), args.queries),
-            "b_rank_bids": timed(
+        if "queries" in parts:
+            it_q, it_c, it_p = iter(queries), iter(challenges), iter(profiles)
+            out.put("ours", "a_search",
+                    timed(lambda: engine.search(next(it_q), pagesize=20), args.queries))
+            out.put("ours", "b_rank_bids", timed(
                 lambda: (
-                    lambda c: engine.rank(c, kind="bid", filters=Filters(challenge_id=str(c["id"])))
+                    lambda c: engine.rank(c, kind="bid",
+                                          filters=Filters(challenge_id=str(c["id"])))
                 )(next(it_c)),
                 args.queries,
-            ),
-            "c_recommend": timed(
+            ))
+            out.put("ours", "c_recommend", timed(
                 lambda: engine.rank(
-                    {"body": next(it_p)}, kind="challenge", filters=Filters(state="open"), limit=20
+                    {"body": next(it_p)}, kind="challenge", filters=Filters(state="open"),
+                    limit=20
                 ),
                 args.queries,
-            ),
-        }
-        # (d) new bids: ids beyond the corpus's (i * 100 + j), so each is an insert
-        # (the first version reused corpus ids, so every "new" bid was an update)
-        extra = new_bids(args.queries, first_id=(args.challenges + 1) * 100, seed=99,
-                         challenges=args.challenges)
-        ours["d_index_one_bid"] = timed(lambda: engine.index([next(extra)]), args.queries)
-        # (d') an edited bid: an existing id, so the write also deletes from the
-        # big segment
-        edits = new_bids(args.queries, first_id=None, seed=97, challenges=args.challenges)
-        ours["d_update_one_bid"] = timed(lambda: engine.index([next(edits)]), args.queries)
-        # (e) read after write: index one bid, then rank its challenge's bids
-        # (the refresh after a write is paid by the next search)
-        more = new_bids(args.queries, first_id=(args.challenges + 1) * 100 + 10 * args.queries,
-                        seed=96, challenges=args.challenges)
+            ))
+            out["open_challenges"] = engine.search(
+                "", filters=Filters(state="open"), facets=False
+            ).total
+        if "writes" in parts:
+            # (d) new bids: ids beyond the corpus's (i * 100 + j), so each is an insert
+            # (the first version reused corpus ids, so every "new" bid was an update)
+            extra = new_bids(args.queries, first_id=(args.challenges + 1) * 100, seed=99,
+                             challenges=args.challenges)
+            out.put("ours", "d_index_one_bid",
+                    timed(lambda: engine.index([next(extra)]), args.queries))
+            # (d') an edited bid: an existing id, so the write also deletes from the
+            # big segment
+            edits = new_bids(args.queries, first_id=None, seed=97, challenges=args.challenges)
+            out.put("ours", "d_update_one_bid",
+                    timed(lambda: engine.index([next(edits)]), args.queries))
+            # (e) read after write: index one bid, then rank its challenge's bids
+            # (the refresh after a write is paid by the next search)
+            more = new_bids(args.queries,
+                            first_id=(args.challenges + 1) * 100 + 10 * args.queries,
+                            seed=96, challenges=args.challenges)
 
-        def write_then_rank() -> None:
-            bid = next(more)
-            engine.index([bid])
-            engine.rank({"title": bid["title"]}, kind="bid",
-                        filters=Filters(challenge_id=bid["challenge_id"]))
+            def write_then_rank() -> None:
+                bid = next(more)
+                engine.index([bid])
+                engine.rank({"title": bid["title"]}, kind="bid",
+                            filters=Filters(challenge_id=bid["challenge_id"]))
 
-        ours["e_index_then_rank"] = timed(write_then_rank, args.queries)
-        out["open_challenges"] = engine.search(
-            "", filters=Filters(state="open"), facets=False
-        ).total
-        out["ours"] = ours
+            out.put("ours", "e_index_then_rank", timed(write_then_rank, args.queries))
+    finally:
         engine.close()
 
-        fts = Fts5(root / "fts.sqlite")
-        t0 = time.perf_counter()
-        batch: list[dict] = []
-        for d in corpus(args.challenges, args.bids):
-            batch.append(d)
-            if len(batch) >= 2000:
-                fts.add(batch)
-                batch = []
-        fts.add(batch)
-        out["fts5_build_docs_per_s"] = round(n / (time.perf_counter() - t0), 1)
-        out["fts5_mb"] = round((root / "fts.sqlite").stat().st_size / 1e6, 1)
-        it_q, it_c, it_p = iter(queries), iter(challenges), iter(profiles)
-        extra = new_bids(args.queries, first_id=(args.challenges + 1) * 100, seed=98)
-        fts5 = {
-            "a_search": timed(lambda: fts.search(next(it_q)), args.queries),
-            "b_rank_bids": timed(lambda: fts.rank(next(it_c)), args.queries),
-            "c_recommend": timed(lambda: fts.recommend(next(it_p)), args.queries),
-            "d_index_one_bid": timed(lambda: fts.add([next(extra)]), args.queries),
-        }
-        out["fts5"] = fts5
-        out["p95_ratio_ours_over_fts5"] = {
-            k: round(ours[k]["p95_ms"] / max(fts5[k]["p95_ms"], 0.01), 2) for k in fts5
-        }
-        fts.db.close()
-    print(json.dumps(out, ensure_ascii=False, indent=1))
+    if "fts5" not in parts:
+        return
+    fts = Fts5(root / "fts.sqlite")
+    t0 = time.perf_counter()
+    batch: list[dict] = []
+    for d in corpus(args.challenges, args.bids):
+        batch.append(d)
+        if len(batch) >= 2000:
+            fts.add(batch)
+            batch = []
+    fts.add(batch)
+    out["fts5_build_docs_per_s"] = round(n / (time.perf_counter() - t0), 1)
+    out["fts5_mb"] = round((root / "fts.sqlite").stat().st_size / 1e6, 1)
+    it_q, it_c, it_p = iter(queries), iter(challenges), iter(profiles)
+    extra = new_bids(args.queries, first_id=(args.challenges + 1) * 100, seed=98)
+    out.put("fts5", "a_search", timed(lambda: fts.search(next(it_q)), args.queries))
+    out.put("fts5", "b_rank_bids", timed(lambda: fts.rank(next(it_c)), args.queries))
+    out.put("fts5", "c_recommend", timed(lambda: fts.recommend(next(it_p)), args.queries))
+    out.put("fts5", "d_index_one_bid", timed(lambda: fts.add([next(extra)]), args.queries))
+    ours, fts5 = out.get("ours", {}), out["fts5"]
+    out["p95_ratio_ours_over_fts5"] = {
+        k: round(ours[k]["p95_ms"] / max(fts5[k]["p95_ms"], 0.01), 2) for k in fts5 if k in ours
+    }
+    fts.db.close()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ that what jieba's stock Whoosh analyzer drops or mangles survives:
 * numbers with units: ``0.02mm``, ``0.02 mm``, ``480h``, ``≥98%`` (also ``98%``);
 * full-width forms folded to half-width (NFKC) and lower-cased.
 
-The text is normalised character by character so every token keeps offsets
+The text is folded character by character so every token keeps offsets
 into the *original* text, which the highlighter needs.
 
 At index time a long Chinese word also yields the dictionary words inside it
@@ -20,6 +20,7 @@ synonym file expands a term to its group.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
@@ -71,28 +72,77 @@ class Token:
     sub: bool = False  # a part of a longer token (index-time expansion)
 
 
-def _fold_char(ch: str) -> str:
-    if ch.isascii():
-        return ch.lower()
-    folded = unicodedata.normalize("NFKC", ch).lower()
-    # NFKC turns 。 into itself and ，into ",": fine; keep ℃ readable as °c.
-    return folded
+class _Folds(dict[str, str]):
+    """Each character's fold (NFKC, then lower case), computed once per character."""
+
+    def __missing__(self, ch: str) -> str:
+        folded = self[ch] = unicodedata.normalize("NFKC", ch).lower()
+        return folded
+
+
+_FOLDS = _Folds()
+# Blocks whose characters are checked one by one when the pattern is built
+# (ASCII to CJK punctuation and kana, half-/full-width forms); characters
+# outside them and the CJK ideographs are always looked up in _FOLDS.
+_CHECKED_BLOCKS = ((0x0000, 0x3100), (0xFE00, 0x10000))
+_CJK_IDEOGRAPHS = ((0x3400, 0x4DC0), (0x4E00, 0xA000))
+
+
+@functools.cache
+def _to_fold() -> re.Pattern[str]:
+    """Runs of characters that may change when folded (all but the known-unchanged)."""
+    keep = [cp for lo, hi in _CHECKED_BLOCKS for cp in range(lo, hi)
+            if _FOLDS[chr(cp)] == chr(cp)]
+    keep += [cp for lo, hi in _CJK_IDEOGRAPHS for cp in range(lo, hi)]
+    ranges: list[str] = []
+    i = 0
+    while i < len(keep):
+        j = i
+        while j + 1 < len(keep) and keep[j + 1] == keep[j] + 1:
+            j += 1
+        first, last = re.escape(chr(keep[i])), re.escape(chr(keep[j]))
+        ranges.append(first if i == j else f"{first}-{last}")
+        i = j + 1
+    return re.compile(f"[^{''.join(ranges)}]+")
 
 
 def normalize(text: str) -> tuple[str, list[int]]:
     """Fold full-width forms and case; return the text and an offset map.
 
-    ``offsets[i]`` is the index in ``text`` of the character that produced
-    position ``i`` of the normalised text (plus one sentinel at the end).
+    Each character is folded on its own (NFKC, then lower case: ``Ａ`` → ``a``,
+    ``℃`` → ``°c``). ``offsets[i]`` is the index in ``text`` of the character
+    that produced position ``i`` of the normalised text (plus one sentinel at
+    the end). Only runs of characters that may change are visited in Python.
     """
-    out: list[str] = []
+    parts: list[str] = []
     offsets: list[int] = []
-    for i, ch in enumerate(text):
-        folded = _fold_char(ch)
-        out.append(folded)
-        offsets.extend([i] * len(folded))
-    offsets.append(len(text))
-    return "".join(out), offsets
+    last = 0
+    for m in _to_fold().finditer(text):
+        i, j = m.span()
+        run = m.group()
+        pieces: list[str] = []
+        if run.isascii():
+            folded = run.lower()
+        else:
+            pieces = [_FOLDS[ch] for ch in run]
+            folded = "".join(pieces)
+        if folded == run:
+            continue
+        if i > last:
+            parts.append(text[last:i])
+            offsets.extend(range(last, i))
+        parts.append(folded)
+        if len(folded) == j - i:
+            offsets.extend(range(i, j))
+        else:
+            for k, piece in enumerate(pieces, i):
+                offsets.extend([k] * len(piece))
+        last = j
+    if not parts:
+        return text, list(range(len(text) + 1))
+    parts.append(text[last:])
+    offsets.extend(range(last, len(text) + 1))
+    return "".join(parts), offsets
 
 
 def _read_lines(path: Path | object) -> Iterator[str]:

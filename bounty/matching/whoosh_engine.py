@@ -25,9 +25,11 @@ import logging
 import math
 import os
 import shutil
+import sys
 import threading
 import time
 import uuid
+from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -35,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
-from whoosh import fields, index, query
+from whoosh import fields, formats, index, query
 from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import LockError
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from .analyzer import Analyzer, get_analyzer
 from .engine import FACET_FIELDS, Doc, Filters, Hit, SearchResult, SortKey
@@ -109,6 +112,178 @@ def make_schema() -> fields.Schema:
         published_at=fields.DATETIME(stored=True, sortable=True),
         data=fields.STORED(),  # title, terms per field, source hash
     )
+
+
+class _SegmentBuilder:
+    """Writes one new segment of a fresh index with its postings inverted in memory.
+
+    What ``SegmentWriter.add_document`` and ``commit`` produce, byte for byte,
+    without their per-posting costs: Whoosh re-tokenises the space-joined
+    terms, pickles every posting into sorted run files (its external sort),
+    reads them back and looks up the document's field length per posting.
+    Here a document's terms are counted once (``str.split`` + ``Counter``),
+    each term's document numbers and counts go to growing arrays, and at
+    commit the terms are written in Whoosh's order, a block of postings at a
+    time. Only for a fresh generation (``rebuild``); memory grows with the
+    number of postings (about 10 bytes each).
+    """
+
+    def __init__(self, ix: index.Index) -> None:
+        self.writer = ix.writer()
+        self.schema = self.writer.schema
+        for name in self.schema.names():
+            f = self.schema[name]
+            if f.vector or f.separate_spelling():  # pragma: no cover - not in our schema
+                raise ValueError(f"field {name!r} needs Whoosh's own writer")
+            if name in DOC_FIELD_WEIGHTS and type(f.format) is not formats.Frequency:
+                raise ValueError(f"text field {name!r} must have the Frequency format")
+        self._text_fields = frozenset(DOC_FIELD_WEIGHTS)
+        # field -> term -> (doc numbers, counts): the text fields
+        self._terms: dict[str, dict[str, tuple[array, array]]] = {}
+        # field -> term bytes -> (doc numbers, weights, value bytes): the others
+        self._other: dict[str, dict[bytes, tuple[array, array, list[bytes]]]] = {}
+        # field -> quantised length per document (what the reader reports)
+        self._lengths: dict[str, array] = {}
+
+    def add(self, fields_: Mapping[str, Any]) -> None:
+        w = self.writer
+        schema = self.schema
+        pdw = w.perdocwriter
+        docnum = w.docnum
+        pdw.start_doc(docnum)
+        try:
+            for name in sorted(fields_):
+                value = fields_[name]
+                if value is None:
+                    continue
+                field = schema[name]
+                length = 0
+                if field.indexed:
+                    if name in self._text_fields:
+                        length = self._add_terms(name, docnum, value)
+                    else:
+                        length = self._add_other(name, field, docnum, value)
+                    if length and field.scorable:
+                        lengths = self._lengths.setdefault(name, array("I"))
+                        if len(lengths) < docnum:
+                            lengths.extend(bytes(docnum - len(lengths)))
+                        lengths.append(byte_to_length(length_to_byte(length)))
+                    elif not field.scorable:
+                        length = 0
+                pdw.add_field(name, field, value if field.stored else None, length)
+                column = field.column_type
+                if column:
+                    pdw.add_column_value(name, column, field.to_column_value(value))
+        except BaseException:
+            pdw.cancel_doc()
+            raise
+        pdw.finish_doc()
+        w._added = True
+        w.docnum += 1
+
+    def _add_terms(self, name: str, docnum: int, value: str) -> int:
+        postings = self._terms.setdefault(name, {})
+        counts = Counter(value.split())
+        for term, n in counts.items():
+            p = postings.get(term)
+            if p is None:
+                p = postings[term] = (array("I"), array("I"))
+            p[0].append(docnum)
+            p[1].append(n)
+        return sum(counts.values())
+
+    def _add_other(self, name: str, field: Any, docnum: int, value: Any) -> int:
+        postings = self._other.setdefault(name, {})
+        length = 0
+        for tbytes, freq, weight, vbytes in field.index(value):
+            length += freq
+            p = postings.get(tbytes)
+            if p is None:
+                p = postings[tbytes] = (array("I"), array("d"), [])
+            p[0].append(docnum)
+            p[1].append(weight)
+            p[2].append(vbytes)
+        return length
+
+    def _write_postings(self) -> None:
+        fw = self.writer.fieldwriter
+        doccount = self.writer.docnum
+        # only fields with postings, as Whoosh's writer (an empty field has no entry)
+        names = [n for n, p in [*self._terms.items(), *self._other.items()] if p]
+        for name in sorted(names):
+            field = self.schema[name]
+            lengths = self._lengths.get(name)
+            if lengths is not None and len(lengths) < doccount:
+                lengths.extend(bytes(doccount - len(lengths)))
+            fw.start_field(name, field)
+            pw = fw._postwriter
+            if name in self._terms:
+                for term, (ids, counts) in sorted(self._terms[name].items()):
+                    fw.start_term(term.encode("utf-8"))
+                    _add_postings(pw, ids, array("f", counts), lengths, counts=counts)
+                    fw.finish_term()
+            else:
+                for tbytes, (ids, weights, values) in sorted(self._other[name].items()):
+                    fw.start_term(tbytes)
+                    _add_postings(pw, ids, array("f", weights), lengths, values=values)
+                    fw.finish_term()
+            fw.finish_field()
+
+    def commit(self) -> None:
+        self._write_postings()
+        self._terms, self._other = {}, {}
+        self.writer.commit(merge=False)
+
+    def cancel(self) -> None:
+        self.writer.cancel()
+
+
+def _pack_frequencies(counts: array) -> bytes:
+    """``formats.Frequency`` posting values: each count as a big-endian uint32."""
+    out = array("I", counts)
+    if sys.byteorder == "little":
+        out.byteswap()
+    return out.tobytes()
+
+
+def _add_postings(
+    pw: Any,
+    ids: array,
+    weights: array,
+    lengths: array | None,
+    *,
+    counts: array | None = None,
+    values: list[bytes] | None = None,
+) -> None:
+    """One term's postings into a Whoosh ``W3PostingsWriter``, a block at a time.
+
+    Sets exactly the block state ``add_posting`` would accumulate (ids,
+    float32 weights, values, min/max length, max weight) and writes full
+    blocks as ``add_posting`` does before starting the next one; the last
+    block is left for ``finish_postings``. Values are ``counts`` packed
+    (``Frequency``) or the non-empty ``values``.
+    """
+    limit = pw._blocklimit
+    for start in range(0, len(ids), limit):
+        if start:
+            pw._write_block()
+        end = start + limit
+        block_ids = ids[start:end]
+        block_weights = weights[start:end]
+        pw._ids = block_ids
+        pw._weights = block_weights
+        if counts is not None:
+            pw._values = [_pack_frequencies(counts[start:end])]
+        else:
+            pw._values = [v for v in values[start:end] if v] if values else []
+        pw._maxweight = max(0, max(block_weights))
+        if lengths is None:
+            pw._minlength, pw._maxlength = None, 0
+        else:
+            ls = [lengths[d] for d in block_ids]
+            nonzero = [n for n in ls if n]
+            pw._minlength = min(nonzero) if nonzero else None
+            pw._maxlength = max(ls)
 
 
 def _text(value: Any) -> str:
@@ -726,14 +901,13 @@ class WhooshEngine:
                     for doc in docs:
                         kind = str(doc["kind"])
                         if kind not in writers:
-                            ix = self._ensure_kind(kind, gen)
-                            writers[kind] = ix.writer(limitmb=128)
+                            writers[kind] = _SegmentBuilder(self._ensure_kind(kind, gen))
                         view = old.get(kind) or self._view(kind)
                         previous = None
                         if view is not None:
                             stored = view.searcher.document(key=f"{kind}:{doc['id']}")
                             previous = stored["data"] if stored else None
-                        writers[kind].add_document(**self.prepare(doc, previous))
+                        writers[kind].add(self.prepare(doc, previous))
                         count += 1
                         if progress is not None:
                             progress(1)

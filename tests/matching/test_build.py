@@ -1,0 +1,69 @@
+"""rebuild() writes, byte for byte, the segment Whoosh's own writer writes."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from bounty.matching.whoosh_engine import WhooshEngine
+
+WORDS = ["伺服电机", "注塑模具", "鞋底", "耐磨性", "机器视觉", "缺陷检测", "PLC", "NB-IoT",
+         "SUS304", "精度0.02mm", "寿命480h", "良品率≥98%", "ＩＰ６７", "85℃", "降低", "成本",
+         "提高", "效率", "工艺", "参数", "优化", "验证"]
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _text(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(WORDS) for _ in range(n)) + "。"
+
+
+def _corpus() -> list[dict]:
+    """Enough documents that common terms span several posting blocks (128 each)."""
+    rng = random.Random(3)
+    docs: list[dict] = []
+    for i in range(1, 41):
+        docs.append({
+            "kind": "challenge", "id": i, "title": _text(rng, 2),
+            "body": _text(rng, rng.randint(0, 60)),  # some empty bodies
+            "keywords": rng.sample(WORDS, 3) if i % 3 else [],
+            "industry": rng.choice(["服装", "眼镜"]), "category": "关键工艺",
+            "state": rng.choice(["open", "completed"]),
+            "bounty": rng.randint(1, 500) * 10_000 if i % 5 else None,
+            "deadline": NOW + timedelta(days=rng.randint(-90, 90)),
+            "published_at": NOW - timedelta(days=i),
+        })
+        for j in range(5):
+            docs.append({"kind": "bid", "id": i * 100 + j, "title": _text(rng, 2),
+                         "body": _text(rng, rng.randint(1, 80)),
+                         "challenge_id": str(i), "org_id": str(rng.randint(1, 9))})
+    return docs
+
+
+def _segment_files(engine: WhooshEngine, kind: str) -> dict[str, bytes]:
+    ix = engine._storage().open_index(indexname=kind)
+    (segment,) = ix._read_toc().segments
+    storage = segment.open_compound_file(ix.storage) if segment.is_compound() else ix.storage
+    # file names carry the random segment id; compare by extension
+    return {name.split(".", 1)[1]: storage.open_file(name).read() for name in storage.list()}
+
+
+def test_rebuild_writes_the_same_segment_as_whooshs_writer(tmp_path):
+    docs = _corpus()
+    plain = WhooshEngine(tmp_path / "plain")
+    built = WhooshEngine(tmp_path / "built")
+    try:
+        for kind in ("challenge", "bid"):
+            plain.index([d for d in docs if d["kind"] == kind])  # SegmentWriter.add_document
+        assert built.rebuild(iter(docs)) == len(docs)
+        for kind in ("challenge", "bid"):
+            expected, actual = _segment_files(plain, kind), _segment_files(built, kind)
+            assert sorted(actual) == sorted(expected)
+            assert len(expected["pst"]) > 10_000
+            for ext, data in expected.items():
+                assert actual[ext] == data, (kind, ext)
+        r = built.search("伺服电机 缺陷检测", pagesize=50)
+        assert r.total and [h.id for h in r.hits] == [
+            h.id for h in plain.search("伺服电机 缺陷检测", pagesize=50).hits]
+    finally:
+        plain.close()
+        built.close()
