@@ -21,6 +21,7 @@ synonym file expands a term to its group.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import threading
 import unicodedata
@@ -163,6 +164,15 @@ class Analyzer:
         stopwords: Path | None = None,
     ) -> None:
         self._jieba = rjieba.Jieba()
+        files = [stopwords or _DATA / "stopwords.txt", userdict or _DATA / "userdict.txt",
+                 synonyms or _DATA / "synonyms.txt"]
+        digest = hashlib.blake2b(digest_size=8)
+        for path in files:
+            digest.update(path.read_bytes())  # type: ignore[union-attr]
+            digest.update(b"\x1f")
+        #: changes when the dictionary, synonym or stopword files change, so
+        #: stored terms are not reused for documents the files now segment anew
+        self.fingerprint = digest.hexdigest()
         self.stopwords: frozenset[str] = frozenset(
             w for line in _read_lines(stopwords or _DATA / "stopwords.txt") for w in line.split()
         )

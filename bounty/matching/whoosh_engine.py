@@ -294,9 +294,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def source_hash(doc: Mapping[str, Any]) -> str:
+def source_hash(doc: Mapping[str, Any], analyzer: Analyzer | None = None) -> str:
+    """A digest of what ``doc``'s terms depend on: its text, the analysis code's version
+    and the analyzer's data files."""
     h = hashlib.blake2b(digest_size=12)
     h.update(TERMS_VERSION.encode())
+    h.update((analyzer or get_analyzer()).fingerprint.encode())
     for name in DOC_FIELD_WEIGHTS:
         h.update(_text(doc.get(name)).encode())
         h.update(b"\x1f")
@@ -744,7 +747,7 @@ class WhooshEngine:
     # -- writing ----------------------------------------------------------
     def prepare(self, doc: Doc, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The Whoosh fields of ``doc``, reusing ``previous`` terms if unchanged."""
-        digest = source_hash(doc)
+        digest = source_hash(doc, self.analyzer)
         if previous is not None and previous.get("hash") == digest:
             terms = previous["terms"]
         else:

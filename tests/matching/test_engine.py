@@ -256,6 +256,29 @@ def test_rebuild_reuses_stored_terms(engine, monkeypatch):
     assert "伺服电机" not in calls and "鞋底" in calls
 
 
+def test_rebuild_segments_again_after_the_dictionary_changes(tmp_path):
+    """Editing the synonym file (which also feeds jieba's dictionary) invalidates stored terms."""
+    from bounty.matching.analyzer import _DATA, Analyzer
+
+    first = WhooshEngine(tmp_path / "ix", analyzer=Analyzer())
+    first.index([challenge(1, "卡钳异响问题")])
+    first.close()
+    synonyms = tmp_path / "synonyms.txt"
+    synonyms.write_text((_DATA / "synonyms.txt").read_text(encoding="utf-8")
+                        + "\n卡钳异响/制动异响\n", encoding="utf-8")
+    edited = Analyzer(synonyms=synonyms)
+    assert edited.fingerprint != first.analyzer.fingerprint
+    second = WhooshEngine(tmp_path / "ix", analyzer=edited)
+    try:
+        assert second.search("卡钳异响").terms[0] != "卡钳异响"  # stored: old segmentation
+        second.rebuild([challenge(1, "卡钳异响问题")])
+        result = second.search("卡钳异响")
+        assert result.terms[0] == "卡钳异响" and [h.id for h in result.hits] == ["1"]
+        assert "卡钳异响" in result.hits[0].matched
+    finally:
+        second.close()
+
+
 def test_writes_during_rebuild_are_kept(engine):
     engine.index([challenge(1, "伺服电机")])
 
