@@ -13,6 +13,17 @@ terms of unchanged documents instead of segmenting again.
 Scoring is ours (ranking.py): term-at-a-time over Whoosh postings when many
 documents may match, document-at-a-time over stored term vectors when the
 candidates are few (a challenge's bids).
+
+Writes are near-real-time, as Lucene's refresh interval: ``index``/``remove``/
+``apply`` record the operation in the journal (durable) and in an in-memory
+*overlay* of the kind (visible), and return without touching Whoosh. Every
+read runs on the latest committed view with the overlay on top (``_Overlaid``):
+Whoosh documents with a pending write are hidden, pending upserts join with
+the statistics a commit would give them, so results equal those after a
+flush. A background thread flushes the overlay (one writer and one commit per
+kind) every ``refresh`` seconds or when it grows; ``flush()`` does it at once,
+``close()`` and process exit too. The overlay is per process: other processes
+sharing the directory see a write after that flush.
 """
 
 from __future__ import annotations
