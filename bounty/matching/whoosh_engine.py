@@ -359,6 +359,7 @@ class _KindView(_Reading):
         self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
         self._arrays: dict[str, list[Any]] = {}
         self._ids: dict[str, int] | None = None
+        self._keys: dict[str, int | None] = {}
         reader = self.searcher.reader()
         self.doc_count = reader.doc_count()
         # term statistics still count deleted documents until segments merge,
@@ -469,13 +470,19 @@ class _KindView(_Reading):
 
     def live_docnum(self, key: str) -> int | None:
         """The document number of the live document with ``key``, if any."""
+        if key in self._keys:
+            return self._keys[key]
         reader = self.searcher.reader()
-        if ("key", key) not in reader:
-            return None
-        for d in reader.postings("key", key).all_ids():
-            if not reader.is_deleted(d):
-                return d
-        return None
+        found = None
+        if ("key", key) in reader:
+            for d in reader.postings("key", key).all_ids():
+                if not reader.is_deleted(d):
+                    found = d
+                    break
+        if len(self._keys) > 100_000:
+            self._keys.clear()
+        self._keys[key] = found
+        return found
 
     def all_doc_ids(self) -> Iterable[int]:
         return self.searcher.reader().all_doc_ids()
@@ -595,14 +602,11 @@ class _Overlaid(_Reading):
         self._first = view.doc_count_all
         self.doc_count = view.doc_count - len(self._hidden) + len(self._docs)
         self.doc_count_all = view.doc_count_all + len(self._docs)
-        self._dfs: list[Counter[str]] = [Counter() for _ in DOC_FIELD_WEIGHTS]
+        self._dfs: dict[str, list[int]] = {}
         lengths = dict(view.field_lengths)
         for e in self._docs:
             assert e.vec is not None
-            for i, f in enumerate(DOC_FIELD_WEIGHTS):
-                counts = e.vec.counts.get(f)
-                if counts:
-                    self._dfs[i].update(counts.keys())
+            for f in DOC_FIELD_WEIGHTS:
                 lengths[f] += e.vec.lengths.get(f, 0)
         self.avg = {
             f: (lengths[f] / self.doc_count_all if self.doc_count_all else 1.0)
@@ -614,7 +618,19 @@ class _Overlaid(_Reading):
         return enumerate(self._docs, start=self._first)
 
     def field_dfs(self, term: str) -> list[int]:
-        return [b + o[term] for b, o in zip(self.view.field_dfs(term), self._dfs, strict=True)]
+        # per term, when asked: a read after a write builds a new overlaid view
+        # and asks only for its query's terms
+        dfs = self._dfs.get(term)
+        if dfs is None:
+            dfs = list(self.view.field_dfs(term))
+            for e in self._docs:
+                assert e.vec is not None
+                for i, f in enumerate(DOC_FIELD_WEIGHTS):
+                    counts = e.vec.counts.get(f)
+                    if counts and term in counts:
+                        dfs[i] += 1
+            self._dfs[term] = dfs
+        return dfs
 
     def term_units(self, term: str) -> dict[int, float]:
         cached = self._cached_units(term)
