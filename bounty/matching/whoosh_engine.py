@@ -29,6 +29,7 @@ sharing the directory see a write after that flush.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -265,6 +266,16 @@ class _KindIndex:
         self._bases = {}
 
 
+_MISSING: Any = object()
+
+
+def _touch(cache: OrderedDict, key: Any) -> None:
+    """Mark ``key`` recently used; another thread may have just evicted it (views are
+    shared by the threads reading them)."""
+    with contextlib.suppress(KeyError):
+        cache.move_to_end(key)
+
+
 class _Reading:
     """What every read view shares: IDF and facet counts over its own statistics.
 
@@ -316,14 +327,14 @@ class _Reading:
     def _cached_units(self, term: str) -> dict[int, float] | None:
         cached = self._units.get(term)
         if cached is not None:
-            self._units.move_to_end(term)
+            _touch(self._units, term)
         return cached
 
     def facet_counts(self, key: tuple, docs: Iterable[int]) -> dict[str, dict[str, int]]:
         """Facet counts of ``docs``, cached per view under ``key``."""
         counts = self._facets.get(key)
         if counts is not None:
-            self._facets.move_to_end(key)
+            _touch(self._facets, key)
             return counts
         counts = {}
         docs = list(docs)
@@ -411,7 +422,7 @@ class _KindView(_Reading):
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
         cached = self._vectors.get(docnum)
         if cached is not None:
-            self._vectors.move_to_end(docnum)
+            _touch(self._vectors, docnum)
             return cached
         fields_ = self.searcher.stored_fields(docnum)
         vec = DocVector.from_stored(fields_["data"]["terms"])
@@ -509,9 +520,10 @@ class _KindView(_Reading):
         if q is None:
             return None
         key = repr(q)
-        if key in self._filters:
-            self._filters.move_to_end(key)
-            return self._filters[key]
+        cached = self._filters.get(key, _MISSING)
+        if cached is not _MISSING:
+            _touch(self._filters, key)
+            return cached
         return self._remember_filter(key, frozenset(self.searcher.docs_for_query(q)))
 
 
@@ -527,6 +539,8 @@ class _Entry:
     vec: DocVector | None
     seqs: tuple[int, ...]  # journal entries this entry settles
     committing: int | None = None  # the Whoosh TOC generation whose commit carries it
+    terms: frozenset[str] = frozenset()  # every term of every field
+
 
     @property
     def key(self) -> str:
@@ -624,6 +638,8 @@ class _Overlaid(_Reading):
         if dfs is None:
             dfs = list(self.view.field_dfs(term))
             for e in self._docs:
+                if term not in e.terms:
+                    continue
                 assert e.vec is not None
                 for i, f in enumerate(DOC_FIELD_WEIGHTS):
                     counts = e.vec.counts.get(f)
@@ -641,6 +657,8 @@ class _Overlaid(_Reading):
         for d in self._hidden:
             tf.pop(d, None)
         for d, e in self._own():
+            if term not in e.terms:
+                continue
             assert e.vec is not None
             t = 0.0
             for f in DOC_FIELD_WEIGHTS:
@@ -673,17 +691,16 @@ class _Overlaid(_Reading):
     def match_docs(self, terms: list[QueryTerm]) -> set[int]:
         out = self.view.match_docs(terms) - self._hidden
         for d, e in self._own():
-            assert e.vec is not None
-            if any(q.text in counts for q in terms for f, counts in e.vec.counts.items()
-                   if f in DOC_FIELD_WEIGHTS):
+            if any(q.text in e.terms for q in terms):
                 out.add(d)
         return out
 
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:
         key = repr(filters)
-        if key in self._filters:
-            self._filters.move_to_end(key)
-            return self._filters[key]
+        cached = self._filters.get(key, _MISSING)
+        if cached is not _MISSING:
+            _touch(self._filters, key)
+            return cached
         base = self.view.allowed(filters)
         if base is None:
             return self._remember_filter(key, None)
@@ -1027,7 +1044,9 @@ class WhooshEngine:
         fields_ = self.prepare(doc, previous)
         stored = {k: v for k, v in fields_.items() if self.schema[k].stored}
         vec = DocVector.from_stored(fields_["data"]["terms"])
-        return _Entry(kind, doc_id, doc, fields_, stored, vec, seqs)
+        terms = frozenset(t for f, counts in vec.counts.items() if f in DOC_FIELD_WEIGHTS
+                          for t in counts)
+        return _Entry(kind, doc_id, doc, fields_, stored, vec, seqs, terms=terms)
 
     def _submit(self, ops: list[tuple[str, str, Doc | None]]) -> None:
         """Journal ``ops`` (durable), then put them in the overlay (visible): no Whoosh write.
