@@ -33,6 +33,8 @@ def build_config(overrides: dict | None = None) -> dict:
         or f"sqlite:///{folder / 'bounty.sqlite3'}",
         "UPLOAD_FOLDER": str(folder / "uploads"),
         "BOUNTY_INDEX_DIR": os.environ.get("BOUNTY_INDEX_DIR") or str(folder / "index"),
+        # seconds between index flushes (None: 1 s, or no background flusher when testing)
+        "BOUNTY_INDEX_REFRESH": os.environ.get("BOUNTY_INDEX_REFRESH"),
         "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
         "MAX_ATTACHMENT_BYTES": 20 * 1024 * 1024,
         "BABEL_DEFAULT_LOCALE": "zh_CN",

@@ -3,6 +3,14 @@
 ``init_app(app)`` binds one engine per app (index in ``BOUNTY_INDEX_DIR``),
 makes the index follow database commits and replays pending index work;
 ``get_engine()`` returns the current app's engine.
+
+Index writes are near-real-time: a write is journalled and visible at once to
+reads in the process that made it, and reaches the Whoosh files (and so the
+other processes sharing the index directory: the web server, ``bounty jobs
+run``, ``bounty digests send``) at the next flush, within
+``BOUNTY_INDEX_REFRESH`` seconds (default 1). That lag is harmless because
+the services re-read every hit from the database (see services.py): the index
+decides which rows are candidates and in what order, never what a page shows.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ def init_app(app: Flask) -> None:
 
     from ..extensions import db
     from . import indexing
-    from .whoosh_engine import WhooshEngine
+    from .whoosh_engine import INDEX_REFRESH_SECONDS, WhooshEngine
 
     state: dict = {}
 
@@ -30,9 +38,16 @@ def init_app(app: Flask) -> None:
         with app.app_context(), Session(db.engine) as session:
             return indexing.load(session, kind, doc_id)
 
+    refresh = app.config.get("BOUNTY_INDEX_REFRESH")
+    if refresh in (None, ""):
+        # tests flush explicitly (or read the overlay): no background thread
+        refresh = 0.0 if app.testing else INDEX_REFRESH_SECONDS
+
     def engine() -> WhooshEngine:
         if "engine" not in state:
-            state["engine"] = WhooshEngine(app.config["BOUNTY_INDEX_DIR"], loader=loader)
+            state["engine"] = WhooshEngine(
+                app.config["BOUNTY_INDEX_DIR"], loader=loader, refresh=float(refresh)
+            )
         return state["engine"]
 
     app.extensions[EXTENSION_KEY] = engine

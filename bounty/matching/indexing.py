@@ -4,6 +4,10 @@
 as ``IndexJob`` rows in the same transaction, so they commit or roll back with
 the change; ``after_commit`` applies them (loading each row afresh) and deletes
 them; ``apply_jobs()`` at start-up finishes whatever a crash interrupted.
+Deleting the rows right after ``engine.apply`` is safe because ``apply``
+records the operations in the engine's journal before it returns (the Whoosh
+write itself happens at the engine's next flush; a crash before it is replayed
+from the journal at start-up).
 
 Only public challenges and submitted bids are documents: a draft, vetting or
 rejected challenge and a draft or withdrawn bid are removed from the index.

@@ -1,18 +1,21 @@
 """Durable record of pending index work, replayed at start-up.
 
 The journal is a small SQLite file next to the index generations (WAL,
-``synchronous=FULL``), so it survives a rebuild swap and a crash. An entry is
+``synchronous=NORMAL``), so it survives a rebuild swap and a process crash. An entry is
 a *dirty key* — ``(kind, id)`` — plus an optional snapshot of the document
 (``None`` for a removal). Replay asks the loader (the database) for the
 current document when one is configured, so replay is idempotent and right
 even if the entry was written for a transaction that then rolled back; without
 a loader (eval, tests) it uses the snapshot.
 
-The engine's own ``index``/``remove`` (the evaluation, the benchmark, tools
-using the engine without the app) write entries here before writing the index
-and delete them after. The app does not: its pending work is the
-``index_jobs`` table, written in the same database transaction as the change
-(see indexing.py), which a file next to the index cannot be.
+Every engine write (``index``/``remove``/``apply``) records its entries here
+first, then makes them visible in the engine's in-memory overlay; the flush
+that applies them to Whoosh deletes them. So a write is durable when it
+returns, though Whoosh only sees it at the next flush: a crash in between
+leaves the entries for start-up replay. The app's own record of pending work
+is the ``index_jobs`` table, written in the same database transaction as the
+change (see indexing.py), which a file next to the index cannot be; its rows
+are deleted once ``apply`` has journalled their operations here.
 """
 
 from __future__ import annotations

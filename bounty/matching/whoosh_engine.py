@@ -13,10 +13,23 @@ terms of unchanged documents instead of segmenting again.
 Scoring is ours (ranking.py): term-at-a-time over Whoosh postings when many
 documents may match, document-at-a-time over stored term vectors when the
 candidates are few (a challenge's bids).
+
+Writes are near-real-time, as Lucene's refresh interval: ``index``/``remove``/
+``apply`` record the operation in the journal (durable) and in an in-memory
+*overlay* of the kind (visible), and return without touching Whoosh. Every
+read runs on the latest committed view with the overlay on top (``_Overlaid``):
+Whoosh documents with a pending write are hidden, pending upserts join with
+the statistics a commit would give them, so results equal those after a
+flush. A background thread flushes the overlay (one writer and one commit per
+kind) every ``refresh`` seconds or when it grows; ``flush()`` does it at once,
+``close()`` and process exit too. The overlay is per process: other processes
+sharing the directory see a write after that flush.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -29,6 +42,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -82,6 +96,15 @@ MERGE_FACTOR = 10
 MAX_MERGE_DOCS = 10_000
 MERGE_NOW = 64
 
+# Writes are near-real-time (as Lucene's refresh interval): index()/remove()/apply()
+# journal the operation and put it in an in-memory overlay that every read sees;
+# a background flusher applies the overlay to Whoosh every INDEX_REFRESH_SECONDS
+# (config BOUNTY_INDEX_REFRESH), or at once past FLUSH_DOCS pending documents. A
+# writer that finds FLUSH_NOW_DOCS pending flushes itself (writes outrun flushes).
+INDEX_REFRESH_SECONDS = 1.0
+FLUSH_DOCS = 500
+FLUSH_NOW_DOCS = 4 * FLUSH_DOCS
+
 _path_locks: dict[str, threading.RLock] = {}
 _path_locks_guard = threading.Lock()
 
@@ -91,6 +114,19 @@ def _writer_lock(path: Path) -> threading.RLock:
     key = str(path.resolve())
     with _path_locks_guard:
         return _path_locks.setdefault(key, threading.RLock())
+
+
+# engines with a background flusher: their pending writes are flushed at exit
+_live_engines: weakref.WeakSet[WhooshEngine] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for engine in list(_live_engines):
+        try:
+            engine.close()
+        except Exception:  # pragma: no cover - the journal keeps them for replay
+            logger.exception("flushing the index at exit failed")
 
 
 def make_schema() -> fields.Schema:
@@ -314,8 +350,8 @@ def _naive_utc(value: Any) -> datetime | None:
     return value
 
 
-class _KindView:
-    """A cached searcher over one kind's index with cached statistics."""
+class _KindIndex:
+    """One kind's index: per-segment readers opened once, and the latest view."""
 
     def __init__(self, ix: index.Index) -> None:
         self.ix = ix
@@ -325,9 +361,9 @@ class _KindView:
         # never the big ones again, even when the write deleted from them.
         self._bases: dict[str, Any] = {}
         self._bases_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._retired: list[list[Any]] = []
-        self.searcher = self._open()
-        self._reset()
+        self.view = self._open()
 
     def base(self, segment: Any) -> Any:
         """The cached reader of ``segment``'s files (its deletions may be stale)."""
@@ -356,15 +392,13 @@ class _KindView:
             offset += segment.doc_count_all()
         return None
 
-    def _open(self) -> Any:
+    def _open(self) -> _KindView:
         from whoosh.reading import EmptyReader, MultiReader
         from whoosh.searching import Searcher
 
         info = self.ix._read_toc()
-        self._segment_bases = [self.base(segment) for segment in info.segments]
-        readers = [_bind(b, segment) for b, segment in zip(self._segment_bases, info.segments,
-                                                            strict=True)]
-        self._segment_readers = readers
+        bases = [self.base(segment) for segment in info.segments]
+        readers = [_bind(b, segment) for b, segment in zip(bases, info.segments, strict=True)]
         live = {segment.segment_id() for segment in info.segments}
         with self._bases_lock:
             dropped = [r for k, r in self._bases.items() if k not in live]
@@ -385,34 +419,21 @@ class _KindView:
             reader._gen = info.generation  # a bound copy: at this generation
         else:
             reader = MultiReader(readers, generation=info.generation)
-        return Searcher(reader, closereader=False, fromindex=self.ix)
+        return _KindView(Searcher(reader, closereader=False, fromindex=self.ix), bases,
+                         info.generation, readers)
 
-    def _reset(self) -> None:
-        self._idf: dict[str, float] = {}
-        self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
-        self._filters: OrderedDict[tuple, frozenset[int] | None] = OrderedDict()
-        self._arrays: dict[str, list[Any]] = {}
-        self._facets: OrderedDict[tuple, dict[str, dict[str, int]]] = OrderedDict()
-        self._units: OrderedDict[str, dict[int, float]] = OrderedDict()
-        self._units_size = 0
-        self._ids: dict[str, int] | None = None
-        reader = self.searcher.reader()
-        self.doc_count = reader.doc_count()
-        # term statistics still count deleted documents until segments merge,
-        # so IDF and average lengths use the same population
-        self.doc_count_all = reader.doc_count_all()
-        self.avg = {
-            f: (reader.field_length(f) / self.doc_count_all if self.doc_count_all else 1.0)
-            for f in DOC_FIELD_WEIGHTS
-        }
-
-    def refresh(self) -> None:
+    def refresh(self) -> _KindView:
+        """The view of the latest commit (never an older one than before)."""
         # Not Searcher.refresh(): it reuses segment readers whose deletions
         # have changed (a deleted document would stay visible) and adds back
         # segments that a merge removed.
-        if not self.searcher.up_to_date():
-            self.searcher = self._open()
-            self._reset()
+        view = self.view
+        if not view.searcher.up_to_date():
+            with self._refresh_lock:
+                view = self.view
+                if not view.searcher.up_to_date():
+                    view = self.view = self._open()
+        return view
 
     def close(self) -> None:
         for group in [*self._retired, list(self._bases.values())]:
@@ -421,9 +442,44 @@ class _KindView:
         self._retired = []
         self._bases = {}
 
+
+_MISSING: Any = object()
+
+
+def _touch(cache: OrderedDict, key: Any) -> None:
+    """Mark ``key`` recently used; another thread may have just evicted it (views are
+    shared by the threads reading them)."""
+    with contextlib.suppress(KeyError):
+        cache.move_to_end(key)
+
+
+class _Reading:
+    """What every read view shares: IDF and facet counts over its own statistics.
+
+    Subclasses set ``doc_count``, ``doc_count_all``, ``avg`` and implement
+    ``field_dfs``, ``values``, ``allowed``, ``stored``, ``term_units``, ``all_doc_ids``
+    and ``match_docs`` over one document numbering.
+    """
+
+    doc_count: int
+    doc_count_all: int
+    avg: dict[str, float]
+
+    def _init_caches(self) -> None:
+        self._idf: dict[str, float] = {}
+        self._filters: OrderedDict[tuple, frozenset[int] | None] = OrderedDict()
+        self._facets: OrderedDict[tuple, dict[str, dict[str, int]]] = OrderedDict()
+        self._units: OrderedDict[str, dict[int, float]] = OrderedDict()
+        self._units_size = 0
+
+    def field_dfs(self, term: str) -> list[int]:
+        raise NotImplementedError
+
+    def values(self, name: str) -> list[Any]:
+        raise NotImplementedError
+
     def df(self, term: str) -> int:
-        reader = self.searcher.reader()
-        return max(reader.doc_frequency(f, term) for f in DOC_FIELD_WEIGHTS)
+        return max(self.field_dfs(term))
 
     def idf(self, term: str) -> float:
         v = self._idf.get(term)
@@ -437,15 +493,87 @@ class _KindView:
     def scorer(self) -> Scorer:
         return Scorer(self.idf, self.avg)
 
-    def term_units(self, term: str) -> dict[int, float]:
-        """Each document's BM25F score for ``term`` at query weight 1, cached until the
-        view refreshes: repeated queries (digests rank thousands of subscribers over the
-        same candidates) then cost a dictionary lookup per term instead of a postings walk."""
+    def _cache_units(self, term: str, units: dict[int, float]) -> dict[int, float]:
+        self._units[term] = units
+        self._units_size += len(units)
+        while self._units_size > TERM_UNITS_CACHE_ENTRIES and len(self._units) > 1:
+            _old, dropped = self._units.popitem(last=False)
+            self._units_size -= len(dropped)
+        return units
+
+    def _cached_units(self, term: str) -> dict[int, float] | None:
         cached = self._units.get(term)
         if cached is not None:
-            self._units.move_to_end(term)
-            return cached
-        scorer = self.scorer()
+            _touch(self._units, term)
+        return cached
+
+    def facet_counts(self, key: tuple, docs: Iterable[int]) -> dict[str, dict[str, int]]:
+        """Facet counts of ``docs``, cached per view under ``key``."""
+        counts = self._facets.get(key)
+        if counts is not None:
+            _touch(self._facets, key)
+            return counts
+        counts = {}
+        docs = list(docs)
+        for name in FACET_FIELDS:
+            values = self.values(name)
+            c = Counter(values[d] for d in docs)
+            counts[name] = {k: v for k, v in c.most_common() if k}
+        self._facets[key] = counts
+        if len(self._facets) > 256:
+            self._facets.popitem(last=False)
+        return counts
+
+    def _remember_filter(self, key: Any, docs: frozenset[int] | None) -> frozenset[int] | None:
+        self._filters[key] = docs
+        if len(self._filters) > 64:
+            self._filters.popitem(last=False)
+        return docs
+
+
+class _KindView(_Reading):
+    """One kind's index at one commit: a searcher and the statistics cached with it.
+
+    A refresh builds a new view instead of changing this one, so a read that
+    holds a view sees one commit from start to end.
+    """
+
+    def __init__(self, searcher: Any, segment_bases: list[Any], generation: int,
+                 segment_readers: list[Any]) -> None:
+        self.searcher = searcher
+        self._segment_bases = segment_bases
+        self._segment_readers = segment_readers  # bound to this commit's deletions
+        self.generation = generation
+        self._init_caches()
+        self._dfs: dict[str, list[int]] = {}
+        self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
+        self._arrays: dict[str, list[Any]] = {}
+        self._ids: dict[str, int] | None = None
+        self._keys: dict[str, int | None] = {}
+        reader = self.searcher.reader()
+        self.doc_count = reader.doc_count()
+        # term statistics still count deleted documents until segments merge,
+        # so IDF and average lengths use the same population
+        self.doc_count_all = reader.doc_count_all()
+        self.field_lengths = {f: reader.field_length(f) for f in DOC_FIELD_WEIGHTS}
+        self.avg = {
+            f: (self.field_lengths[f] / self.doc_count_all if self.doc_count_all else 1.0)
+            for f in DOC_FIELD_WEIGHTS
+        }
+
+    def field_dfs(self, term: str) -> list[int]:
+        """The document frequency of ``term`` in each scored field (deleted documents too)."""
+        dfs = self._dfs.get(term)
+        if dfs is None:
+            reader = self.searcher.reader()
+            dfs = [reader.doc_frequency(f, term) for f in DOC_FIELD_WEIGHTS]
+            if len(self._dfs) > 100_000:
+                self._dfs.clear()
+            self._dfs[term] = dfs
+        return dfs
+
+    def postings_tf(self, term: str, scorer: Scorer) -> dict[int, float]:
+        """Each live document's length-normalised, field-weighted frequency of ``term``."""
         tf: dict[int, float] = {}
         for f in DOC_FIELD_WEIGHTS:
             flen = self.lengths(f)
@@ -460,19 +588,23 @@ class _KindView:
                         norm = norms[n] = scorer.norm(f, n)
                     tf[d] = tf.get(d, 0.0) + w * norm
                 offset += reader.doc_count_all()
-        unit = scorer.unit
-        units = {d: unit(term, t) for d, t in tf.items()}
-        self._units[term] = units
-        self._units_size += len(units)
-        while self._units_size > TERM_UNITS_CACHE_ENTRIES and len(self._units) > 1:
-            _old, dropped = self._units.popitem(last=False)
-            self._units_size -= len(dropped)
-        return units
+        return tf
+
+    def term_units(self, term: str) -> dict[int, float]:
+        """Each document's BM25F score for ``term`` at query weight 1, cached until the
+        view refreshes: repeated queries (digests rank thousands of subscribers over the
+        same candidates) then cost a dictionary lookup per term instead of a postings walk."""
+        cached = self._cached_units(term)
+        if cached is not None:
+            return cached
+        scorer = self.scorer()
+        tf = self.postings_tf(term, scorer)
+        return self._cache_units(term, {d: scorer.unit(term, t) for d, t in tf.items()})
 
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
         cached = self._vectors.get(docnum)
         if cached is not None:
-            self._vectors.move_to_end(docnum)
+            _touch(self._vectors, docnum)
             return cached
         fields_ = self.searcher.stored_fields(docnum)
         vec = DocVector.from_stored(fields_["data"]["terms"])
@@ -516,23 +648,6 @@ class _KindView:
 
         return self._array("col:" + name, build)
 
-    def facet_counts(self, key: tuple, docs: Iterable[int]) -> dict[str, dict[str, int]]:
-        """Facet counts of ``docs``, cached per searcher generation under ``key``."""
-        counts = self._facets.get(key)
-        if counts is not None:
-            self._facets.move_to_end(key)
-            return counts
-        counts = {}
-        docs = list(docs)
-        for name in FACET_FIELDS:
-            values = self.values(name)
-            c = Counter(values[d] for d in docs)
-            counts[name] = {k: v for k, v in c.most_common() if k}
-        self._facets[key] = counts
-        if len(self._facets) > 256:
-            self._facets.popitem(last=False)
-        return counts
-
     def id_docnums(self) -> dict[str, int]:
         """Document id -> live doc number, built once per view (for ``Filters.ids``)."""
         if self._ids is None:
@@ -546,6 +661,35 @@ class _KindView:
             self._ids = ids
         return self._ids
 
+    def live_docnum(self, key: str) -> int | None:
+        """The document number of the live document with ``key``, if any."""
+        if key in self._keys:
+            return self._keys[key]
+        reader = self.searcher.reader()
+        found = None
+        if ("key", key) in reader:
+            for d in reader.postings("key", key).all_ids():
+                if not reader.is_deleted(d):
+                    found = d
+                    break
+        if len(self._keys) > 100_000:
+            self._keys.clear()
+        self._keys[key] = found
+        return found
+
+    def all_doc_ids(self) -> Iterable[int]:
+        return self.searcher.reader().all_doc_ids()
+
+    def match_docs(self, terms: list[QueryTerm]) -> set[int]:
+        """The live documents any of ``terms`` occurs in."""
+        reader = self.searcher.reader()
+        out: set[int] = set()
+        for q in terms:
+            for f in DOC_FIELD_WEIGHTS:
+                if reader.doc_frequency(f, q.text):
+                    out.update(reader.postings(f, q.text).all_ids())
+        return out
+
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:
         """Doc numbers passing ``filters``; ``None`` means all live documents."""
         if filters is not None and filters.ids is not None:
@@ -558,14 +702,192 @@ class _KindView:
         if q is None:
             return None
         key = repr(q)
-        if key in self._filters:
-            self._filters.move_to_end(key)
-            return self._filters[key]
-        docs = frozenset(self.searcher.docs_for_query(q))
-        self._filters[key] = docs
-        if len(self._filters) > 64:
-            self._filters.popitem(last=False)
-        return docs
+        cached = self._filters.get(key, _MISSING)
+        if cached is not _MISSING:
+            _touch(self._filters, key)
+            return cached
+        return self._remember_filter(key, frozenset(self.searcher.docs_for_query(q)))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Entry:
+    """One pending operation of the overlay: the latest write of one document."""
+
+    kind: str
+    doc_id: str
+    doc: Doc | None  # the source document (``None``: removed)
+    fields: dict[str, Any] | None  # its Whoosh fields, as ``prepare`` builds them
+    stored: dict[str, Any] | None  # what Whoosh would return as its stored fields
+    vec: DocVector | None
+    seqs: tuple[int, ...]  # journal entries this entry settles
+    committing: int | None = None  # the Whoosh TOC generation whose commit carries it
+    terms: frozenset[str] = frozenset()  # every term of every field
+
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.doc_id}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Overlay:
+    """One kind's pending operations, by document id in write order (replaced, never changed)."""
+
+    entries: dict[str, _Entry]
+    version: int = 0
+
+
+def _whoosh_length(n: int) -> int:
+    """A field length as Whoosh stores it per document (one byte, approximate)."""
+    return byte_to_length(length_to_byte(n))
+
+
+def _column_value(schema: fields.Schema, name: str, stored: Mapping[str, Any]) -> Any:
+    """The value Whoosh's column ``name`` returns for a document with ``stored``."""
+    field = schema[name]
+    value = stored.get(name)
+    try:
+        raw = field.to_column_value(value) if value is not None else (
+            field.column_type.default_value())
+        return field.from_column_value(raw)
+    except (OverflowError, ValueError):  # Whoosh cannot decode a missing date either
+        return None
+
+
+def _passes(stored: Mapping[str, Any], filters: Filters | None) -> bool:
+    """Whether a document with ``stored`` fields passes ``filters`` (as ``_filter_query``)."""
+    if filters is None:
+        return True
+    for name in ("industry", "category", "state", "org_id", "challenge_id"):
+        vals = _values(getattr(filters, name))
+        if vals and stored.get(name) not in vals:
+            return False
+    if filters.bounty_min is not None or filters.bounty_max is not None:
+        b = stored.get("bounty")
+        if b is None or (filters.bounty_min is not None and b < filters.bounty_min) or (
+                filters.bounty_max is not None and b > filters.bounty_max):
+            return False
+    if filters.deadline_after is not None or filters.deadline_before is not None:
+        dt = stored.get("deadline")
+        after, before = _naive_utc(filters.deadline_after), _naive_utc(filters.deadline_before)
+        if dt is None or (after is not None and dt < after) or (
+                before is not None and dt > before):
+            return False
+    if filters.exclude_ids and stored["id"] in set(map(str, filters.exclude_ids)):
+        return False
+    return filters.ids is None or stored["id"] in set(_values(filters.ids))
+
+
+class _Overlaid(_Reading):
+    """A view with the pending writes on top: what the index will hold after a flush.
+
+    Whoosh documents whose key has a pending write are hidden; pending upserts
+    get document numbers after the view's, in write order (the numbers a flush
+    gives them), and join the statistics as a commit would (deleted documents
+    stay counted until a merge, as in Whoosh). So scores, ties and column sorts
+    are those of the flushed index.
+    """
+
+    def __init__(self, view: _Reading, entries: list[_Entry], schema: fields.Schema) -> None:
+        self.view = view
+        self.schema = schema
+        self.generation = view.generation
+        self._init_caches()
+        self._hidden = {d for e in entries if (d := view.live_docnum(e.key)) is not None}
+        self._docs = [e for e in entries if e.fields is not None]
+        self._first = view.doc_count_all
+        self.doc_count = view.doc_count - len(self._hidden) + len(self._docs)
+        self.doc_count_all = view.doc_count_all + len(self._docs)
+        self._dfs: dict[str, list[int]] = {}
+        lengths = dict(view.field_lengths)
+        for e in self._docs:
+            assert e.vec is not None
+            for f in DOC_FIELD_WEIGHTS:
+                lengths[f] += e.vec.lengths.get(f, 0)
+        self.avg = {
+            f: (lengths[f] / self.doc_count_all if self.doc_count_all else 1.0)
+            for f in DOC_FIELD_WEIGHTS
+        }
+        self._columns: dict[str, list[Any]] = {}
+
+    def _own(self) -> Iterable[tuple[int, _Entry]]:
+        return enumerate(self._docs, start=self._first)
+
+    def field_dfs(self, term: str) -> list[int]:
+        # per term, when asked: a read after a write builds a new overlaid view
+        # and asks only for its query's terms
+        dfs = self._dfs.get(term)
+        if dfs is None:
+            dfs = list(self.view.field_dfs(term))
+            for e in self._docs:
+                if term not in e.terms:
+                    continue
+                assert e.vec is not None
+                for i, f in enumerate(DOC_FIELD_WEIGHTS):
+                    counts = e.vec.counts.get(f)
+                    if counts and term in counts:
+                        dfs[i] += 1
+            self._dfs[term] = dfs
+        return dfs
+
+    def term_units(self, term: str) -> dict[int, float]:
+        cached = self._cached_units(term)
+        if cached is not None:
+            return cached
+        scorer = self.scorer()
+        tf = self.view.postings_tf(term, scorer)
+        for d in self._hidden:
+            tf.pop(d, None)
+        for d, e in self._own():
+            if term not in e.terms:
+                continue
+            assert e.vec is not None
+            t = 0.0
+            for f in DOC_FIELD_WEIGHTS:
+                n = e.vec.counts.get(f, {}).get(term)
+                if n:
+                    t = t + n * scorer.norm(f, _whoosh_length(e.vec.lengths[f]))
+            if t:
+                tf[d] = t
+        return self._cache_units(term, {d: scorer.unit(term, t) for d, t in tf.items()})
+
+    def stored(self, docnum: int) -> tuple[DocVector, dict]:
+        if docnum < self._first:
+            return self.view.stored(docnum)
+        e = self._docs[docnum - self._first]
+        assert e.vec is not None and e.stored is not None
+        return e.vec, e.stored
+
+    def values(self, name: str) -> list[Any]:
+        col = self._columns.get(name)
+        if col is None:
+            own = [_column_value(self.schema, name, e.stored or {}) for e in self._docs]
+            col = self._columns[name] = self.view.values(name) + own
+        return col
+
+    def all_doc_ids(self) -> Iterable[int]:
+        hidden = self._hidden
+        return [*(d for d in self.view.all_doc_ids() if d not in hidden),
+                *(d for d, _e in self._own())]
+
+    def match_docs(self, terms: list[QueryTerm]) -> set[int]:
+        out = self.view.match_docs(terms) - self._hidden
+        for d, e in self._own():
+            if any(q.text in e.terms for q in terms):
+                out.add(d)
+        return out
+
+    def allowed(self, filters: Filters | None) -> frozenset[int] | None:
+        key = repr(filters)
+        cached = self._filters.get(key, _MISSING)
+        if cached is not _MISSING:
+            _touch(self._filters, key)
+            return cached
+        base = self.view.allowed(filters)
+        if base is None:
+            return self._remember_filter(key, None)
+        own = {d for d, e in self._own() if _passes(e.stored or {}, filters)}
+        return self._remember_filter(key, frozenset(base - self._hidden) | own)
 
 
 def _postings(reader: Any, field: str, term: str) -> Iterable[tuple[int, float]]:
@@ -657,6 +979,7 @@ class WhooshEngine:
         analyzer: Analyzer | None = None,
         loader: Loader | None = None,
         kinds: Iterable[str] = ("challenge", "bid", "institute"),
+        refresh: float | None = INDEX_REFRESH_SECONDS,
     ) -> None:
         self.root = Path(index_dir)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -668,14 +991,25 @@ class WhooshEngine:
         self._lock = _writer_lock(self.root)
         self._rebuild_lock = threading.Lock()
         self._views_lock = threading.Lock()
-        self._views: dict[str, _KindView] = {}
-        self._retired_views: list[_KindView] = []
+        self._views: dict[str, _KindIndex] = {}
+        self._retired_views: list[_KindIndex] = []
         self._gen: Path | None = None
         self._rebuild_tail: list[tuple[str, str, Doc | None]] | None = None
         self._merge_guard = threading.Lock()
         self._merging: set[str] = set()
         self._merge_threads: list[threading.Thread] = []
         self._closed = False
+        # the overlay: pending writes by kind, visible to reads, flushed to Whoosh
+        # by one flusher at a time (see flush())
+        self.refresh = refresh or 0.0
+        self._overlay_lock = threading.Lock()
+        self._overlays: dict[str, _Overlay] = {}
+        self._readers: dict[str, tuple[_KindView, _Overlay, _Reading]] = {}
+        self._known_kinds = set(self.kinds)
+        self._flush_lock = threading.Lock()
+        self._flush_wake = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._flusher_guard = threading.Lock()
         with self._lock:
             if not (self.root / "current").exists():
                 gen = self._new_generation()
@@ -709,7 +1043,7 @@ class WhooshEngine:
                     storage.create_index(self.schema, indexname=kind)
         return storage.open_index(indexname=kind)
 
-    def _view(self, kind: str, *, refresh: bool = True) -> _KindView | None:
+    def _index(self, kind: str, *, refresh: bool = True) -> _KindIndex | None:
         gen = self.generation()
         with self._views_lock:
             if gen != self._gen:
@@ -725,16 +1059,56 @@ class WhooshEngine:
                 storage = self._storage(gen)
                 if not storage.index_exists(indexname=kind):
                     return None
-                view = self._views[kind] = _KindView(storage.open_index(indexname=kind))
-            elif refresh:
-                # cheap when nothing changed; picks up other processes' writes too.
-                # Writers do not refresh: the next search does, lazily.
-                view.refresh()
-            return view
+                view = self._views[kind] = _KindIndex(storage.open_index(indexname=kind))
+        if refresh:
+            # cheap when nothing changed; picks up other processes' writes too.
+            # Writers do not refresh: the next search does, lazily.
+            view.refresh()
+        return view
 
-    def close(self) -> None:
+    def _view(self, kind: str) -> _KindView | None:
+        """The latest committed view of ``kind`` (without pending writes)."""
+        ix = self._index(kind)
+        return None if ix is None else ix.view
+
+    def _reader(self, kind: str) -> _Reading | None:
+        """What a read of ``kind`` uses: the latest view with the pending writes on top.
+
+        The view and the overlay are taken together under the overlay lock: a
+        flush drops its entries only after the view shows its commit, and marks
+        them (``committing``) before, so a read sees each document exactly once.
+        """
+        ix = self._index(kind)
+        with self._overlay_lock:
+            if ix is None:
+                return None
+            view = ix.view
+            overlay = self._overlays.get(kind)
+            if overlay is None or not overlay.entries:
+                return view
+            cached = self._readers.get(kind)
+            if cached is not None and cached[0] is view and cached[1] is overlay:
+                return cached[2]
+        visible = [e for e in overlay.entries.values()
+                   if e.committing is None or view.generation < e.committing]
+        reader: _Reading = _Overlaid(view, visible, self.schema) if visible else view
+        with self._overlay_lock:
+            self._readers[kind] = (view, overlay, reader)
+        return reader
+
+    def close(self, *, flush: bool = True) -> None:
+        """Flush pending writes (unless ``flush`` is false) and release everything."""
+        self._flush_wake.set()
         with self._merge_guard:
             self._closed = True
+        if self._flusher is not None:
+            self._flusher.join()
+        if flush:
+            try:
+                self.flush()
+            except Exception:  # pragma: no cover - the journal keeps them for replay
+                logger.exception("flushing pending index writes at close failed")
+        _live_engines.discard(self)
         for thread in self._merge_threads:
             thread.join()
         with self._views_lock:
@@ -785,6 +1159,20 @@ class WhooshEngine:
             kind: [(i, self.prepare(d) if d is not None else None) for i, d in items]
             for kind, items in by_kind.items()
         }
+        self._commit_prepared(prepared_by_kind, ops, gen)
+
+    def _commit_prepared(
+        self,
+        prepared_by_kind: Mapping[str, list[tuple[str, dict[str, Any] | None]]],
+        ops: list[tuple[str, str, Doc | None]],
+        gen: Path | None = None,
+        before_commit: Callable[[str, int | None], None] | None = None,
+    ) -> None:
+        """Write prepared fields (``None``: remove), one writer and one commit per kind.
+
+        ``before_commit(kind, generation)`` is told the Whoosh generation the
+        kind's commit will have just before it commits (``None`` if it failed).
+        """
         with self._lock:
             for kind, prepared in prepared_by_kind.items():
                 ix = self._ensure_kind(kind, gen)
@@ -793,7 +1181,7 @@ class WhooshEngine:
                     # the kind's cached segment readers find a key's document in
                     # the writer's numbering without opening a searcher (Whoosh's
                     # update_document would open every segment)
-                    view = self._view(kind, refresh=False) if gen is None else None
+                    view = self._index(kind, refresh=False) if gen is None else None
                     for doc_id, fields_ in prepared:
                         key = f"{kind}:{doc_id}"
                         if view is not None:
@@ -810,12 +1198,20 @@ class WhooshEngine:
                     writer.cancel()
                     raise
                 segments = list(writer.segments)
-                if len(segments) >= MERGE_NOW:
-                    writer.commit(mergetype=_merge_tiers)
-                else:
-                    writer.commit(merge=False)
-                    if gen is None and _tier_to_merge(segments):
-                        self._merge_later(kind)
+                if before_commit is not None:
+                    # nobody else commits while this writer holds Whoosh's lock
+                    before_commit(kind, writer.generation)
+                try:
+                    if len(segments) >= MERGE_NOW:
+                        writer.commit(mergetype=_merge_tiers)
+                    else:
+                        writer.commit(merge=False)
+                except BaseException:
+                    if before_commit is not None:
+                        before_commit(kind, None)
+                    raise
+                if gen is None and len(segments) < MERGE_NOW and _tier_to_merge(segments):
+                    self._merge_later(kind)
             if self._rebuild_tail is not None and gen is None:
                 self._rebuild_tail.extend(ops)
 
@@ -845,30 +1241,165 @@ class WhooshEngine:
         thread.start()
 
     def apply(self, ops: Iterable[tuple[str, Any, Doc | None]]) -> None:
-        """Apply already-journalled operations (``(kind, id, doc-or-None)``)."""
-        self._write([(k, str(i), d) for k, i, d in ops])
+        """Record ``(kind, id, doc-or-None)`` operations durably and make them visible."""
+        self._submit([(str(k), str(i), d) for k, i, d in ops])
 
     def index(self, docs: Iterable[Doc]) -> None:
-        ops = [(str(d["kind"]), str(d["id"]), d) for d in docs]
-        self._durably(ops)
+        self._submit([(str(d["kind"]), str(d["id"]), d) for d in docs])
 
     def remove(self, kind: str, ids: Iterable[Any]) -> None:
-        self._durably([(kind, str(i), None) for i in ids])
+        self._submit([(kind, str(i), None) for i in ids])
 
-    def _durably(self, ops: list[tuple[str, str, Doc | None]]) -> None:
+    def _entry(self, kind: str, doc_id: str, doc: Doc | None, seqs: tuple[int, ...] = (),
+               previous: Mapping[str, Any] | None = None) -> _Entry:
+        if doc is None:
+            return _Entry(kind, doc_id, None, None, None, None, seqs)
+        fields_ = self.prepare(doc, previous)
+        stored = {k: v for k, v in fields_.items() if self.schema[k].stored}
+        vec = DocVector.from_stored(fields_["data"]["terms"])
+        terms = frozenset(t for f, counts in vec.counts.items() if f in DOC_FIELD_WEIGHTS
+                          for t in counts)
+        return _Entry(kind, doc_id, doc, fields_, stored, vec, seqs, terms=terms)
+
+    def _submit(self, ops: list[tuple[str, str, Doc | None]]) -> None:
+        """Journal ``ops`` (durable), then put them in the overlay (visible): no Whoosh write.
+
+        The flusher applies the overlay to Whoosh within ``refresh`` seconds, or
+        at once when it grows past FLUSH_DOCS documents.
+        """
         if not ops:
             return
+        for kind in {k for k, _i, _d in ops} - self._known_kinds:
+            self._ensure_kind(kind)
+            self._known_kinds.add(kind)
+        entries = [self._entry(kind, doc_id, doc) for kind, doc_id, doc in ops]  # segments
         seqs = self.journal.record(ops)
-        self._write(ops)
-        self.journal.done(seqs)
+        with self._overlay_lock:
+            changed: dict[str, dict[str, _Entry]] = {}
+            for entry, seq in zip(entries, seqs, strict=True):
+                pending = changed.get(entry.kind)
+                if pending is None:
+                    old = self._overlays.get(entry.kind)
+                    pending = changed[entry.kind] = dict(old.entries) if old else {}
+                # the latest write of a document wins and moves to the end; it also
+                # settles the journal entries of the writes it replaces
+                previous = pending.pop(entry.doc_id, None)
+                earlier = previous.seqs if previous is not None else ()
+                pending[entry.doc_id] = dataclasses.replace(entry, seqs=(*earlier, seq))
+            for kind, pending in changed.items():
+                old = self._overlays.get(kind)
+                self._overlays[kind] = _Overlay(pending, (old.version + 1) if old else 1)
+            size = sum(len(o.entries) for o in self._overlays.values())
+        self._after_submit(size)
+
+    def _after_submit(self, size: int) -> None:
+        if self.refresh > 0 and self._flusher is None and not self._closed:
+            self._start_flusher()
+        if size >= FLUSH_NOW_DOCS or (size >= FLUSH_DOCS and self._flusher is None):
+            # writes outrun the flusher (or there is none): this writer flushes
+            try:
+                self.flush()
+            except Exception:  # the entries stay pending (journal and overlay)
+                logger.exception("flushing pending index writes failed; retrying later")
+        elif size >= FLUSH_DOCS:
+            self._flush_wake.set()
+
+    def _start_flusher(self) -> None:
+        with self._flusher_guard:
+            if self._flusher is not None:
+                return
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name=f"bounty-index-flush-{self.root.name}", daemon=True
+            )
+            _live_engines.add(self)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._closed:
+            self._flush_wake.wait(self.refresh)
+            self._flush_wake.clear()
+            if self._closed:
+                return
+            try:
+                self.flush()
+            except Exception:  # pragma: no cover - the next round retries
+                logger.exception("flushing pending index writes failed; retrying")
+
+    def pending(self) -> int:
+        """How many documents have writes not yet in Whoosh (this process's)."""
+        with self._overlay_lock:
+            return sum(len(o.entries) for o in self._overlays.values())
+
+    def flush(self) -> int:
+        """Apply the pending writes to Whoosh now (one commit per kind); returns their count.
+
+        Entries leave the overlay only once the kind's view shows the commit,
+        and their journal entries are settled after that.
+        """
+        with self._flush_lock:
+            with self._overlay_lock:
+                batch = {k: list(o.entries.values()) for k, o in self._overlays.items()
+                         if o.entries}
+            if not batch:
+                return 0
+            ops: list[tuple[str, str, Doc | None]] = []
+            prepared: dict[str, list[tuple[str, dict[str, Any] | None]]] = {}
+            for kind, entries in batch.items():
+                for e in entries:
+                    if self.loader is not None:
+                        # another process may have written the document since:
+                        # write what the database holds now (terms reused if unchanged)
+                        e = self._fresh(e)
+                    ops.append((kind, e.doc_id, e.doc))
+                    prepared.setdefault(kind, []).append((e.doc_id, e.fields))
+            flushed = {k: {e.doc_id: e.seqs for e in entries} for k, entries in batch.items()}
+
+            def mark(kind: str, generation: int | None) -> None:
+                with self._overlay_lock:
+                    overlay = self._overlays[kind]
+                    entries = dict(overlay.entries)
+                    for doc_id, seqs in flushed[kind].items():
+                        e = entries.get(doc_id)
+                        if e is not None and e.seqs == seqs:
+                            entries[doc_id] = dataclasses.replace(e, committing=generation)
+                    self._overlays[kind] = _Overlay(entries, overlay.version + 1)
+
+            with self._lock:
+                self._commit_prepared(prepared, ops, before_commit=mark)
+                for kind in batch:
+                    self._index(kind)  # the view now shows the commit
+                with self._overlay_lock:
+                    for kind, done in flushed.items():
+                        overlay = self._overlays[kind]
+                        entries = {i: e for i, e in overlay.entries.items()
+                                   if not (e.committing is not None and done.get(i) == e.seqs)}
+                        self._overlays[kind] = _Overlay(entries, overlay.version + 1)
+            self.journal.done(s for per_kind in flushed.values() for seqs in per_kind.values()
+                              for s in seqs)
+            return sum(len(v) for v in flushed.values())
+
+    def _fresh(self, e: _Entry) -> _Entry:
+        assert self.loader is not None
+        try:
+            doc = self.loader(e.kind, e.doc_id)
+        except Exception:  # pragma: no cover - the database is away: write what we have
+            logger.exception("reloading %s %s for the index failed", e.kind, e.doc_id)
+            return e
+        if doc is None:
+            return e if e.doc is None else self._entry(e.kind, e.doc_id, None, e.seqs)
+        previous = e.fields["data"] if e.fields is not None else None
+        fresh = self._entry(e.kind, e.doc_id, doc, e.seqs, previous)
+        return e if fresh.fields == e.fields else fresh
 
     def replay(self, only: Iterable[int] | None = None) -> int:
         """Apply pending index work (all, or the entries ``only``); returns the count.
 
-        Called at start-up for what a crash left, and after each commit for
-        that transaction's entries.
+        Called at start-up for what a crash left. Entries this engine still
+        holds in its overlay are not a crash's: its flush applies them.
         """
-        entries = self.journal.pending()
+        with self._overlay_lock:
+            own = {s for o in self._overlays.values() for e in o.entries.values() for s in e.seqs}
+        entries = [e for e in self.journal.pending() if e[0] not in own]
         if only is not None:
             wanted = set(only)
             entries = [e for e in entries if e[0] in wanted]
@@ -888,10 +1419,12 @@ class WhooshEngine:
     ) -> int:
         """Build every kind into a fresh generation, then swap it in atomically.
 
-        Writes that arrive meanwhile go to the live generation and are copied
-        into the new one just before the swap; searches keep using the live
-        generation throughout.
+        Pending writes are flushed first (their terms are then reused). Writes
+        that arrive meanwhile stay visible in the overlay; what the flusher
+        writes to the live generation meanwhile is copied into the new one just
+        before the swap; searches keep using the live generation throughout.
         """
+        self.flush()
         with self._rebuild_lock:
             with self._lock:
                 self._rebuild_tail = []
@@ -942,11 +1475,11 @@ class WhooshEngine:
                 shutil.rmtree(path, ignore_errors=True)
 
     # -- reading ----------------------------------------------------------
-    def _terms(self, view: _KindView, q: Doc | str, max_terms: int) -> list[QueryTerm]:
+    def _terms(self, view: _Reading, q: Doc | str, max_terms: int) -> list[QueryTerm]:
         return query_terms(self.analyzer, q, view.idf, max_terms=max_terms)
 
     def _score_postings(
-        self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
+        self, view: _Reading, terms: list[QueryTerm], allowed: frozenset[int] | None
     ) -> dict[int, float]:
         """Term-at-a-time BM25F over the (cached, per-term) postings of the bounded terms."""
         scores: dict[int, float] = {}
@@ -964,23 +1497,18 @@ class WhooshEngine:
         return scores
 
     def _matches(
-        self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
+        self, view: _Reading, terms: list[QueryTerm], allowed: frozenset[int] | None
     ) -> set[int]:
         """The documents any term occurs in (what scoring would return), unscored."""
         if allowed is not None and len(allowed) <= SMALL_CANDIDATE_SET:
             return set(self._score_vectors(view, terms, allowed))
-        reader = view.searcher.reader()
-        out: set[int] = set()
-        for q in terms:
-            for f in DOC_FIELD_WEIGHTS:
-                if reader.doc_frequency(f, q.text):
-                    out.update(reader.postings(f, q.text).all_ids())
+        out = view.match_docs(terms)
         if allowed is not None:
             out &= allowed
         return out
 
     def _score_vectors(
-        self, view: _KindView, terms: list[QueryTerm], docnums: Iterable[int]
+        self, view: _Reading, terms: list[QueryTerm], docnums: Iterable[int]
     ) -> dict[int, float]:
         scorer = view.scorer()
         out = {}
@@ -991,7 +1519,7 @@ class WhooshEngine:
         return out
 
     def _scores(
-        self, view: _KindView, terms: list[QueryTerm], allowed: frozenset[int] | None
+        self, view: _Reading, terms: list[QueryTerm], allowed: frozenset[int] | None
     ) -> dict[int, float]:
         # A few candidates (a challenge's bids): score their stored vectors. More (digest
         # candidates, open challenges): per-term cached postings, shared by later queries.
@@ -1000,7 +1528,7 @@ class WhooshEngine:
         return self._score_postings(view, terms, allowed)
 
     def _hit(
-        self, view: _KindView, kind: str, docnum: int, score: float | None, terms
+        self, view: _Reading, kind: str, docnum: int, score: float | None, terms
     ) -> Hit:
         """A hit; ``score`` ``None`` means score it here (results sorted by a column)."""
         vec, stored = view.stored(docnum)
@@ -1030,7 +1558,7 @@ class WhooshEngine:
     ) -> SearchResult:
         page = max(1, int(page))
         pagesize = max(1, min(int(pagesize), 100))
-        view = self._view(kind)
+        view = self._reader(kind)
         if view is None:
             return SearchResult([], 0, page, pagesize)
         allowed = view.allowed(filters)
@@ -1046,7 +1574,7 @@ class WhooshEngine:
         elif text and text.strip():
             scores = {}  # only unknown words: nothing can match
         else:
-            docs = allowed if allowed is not None else view.searcher.reader().all_doc_ids()
+            docs = allowed if allowed is not None else view.all_doc_ids()
             scores = dict.fromkeys(docs, 0.0)
             if sort == "relevance":
                 sort = "newest"
@@ -1061,7 +1589,7 @@ class WhooshEngine:
             counts = view.facet_counts(key, scores)
         return SearchResult(hits, total, page, pagesize, counts, [t.text for t in terms])
 
-    def _order(self, view: _KindView, scores: dict[int, float], sort: str, n: int) -> list[int]:
+    def _order(self, view: _Reading, scores: dict[int, float], sort: str, n: int) -> list[int]:
         if sort == "relevance":
             return heapq.nlargest(n, scores, key=lambda d: (scores[d], -d))
         name, reverse = {
@@ -1085,7 +1613,7 @@ class WhooshEngine:
         limit: int = 50,
         max_terms: int | None = None,
     ) -> list[Hit]:
-        view = self._view(kind)
+        view = self._reader(kind)
         if view is None:
             return []
         allowed = view.allowed(filters)
@@ -1103,7 +1631,7 @@ class WhooshEngine:
         return _highlight(self.analyzer, text, terms, fragment=fragment)
 
     def count(self, kind: str) -> int:
-        view = self._view(kind)
+        view = self._reader(kind)
         return 0 if view is None else view.doc_count
 
 

@@ -53,7 +53,8 @@ def test_rebuild_writes_the_same_segment_as_whooshs_writer(tmp_path):
     built = WhooshEngine(tmp_path / "built")
     try:
         for kind in ("challenge", "bid"):
-            plain.index([d for d in docs if d["kind"] == kind])  # SegmentWriter.add_document
+            plain.index([d for d in docs if d["kind"] == kind])
+        plain.flush()  # writes reach Whoosh (SegmentWriter.add_document) on a flush
         assert built.rebuild(iter(docs)) == len(docs)
         for kind in ("challenge", "bid"):
             expected, actual = _segment_files(plain, kind), _segment_files(built, kind)

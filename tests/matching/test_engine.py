@@ -216,7 +216,14 @@ def test_two_engines_on_one_directory_share_the_writer(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert a.search("伺服").total == 8
+    # each engine (process) sees its own writes at once, the other's after its flush
+    assert a.search("伺服").total == b.search("伺服").total == 4
+    flushes = [threading.Thread(target=e.flush) for e in (a, b)]  # contend for Whoosh's lock
+    for t in flushes:
+        t.start()
+    for t in flushes:
+        t.join()
+    assert a.search("伺服").total == b.search("伺服").total == 8
     a.close()
     b.close()
 
@@ -292,22 +299,26 @@ def test_writes_during_rebuild_are_kept(engine):
 
 
 def test_replay_after_crash(tmp_path, monkeypatch):
-    e = WhooshEngine(tmp_path / "ix")
+    e = WhooshEngine(tmp_path / "ix", refresh=0)
     e.index([challenge(1, "伺服电机"), challenge(2, "鞋底")])
+    e.flush()
 
     def crash(*a, **k):
         raise SystemExit("power cut")
 
+    e.remove("challenge", [1])  # committed in the database, journalled, not yet in Whoosh
+    e.index([challenge(3, "伺服系统")])
+    assert [h.id for h in e.search("伺服").hits] == ["3"]  # reads see the pending writes
     monkeypatch.setattr(e, "_write", crash)
+    monkeypatch.setattr(e, "_commit_prepared", crash)
     with pytest.raises(SystemExit):
-        e.remove("challenge", [1])  # committed in the database, not yet in the index
-    with pytest.raises(SystemExit):
-        e.index([challenge(3, "伺服系统")])
+        e.flush()  # the process dies during the flush
     monkeypatch.undo()
-    e.close()
+    assert [h.id for h in e.search("伺服").hits] == ["3"]  # still pending, still visible
+    e.close(flush=False)
 
     db = {"2": challenge(2, "鞋底"), "3": challenge(3, "伺服系统")}
-    restarted = WhooshEngine(tmp_path / "ix", loader=lambda kind, i: db.get(i))
+    restarted = WhooshEngine(tmp_path / "ix", loader=lambda kind, i: db.get(i), refresh=0)
     assert restarted.search("伺服").total == 1  # still the stale state
     assert restarted.replay() == 2
     assert [h.id for h in restarted.search("伺服").hits] == ["3"]
@@ -366,9 +377,11 @@ def test_many_small_writes_merge_and_stay_correct(tmp_path):
 
 def test_update_in_an_old_segment_reuses_its_reader(engine):
     engine.index([challenge(i, f"伺服电机{i}号") for i in range(1, 6)])
+    engine.flush()
     view = engine._view("challenge")
     (first,) = view._segment_bases
     engine.index([challenge(3, "鞋底耐磨材料")])  # deletes from the first segment
+    engine.flush()
     result = engine.search("伺服电机", pagesize=10)
     assert sorted(h.id for h in result.hits) == ["1", "2", "4", "5"]
     assert engine.search("鞋底").hits[0].id == "3"
