@@ -87,10 +87,19 @@ class Engine(Protocol):
     """The operations bounty needs from a full-text engine."""
 
     def index(self, docs: Iterable[Doc]) -> None:
-        """Add or replace documents (by kind and id), durably."""
+        """Add or replace documents (by kind and id), durably; every later read sees them."""
 
     def remove(self, kind: str, ids: Iterable[Any]) -> None:
         """Remove documents; unknown ids are ignored."""
+
+    def flush(self) -> int:
+        """Make pending writes permanent in the on-disk index now; returns how many.
+
+        ``index`` and ``remove`` are durable and visible to every read of this
+        engine when they return; an engine may apply them to its files later
+        (the Whoosh engine does so on a refresh interval). Other processes see
+        them once flushed.
+        """
 
     def search(
         self,
