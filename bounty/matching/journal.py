@@ -21,6 +21,7 @@ are deleted once ``apply`` has journalled their operations here.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
@@ -37,6 +38,11 @@ CREATE TABLE IF NOT EXISTS pending (
     done INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS pending_done ON pending(done, seq);
+CREATE TABLE IF NOT EXISTS rebuilds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    after_seq INTEGER NOT NULL,
+    pid INTEGER NOT NULL
+);
 """
 
 
@@ -95,12 +101,70 @@ class Journal:
         return seqs
 
     def done(self, seqs: Iterable[int]) -> None:
-        """Forget applied entries (the journal only ever holds pending work)."""
-        seqs = list(seqs)
+        """Settle applied entries: forgotten, or kept (marked done) while a rebuild runs.
+
+        A rebuild in any process copies every entry after its start into the
+        new generation before the swap (see :meth:`begin_rebuild`), so applied
+        entries stay readable until no rebuild needs them.
+        """
+        seqs = [(s,) for s in seqs]
         if not seqs:
             return
         with self._lock:
-            self._conn.executemany("DELETE FROM pending WHERE seq = ?", [(s,) for s in seqs])
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            if self._rebuilds(cur):
+                cur.executemany("UPDATE pending SET done = 1 WHERE seq = ?", seqs)
+            else:
+                cur.executemany("DELETE FROM pending WHERE seq = ?", seqs)
+            cur.execute("COMMIT")
+
+    def _rebuilds(self, cur: sqlite3.Cursor) -> list[tuple[int, int]]:
+        """Running rebuilds ``(id, after_seq)``; a dead process's are dropped (one host)."""
+        rows = cur.execute("SELECT id, after_seq, pid FROM rebuilds").fetchall()
+        live = []
+        for rid, after, pid in rows:
+            if _alive(pid):
+                live.append((rid, after))
+            else:
+                cur.execute("DELETE FROM rebuilds WHERE id = ?", (rid,))
+        return live
+
+    def begin_rebuild(self) -> tuple[int, int]:
+        """Register a rebuild; returns its id and the last sequence number written before it.
+
+        From now on applied entries are kept, so :meth:`since` can list every
+        write that reached the live generation while the rebuild read the
+        database.
+        """
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            row = cur.execute("SELECT seq FROM sqlite_sequence WHERE name = 'pending'").fetchone()
+            after = int(row[0]) if row else 0
+            cur.execute("INSERT INTO rebuilds (after_seq, pid) VALUES (?, ?)", (after, os.getpid()))
+            rid = int(cur.lastrowid or 0)
+            cur.execute("COMMIT")
+        return rid, after
+
+    def end_rebuild(self, rid: int) -> None:
+        """Unregister a rebuild and forget the applied entries no other rebuild needs."""
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            cur.execute("DELETE FROM rebuilds WHERE id = ?", (rid,))
+            others = self._rebuilds(cur)
+            if others:
+                oldest = min(after for _rid, after in others)
+                cur.execute("DELETE FROM pending WHERE done = 1 AND seq <= ?", (oldest,))
+            else:
+                cur.execute("DELETE FROM pending WHERE done = 1")
+            cur.execute("COMMIT")
+
+    def since(self, after: int) -> list[tuple[str, str, dict | None]]:
+        """Every entry after ``after``, applied or not: ``(kind, id, doc)``, oldest first."""
+        return [(kind, doc_id, doc) for _seq, kind, doc_id, doc
+                in self.pending(after, include_done=True)]
 
     def pending(
         self, after: int = 0, *, include_done: bool = False
@@ -113,12 +177,13 @@ class Journal:
             rows = self._conn.execute(sql + " ORDER BY seq", (after,)).fetchall()
         return [(seq, kind, doc_id, loads_doc(doc)) for seq, kind, doc_id, doc in rows]
 
-    def last_seq(self) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM pending").fetchone()
-        return int(row[0])
 
-    def prune(self, before: int) -> None:
-        """Forget applied entries older than ``before``."""
-        with self._lock:
-            self._conn.execute("DELETE FROM pending WHERE done = 1 AND seq < ?", (before,))
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's live process
+        return True
+    return True

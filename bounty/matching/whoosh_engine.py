@@ -994,7 +994,6 @@ class WhooshEngine:
         self._views: dict[str, _KindIndex] = {}
         self._retired_views: list[_KindIndex] = []
         self._gen: Path | None = None
-        self._rebuild_tail: list[tuple[str, str, Doc | None]] | None = None
         self._merge_guard = threading.Lock()
         self._merging: set[str] = set()
         self._merge_threads: list[threading.Thread] = []
@@ -1175,8 +1174,8 @@ class WhooshEngine:
         """
         with self._lock:
             for kind, prepared in prepared_by_kind.items():
-                ix = self._ensure_kind(kind, gen)
-                writer = _open_writer(ix)
+                writer = self._live_writer(kind) if gen is None else _open_writer(
+                    self._ensure_kind(kind, gen))
                 try:
                     # the kind's cached segment readers find a key's document in
                     # the writer's numbering without opening a searcher (Whoosh's
@@ -1212,8 +1211,21 @@ class WhooshEngine:
                     raise
                 if gen is None and len(segments) < MERGE_NOW and _tier_to_merge(segments):
                     self._merge_later(kind)
-            if self._rebuild_tail is not None and gen is None:
-                self._rebuild_tail.extend(ops)
+
+    def _live_writer(self, kind: str) -> Any:
+        """A Whoosh writer on ``kind`` in the live generation.
+
+        Waiting for Whoosh's lock can outlast the generation: a rebuild in
+        another process holds the old generation's locks while it copies the
+        last writes over and swaps. A writer that got the lock on a generation
+        that is no longer live is given up and taken again on the new one.
+        """
+        while True:
+            gen = self.generation()
+            writer = _open_writer(self._ensure_kind(kind, gen))
+            if self.generation() == gen:
+                return writer
+            writer.cancel()
 
     def _merge_later(self, kind: str) -> None:
         """Merge ``kind``'s small segments in a background thread (one at a time per kind)."""
@@ -1420,14 +1432,15 @@ class WhooshEngine:
         """Build every kind into a fresh generation, then swap it in atomically.
 
         Pending writes are flushed first (their terms are then reused). Writes
-        that arrive meanwhile stay visible in the overlay; what the flusher
-        writes to the live generation meanwhile is copied into the new one just
-        before the swap; searches keep using the live generation throughout.
+        that arrive meanwhile, from this process or another sharing the index,
+        stay visible: the journal keeps every write after the rebuild began
+        (:meth:`Journal.begin_rebuild`), and they are copied into the new
+        generation while the old one's Whoosh locks are held, just before the
+        swap; searches keep using the live generation throughout.
         """
         self.flush()
         with self._rebuild_lock:
-            with self._lock:
-                self._rebuild_tail = []
+            rid, after = self.journal.begin_rebuild()
             try:
                 gen = self._new_generation()
                 old = {k: self._view(k) for k in self.kinds}
@@ -1455,18 +1468,25 @@ class WhooshEngine:
                     shutil.rmtree(gen, ignore_errors=True)
                     raise
                 with self._lock:
-                    tail, self._rebuild_tail = self._rebuild_tail, None
-                    if tail:
-                        if self.loader is not None:
-                            tail = [(k, i, self.loader(k, i)) for k, i, _ in tail]
-                        self._write(tail, gen)
                     previous_gen = self.generation()
-                    self._swap(gen)
+                    # no process commits to the old generation from here to the swap
+                    held = [_open_writer(self._ensure_kind(k, previous_gen), timeout=600.0)
+                            for k in self.kinds
+                            if self._storage(previous_gen).index_exists(indexname=k)]
+                    try:
+                        tail = self.journal.since(after)
+                        if tail:
+                            if self.loader is not None:
+                                tail = [(k, i, self.loader(k, i)) for k, i, _ in tail]
+                            self._write(tail, gen)
+                        self._swap(gen)
+                    finally:
+                        for w in held:
+                            w.cancel()
                 self._cleanup(keep={gen, previous_gen})
                 return count
             finally:
-                with self._lock:
-                    self._rebuild_tail = None
+                self.journal.end_rebuild(rid)
 
     def _cleanup(self, keep: set[Path]) -> None:
         # the previous generation stays: open searchers may still read it

@@ -298,6 +298,52 @@ def test_writes_during_rebuild_are_kept(engine):
     assert [h.id for h in engine.search("伺服电机").hits] == ["2"]
 
 
+def test_writes_another_process_flushes_during_a_rebuild_are_kept(tmp_path):
+    """`bounty reindex` runs in its own process while the web server keeps writing."""
+    reindex, server = WhooshEngine(tmp_path / "ix"), WhooshEngine(tmp_path / "ix")
+    try:
+        server.index([challenge(1, "伺服电机"), challenge(3, "伺服电机 已撤回")])
+        server.flush()
+
+        def docs():  # what the database held when the rebuild read it
+            yield challenge(1, "伺服电机")
+            yield challenge(3, "伺服电机 已撤回")
+            # meanwhile the server commits writes to the live (old) generation
+            server.index([challenge(2, "伺服电机 新发布")])
+            server.remove("challenge", [3])
+            server.flush()
+
+        reindex.rebuild(docs())
+        for e in (reindex, server):
+            assert sorted(h.id for h in e.search("伺服电机").hits) == ["1", "2"]
+        # the journal forgot the applied entries once no rebuild needed them
+        assert reindex.journal.pending(include_done=True) == []
+        # the server's next write lands in the new generation
+        server.index([challenge(4, "伺服电机 再发布")])
+        server.flush()
+        assert sorted(h.id for h in reindex.search("伺服电机").hits) == ["1", "2", "4"]
+    finally:
+        reindex.close()
+        server.close()
+
+
+def test_a_crashed_rebuild_does_not_keep_applied_entries(tmp_path):
+    e = WhooshEngine(tmp_path / "ix")
+    try:
+        e.journal._conn.execute("INSERT INTO rebuilds (after_seq, pid) VALUES (0, 2147483647)")
+        e.index([challenge(1, "伺服电机")])
+        e.flush()
+        assert e.journal.pending(include_done=True) == []  # no live rebuild: deleted
+        rid, _after = e.journal.begin_rebuild()
+        e.index([challenge(2, "鞋底")])
+        e.flush()
+        assert [(k, i) for k, i, _ in e.journal.since(0)] == [("challenge", "2")]
+        e.journal.end_rebuild(rid)
+        assert e.journal.since(0) == []
+    finally:
+        e.close()
+
+
 def test_replay_after_crash(tmp_path, monkeypatch):
     e = WhooshEngine(tmp_path / "ix", refresh=0)
     e.index([challenge(1, "伺服电机"), challenge(2, "鞋底")])
