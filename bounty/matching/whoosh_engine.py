@@ -81,6 +81,9 @@ RECOMMEND_MAX_TERMS = 16
 SMALL_CANDIDATE_SET = 3000
 # Cached per-term document scores kept at most (entries over all terms).
 TERM_UNITS_CACHE_ENTRIES = 2_000_000
+# A rebuild writes a segment per this many documents of a kind: its postings are
+# held in memory until committed (about 6 GB per million documents otherwise).
+REBUILD_SEGMENT_DOCS = 200_000
 # Candidate sets up to this size are scored from stored vectors, larger ones from postings.
 VECTOR_SCORING_MAX = 64
 # Small writes commit without merging (a merge rewrites postings and costs far
@@ -264,6 +267,10 @@ class _SegmentBuilder:
                     _add_postings(pw, ids, array("f", weights), lengths, values=values)
                     fw.finish_term()
             fw.finish_field()
+
+    @property
+    def doc_count(self) -> int:
+        return int(self.writer.docnum)
 
     def commit(self) -> None:
         self._write_postings()
@@ -1457,6 +1464,10 @@ class WhooshEngine:
                             stored = view.searcher.document(key=f"{kind}:{doc['id']}")
                             previous = stored["data"] if stored else None
                         writers[kind].add(self.prepare(doc, previous))
+                        if writers[kind].doc_count >= REBUILD_SEGMENT_DOCS:
+                            # postings are held in memory until a commit: bound them
+                            writers[kind].commit()
+                            writers[kind] = _SegmentBuilder(self._ensure_kind(kind, gen))
                         count += 1
                         if progress is not None:
                             progress(1)

@@ -68,3 +68,29 @@ def test_rebuild_writes_the_same_segment_as_whooshs_writer(tmp_path):
     finally:
         plain.close()
         built.close()
+
+
+def test_rebuild_in_bounded_segments_ranks_the_same(tmp_path, monkeypatch):
+    """A big rebuild commits a segment every REBUILD_SEGMENT_DOCS documents (memory);
+    the results are those of one segment."""
+    import bounty.matching.whoosh_engine as we
+
+    docs = _corpus()
+    whole = WhooshEngine(tmp_path / "whole")
+    whole.rebuild(iter(docs))
+    monkeypatch.setattr(we, "REBUILD_SEGMENT_DOCS", 7)
+    parts = WhooshEngine(tmp_path / "parts")
+    parts.rebuild(iter(docs))
+    try:
+        ix = parts._storage().open_index(indexname="bid")
+        assert len(ix._read_toc().segments) == -(-200 // 7)
+        for q in ("伺服电机 鞋底", "PLC 良品率≥98%", "机器视觉"):
+            a, b = whole.search(q, pagesize=50), parts.search(q, pagesize=50)
+            assert [(h.id, h.score) for h in a.hits] == [(h.id, h.score) for h in b.hits]
+            assert a.facets == b.facets and a.total == b.total
+            query = {"title": q, "body": q}
+            assert ([(h.id, h.score) for h in whole.rank(query, kind="bid", limit=100)]
+                    == [(h.id, h.score) for h in parts.rank(query, kind="bid", limit=100)])
+    finally:
+        whole.close()
+        parts.close()
