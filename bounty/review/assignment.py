@@ -11,7 +11,7 @@ assignee may decline with a reason.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -378,19 +378,24 @@ class BulkResult:
     done: list[ReviewTask] = field(default_factory=list)
     failed: list[tuple[ReviewTask, str]] = field(default_factory=list)
 
+    def attempt(self, task: ReviewTask, action: Callable[[], object]) -> None:
+        """Run ``action`` for ``task`` in its own transaction; a refusal is recorded,
+        rolled back and does not stop the others."""
+        try:
+            action()
+        except DomainError as exc:
+            db.session.rollback()
+            self.failed.append((task, exc.message))
+        else:
+            self.done.append(task)
+
 
 def bulk_assign(tasks: Iterable[ReviewTask], reviewer, actor) -> BulkResult:
     """Assign every selected slot to one reviewer; each refusal is reported, not fatal."""
     _require_assigner(actor)
     result = BulkResult()
     for task in tasks:
-        try:
-            assign_task(task, reviewer, actor)
-        except DomainError as exc:
-            db.session.rollback()
-            result.failed.append((task, exc.message))
-        else:
-            result.done.append(task)
+        result.attempt(task, lambda task=task: assign_task(task, reviewer, actor))
     return result
 
 

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from ..accounts.models import Role
 from ..challenges import workflow
 from ..challenges.models import BidState, Challenge, ChallengeState
-from ..errors import DomainError, InvalidField, TransitionRefused
+from ..errors import InvalidField, TransitionRefused
 from ..extensions import db
 from ..timeutil import utcnow
 from ..transactions import atomic
@@ -154,8 +154,9 @@ def bulk_return(tasks, user, comment: str):
         if task.item_key in seen:
             continue
         seen.add(task.item_key)
-        item = task.item
-        try:
+
+        def return_item(task=task) -> None:
+            item = task.item
             if not task.is_open:
                 raise TransitionRefused(str(_l("该审核任务已结束。")))
             if isinstance(item, Challenge):
@@ -164,9 +165,6 @@ def bulk_return(tasks, user, comment: str):
                 certification.decide_certification(item, Outcome.return_, user, comment)
             else:
                 market.decide_listing(item, Outcome.return_, user, comment)
-        except DomainError as exc:
-            db.session.rollback()
-            result.failed.append((task, exc.message))
-        else:
-            result.done.append(task)
+
+        result.attempt(task, return_item)
     return result
