@@ -146,8 +146,8 @@ def normalize(text: str) -> tuple[str, list[int]]:
     return "".join(parts), offsets
 
 
-def _read_lines(path: Path | object) -> Iterator[str]:
-    text = path.read_text(encoding="utf-8")  # type: ignore[attr-defined]
+def _lines(text: str) -> Iterator[str]:
+    """The non-empty, non-comment lines of a data file."""
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
@@ -164,24 +164,26 @@ class Analyzer:
         stopwords: Path | None = None,
     ) -> None:
         self._jieba = rjieba.Jieba()
-        files = [stopwords or _DATA / "stopwords.txt", userdict or _DATA / "userdict.txt",
-                 synonyms or _DATA / "synonyms.txt"]
+        texts = [(p or _DATA / name).read_text(encoding="utf-8")  # type: ignore[union-attr]
+                 for p, name in ((stopwords, "stopwords.txt"), (userdict, "userdict.txt"),
+                                 (synonyms, "synonyms.txt"))]
         digest = hashlib.blake2b(digest_size=8)
-        for path in files:
-            digest.update(path.read_bytes())  # type: ignore[union-attr]
+        for text in texts:
+            digest.update(text.encode())
             digest.update(b"\x1f")
         #: changes when the dictionary, synonym or stopword files change, so
         #: stored terms are not reused for documents the files now segment anew
         self.fingerprint = digest.hexdigest()
+        stop_text, userdict_text, synonyms_text = texts
         self.stopwords: frozenset[str] = frozenset(
-            w for line in _read_lines(stopwords or _DATA / "stopwords.txt") for w in line.split()
+            w for line in _lines(stop_text) for w in line.split()
         )
-        for line in _read_lines(userdict or _DATA / "userdict.txt"):
+        for line in _lines(userdict_text):
             parts = line.split()
             freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
             self._jieba.add_word(_fold_text(parts[0]), freq, None)
         self.synonyms: dict[str, tuple[str, ...]] = {}
-        for line in _read_lines(synonyms or _DATA / "synonyms.txt"):
+        for line in _lines(synonyms_text):
             group = [_fold_text(w) for w in re.split(r"[/\s,，、]+", line) if w]
             for word in group:
                 if _CJK.fullmatch(word) and len(word) > 1:

@@ -206,7 +206,7 @@ class _SegmentBuilder:
                         lengths = self._lengths.setdefault(name, array("I"))
                         if len(lengths) < docnum:
                             lengths.extend(bytes(docnum - len(lengths)))
-                        lengths.append(byte_to_length(length_to_byte(length)))
+                        lengths.append(_whoosh_length(length))
                     elif not field.scorable:
                         length = 0
                 pdw.add_field(name, field, value if field.stored else None, length)
@@ -729,7 +729,6 @@ class _Entry:
     seqs: tuple[int, ...]  # journal entries this entry settles
     committing: int | None = None  # the Whoosh TOC generation whose commit carries it
     terms: frozenset[str] = frozenset()  # every term of every field
-
 
     @property
     def key(self) -> str:
@@ -1424,14 +1423,19 @@ class WhooshEngine:
             entries = [e for e in entries if e[0] in wanted]
         if not entries:
             return 0
-        ops = []
-        for _seq, kind, doc_id, doc in entries:
-            if self.loader is not None:
-                doc = self.loader(kind, doc_id)
-            ops.append((kind, doc_id, doc))
-        self._write(ops)
+        self._write(self._current([(kind, doc_id, doc) for _seq, kind, doc_id, doc in entries]))
         self.journal.done(seq for seq, *_ in entries)
         return len(entries)
+
+    def _current(
+        self, ops: list[tuple[str, str, Doc | None]]
+    ) -> list[tuple[str, str, Doc | None]]:
+        """Journalled operations with what the database holds now (when there is a loader):
+        replaying them is then right even for a transaction that rolled back, or a
+        document written again since."""
+        if self.loader is None:
+            return ops
+        return [(kind, doc_id, self.loader(kind, doc_id)) for kind, doc_id, _doc in ops]
 
     def rebuild(
         self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None
@@ -1487,9 +1491,7 @@ class WhooshEngine:
                     try:
                         tail = self.journal.since(after)
                         if tail:
-                            if self.loader is not None:
-                                tail = [(k, i, self.loader(k, i)) for k, i, _ in tail]
-                            self._write(tail, gen)
+                            self._write(self._current(tail), gen)
                         self._swap(gen)
                     finally:
                         for w in held:
