@@ -324,13 +324,16 @@ class Report(dict):
 
     def __setitem__(self, key: str, value: object) -> None:
         super().__setitem__(key, value)
-        print(f"# {key}: {json.dumps(value, ensure_ascii=False)}", file=sys.stderr, flush=True)
+        _show(key, value)
 
     def put(self, section: str, key: str, value: object) -> None:
         """``self[section][key] = value``, printed as ``section.key``."""
         self.setdefault(section, {})[key] = value
-        print(f"# {section}.{key}: {json.dumps(value, ensure_ascii=False)}", file=sys.stderr,
-              flush=True)
+        _show(f"{section}.{key}", value)
+
+
+def _show(name: str, value: object) -> None:
+    print(f"# {name}: {json.dumps(value, ensure_ascii=False)}", file=sys.stderr, flush=True)
 
 
 def rss_mb() -> float:
