@@ -7,7 +7,7 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from .evaluation import evaluate
+from .evaluation import DEFAULT_CACHE, SYSTEMS, evaluate
 
 
 @click.group("match")
@@ -17,12 +17,19 @@ def match_cli() -> None:
 
 @match_cli.command("eval")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--system", "systems", multiple=True, type=click.Choice(SYSTEMS),
+              help="What to score (repeatable); default: hybrid, what the product ships.")
 @click.option("--baseline", is_flag=True, help="Also score stock Whoosh BM25F + jieba.")
 @click.option("--run", "run_file", type=click.Path(dir_okay=False), help="Write a TREC run file.")
 @click.option("--subset", help="Only queries flagged in queries_meta.jsonl, e.g. low_overlap.")
-def eval_command(directory: str, baseline: bool, run_file: str | None, subset: str | None) -> None:
+@click.option("--no-cache", is_flag=True, help="Embed everything again (no vector cache).")
+def eval_command(directory: str, systems: tuple[str, ...], baseline: bool,
+                 run_file: str | None, subset: str | None, no_cache: bool) -> None:
     """Rank DIR's docs for DIR's queries and print the metrics as JSON lines."""
-    for result in evaluate(directory, baseline=baseline, run_file=run_file, subset=subset):
+    results = evaluate(directory, systems=systems or ("hybrid",), baseline=baseline,
+                       run_file=run_file, subset=subset,
+                       cache=None if no_cache else DEFAULT_CACHE)
+    for result in results:
         click.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -59,6 +59,7 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from .analyzer import Analyzer, get_analyzer
 from .engine import FACET_FIELDS, Doc, Filters, Hit, SearchResult, SortKey
+from .fusion import fuse
 from .highlight import highlight as _highlight
 from .journal import Journal
 from .ranking import (
@@ -1588,6 +1589,7 @@ class WhooshEngine:
         page: int = 1,
         pagesize: int = 20,
         facets: bool = True,
+        dense: Mapping[str, float] | None = None,
     ) -> SearchResult:
         page = max(1, int(page))
         pagesize = max(1, min(int(pagesize), 100))
@@ -1611,6 +1613,11 @@ class WhooshEngine:
             scores = dict.fromkeys(docs, 0.0)
             if sort == "relevance":
                 sort = "newest"
+            dense = None
+        if dense:
+            near = self._dense(view, dense, filters)
+            scores = (dict.fromkeys(scores.keys() | near.keys(), 0.0) if unscored
+                      else fuse(scores, near))
         total = len(scores)
         start = (page - 1) * pagesize
         ordered = self._order(view, scores, sort, start + pagesize)
@@ -1645,6 +1652,7 @@ class WhooshEngine:
         filters: Filters | None = None,
         limit: int = 50,
         max_terms: int | None = None,
+        dense: Mapping[str, float] | None = None,
     ) -> list[Hit]:
         view = self._reader(kind)
         if view is None:
@@ -1654,11 +1662,25 @@ class WhooshEngine:
         terms = self._terms(
             view, query_doc, max_terms or (MAX_QUERY_TERMS if small else RECOMMEND_MAX_TERMS)
         )
-        if not terms:
+        if not terms and not dense:
             return []
-        scores = self._scores(view, terms, allowed)
+        scores = self._scores(view, terms, allowed) if terms else {}
+        if dense:
+            scores = fuse(scores, self._dense(view, dense, filters))
         best = heapq.nlargest(limit, scores, key=lambda d: (scores[d], -d))
         return [self._hit(view, kind, d, scores[d], terms) for d in best]
+
+    def _dense(self, view: _Reading, dense: Mapping[str, float],
+               filters: Filters | None) -> dict[int, float]:
+        """Dense similarities by doc number, for the documents that pass ``filters``."""
+        ids = [str(i) for i in dense]
+        docs = view.allowed(dataclasses.replace(filters or Filters(), ids=ids))
+        out = {}
+        for d in docs or ():
+            doc_id = view.stored(d)[1]["id"]
+            if doc_id in dense:
+                out[d] = dense[doc_id]
+        return out
 
     def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
         return _highlight(self.analyzer, text, terms, fragment=fragment)
