@@ -11,6 +11,7 @@ fails, ranking is lexical and a log line says why: search never fails on the vec
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -27,9 +28,13 @@ log = logging.getLogger(__name__)
 # How many nearest documents of a kind the dense side proposes to a whole-kind query
 # (search, recommendations); the engine keeps those passing the filters.
 DENSE_CANDIDATES = 100
-# A typed query's dense candidates must be this close to the best one: a search for a
-# word the corpus lacks should not list every challenge.
-SEARCH_BAND = 0.06
+# A typed query's dense candidates: at most SEARCH_DENSE_K, within SEARCH_BAND of the
+# best one. e5 similarities of a short query are compressed (unrelated texts score
+# 0.72-0.78, the right one often only 0.005-0.05 above), so no absolute threshold
+# separates "related" from "not": a search joins only its few nearest documents.
+SEARCH_DENSE_K = 10
+SEARCH_BAND = 0.03
+_WORDLIKE = re.compile(r"\w")
 QUERY_CACHE = 2048
 
 
@@ -91,6 +96,16 @@ class Matcher:
                 return stored
         return self.embed_query(text)
 
+    def stored_vector(self, kind: str, doc_id: Any, role: str = QUERY) -> np.ndarray | None:
+        """A document's stored vector as the worker last wrote it (``None`` if none)."""
+        if not self.semantic:
+            return None
+        try:
+            return self.store.vectors(kind, [str(doc_id)], role=role).get(str(doc_id))
+        except Exception:
+            log.exception("reading the stored %s vector of %s %s failed", role, kind, doc_id)
+            return None
+
     # -- dense side -------------------------------------------------------------------
     def dense(self, kind: str, vector: np.ndarray | None, *, ids: Any = None,
               k: int = DENSE_CANDIDATES, band: float | None = None) -> dict[str, float]:
@@ -112,20 +127,26 @@ class Matcher:
                sort: str = "relevance", page: int = 1, pagesize: int = 20,
                facets: bool = True) -> SearchResult:
         """As ``Engine.search``, with the typed text's nearest documents joining."""
-        near = self.dense(kind, self.embed_query(text), band=SEARCH_BAND)
+        # text with no letter, digit or CJK character (punctuation, emoji) means nothing
+        vector = self.embed_query(text) if _WORDLIKE.search(text or "") else None
+        near = self.dense(kind, vector, k=SEARCH_DENSE_K, band=SEARCH_BAND)
         return self.engine.search(text, kind=kind, filters=filters, sort=sort, page=page,
                                   pagesize=pagesize, facets=facets, dense=near or None)
 
     def rank(self, query: Doc | str, *, kind: str, filters: Filters | None = None,
-             limit: int = 50, **options: Any) -> list[Hit]:
+             limit: int = 50, vector: np.ndarray | None | bool = True,
+             **options: Any) -> list[Hit]:
         """As ``Engine.rank``, fused with the query's similarity to the candidates.
 
         With ``filters.ids`` the dense side scores exactly those documents; otherwise
-        the nearest ``DENSE_CANDIDATES`` of the kind.
+        the nearest ``DENSE_CANDIDATES`` of the kind. ``vector`` is the query's vector
+        when the caller has it (``None``: lexical only); by default it is the query
+        document's own (see ``doc_query_vector``).
         """
         ids = filters.ids if filters is not None and filters.ids is not None else None
-        near = self.dense(kind, self.doc_query_vector(query), ids=ids,
-                          k=max(DENSE_CANDIDATES, limit))
+        if vector is True:
+            vector = self.doc_query_vector(query)
+        near = self.dense(kind, vector, ids=ids, k=max(DENSE_CANDIDATES, limit))
         return self.engine.rank(query, kind=kind, filters=filters, limit=limit,
                                 dense=near or None, **options)
 

@@ -132,9 +132,10 @@ class _Matrix:
     def put(self, doc_id: str, vector: np.ndarray) -> None:
         row = self.rows.get(doc_id)
         if row is None:
-            if self.size == len(self.data):
+            if self.size == len(self.data) or self.data.shape[1] != vector.shape[0]:
                 grown = np.zeros((max(64, 2 * self.size), vector.shape[0]), np.float32)
-                grown[: self.size] = self.data[: self.size]
+                if self.size:
+                    grown[: self.size] = self.data[: self.size]
                 self.data = grown
             row = self.size
             self.size += 1
