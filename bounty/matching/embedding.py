@@ -100,7 +100,8 @@ def embed_keys(session: Session, embedder: Embedder, keys: Iterable[tuple[str, s
     existing = _existing(session, embedder.key, keys)
     total = Counts()
     for kind, doc_id in keys:
-        doc = indexing.load(session, kind, doc_id) if kind in indexing.MODELS else None
+        doc = (indexing.load(session, kind, doc_id, embedding=True)
+               if kind in indexing.MODELS else None)
         if doc is None:
             total.skipped += 1
             continue

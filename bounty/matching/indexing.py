@@ -43,8 +43,13 @@ AWARDED_STATES = (ChallengeState.in_progress, ChallengeState.acceptance_review,
 _hooks_installed = False
 
 
-def challenge_doc(c: Challenge) -> Doc | None:
-    if c.state not in PUBLIC_STATES:
+# Challenges in review have vectors too (相似榜单 at submission and vetting); they are
+# never in the full-text index, so no search can return them.
+EMBEDDED_STATES = PUBLIC_STATES | {ChallengeState.vetting, ChallengeState.returned}
+
+
+def challenge_doc(c: Challenge, states=PUBLIC_STATES) -> Doc | None:  # noqa: ANN001
+    if c.state not in states:
         return None
     indicators = "；".join(f"{i.name} {i.target}{i.unit}" for i in c.indicators)
     return {
@@ -91,13 +96,14 @@ def institute_doc(org: Organization, session: Session | None = None) -> Doc | No
 MODELS: dict[str, Any] = {"challenge": Challenge, "bid": Bid, "institute": Organization}
 
 
-def load(session: Session, kind: str, doc_id: str) -> Doc | None:
-    """The current document for ``(kind, id)``, or ``None`` if it must not be indexed."""
+def load(session: Session, kind: str, doc_id: str, *, embedding: bool = False) -> Doc | None:
+    """The current document for ``(kind, id)``, or ``None`` if it must not be indexed
+    (``embedding``: or embedded, which also takes challenges in review)."""
     obj = session.get(MODELS[kind], int(doc_id))
     if obj is None:
         return None
     if kind == "challenge":
-        return challenge_doc(obj)
+        return challenge_doc(obj, EMBEDDED_STATES if embedding else PUBLIC_STATES)
     if kind == "bid":
         return bid_doc(obj)
     return institute_doc(obj, session)
