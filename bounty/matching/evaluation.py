@@ -122,7 +122,7 @@ def score_run(
 def production_ranker(es: EvalSet, index_dir: Path) -> Ranker:
     """Index the docs as bids with the production engine; rank as for a challenge."""
     from .ranking import MAX_QUERY_TERMS
-    from .whoosh_engine import WhooshEngine
+    from .whoosh import WhooshEngine
 
     engine = WhooshEngine(index_dir, kinds=(EVAL_KIND,))
     engine.rebuild(
