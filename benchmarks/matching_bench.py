@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bounty.matching.analyzer import get_analyzer  # noqa: E402
 from bounty.matching.engine import Filters  # noqa: E402
-from bounty.matching.whoosh_engine import WhooshEngine  # noqa: E402
+from bounty.matching.whoosh import WhooshEngine  # noqa: E402
 
 INDUSTRIES = [
     "服装",

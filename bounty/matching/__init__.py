@@ -31,7 +31,7 @@ def init_app(app: Flask) -> None:
 
     from ..extensions import db
     from . import indexing
-    from .whoosh_engine import INDEX_REFRESH_SECONDS, WhooshEngine
+    from .whoosh import INDEX_REFRESH_SECONDS, WhooshEngine
 
     state: dict = {}
 

@@ -192,7 +192,7 @@ def production_ranker(es: EvalSet, index_dir: Path, system: str = "hybrid",
     from .hybrid import Matcher
     from .ranking import MAX_QUERY_TERMS
     from .vectors import PASSAGE, MemoryVectorStore, embed_text
-    from .whoosh_engine import WhooshEngine
+    from .whoosh import WhooshEngine
 
     engine = WhooshEngine(index_dir, kinds=(EVAL_KIND,))
     engine.rebuild(_eval_doc(d) for d in es.docs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from bounty.matching.whoosh_engine import WhooshEngine
+from bounty.matching.whoosh import WhooshEngine, adapter
 
 WORDS = ["伺服电机", "注塑模具", "鞋底", "耐磨性", "机器视觉", "缺陷检测", "PLC", "NB-IoT",
          "SUS304", "精度0.02mm", "寿命480h", "良品率≥98%", "ＩＰ６７", "85℃", "降低", "成本",
@@ -40,8 +40,8 @@ def _corpus() -> list[dict]:
 
 
 def _segment_files(engine: WhooshEngine, kind: str) -> dict[str, bytes]:
-    ix = engine._storage().open_index(indexname=kind)
-    (segment,) = ix._read_toc().segments
+    ix = engine.store.storage().open_index(indexname=kind)
+    (segment,) = adapter.read_toc(ix).segments
     storage = segment.open_compound_file(ix.storage) if segment.is_compound() else ix.storage
     # file names carry the random segment id; compare by extension
     return {name.split(".", 1)[1]: storage.open_file(name).read() for name in storage.list()}
@@ -73,17 +73,17 @@ def test_rebuild_writes_the_same_segment_as_whooshs_writer(tmp_path):
 def test_rebuild_in_bounded_segments_ranks_the_same(tmp_path, monkeypatch):
     """A big rebuild commits a segment every REBUILD_SEGMENT_DOCS documents (memory);
     the results are those of one segment."""
-    import bounty.matching.whoosh_engine as we
+    from bounty.matching.whoosh import build
 
     docs = _corpus()
     whole = WhooshEngine(tmp_path / "whole")
     whole.rebuild(iter(docs))
-    monkeypatch.setattr(we, "REBUILD_SEGMENT_DOCS", 7)
+    monkeypatch.setattr(build, "REBUILD_SEGMENT_DOCS", 7)
     parts = WhooshEngine(tmp_path / "parts")
     parts.rebuild(iter(docs))
     try:
-        ix = parts._storage().open_index(indexname="bid")
-        assert len(ix._read_toc().segments) == -(-200 // 7)
+        ix = parts.store.storage().open_index(indexname="bid")
+        assert len(adapter.read_toc(ix).segments) == -(-200 // 7)
         for q in ("伺服电机 鞋底", "PLC 良品率≥98%", "机器视觉"):
             a, b = whole.search(q, pagesize=50), parts.search(q, pagesize=50)
             assert [(h.id, h.score) for h in a.hits] == [(h.id, h.score) for h in b.hits]

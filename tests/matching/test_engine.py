@@ -14,7 +14,7 @@ from markupsafe import Markup
 from bounty.matching.analyzer import get_analyzer
 from bounty.matching.cli import match_cli
 from bounty.matching.engine import Filters
-from bounty.matching.whoosh_engine import WhooshEngine
+from bounty.matching.whoosh import WhooshEngine
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -356,7 +356,7 @@ def test_replay_after_crash(tmp_path, monkeypatch):
     e.index([challenge(3, "伺服系统")])
     assert [h.id for h in e.search("伺服").hits] == ["3"]  # reads see the pending writes
     monkeypatch.setattr(e, "_write", crash)
-    monkeypatch.setattr(e, "_commit_prepared", crash)
+    monkeypatch.setattr(e.store, "commit", crash)
     with pytest.raises(SystemExit):
         e.flush()  # the process dies during the flush
     monkeypatch.undo()
@@ -424,7 +424,7 @@ def test_many_small_writes_merge_and_stay_correct(tmp_path):
 def test_update_in_an_old_segment_reuses_its_reader(engine):
     engine.index([challenge(i, f"伺服电机{i}号") for i in range(1, 6)])
     engine.flush()
-    view = engine._view("challenge")
+    view = engine.store.view("challenge")
     (first,) = view._segment_bases
     engine.index([challenge(3, "鞋底耐磨材料")])  # deletes from the first segment
     engine.flush()
@@ -432,7 +432,7 @@ def test_update_in_an_old_segment_reuses_its_reader(engine):
     assert sorted(h.id for h in result.hits) == ["1", "2", "4", "5"]
     assert engine.search("鞋底").hits[0].id == "3"
     # the first segment's files were not opened again; only its deletions changed
-    assert engine._view("challenge")._segment_bases[0] is first
+    assert engine.store.view("challenge")._segment_bases[0] is first
 
 
 def test_sorting_by_a_column_finds_the_same_documents_and_scores_the_page(engine):

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from bounty.challenges.models import ChallengeState
 from bounty.extensions import db
 from bounty.matching import Filters, get_engine, indexing
-from bounty.matching import whoosh_engine as we
 from bounty.matching.models import IndexJob
-from bounty.matching.whoosh_engine import WhooshEngine
+from bounty.matching.whoosh import WhooshEngine
+from bounty.matching.whoosh import engine as whoosh_engine
 from tests.factories import create_bid, create_challenge
 from tests.matching.test_engine import NOW, bid, challenge
 
@@ -168,12 +168,12 @@ def test_crash_before_flush_is_replayed(tmp_path):
 
 
 def test_flush_past_the_threshold_without_a_flusher(engine, monkeypatch):
-    monkeypatch.setattr(we, "FLUSH_DOCS", 5)
+    monkeypatch.setattr(whoosh_engine, "FLUSH_DOCS", 5)
     engine.index([challenge(i, "伺服") for i in range(1, 5)])
     assert engine.pending() == 4
     engine.index([challenge(5, "伺服")])
     assert engine.pending() == 0  # the writer flushed itself
-    assert engine._view("challenge").doc_count == 5
+    assert engine.store.view("challenge").doc_count == 5
 
 
 def test_background_flusher_with_concurrent_writers_and_readers(tmp_path):

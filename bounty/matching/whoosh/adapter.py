@@ -1,0 +1,157 @@
+"""Every use of Whoosh's private attributes, in one place.
+
+The engine reads postings a block at a time, shares open segment files between
+commits, and writes a fresh segment's postings in bulk; each needs Whoosh
+internals that its public API does not offer. They are confined here, so an
+upgrade of Whoosh (Whoosh-Reloaded 2.7.x) is checked against this module only.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from array import array
+from collections.abc import Iterable
+from typing import Any
+
+from whoosh import index
+
+# -- reading -------------------------------------------------------------------
+
+
+def read_toc(ix: index.Index) -> Any:
+    """The latest table of contents of ``ix``: its generation, schema and segments."""
+    return ix._read_toc()
+
+
+def combined_reader(readers: list[Any], info: Any) -> Any:
+    """One reader over ``readers`` (bound copies of a commit's segments) at ``info``'s
+    generation, so ``Searcher.up_to_date()`` compares the right one."""
+    from whoosh.reading import EmptyReader, MultiReader
+
+    if not readers:
+        reader = EmptyReader(info.schema)
+        reader.generation = lambda: info.generation  # up_to_date() compares it
+        return reader
+    if len(readers) == 1:
+        reader = readers[0]
+        reader._gen = info.generation  # a bound copy: at this generation
+        return reader
+    return MultiReader(readers, generation=info.generation)
+
+
+def bind(base: Any, segment: Any) -> Any:
+    """A reader sharing ``base``'s open files with ``segment``'s deletions.
+
+    Whoosh keeps deletions on the segment object, read by the per-document
+    reader (and cached in ``deleted_docs_set``); nothing else in a
+    SegmentReader depends on them. The copy is never
+    closed itself (its base is).
+    """
+    reader = copy.copy(base)
+    perdoc = copy.copy(base._perdoc)
+    perdoc._segment = segment
+    reader._segment = segment
+    reader._perdoc = perdoc
+    reader.__dict__.pop("deleted_docs_set", None)  # a cached_property of the base's deletions
+    return reader
+
+
+def segment_memo(base: Any) -> dict[str, Any]:
+    """A dictionary kept on a segment's (immutable) base reader, for values derived from
+    its files."""
+    return base.__dict__.setdefault("_bounty_arrays", {})
+
+
+def postings(reader: Any, field: str, term: str) -> Iterable[tuple[int, float]]:
+    """``(docnum, weight)`` of ``term`` in one segment's live documents, a block at a time.
+
+    Whoosh's matcher API costs several calls per posting; its on-disk matcher
+    decodes a block of ids and weights at once, which is read directly here
+    (any other matcher, e.g. inlined short postings, is walked normally).
+    """
+    if (field, term) not in reader:
+        return
+    deleted = reader.deleted_docs_set if reader.has_deletions() else frozenset()
+    m = reader._terms.matcher(field, reader._text_to_bytes(field, term),
+                              reader.schema[field].format)
+    if hasattr(m, "_read_ids") and hasattr(m, "_next_block"):
+        while m.is_active():
+            if m._ids is None:
+                m._read_ids()
+            if m._weights is None:
+                m._read_weights()
+            i = m._i
+            for d, w in zip(m._ids[i:], m._weights[i:], strict=True):
+                if d not in deleted:
+                    yield d, w
+            m._next_block()
+        return
+    while m.is_active():
+        d = m.id()
+        if d not in deleted:
+            yield d, m.weight()
+        m.next()
+
+
+# -- bulk writing (build.py) ---------------------------------------------------
+
+
+def document_added(writer: Any) -> None:
+    """Tell a ``SegmentWriter`` that a document was written through its per-document
+    writer, as ``add_document`` does after writing one."""
+    writer._added = True
+    writer.docnum += 1
+
+
+def postings_writer(fieldwriter: Any) -> Any:
+    """The ``W3PostingsWriter`` a field writer writes a term's postings with."""
+    return fieldwriter._postwriter
+
+
+def _pack_frequencies(counts: array) -> bytes:
+    """``formats.Frequency`` posting values: each count as a big-endian uint32."""
+    out = array("I", counts)
+    if sys.byteorder == "little":
+        out.byteswap()
+    return out.tobytes()
+
+
+def add_postings(
+    pw: Any,
+    ids: array,
+    weights: array,
+    lengths: array | None,
+    *,
+    counts: array | None = None,
+    values: list[bytes] | None = None,
+) -> None:
+    """One term's postings into a Whoosh ``W3PostingsWriter``, a block at a time.
+
+    Sets exactly the block state ``add_posting`` would accumulate (ids,
+    float32 weights, values, min/max length, max weight) and writes full
+    blocks as ``add_posting`` does before starting the next one; the last
+    block is left for ``finish_postings``. Values are ``counts`` packed
+    (``Frequency``) or the non-empty ``values``.
+    """
+    limit = pw._blocklimit
+    for start in range(0, len(ids), limit):
+        if start:
+            pw._write_block()
+        end = start + limit
+        block_ids = ids[start:end]
+        block_weights = weights[start:end]
+        pw._ids = block_ids
+        pw._weights = block_weights
+        if counts is not None:
+            pw._values = [_pack_frequencies(counts[start:end])]
+        else:
+            pw._values = [v for v in values[start:end] if v] if values else []
+        pw._maxweight = max(0, max(block_weights))
+        if lengths is None:
+            pw._minlength, pw._maxlength = None, 0
+        else:
+            ls = [lengths[d] for d in block_ids]
+            nonzero = [n for n in ls if n]
+            pw._minlength = min(nonzero) if nonzero else None
+            pw._maxlength = max(ls)

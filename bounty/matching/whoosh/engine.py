@@ -1,0 +1,351 @@
+"""``WhooshEngine``: writes through the overlay and the journal, reads, rebuilds.
+
+Writes are near-real-time, as Lucene's refresh interval: ``index``/``remove``/
+``apply`` record the operation in the journal (durable) and in an in-memory
+*overlay* of the kind (visible), and return without touching Whoosh. Every
+read runs on the latest committed view with the overlay on top (``Overlaid``):
+Whoosh documents with a pending write are hidden, pending upserts join with
+the statistics a commit would give them, so results equal those after a
+flush. A background thread flushes the overlay (one writer and one commit per
+kind) every ``refresh`` seconds or when it grows; ``flush()`` does it at once,
+``close()`` and process exit too. The overlay is per process: other processes
+sharing the directory see a write after that flush. The journal is
+``journal.sqlite`` in the index directory (see journal.py).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from ..analyzer import Analyzer, get_analyzer
+from ..engine import Doc, Filters, Hit, SearchResult, SortKey
+from ..highlight import highlight as _highlight
+from ..journal import Journal
+from ..ranking import DOC_FIELD_WEIGHTS, DocVector
+from . import build, schema, search
+from .overlay import Entry, PendingWrites
+from .store import Store
+from .view import Reading
+
+Loader = Callable[[str, str], Doc | None]
+logger = logging.getLogger(__name__)
+
+# Writes are near-real-time (as Lucene's refresh interval): index()/remove()/apply()
+# journal the operation and put it in an in-memory overlay that every read sees;
+# a background flusher applies the overlay to Whoosh every INDEX_REFRESH_SECONDS
+# (config BOUNTY_INDEX_REFRESH), or at once past FLUSH_DOCS pending documents. A
+# writer that finds FLUSH_NOW_DOCS pending flushes itself (writes outrun flushes).
+INDEX_REFRESH_SECONDS = 1.0
+FLUSH_DOCS = 500
+FLUSH_NOW_DOCS = 4 * FLUSH_DOCS
+
+# engines with a background flusher: their pending writes are flushed at exit
+_live_engines: weakref.WeakSet[WhooshEngine] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for engine in list(_live_engines):
+        try:
+            engine.close()
+        except Exception:  # pragma: no cover - the journal keeps them for replay
+            logger.exception("flushing the index at exit failed")
+
+
+class WhooshEngine:
+    """The default engine: Whoosh storage, our analyzer and our scoring."""
+
+    def __init__(
+        self,
+        index_dir: str | os.PathLike[str],
+        *,
+        analyzer: Analyzer | None = None,
+        loader: Loader | None = None,
+        kinds: Iterable[str] = ("challenge", "bid", "institute"),
+        refresh: float | None = INDEX_REFRESH_SECONDS,
+    ) -> None:
+        self.root = Path(index_dir)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.analyzer = analyzer or get_analyzer()
+        self.loader = loader
+        self.kinds = tuple(kinds)
+        self.schema = schema.make_schema()
+        self.journal = Journal(self.root / "journal.sqlite")
+        self.store = Store(self.root, self.schema, self.kinds)
+        self._rebuild_lock = threading.Lock()
+        self._closed = False
+        # the overlay: pending writes by kind, visible to reads, flushed to Whoosh
+        # by one flusher at a time (see flush())
+        self.refresh = refresh or 0.0
+        self.overlay = PendingWrites(self.schema)
+        self._known_kinds = set(self.kinds)
+        self._flush_lock = threading.Lock()
+        self._flush_wake = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._flusher_guard = threading.Lock()
+
+    def generation(self) -> Path:
+        """The live generation's directory."""
+        return self.store.generation()
+
+    def close(self, *, flush: bool = True) -> None:
+        """Flush pending writes (unless ``flush`` is false) and release everything."""
+        self._flush_wake.set()
+        self._closed = True
+        self.store.stop_merging()
+        if self._flusher is not None:
+            self._flusher.join()
+        if flush:
+            try:
+                self.flush()
+            except Exception:  # pragma: no cover - the journal keeps them for replay
+                logger.exception("flushing pending index writes at close failed")
+        _live_engines.discard(self)
+        self.store.close()
+        self.journal.close()
+
+    # -- writing ----------------------------------------------------------
+    def prepare(self, doc: Doc, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The Whoosh fields of ``doc``, reusing ``previous`` terms if unchanged."""
+        return schema.prepare(self.analyzer, doc, previous)
+
+    def _write(self, ops: list[tuple[str, str, Doc | None]], gen: Path | None = None) -> None:
+        """Apply upserts/removals, one writer and one commit per kind, retrying Whoosh's lock."""
+        # the last operation on a key wins (a batch may touch a document twice)
+        latest: dict[tuple[str, str], Doc | None] = {}
+        for kind, doc_id, doc in ops:
+            latest.pop((kind, doc_id), None)
+            latest[(kind, doc_id)] = doc
+        by_kind: dict[str, list[tuple[str, Doc | None]]] = {}
+        for (kind, doc_id), doc in latest.items():
+            by_kind.setdefault(kind, []).append((doc_id, doc))
+        # segmenting happens outside the lock; only Whoosh writes are serialised
+        prepared_by_kind = {
+            kind: [(i, self.prepare(d) if d is not None else None) for i, d in items]
+            for kind, items in by_kind.items()
+        }
+        self.store.commit(prepared_by_kind, gen)
+
+    def apply(self, ops: Iterable[tuple[str, Any, Doc | None]]) -> None:
+        """Record ``(kind, id, doc-or-None)`` operations durably and make them visible."""
+        self._submit([(str(k), str(i), d) for k, i, d in ops])
+
+    def index(self, docs: Iterable[Doc]) -> None:
+        self._submit([(str(d["kind"]), str(d["id"]), d) for d in docs])
+
+    def remove(self, kind: str, ids: Iterable[Any]) -> None:
+        self._submit([(kind, str(i), None) for i in ids])
+
+    def _entry(self, kind: str, doc_id: str, doc: Doc | None, seqs: tuple[int, ...] = (),
+               previous: Mapping[str, Any] | None = None) -> Entry:
+        if doc is None:
+            return Entry(kind, doc_id, None, None, None, None, seqs)
+        fields_ = self.prepare(doc, previous)
+        stored = {k: v for k, v in fields_.items() if self.schema[k].stored}
+        vec = DocVector.from_stored(fields_["data"]["terms"])
+        terms = frozenset(t for f, counts in vec.counts.items() if f in DOC_FIELD_WEIGHTS
+                          for t in counts)
+        return Entry(kind, doc_id, doc, fields_, stored, vec, seqs, terms=terms)
+
+    def _submit(self, ops: list[tuple[str, str, Doc | None]]) -> None:
+        """Journal ``ops`` (durable), then put them in the overlay (visible): no Whoosh write.
+
+        The flusher applies the overlay to Whoosh within ``refresh`` seconds, or
+        at once when it grows past FLUSH_DOCS documents.
+        """
+        if not ops:
+            return
+        for kind in {k for k, _i, _d in ops} - self._known_kinds:
+            self.store.ensure_kind(kind)
+            self._known_kinds.add(kind)
+        entries = [self._entry(kind, doc_id, doc) for kind, doc_id, doc in ops]  # segments
+        seqs = self.journal.record(ops)
+        self._after_submit(self.overlay.put(entries, [(seq,) for seq in seqs]))
+
+    def _after_submit(self, size: int) -> None:
+        if self.refresh > 0 and self._flusher is None and not self._closed:
+            self._start_flusher()
+        if size >= FLUSH_NOW_DOCS or (size >= FLUSH_DOCS and self._flusher is None):
+            # writes outrun the flusher (or there is none): this writer flushes
+            try:
+                self.flush()
+            except Exception:  # the entries stay pending (journal and overlay)
+                logger.exception("flushing pending index writes failed; retrying later")
+        elif size >= FLUSH_DOCS:
+            self._flush_wake.set()
+
+    def _start_flusher(self) -> None:
+        with self._flusher_guard:
+            if self._flusher is not None:
+                return
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name=f"bounty-index-flush-{self.root.name}", daemon=True
+            )
+            _live_engines.add(self)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._closed:
+            self._flush_wake.wait(self.refresh)
+            self._flush_wake.clear()
+            if self._closed:
+                return
+            try:
+                self.flush()
+            except Exception:  # pragma: no cover - the next round retries
+                logger.exception("flushing pending index writes failed; retrying")
+
+    def pending(self) -> int:
+        """How many documents have writes not yet in Whoosh (this process's)."""
+        return self.overlay.size()
+
+    def flush(self) -> int:
+        """Apply the pending writes to Whoosh now (one commit per kind); returns their count.
+
+        Entries leave the overlay only once the kind's view shows the commit,
+        and their journal entries are settled after that.
+        """
+        with self._flush_lock:
+            batch = self.overlay.batch()
+            if not batch:
+                return 0
+            prepared: dict[str, list[tuple[str, dict[str, Any] | None]]] = {}
+            for kind, entries in batch.items():
+                for e in entries:
+                    if self.loader is not None:
+                        # another process may have written the document since:
+                        # write what the database holds now (terms reused if unchanged)
+                        e = self._fresh(e)
+                    prepared.setdefault(kind, []).append((e.doc_id, e.fields))
+            flushed = {k: {e.doc_id: e.seqs for e in entries} for k, entries in batch.items()}
+
+            def mark(kind: str, generation: int | None) -> None:
+                self.overlay.mark(kind, flushed, generation)
+
+            with self.store.lock:
+                self.store.commit(prepared, before_commit=mark)
+                for kind in batch:
+                    self.store.index(kind)  # the view now shows the commit
+                self.overlay.drop(flushed)
+            self.journal.done(s for per_kind in flushed.values() for seqs in per_kind.values()
+                              for s in seqs)
+            return sum(len(v) for v in flushed.values())
+
+    def _fresh(self, e: Entry) -> Entry:
+        assert self.loader is not None
+        try:
+            doc = self.loader(e.kind, e.doc_id)
+        except Exception:  # pragma: no cover - the database is away: write what we have
+            logger.exception("reloading %s %s for the index failed", e.kind, e.doc_id)
+            return e
+        if doc is None:
+            return e if e.doc is None else self._entry(e.kind, e.doc_id, None, e.seqs)
+        previous = e.fields["data"] if e.fields is not None else None
+        fresh = self._entry(e.kind, e.doc_id, doc, e.seqs, previous)
+        return e if fresh.fields == e.fields else fresh
+
+    def replay(self, only: Iterable[int] | None = None) -> int:
+        """Apply pending index work (all, or the entries ``only``); returns the count.
+
+        Called at start-up for what a crash left. Entries this engine still
+        holds in its overlay are not a crash's: its flush applies them.
+        """
+        own = self.overlay.seqs()
+        entries = [e for e in self.journal.pending() if e[0] not in own]
+        if only is not None:
+            wanted = set(only)
+            entries = [e for e in entries if e[0] in wanted]
+        if not entries:
+            return 0
+        self._write(self._current([(kind, doc_id, doc) for _seq, kind, doc_id, doc in entries]))
+        self.journal.done(seq for seq, *_ in entries)
+        return len(entries)
+
+    def _current(
+        self, ops: list[tuple[str, str, Doc | None]]
+    ) -> list[tuple[str, str, Doc | None]]:
+        """Journalled operations with what the database holds now (when there is a loader):
+        replaying them is then right even for a transaction that rolled back, or a
+        document written again since."""
+        if self.loader is None:
+            return ops
+        return [(kind, doc_id, self.loader(kind, doc_id)) for kind, doc_id, _doc in ops]
+
+    def rebuild(
+        self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Build every kind into a fresh generation, then swap it in atomically.
+
+        Pending writes are flushed first (their terms are then reused). Writes
+        that arrive meanwhile, from this process or another sharing the index,
+        stay visible: the journal keeps every write after the rebuild began
+        (:meth:`Journal.begin_rebuild`), and they are copied into the new
+        generation while the old one's Whoosh locks are held, just before the
+        swap; searches keep using the live generation throughout.
+        """
+        self.flush()
+        with self._rebuild_lock:
+            rid, after = self.journal.begin_rebuild()
+            try:
+                gen = self.store.new_generation()
+                count = build.build(self.store, gen, docs, self.prepare, progress)
+
+                def copy_tail(gen: Path) -> None:
+                    tail = self.journal.since(after)
+                    if tail:
+                        self._write(self._current(tail), gen)
+
+                self.store.swap_in(gen, copy_tail)
+                return count
+            finally:
+                self.journal.end_rebuild(rid)
+
+    # -- reading ----------------------------------------------------------
+    def _reader(self, kind: str) -> Reading | None:
+        """What a read of ``kind`` uses: the latest view with the pending writes on top."""
+        return self.overlay.reader(kind, self.store.index(kind))
+
+    def search(
+        self,
+        text: str,
+        *,
+        kind: str = "challenge",
+        filters: Filters | None = None,
+        sort: SortKey = "relevance",
+        page: int = 1,
+        pagesize: int = 20,
+        facets: bool = True,
+        dense: Mapping[str, float] | None = None,
+    ) -> SearchResult:
+        return search.search(self.analyzer, self._reader(kind), text, kind=kind,
+                             filters=filters, sort=sort, page=page, pagesize=pagesize,
+                             facets=facets, dense=dense)
+
+    def rank(
+        self,
+        query_doc: Doc | str,
+        *,
+        kind: str,
+        filters: Filters | None = None,
+        limit: int = 50,
+        max_terms: int | None = None,
+        dense: Mapping[str, float] | None = None,
+    ) -> list[Hit]:
+        return search.rank(self.analyzer, self._reader(kind), query_doc, kind=kind,
+                           filters=filters, limit=limit, max_terms=max_terms, dense=dense)
+
+    def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
+        return _highlight(self.analyzer, text, terms, fragment=fragment)
+
+    def count(self, kind: str) -> int:
+        view = self._reader(kind)
+        return 0 if view is None else view.doc_count

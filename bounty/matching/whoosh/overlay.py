@@ -1,0 +1,259 @@
+"""Pending writes: each kind's overlay of writes not yet in Whoosh, and the view
+that reads a commit with them on top."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from whoosh import fields
+
+from ..engine import Doc, Filters
+from ..ranking import DOC_FIELD_WEIGHTS, DocVector, QueryTerm
+from .filters import passes
+from .schema import column_value, whoosh_length
+from .view import MISSING, KindIndex, Reading, touch
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    """One pending operation of the overlay: the latest write of one document."""
+
+    kind: str
+    doc_id: str
+    doc: Doc | None  # the source document (``None``: removed)
+    fields: dict[str, Any] | None  # its Whoosh fields, as ``prepare`` builds them
+    stored: dict[str, Any] | None  # what Whoosh would return as its stored fields
+    vec: DocVector | None
+    seqs: tuple[int, ...]  # journal entries this entry settles
+    committing: int | None = None  # the Whoosh TOC generation whose commit carries it
+    terms: frozenset[str] = frozenset()  # every term of every field
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.doc_id}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Overlay:
+    """One kind's pending operations, by document id in write order (replaced, never changed)."""
+
+    entries: dict[str, Entry]
+    version: int = 0
+
+
+class Overlaid(Reading):
+    """A view with the pending writes on top: what the index will hold after a flush.
+
+    Whoosh documents whose key has a pending write are hidden; pending upserts
+    get document numbers after the view's, in write order (the numbers a flush
+    gives them), and join the statistics as a commit would (deleted documents
+    stay counted until a merge, as in Whoosh). So scores, ties and column sorts
+    are those of the flushed index.
+    """
+
+    def __init__(self, view: Any, entries: list[Entry], schema: fields.Schema) -> None:
+        self.view = view  # a KindView
+        self.schema = schema
+        self.generation = view.generation
+        self._init_caches()
+        self._hidden = {d for e in entries if (d := view.live_docnum(e.key)) is not None}
+        self._docs = [e for e in entries if e.fields is not None]
+        self._first = view.doc_count_all
+        self.doc_count = view.doc_count - len(self._hidden) + len(self._docs)
+        self.doc_count_all = view.doc_count_all + len(self._docs)
+        self._dfs: dict[str, list[int]] = {}
+        lengths = dict(view.field_lengths)
+        for e in self._docs:
+            assert e.vec is not None
+            for f in DOC_FIELD_WEIGHTS:
+                lengths[f] += e.vec.lengths.get(f, 0)
+        self.avg = {
+            f: (lengths[f] / self.doc_count_all if self.doc_count_all else 1.0)
+            for f in DOC_FIELD_WEIGHTS
+        }
+        self._columns: dict[str, list[Any]] = {}
+
+    def _own(self) -> Iterable[tuple[int, Entry]]:
+        return enumerate(self._docs, start=self._first)
+
+    def field_dfs(self, term: str) -> list[int]:
+        # per term, when asked: a read after a write builds a new overlaid view
+        # and asks only for its query's terms
+        dfs = self._dfs.get(term)
+        if dfs is None:
+            dfs = list(self.view.field_dfs(term))
+            for e in self._docs:
+                if term not in e.terms:
+                    continue
+                assert e.vec is not None
+                for i, f in enumerate(DOC_FIELD_WEIGHTS):
+                    counts = e.vec.counts.get(f)
+                    if counts and term in counts:
+                        dfs[i] += 1
+            self._dfs[term] = dfs
+        return dfs
+
+    def term_units(self, term: str) -> dict[int, float]:
+        cached = self._cached_units(term)
+        if cached is not None:
+            return cached
+        scorer = self.scorer()
+        tf = self.view.postings_tf(term, scorer)
+        for d in self._hidden:
+            tf.pop(d, None)
+        for d, e in self._own():
+            if term not in e.terms:
+                continue
+            assert e.vec is not None
+            t = 0.0
+            for f in DOC_FIELD_WEIGHTS:
+                n = e.vec.counts.get(f, {}).get(term)
+                if n:
+                    t = t + n * scorer.norm(f, whoosh_length(e.vec.lengths[f]))
+            if t:
+                tf[d] = t
+        return self._cache_units(term, {d: scorer.unit(term, t) for d, t in tf.items()})
+
+    def stored(self, docnum: int) -> tuple[DocVector, dict]:
+        if docnum < self._first:
+            return self.view.stored(docnum)
+        e = self._docs[docnum - self._first]
+        assert e.vec is not None and e.stored is not None
+        return e.vec, e.stored
+
+    def values(self, name: str) -> list[Any]:
+        col = self._columns.get(name)
+        if col is None:
+            own = [column_value(self.schema, name, e.stored or {}) for e in self._docs]
+            col = self._columns[name] = self.view.values(name) + own
+        return col
+
+    def all_doc_ids(self) -> Iterable[int]:
+        hidden = self._hidden
+        return [*(d for d in self.view.all_doc_ids() if d not in hidden),
+                *(d for d, _e in self._own())]
+
+    def match_docs(self, terms: list[QueryTerm]) -> set[int]:
+        out = self.view.match_docs(terms) - self._hidden
+        for d, e in self._own():
+            if any(q.text in e.terms for q in terms):
+                out.add(d)
+        return out
+
+    def allowed(self, filters: Filters | None) -> frozenset[int] | None:
+        key = repr(filters)
+        cached = self._filters.get(key, MISSING)
+        if cached is not MISSING:
+            touch(self._filters, key)
+            return cached
+        base = self.view.allowed(filters)
+        if base is None:
+            return self._remember_filter(key, None)
+        own = {d for d, e in self._own() if passes(e.stored or {}, filters)}
+        return self._remember_filter(key, frozenset(base - self._hidden) | own)
+
+
+# what a flush carries: kind -> document id -> the seqs of the entry it wrote
+Flushed = dict[str, dict[str, tuple[int, ...]]]
+
+
+class PendingWrites:
+    """Every kind's overlay, replaced (never changed) under one lock.
+
+    A flush takes a batch, marks its entries ``committing`` with the Whoosh
+    generation its commit will have, and drops them once the kind's view shows
+    that commit; a read takes the view and the overlay together, so it sees
+    each document exactly once.
+    """
+
+    def __init__(self, schema: fields.Schema) -> None:
+        self.schema = schema
+        self._lock = threading.Lock()
+        self._overlays: dict[str, Overlay] = {}
+        self._readers: dict[str, tuple[Any, Overlay, Reading]] = {}
+
+    def put(self, entries: list[Entry], seqs: list[tuple[int, ...]]) -> int:
+        """Add ``entries``, each settling its ``seqs``; returns how many documents are
+        pending now."""
+        with self._lock:
+            changed: dict[str, dict[str, Entry]] = {}
+            for entry, own in zip(entries, seqs, strict=True):
+                pending = changed.get(entry.kind)
+                if pending is None:
+                    old = self._overlays.get(entry.kind)
+                    pending = changed[entry.kind] = dict(old.entries) if old else {}
+                # the latest write of a document wins and moves to the end; it also
+                # settles the seqs of the writes it replaces
+                previous = pending.pop(entry.doc_id, None)
+                earlier = previous.seqs if previous is not None else ()
+                pending[entry.doc_id] = dataclasses.replace(entry, seqs=(*earlier, *own))
+            for kind, pending in changed.items():
+                old = self._overlays.get(kind)
+                self._overlays[kind] = Overlay(pending, (old.version + 1) if old else 1)
+            return self._size()
+
+    def _size(self) -> int:
+        return sum(len(o.entries) for o in self._overlays.values())
+
+    def size(self) -> int:
+        with self._lock:
+            return self._size()
+
+    def seqs(self) -> set[int]:
+        """The seqs of every pending entry."""
+        with self._lock:
+            return {s for o in self._overlays.values() for e in o.entries.values()
+                    for s in e.seqs}
+
+    def batch(self) -> dict[str, list[Entry]]:
+        """Every kind's pending entries, in write order (what a flush writes)."""
+        with self._lock:
+            return {k: list(o.entries.values()) for k, o in self._overlays.items() if o.entries}
+
+    def mark(self, kind: str, flushed: Flushed, generation: int | None) -> None:
+        """The entries of ``kind`` in ``flushed`` (unless written again since) are carried
+        by the commit of ``generation`` (``None``: that commit failed)."""
+        with self._lock:
+            overlay = self._overlays[kind]
+            entries = dict(overlay.entries)
+            for doc_id, seqs in flushed[kind].items():
+                e = entries.get(doc_id)
+                if e is not None and e.seqs == seqs:
+                    entries[doc_id] = dataclasses.replace(e, committing=generation)
+            self._overlays[kind] = Overlay(entries, overlay.version + 1)
+
+    def drop(self, flushed: Flushed) -> None:
+        """Forget the committed entries of ``flushed`` (their views show the commit)."""
+        with self._lock:
+            for kind, done in flushed.items():
+                overlay = self._overlays[kind]
+                entries = {i: e for i, e in overlay.entries.items()
+                           if not (e.committing is not None and done.get(i) == e.seqs)}
+                self._overlays[kind] = Overlay(entries, overlay.version + 1)
+
+    def reader(self, kind: str, ix: KindIndex | None) -> Reading | None:
+        """What a read of ``kind`` uses: ``ix``'s latest view with the pending writes on top.
+
+        The view and the overlay are taken together under the lock: a flush drops
+        its entries only after the view shows its commit, and marks them
+        (``committing``) before, so a read sees each document exactly once.
+        """
+        with self._lock:
+            if ix is None:
+                return None
+            view = ix.view
+            overlay = self._overlays.get(kind)
+            if overlay is None or not overlay.entries:
+                return view
+            cached = self._readers.get(kind)
+            if cached is not None and cached[0] is view and cached[1] is overlay:
+                return cached[2]
+        visible = [e for e in overlay.entries.values()
+                   if e.committing is None or view.generation < e.committing]
+        reader: Reading = Overlaid(view, visible, self.schema) if visible else view
+        with self._lock:
+            self._readers[kind] = (view, overlay, reader)
+        return reader

@@ -1,0 +1,391 @@
+"""Reading one kind's index: segment readers opened once, views per commit, their caches.
+
+A view is immutable: it holds one commit's searcher and the statistics, filters
+and per-term scores cached with it; a refresh builds a new view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from whoosh import index
+
+from ..engine import FACET_FIELDS, Filters
+from ..ranking import DOC_FIELD_WEIGHTS, DocVector, QueryTerm, Scorer, bm25_idf
+from . import adapter
+from .filters import filter_query, values
+
+# Cached per-term document scores kept at most (entries over all terms).
+TERM_UNITS_CACHE_ENTRIES = 2_000_000
+
+MISSING: Any = object()
+
+
+def touch(cache: OrderedDict, key: Any) -> None:
+    """Mark ``key`` recently used; another thread may have just evicted it (views are
+    shared by the threads reading them)."""
+    with contextlib.suppress(KeyError):
+        cache.move_to_end(key)
+
+
+class Reading:
+    """What every read view shares: IDF and facet counts over its own statistics.
+
+    Subclasses set ``doc_count``, ``doc_count_all``, ``avg`` and implement
+    ``field_dfs``, ``values``, ``allowed``, ``stored``, ``term_units``, ``all_doc_ids``
+    and ``match_docs`` over one document numbering.
+    """
+
+    doc_count: int
+    doc_count_all: int
+    avg: dict[str, float]
+    generation: int
+
+    def _init_caches(self) -> None:
+        self._idf: dict[str, float] = {}
+        self._filters: OrderedDict[tuple, frozenset[int] | None] = OrderedDict()
+        self._facets: OrderedDict[tuple, dict[str, dict[str, int]]] = OrderedDict()
+        self._units: OrderedDict[str, dict[int, float]] = OrderedDict()
+        self._units_size = 0
+
+    def field_dfs(self, term: str) -> list[int]:
+        raise NotImplementedError
+
+    def values(self, name: str) -> list[Any]:
+        raise NotImplementedError
+
+    def stored(self, docnum: int) -> tuple[DocVector, dict]:
+        raise NotImplementedError
+
+    def term_units(self, term: str) -> dict[int, float]:
+        raise NotImplementedError
+
+    def all_doc_ids(self) -> Iterable[int]:
+        raise NotImplementedError
+
+    def match_docs(self, terms: list[QueryTerm]) -> set[int]:
+        raise NotImplementedError
+
+    def allowed(self, filters: Filters | None) -> frozenset[int] | None:
+        raise NotImplementedError
+
+    def df(self, term: str) -> int:
+        return max(self.field_dfs(term))
+
+    def idf(self, term: str) -> float:
+        v = self._idf.get(term)
+        if v is None:
+            v = bm25_idf(self.doc_count_all, self.df(term))
+            if len(self._idf) > 100_000:
+                self._idf.clear()
+            self._idf[term] = v
+        return v
+
+    def scorer(self) -> Scorer:
+        return Scorer(self.idf, self.avg)
+
+    def _cache_units(self, term: str, units: dict[int, float]) -> dict[int, float]:
+        self._units[term] = units
+        self._units_size += len(units)
+        while self._units_size > TERM_UNITS_CACHE_ENTRIES and len(self._units) > 1:
+            _old, dropped = self._units.popitem(last=False)
+            self._units_size -= len(dropped)
+        return units
+
+    def _cached_units(self, term: str) -> dict[int, float] | None:
+        cached = self._units.get(term)
+        if cached is not None:
+            touch(self._units, term)
+        return cached
+
+    def facet_counts(self, key: tuple, docs: Iterable[int]) -> dict[str, dict[str, int]]:
+        """Facet counts of ``docs``, cached per view under ``key``."""
+        counts = self._facets.get(key)
+        if counts is not None:
+            touch(self._facets, key)
+            return counts
+        counts = {}
+        docs = list(docs)
+        for name in FACET_FIELDS:
+            column = self.values(name)
+            c = Counter(column[d] for d in docs)
+            counts[name] = {k: v for k, v in c.most_common() if k}
+        self._facets[key] = counts
+        if len(self._facets) > 256:
+            self._facets.popitem(last=False)
+        return counts
+
+    def _remember_filter(self, key: Any, docs: frozenset[int] | None) -> frozenset[int] | None:
+        self._filters[key] = docs
+        if len(self._filters) > 64:
+            self._filters.popitem(last=False)
+        return docs
+
+
+class KindIndex:
+    """One kind's index: per-segment readers opened once, and the latest view."""
+
+    def __init__(self, ix: index.Index) -> None:
+        self.ix = ix
+        # one reader per segment id, opened once: a segment's files never
+        # change, only its deletions (kept in the TOC), which ``adapter.bind``
+        # puts on a shallow copy. So a refresh after a write opens only new
+        # segments, never the big ones again, even when the write deleted from them.
+        self._bases: dict[str, Any] = {}
+        self._bases_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._retired: list[list[Any]] = []
+        self.view = self._open()
+
+    def base(self, segment: Any) -> Any:
+        """The cached reader of ``segment``'s files (its deletions may be stale)."""
+        from whoosh.reading import SegmentReader
+
+        segid = segment.segment_id()
+        with self._bases_lock:
+            reader = self._bases.get(segid)
+            if reader is None:
+                reader = self._bases[segid] = SegmentReader(
+                    self.ix.storage, self.ix.schema, segment
+                )
+            return reader
+
+    def key_docnum(self, segments: list[Any], key: str) -> int | None:
+        """The live document number of ``key`` in ``segments`` (a writer's numbering)."""
+        offset = 0
+        for segment in segments:
+            reader = self.base(segment)
+            if ("key", key) in reader:
+                m = reader.postings("key", key)
+                while m.is_active():
+                    if not segment.is_deleted(m.id()):
+                        return offset + m.id()
+                    m.next()
+            offset += segment.doc_count_all()
+        return None
+
+    def _open(self) -> KindView:
+        from whoosh.searching import Searcher
+
+        info = adapter.read_toc(self.ix)
+        bases = [self.base(segment) for segment in info.segments]
+        readers = [adapter.bind(b, segment)
+                   for b, segment in zip(bases, info.segments, strict=True)]
+        live = {segment.segment_id() for segment in info.segments}
+        with self._bases_lock:
+            dropped = [r for k, r in self._bases.items() if k not in live]
+            for k in [k for k in self._bases if k not in live]:
+                del self._bases[k]
+        if dropped:
+            # a search in another thread may still read them: close them two
+            # refreshes later
+            self._retired.append(dropped)
+        while len(self._retired) > 2:
+            for r in self._retired.pop(0):
+                r.close()
+        reader = adapter.combined_reader(readers, info)
+        return KindView(Searcher(reader, closereader=False, fromindex=self.ix), bases,
+                        info.generation, readers)
+
+    def refresh(self) -> KindView:
+        """The view of the latest commit (never an older one than before)."""
+        # Not Searcher.refresh(): it reuses segment readers whose deletions
+        # have changed (a deleted document would stay visible) and adds back
+        # segments that a merge removed.
+        view = self.view
+        if not view.searcher.up_to_date():
+            with self._refresh_lock:
+                view = self.view
+                if not view.searcher.up_to_date():
+                    view = self.view = self._open()
+        return view
+
+    def close(self) -> None:
+        for group in [*self._retired, list(self._bases.values())]:
+            for r in group:
+                r.close()
+        self._retired = []
+        self._bases = {}
+
+
+class KindView(Reading):
+    """One kind's index at one commit: a searcher and the statistics cached with it.
+
+    A refresh builds a new view instead of changing this one, so a read that
+    holds a view sees one commit from start to end.
+    """
+
+    def __init__(self, searcher: Any, segment_bases: list[Any], generation: int,
+                 segment_readers: list[Any]) -> None:
+        self.searcher = searcher
+        self._segment_bases = segment_bases
+        self._segment_readers = segment_readers  # bound to this commit's deletions
+        self.generation = generation
+        self._init_caches()
+        self._dfs: dict[str, list[int]] = {}
+        self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
+        self._arrays: dict[str, list[Any]] = {}
+        self._ids: dict[str, int] | None = None
+        self._keys: dict[str, int | None] = {}
+        reader = self.searcher.reader()
+        self.doc_count = reader.doc_count()
+        # term statistics still count deleted documents until segments merge,
+        # so IDF and average lengths use the same population
+        self.doc_count_all = reader.doc_count_all()
+        self.field_lengths = {f: reader.field_length(f) for f in DOC_FIELD_WEIGHTS}
+        self.avg = {
+            f: (self.field_lengths[f] / self.doc_count_all if self.doc_count_all else 1.0)
+            for f in DOC_FIELD_WEIGHTS
+        }
+
+    def field_dfs(self, term: str) -> list[int]:
+        """The document frequency of ``term`` in each scored field (deleted documents too)."""
+        dfs = self._dfs.get(term)
+        if dfs is None:
+            reader = self.searcher.reader()
+            dfs = [reader.doc_frequency(f, term) for f in DOC_FIELD_WEIGHTS]
+            if len(self._dfs) > 100_000:
+                self._dfs.clear()
+            self._dfs[term] = dfs
+        return dfs
+
+    def postings_tf(self, term: str, scorer: Scorer) -> dict[int, float]:
+        """Each live document's length-normalised, field-weighted frequency of ``term``."""
+        tf: dict[int, float] = {}
+        for f in DOC_FIELD_WEIGHTS:
+            flen = self.lengths(f)
+            norms: dict[int, float] = {}  # lengths are one-byte codes: few distinct values
+            offset = 0
+            for reader in self._segment_readers:
+                for d, w in adapter.postings(reader, f, term):
+                    d += offset
+                    n = flen[d]
+                    norm = norms.get(n)
+                    if norm is None:
+                        norm = norms[n] = scorer.norm(f, n)
+                    tf[d] = tf.get(d, 0.0) + w * norm
+                offset += reader.doc_count_all()
+        return tf
+
+    def term_units(self, term: str) -> dict[int, float]:
+        """Each document's BM25F score for ``term`` at query weight 1, cached until the
+        view refreshes: repeated queries (digests rank thousands of subscribers over the
+        same candidates) then cost a dictionary lookup per term instead of a postings walk."""
+        cached = self._cached_units(term)
+        if cached is not None:
+            return cached
+        scorer = self.scorer()
+        tf = self.postings_tf(term, scorer)
+        return self._cache_units(term, {d: scorer.unit(term, t) for d, t in tf.items()})
+
+    def stored(self, docnum: int) -> tuple[DocVector, dict]:
+        cached = self._vectors.get(docnum)
+        if cached is not None:
+            touch(self._vectors, docnum)
+            return cached
+        fields_ = self.searcher.stored_fields(docnum)
+        vec = DocVector.from_stored(fields_["data"]["terms"])
+        result = (vec, fields_)
+        self._vectors[docnum] = result
+        if len(self._vectors) > 20_000:
+            self._vectors.popitem(last=False)
+        return result
+
+    def _array(self, key: str, build: Callable[[Any], list[Any]]) -> list[Any]:
+        """A per-document array over the whole kind, built from per-segment parts.
+
+        A segment's part is cached on its (immutable) base reader, so after a
+        write only the new segment's part is computed.
+        """
+        arr = self._arrays.get(key)
+        if arr is None:
+            arr = []
+            for base in self._segment_bases:
+                parts = adapter.segment_memo(base)
+                part = parts.get(key)
+                if part is None:
+                    part = parts[key] = build(base)
+                arr.extend(part)
+            self._arrays[key] = arr
+        return arr
+
+    def lengths(self, field: str) -> list[int]:
+        """Field lengths by document number (Whoosh's one-byte approximation)."""
+        return self._array(
+            "len:" + field,
+            lambda r: [r.doc_field_length(d, field, 0) or 0 for d in range(r.doc_count_all())],
+        )
+
+    def values(self, name: str) -> list[Any]:
+        """A sortable/facet column's values by document number."""
+
+        def build(r: Any) -> list[Any]:
+            col = r.column_reader(name)
+            return [col[d] for d in range(r.doc_count_all())]
+
+        return self._array("col:" + name, build)
+
+    def id_docnums(self) -> dict[str, int]:
+        """Document id -> live doc number, built once per view (for ``Filters.ids``)."""
+        if self._ids is None:
+            reader = self.searcher.reader()
+            ids: dict[str, int] = {}
+            for term in reader.lexicon("id"):
+                text = term.decode() if isinstance(term, bytes) else term
+                for d in reader.postings("id", text).all_ids():
+                    if not reader.is_deleted(d):
+                        ids[text] = d
+            self._ids = ids
+        return self._ids
+
+    def live_docnum(self, key: str) -> int | None:
+        """The document number of the live document with ``key``, if any."""
+        if key in self._keys:
+            return self._keys[key]
+        reader = self.searcher.reader()
+        found = None
+        if ("key", key) in reader:
+            for d in reader.postings("key", key).all_ids():
+                if not reader.is_deleted(d):
+                    found = d
+                    break
+        if len(self._keys) > 100_000:
+            self._keys.clear()
+        self._keys[key] = found
+        return found
+
+    def all_doc_ids(self) -> Iterable[int]:
+        return self.searcher.reader().all_doc_ids()
+
+    def match_docs(self, terms: list[QueryTerm]) -> set[int]:
+        """The live documents any of ``terms`` occurs in."""
+        reader = self.searcher.reader()
+        out: set[int] = set()
+        for q in terms:
+            for f in DOC_FIELD_WEIGHTS:
+                if reader.doc_frequency(f, q.text):
+                    out.update(reader.postings(f, q.text).all_ids())
+        return out
+
+    def allowed(self, filters: Filters | None) -> frozenset[int] | None:
+        """Doc numbers passing ``filters``; ``None`` means all live documents."""
+        if filters is not None and filters.ids is not None:
+            # Restrict to these documents (digests rank only their candidates).
+            known = self.id_docnums()
+            docs = frozenset(known[i] for i in map(str, values(filters.ids)) if i in known)
+            rest = self.allowed(dataclasses.replace(filters, ids=None))
+            return docs if rest is None else docs & rest
+        q = filter_query(filters)
+        if q is None:
+            return None
+        key = repr(q)
+        cached = self._filters.get(key, MISSING)
+        if cached is not MISSING:
+            touch(self._filters, key)
+            return cached
+        return self._remember_filter(key, frozenset(self.searcher.docs_for_query(q)))
