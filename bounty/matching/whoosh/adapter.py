@@ -9,11 +9,15 @@ upgrade of Whoosh (Whoosh-Reloaded 2.7.x) is checked against this module only.
 from __future__ import annotations
 
 import copy
+import io
+import pickle
 import sys
+import zlib
 from array import array
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from whoosh import index
 
 # -- reading -------------------------------------------------------------------
@@ -92,6 +96,76 @@ def postings(reader: Any, field: str, term: str) -> Iterable[tuple[int, float]]:
         if d not in deleted:
             yield d, m.weight()
         m.next()
+
+
+def segment_postings(reader: Any, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+    """``term``'s postings in ``field`` of one segment's files, deleted documents
+    included: document numbers (int32, ascending) and weights (float32, exact: Whoosh
+    writes them as float32).
+
+    Reads the whole posting list at once and decodes its blocks without Whoosh's
+    per-posting matcher: each block is ``int32 length`` (negative for the last),
+    a pickled info tuple ``(count, last id, max weight, compression, min length,
+    max length)``, then the (zlib-compressed) pickled ``(delta-encoded ids,
+    weights, values)``. Weights are ``None`` when all are 1, one float when all are
+    equal, else a tuple. The delta decoding is one ``numpy.cumsum`` over the list:
+    each block's first id is absolute, so it is made relative to the previous
+    block's last id first.
+    """
+    if (field, term) not in reader:
+        return _EMPTY
+    terms = reader._terms
+    info = terms.term_info(field, reader._text_to_bytes(field, term))
+    if info.is_inlined():
+        ids, weights, _values = info.inlined_postings()
+        return np.array(ids, np.int32), np.array(weights, np.float32)
+    offset, length = info.extent()
+    if isinstance(length, tuple):  # W3TermInfo.from_bytes leaves it a 1-tuple
+        (length,) = length
+    buf = terms._postfile.get(offset, length)
+    if buf[:4] != WHOOSH3_MAGIC:
+        raise ValueError(f"not a Whoosh 3 posting list: {field}:{term!r}")
+    f = io.BytesIO(buf)
+    deltas: list[int] = []
+    weights: list[float] = []
+    starts: list[int] = []  # index of each block's first posting
+    last_ids: list[int] = []  # each block's last id
+    uniform = True  # every weight so far is 1.0 (no weight list needed)
+    pos = 4
+    while True:
+        size = int.from_bytes(buf[pos:pos + 4], "big", signed=True)
+        end = pos + 4 + abs(size)
+        f.seek(pos + 4)
+        count, last_id, _maxweight, compression, _minlen, _maxlen = pickle.load(f)
+        data = buf[f.tell():end]
+        block_ids, block_weights, _values = pickle.loads(
+            zlib.decompress(data) if compression else data)
+        starts.append(len(deltas))
+        last_ids.append(last_id)
+        deltas.extend(block_ids)
+        if block_weights is not None and uniform:
+            uniform = False
+            weights = [1.0] * (len(deltas) - count)
+        if not uniform:
+            if block_weights is None:
+                weights.extend([1.0] * count)
+            elif isinstance(block_weights, float):
+                weights.extend([block_weights] * count)
+            else:
+                weights.extend(block_weights)
+        if size < 0:
+            break
+        pos = end
+    d = np.array(deltas, np.int64)
+    if len(starts) > 1:
+        d[starts[1:]] -= np.array(last_ids[:-1], np.int64)
+    ids = np.cumsum(d).astype(np.int32)
+    w = np.ones(len(ids), np.float32) if uniform else np.array(weights, np.float32)
+    return ids, w
+
+
+WHOOSH3_MAGIC = b"W3Bl"  # whoosh.codec.whoosh3.WHOOSH3_HEADER_MAGIC
+_EMPTY = (np.zeros(0, np.int32), np.zeros(0, np.float32))
 
 
 # -- bulk writing (build.py) ---------------------------------------------------

@@ -9,19 +9,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 from whoosh import index
 
 from ..engine import FACET_FIELDS, Filters
-from ..ranking import DOC_FIELD_WEIGHTS, DocVector, QueryTerm, Scorer, bm25_idf
-from . import adapter
+from ..ranking import DOC_FIELD_WEIGHTS, DocVector, Scorer, bm25_idf
+from . import adapter, arrays
+from .cache import ByteCache, frozen
 from .filters import filter_query, values
-
-# Cached per-term document scores kept at most (entries over all terms).
-TERM_UNITS_CACHE_ENTRIES = 2_000_000
 
 MISSING: Any = object()
 
@@ -34,11 +33,12 @@ def touch(cache: OrderedDict, key: Any) -> None:
 
 
 class Reading:
-    """What every read view shares: IDF and facet counts over its own statistics.
+    """What every read view shares: IDF, per-term scores and facet counts over its own
+    statistics, and numpy forms of its columns and filters.
 
     Subclasses set ``doc_count``, ``doc_count_all``, ``avg`` and implement
-    ``field_dfs``, ``values``, ``allowed``, ``stored``, ``term_units``, ``all_doc_ids``
-    and ``match_docs`` over one document numbering.
+    ``field_dfs``, ``values``, ``allowed``, ``stored``, ``term_tf`` and ``all_doc_ids``
+    over one document numbering (and may override the numpy forms with faster ones).
     """
 
     doc_count: int
@@ -50,8 +50,9 @@ class Reading:
         self._idf: dict[str, float] = {}
         self._filters: OrderedDict[tuple, frozenset[int] | None] = OrderedDict()
         self._facets: OrderedDict[tuple, dict[str, dict[str, int]]] = OrderedDict()
-        self._units: OrderedDict[str, dict[int, float]] = OrderedDict()
-        self._units_size = 0
+        self._scores = ByteCache()  # term -> (documents, unit scores)
+        self._allowed_docs: OrderedDict[str, np.ndarray | None] = OrderedDict()
+        self._columns_np: dict[str, Any] = {}  # live documents, facet codes, sort keys
 
     def field_dfs(self, term: str) -> list[int]:
         raise NotImplementedError
@@ -62,13 +63,13 @@ class Reading:
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
         raise NotImplementedError
 
-    def term_units(self, term: str) -> dict[int, float]:
+    def term_tf(self, term: str, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
+        """The live documents containing ``term`` (ascending) and each one's
+        length-normalised, field-weighted frequency of it (as ``Scorer.score`` sums
+        it, over Whoosh's one-byte field lengths)."""
         raise NotImplementedError
 
     def all_doc_ids(self) -> Iterable[int]:
-        raise NotImplementedError
-
-    def match_docs(self, terms: list[QueryTerm]) -> set[int]:
         raise NotImplementedError
 
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:
@@ -89,32 +90,60 @@ class Reading:
     def scorer(self) -> Scorer:
         return Scorer(self.idf, self.avg)
 
-    def _cache_units(self, term: str, units: dict[int, float]) -> dict[int, float]:
-        self._units[term] = units
-        self._units_size += len(units)
-        while self._units_size > TERM_UNITS_CACHE_ENTRIES and len(self._units) > 1:
-            _old, dropped = self._units.popitem(last=False)
-            self._units_size -= len(dropped)
-        return units
-
-    def _cached_units(self, term: str) -> dict[int, float] | None:
-        cached = self._units.get(term)
+    def term_scores(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """The live documents containing ``term`` (int32, ascending) and each one's BM25F
+        score for it at query weight 1 (``Scorer.unit``, float64), cached until the view
+        refreshes: repeated queries (digests rank thousands of subscribers over the same
+        candidates) then cost an array lookup per term instead of a postings walk."""
+        cached = self._scores.get(term)
         if cached is not None:
-            touch(self._units, term)
-        return cached
+            return cached
+        scorer = self.scorer()
+        docs, tf = self.term_tf(term, scorer)
+        return self._scores.put(term, frozen(docs.astype(np.int32), scorer.unit(term, tf)))
 
-    def facet_counts(self, key: tuple, docs: Iterable[int]) -> dict[str, dict[str, int]]:
-        """Facet counts of ``docs``, cached per view under ``key``."""
+    def _np(self, key: str, build: Callable[[], Any]) -> Any:
+        value = self._columns_np.get(key, MISSING)
+        if value is MISSING:
+            value = self._columns_np[key] = build()
+        return value
+
+    def live_docs(self) -> np.ndarray:
+        """The live document numbers, ascending."""
+        return self._np("live", lambda: np.sort(np.fromiter(self.all_doc_ids(), np.int64)))
+
+    def codes(self, name: str) -> tuple[list[Any], np.ndarray]:
+        """A facet column as its distinct values and each document's index into them."""
+        return self._np("codes:" + name, lambda: arrays.column_codes(self.values(name)))
+
+    def sort_keys(self, name: str) -> np.ndarray:
+        """A sortable column as floats that sort the same (NaN: no value)."""
+        return self._np("keys:" + name, lambda: arrays.sort_keys(self.values(name)))
+
+    def allowed_docs(self, filters: Filters | None) -> np.ndarray | None:
+        """``allowed(filters)`` as an ascending array (``None``: all live documents)."""
+        key = repr(filters)
+        cached = self._allowed_docs.get(key, MISSING)
+        if cached is not MISSING:
+            touch(self._allowed_docs, key)
+            return cached
+        docs = self.allowed(filters)
+        out = None if docs is None else np.sort(np.fromiter(docs, np.int64, len(docs)))
+        if filters is not None and filters.ids is not None:
+            return out  # a digest's candidates: seldom asked twice
+        self._allowed_docs[key] = out
+        if len(self._allowed_docs) > 64:
+            self._allowed_docs.popitem(last=False)
+        return out
+
+    def facet_counts(self, key: tuple, docs: np.ndarray) -> dict[str, dict[str, int]]:
+        """Facet counts of ``docs`` (ascending), cached per view under ``key``; values
+        with equal counts in order of their first document."""
         counts = self._facets.get(key)
         if counts is not None:
             touch(self._facets, key)
             return counts
-        counts = {}
-        docs = list(docs)
-        for name in FACET_FIELDS:
-            column = self.values(name)
-            c = Counter(column[d] for d in docs)
-            counts[name] = {k: v for k, v in c.most_common() if k}
+        counts = {name: arrays.counts(*self.codes(name), docs) for name in FACET_FIELDS}
         self._facets[key] = counts
         if len(self._facets) > 256:
             self._facets.popitem(last=False)
@@ -254,34 +283,31 @@ class KindView(Reading):
             self._dfs[term] = dfs
         return dfs
 
-    def postings_tf(self, term: str, scorer: Scorer) -> dict[int, float]:
-        """Each live document's length-normalised, field-weighted frequency of ``term``."""
-        tf: dict[int, float] = {}
+    def term_tf(self, term: str, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
+        parts = []  # (documents, frequency × field norm) per field and segment, in order
         for f in DOC_FIELD_WEIGHTS:
-            flen = self.lengths(f)
-            norms: dict[int, float] = {}  # lengths are one-byte codes: few distinct values
             offset = 0
-            for reader in self._segment_readers:
-                for d, w in adapter.postings(reader, f, term):
-                    d += offset
-                    n = flen[d]
-                    norm = norms.get(n)
-                    if norm is None:
-                        norm = norms[n] = scorer.norm(f, n)
-                    tf[d] = tf.get(d, 0.0) + w * norm
-                offset += reader.doc_count_all()
-        return tf
+            for base in self._segment_bases:
+                ids, weights = self._postings(base, f, term)
+                if len(ids):
+                    lengths = self._segment_array(base, "len:" + f)[ids]
+                    parts.append((ids + offset, weights * scorer.norm(f, lengths)))
+                offset += base.doc_count_all()
+        return arrays.merge_tf(parts, self.doc_count_all, self._live_mask())
 
-    def term_units(self, term: str) -> dict[int, float]:
-        """Each document's BM25F score for ``term`` at query weight 1, cached until the
-        view refreshes: repeated queries (digests rank thousands of subscribers over the
-        same candidates) then cost a dictionary lookup per term instead of a postings walk."""
-        cached = self._cached_units(term)
-        if cached is not None:
-            return cached
-        scorer = self.scorer()
-        tf = self.postings_tf(term, scorer)
-        return self._cache_units(term, {d: scorer.unit(term, t) for d, t in tf.items()})
+    @staticmethod
+    def _postings(base: Any, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """A segment's decoded postings, cached with its (immutable) files, so a view after
+        a write decodes only the new segment's."""
+        memo = adapter.segment_memo(base)
+        cache = memo.get("postings")
+        if cache is None:
+            cache = memo.setdefault("postings", ByteCache())
+        key = (field, term)
+        cached = cache.get(key)
+        if cached is None:
+            cached = cache.put(key, frozen(*adapter.segment_postings(base, field, term)))
+        return cached
 
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
         cached = self._vectors.get(docnum)
@@ -297,7 +323,7 @@ class KindView(Reading):
         return result
 
     def _array(self, key: str, build: Callable[[Any], list[Any]]) -> list[Any]:
-        """A per-document array over the whole kind, built from per-segment parts.
+        """A per-document list over the whole kind, built from per-segment parts.
 
         A segment's part is cached on its (immutable) base reader, so after a
         write only the new segment's part is computed.
@@ -306,29 +332,59 @@ class KindView(Reading):
         if arr is None:
             arr = []
             for base in self._segment_bases:
-                parts = adapter.segment_memo(base)
-                part = parts.get(key)
-                if part is None:
-                    part = parts[key] = build(base)
-                arr.extend(part)
+                arr.extend(_segment_part(base, key, build))
             self._arrays[key] = arr
         return arr
 
-    def lengths(self, field: str) -> list[int]:
-        """Field lengths by document number (Whoosh's one-byte approximation)."""
-        return self._array(
-            "len:" + field,
-            lambda r: [r.doc_field_length(d, field, 0) or 0 for d in range(r.doc_count_all())],
-        )
-
     def values(self, name: str) -> list[Any]:
         """A sortable/facet column's values by document number."""
+        return self._array("col:" + name, _column(name))
 
-        def build(r: Any) -> list[Any]:
-            col = r.column_reader(name)
-            return [col[d] for d in range(r.doc_count_all())]
+    def codes(self, name: str) -> tuple[list[Any], np.ndarray]:
+        return self._np("codes:" + name, lambda: arrays.merge_codes(
+            self._segment_array(b, "codes:" + name) for b in self._segment_bases))
 
-        return self._array("col:" + name, build)
+    def sort_keys(self, name: str) -> np.ndarray:
+        return self._np("keys:" + name, lambda: np.concatenate(
+            [self._segment_array(b, "keys:" + name) for b in self._segment_bases]
+            or [arrays.EMPTY_SCORES]))
+
+    @staticmethod
+    def _segment_array(base: Any, key: str) -> Any:
+        """A segment's numpy form of a column: field lengths (``len:<field>``, Whoosh's
+        one-byte approximation), facet codes (``codes:<name>``) or sort keys
+        (``keys:<name>``)."""
+        kind, name = key.split(":", 1)
+
+        def build(r: Any) -> Any:
+            if kind == "len":
+                return np.fromiter((r.doc_field_length(d, name, 0) or 0
+                                    for d in range(r.doc_count_all())), np.int32)
+            column = _segment_part(r, "col:" + name, _column(name))
+            return arrays.column_codes(column) if kind == "codes" else arrays.sort_keys(column)
+
+        return _segment_part(base, key, build)
+
+    def _live_mask(self) -> np.ndarray | None:
+        """Whether each document number is live (``None``: all are)."""
+
+        def build() -> np.ndarray | None:
+            mask = np.ones(self.doc_count_all, bool)
+            offset = 0
+            for reader in self._segment_readers:
+                if reader.has_deletions():
+                    mask[np.fromiter(reader.deleted_docs_set, np.int64) + offset] = False
+                offset += reader.doc_count_all()
+            return None if mask.all() else mask
+
+        return self._np("live-mask", build)
+
+    def live_docs(self) -> np.ndarray:
+        def build() -> np.ndarray:
+            mask = self._live_mask()
+            return np.arange(self.doc_count_all) if mask is None else np.flatnonzero(mask)
+
+        return self._np("live", build)
 
     def id_docnums(self) -> dict[str, int]:
         """Document id -> live doc number, built once per view (for ``Filters.ids``)."""
@@ -362,16 +418,6 @@ class KindView(Reading):
     def all_doc_ids(self) -> Iterable[int]:
         return self.searcher.reader().all_doc_ids()
 
-    def match_docs(self, terms: list[QueryTerm]) -> set[int]:
-        """The live documents any of ``terms`` occurs in."""
-        reader = self.searcher.reader()
-        out: set[int] = set()
-        for q in terms:
-            for f in DOC_FIELD_WEIGHTS:
-                if reader.doc_frequency(f, q.text):
-                    out.update(reader.postings(f, q.text).all_ids())
-        return out
-
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:
         """Doc numbers passing ``filters``; ``None`` means all live documents."""
         if filters is not None and filters.ids is not None:
@@ -389,3 +435,22 @@ class KindView(Reading):
             touch(self._filters, key)
             return cached
         return self._remember_filter(key, frozenset(self.searcher.docs_for_query(q)))
+
+
+def _segment_part(base: Any, key: str, build: Callable[[Any], Any]) -> Any:
+    """A value derived from a segment's files, cached on its (immutable) base reader."""
+    parts = adapter.segment_memo(base)
+    part = parts.get(key)
+    if part is None:
+        part = parts[key] = build(base)
+    return part
+
+
+def _column(name: str) -> Callable[[Any], list[Any]]:
+    """What builds a segment's sortable/facet column ``name`` by document number."""
+
+    def build(r: Any) -> list[Any]:
+        col = r.column_reader(name)
+        return [col[d] for d in range(r.doc_count_all())]
+
+    return build
