@@ -1,7 +1,7 @@
 """Every use of Whoosh's private attributes, in one place.
 
-The engine reads postings a block at a time, shares open segment files between
-commits, and writes a fresh segment's postings in bulk; each needs Whoosh
+The engine decodes posting lists a whole list at a time, shares open segment files
+between commits, and writes a fresh segment's postings in bulk; each needs Whoosh
 internals that its public API does not offer. They are confined here, so an
 upgrade of Whoosh (Whoosh-Reloaded 2.7.x) is checked against this module only.
 """
@@ -14,7 +14,6 @@ import pickle
 import sys
 import zlib
 from array import array
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -65,37 +64,6 @@ def segment_memo(base: Any) -> dict[str, Any]:
     """A dictionary kept on a segment's (immutable) base reader, for values derived from
     its files."""
     return base.__dict__.setdefault("_bounty_arrays", {})
-
-
-def postings(reader: Any, field: str, term: str) -> Iterable[tuple[int, float]]:
-    """``(docnum, weight)`` of ``term`` in one segment's live documents, a block at a time.
-
-    Whoosh's matcher API costs several calls per posting; its on-disk matcher
-    decodes a block of ids and weights at once, which is read directly here
-    (any other matcher, e.g. inlined short postings, is walked normally).
-    """
-    if (field, term) not in reader:
-        return
-    deleted = reader.deleted_docs_set if reader.has_deletions() else frozenset()
-    m = reader._terms.matcher(field, reader._text_to_bytes(field, term),
-                              reader.schema[field].format)
-    if hasattr(m, "_read_ids") and hasattr(m, "_next_block"):
-        while m.is_active():
-            if m._ids is None:
-                m._read_ids()
-            if m._weights is None:
-                m._read_weights()
-            i = m._i
-            for d, w in zip(m._ids[i:], m._weights[i:], strict=True):
-                if d not in deleted:
-                    yield d, w
-            m._next_block()
-        return
-    while m.is_active():
-        d = m.id()
-        if d not in deleted:
-            yield d, m.weight()
-        m.next()
 
 
 def segment_postings(reader: Any, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
