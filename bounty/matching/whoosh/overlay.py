@@ -127,6 +127,11 @@ class Overlaid(Reading):
         assert e.vec is not None and e.stored is not None
         return e.vec, e.stored
 
+    def stored_fields(self, docnum: int) -> dict:
+        if docnum < self._first:
+            return self.view.stored_fields(docnum)
+        return self.stored(docnum)[1]
+
     def values(self, name: str) -> list[Any]:
         col = self._columns.get(name)
         if col is None:

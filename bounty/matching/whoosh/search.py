@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from ..analyzer import Analyzer
+from ..analyzer import GRAM_MARK, Analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
 from ..fusion import fuse_arrays
 from ..ranking import MAX_QUERY_TERMS, QueryTerm, query_terms
@@ -66,24 +66,54 @@ def _score_vectors(view: Reading, terms: list[QueryTerm], docnums: Iterable[int]
     return np.array(docs, np.int64), np.array(scores, np.float64)
 
 
-def _scores(view: Reading, terms: list[QueryTerm], allowed: np.ndarray | None) -> Scored:
+def _by_vectors(allowed: np.ndarray | None) -> bool:
     # A few candidates (a challenge's bids): score their stored vectors. More (digest
     # candidates, open challenges): per-term cached postings, shared by later queries.
-    if allowed is not None and len(allowed) <= VECTOR_SCORING_MAX:
+    return allowed is not None and len(allowed) <= VECTOR_SCORING_MAX
+
+
+def _scores(view: Reading, terms: list[QueryTerm], allowed: np.ndarray | None) -> Scored:
+    if _by_vectors(allowed):
+        assert allowed is not None
         return _score_vectors(view, terms, allowed.tolist())
     return _score_postings(view, terms, allowed)
 
 
-def _hit(
-    view: Reading, kind: str, docnum: int, score: float | None, terms: list[QueryTerm]
-) -> Hit:
-    """A hit; ``score`` ``None`` means score it here (results sorted by a column)."""
-    vec, stored = view.stored(docnum)
-    if terms:
-        exact, matched = view.scorer().score(terms, vec)
-        score = exact if score is None else score
-    else:
-        matched = []
+def _hits(view: Reading, kind: str, docnums: list[int], scores: list[float] | None,
+          terms: list[QueryTerm], *, by_vectors: bool) -> list[Hit]:
+    """The hits of ``docnums``. ``scores`` ``None``: score each here (results sorted by
+    a column); ``by_vectors``: the scores came from term vectors, so the matched terms
+    come from them too (else from the per-term postings, which the scores came from)."""
+    if terms and (scores is None or by_vectors):
+        scorer = view.scorer()
+        hits = []
+        for i, d in enumerate(docnums):
+            vec, stored = view.stored(d)
+            exact, matched = scorer.score(terms, vec)
+            hits.append(_hit(kind, stored, exact if scores is None else scores[i], matched))
+        return hits
+    matched = _matched(view, terms, docnums)
+    return [_hit(kind, view.stored_fields(d), scores[i] if scores else 0.0, matched[i])
+            for i, d in enumerate(docnums)]
+
+
+def _matched(view: Reading, terms: list[QueryTerm], docnums: list[int]) -> list[list[str]]:
+    """Each document's matched terms, as ``Scorer.score`` lists them: in query-term
+    order, each word's origin then itself; bigrams are not listed."""
+    out: list[dict[str, None]] = [{} for _ in docnums]
+    page = np.array(docnums, np.int64)
+    for q in terms:
+        docs = view.term_scores(q.text)[0] if not q.text.startswith(GRAM_MARK) else ()
+        if not len(docs) or not len(page):
+            continue
+        pos = np.minimum(np.searchsorted(docs, page), len(docs) - 1)
+        for i in np.flatnonzero(docs[pos] == page).tolist():
+            out[i][q.origin] = None
+            out[i][q.text] = None
+    return [list(m) for m in out]
+
+
+def _hit(kind: str, stored: dict, score: float, matched: list[str]) -> Hit:
     score = score or 0.0
     meta = {k: v for k, v in stored.items() if k not in ("data", "key")}
     meta["title"] = stored["data"]["title"]
@@ -138,8 +168,9 @@ def search(
     total = len(docs)
     start = (page - 1) * pagesize
     ordered = _order(view, docs, scores, sort, start + pagesize)[start:]
-    hits = [_hit(view, kind, int(docs[i]), None if unscored else float(scores[i]), terms)
-            for i in ordered]
+    hits = _hits(view, kind, docs[ordered].tolist(),
+                 None if unscored else scores[ordered].tolist(), terms,
+                 by_vectors=_by_vectors(allowed))
     counts: dict[str, dict[str, int]] = {}
     if facets:
         key = (tuple(t.text for t in terms), bool(text and text.strip()), repr(filters))
@@ -187,7 +218,8 @@ def rank(
             docs, scores, sims = arrays.union(docs, scores, near_docs, near)
             scores = fuse_arrays(scores, sims)
     best = arrays.best(docs, scores, limit)
-    return [_hit(view, kind, int(docs[i]), float(scores[i]), terms) for i in best]
+    return _hits(view, kind, docs[best].tolist(), scores[best].tolist(), terms,
+                 by_vectors=_by_vectors(allowed))
 
 
 def _dense(view: Reading, dense: Mapping[str, float], filters: Filters | None) -> Scored:

@@ -63,6 +63,10 @@ class Reading:
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
         raise NotImplementedError
 
+    def stored_fields(self, docnum: int) -> dict:
+        """A document's stored fields, without building its term vector."""
+        return self.stored(docnum)[1]
+
     def term_tf(self, term: str, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
         """The live documents containing ``term`` (ascending) and each one's
         length-normalised, field-weighted frequency of it (as ``Scorer.score`` sums
@@ -321,6 +325,10 @@ class KindView(Reading):
         if len(self._vectors) > 20_000:
             self._vectors.popitem(last=False)
         return result
+
+    def stored_fields(self, docnum: int) -> dict:
+        cached = self._vectors.get(docnum)
+        return cached[1] if cached is not None else self.searcher.stored_fields(docnum)
 
     def _array(self, key: str, build: Callable[[Any], list[Any]]) -> list[Any]:
         """A per-document list over the whole kind, built from per-segment parts.
