@@ -249,3 +249,6 @@ def test_segment_postings_equal_whooshs_matcher(engine):
                         expected.append((m.id(), m.weight()))
                         m.next()
                 assert got == expected, (field, term)
+            lengths = adapter.segment_lengths(base, field)
+            assert lengths.tolist() == [base.doc_field_length(d, field, 0) or 0
+                                        for d in range(base.doc_count_all())]

@@ -263,6 +263,7 @@ class KindView(Reading):
         self._dfs: dict[str, list[int]] = {}
         self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
         self._arrays: dict[str, list[Any]] = {}
+        self._norm_arrays: dict[tuple[str, float], np.ndarray] = {}
         self._ids: dict[str, int] | None = None
         self._keys: dict[str, int | None] = {}
         reader = self.searcher.reader()
@@ -291,13 +292,28 @@ class KindView(Reading):
         parts = []  # (documents, frequency × field norm) per field and segment, in order
         for f in DOC_FIELD_WEIGHTS:
             offset = 0
+            norms = None
             for base in self._segment_bases:
                 ids, weights = self._postings(base, f, term)
                 if len(ids):
-                    lengths = self._segment_array(base, "len:" + f)[ids]
-                    parts.append((ids + offset, weights * scorer.norm(f, lengths)))
+                    norms = self._norms(f, scorer) if norms is None else norms
+                    docs = ids + offset
+                    parts.append((docs, weights * norms[docs]))
                 offset += base.doc_count_all()
         return arrays.merge_tf(parts, self.doc_count_all, self._live_mask())
+
+    def _norms(self, field: str, scorer: Scorer) -> np.ndarray:
+        """``scorer.norm`` of each document's length of ``field`` (an overlaid view
+        scores this view's documents with its own statistics)."""
+        key = (field, scorer.avg[field])
+        norms = self._norm_arrays.get(key)
+        if norms is None:
+            lengths = [self._segment_array(b, "len:" + field) for b in self._segment_bases]
+            norms = scorer.norm(field, np.concatenate(lengths))
+            if len(self._norm_arrays) >= 16:
+                self._norm_arrays.clear()
+            self._norm_arrays[key] = norms
+        return norms
 
     @staticmethod
     def _postings(base: Any, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
@@ -366,8 +382,7 @@ class KindView(Reading):
 
         def build(r: Any) -> Any:
             if kind == "len":
-                return np.fromiter((r.doc_field_length(d, name, 0) or 0
-                                    for d in range(r.doc_count_all())), np.int32)
+                return adapter.segment_lengths(r, name)
             column = _segment_part(r, "col:" + name, _column(name))
             return arrays.column_codes(column) if kind == "codes" else arrays.sort_keys(column)
 
