@@ -6,6 +6,7 @@ and per-term scores cached with it; a refresh builds a new view.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import threading
@@ -23,6 +24,8 @@ from .cache import ByteCache, frozen
 from .filters import filter_query, values
 
 MISSING: Any = object()
+# Stored fields (without terms) of hits kept per segment, for the pages of later queries.
+STORED_FIELDS_CACHED = 50_000
 
 
 def touch(cache: OrderedDict, key: Any) -> None:
@@ -64,7 +67,8 @@ class Reading:
         raise NotImplementedError
 
     def stored_fields(self, docnum: int) -> dict:
-        """A document's stored fields, without building its term vector."""
+        """A document's stored fields without its term vector (``data`` may hold only
+        the title): what a hit shows."""
         return self.stored(docnum)[1]
 
     def term_tf(self, term: str, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
@@ -264,6 +268,9 @@ class KindView(Reading):
         self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
         self._arrays: dict[str, list[Any]] = {}
         self._norm_arrays: dict[tuple[str, float], np.ndarray] = {}
+        self._starts = [0]  # each segment's first document number
+        for base in segment_bases:
+            self._starts.append(self._starts[-1] + base.doc_count_all())
         self._ids: dict[str, int] | None = None
         self._keys: dict[str, int | None] = {}
         reader = self.searcher.reader()
@@ -344,7 +351,26 @@ class KindView(Reading):
 
     def stored_fields(self, docnum: int) -> dict:
         cached = self._vectors.get(docnum)
-        return cached[1] if cached is not None else self.searcher.stored_fields(docnum)
+        if cached is not None:
+            return cached[1]
+        i = bisect.bisect_right(self._starts, docnum) - 1
+        base, local = self._segment_bases[i], docnum - self._starts[i]
+        memo = adapter.segment_memo(base)
+        lru = memo.get("fields")
+        if lru is None:
+            lru = memo.setdefault("fields", OrderedDict())
+        fields_ = lru.get(local)
+        if fields_ is not None:
+            touch(lru, local)
+            return fields_
+        full = base.stored_fields(local)
+        fields_ = {k: v for k, v in full.items() if k != "data"}
+        fields_["data"] = {"title": full["data"]["title"]}
+        lru[local] = fields_
+        if len(lru) > STORED_FIELDS_CACHED:
+            with contextlib.suppress(KeyError):
+                lru.popitem(last=False)
+        return fields_
 
     def _array(self, key: str, build: Callable[[Any], list[Any]]) -> list[Any]:
         """A per-document list over the whole kind, built from per-segment parts.
