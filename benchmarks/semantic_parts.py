@@ -109,7 +109,7 @@ def semantic_part(args, engine, corpus, sample, queries, out, root: Path) -> Non
     store = DbVectorStore(sql.connect, embedder.key)
     before = current_rss_mb()
     t0 = time.perf_counter()
-    matrix = store._matrix("challenge")
+    matrix = store._matrix("challenge", PASSAGE)
     out.put("hybrid", "load_challenge_matrix_s", round(time.perf_counter() - t0, 2))
     out.put("hybrid", "resident_vectors_mb",
             round(matrix.data.nbytes / 1e6, 1))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from ..analyzer import Analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
-from ..fusion import fuse
+from ..fusion import SEARCH, fuse
 from ..ranking import MAX_QUERY_TERMS, QueryTerm, query_terms
 from .view import Reading
 
@@ -137,7 +137,7 @@ def search(
     if dense:
         near = _dense(view, dense, filters)
         scores = (dict.fromkeys(scores.keys() | near.keys(), 0.0) if unscored
-                  else fuse(scores, near))
+                  else fuse(scores, near, **SEARCH))
     total = len(scores)
     start = (page - 1) * pagesize
     ordered = _order(view, scores, sort, start + pagesize)
