@@ -34,10 +34,12 @@ def serve_command(host: str, port: int, threads: int, no_scheduler: bool) -> Non
     from waitress import serve
 
     from .jobs import start_scheduler
+    from .matching import start_embedding_worker
 
     app = current_app._get_current_object()
     if not no_scheduler:
         start_scheduler(app)
+        start_embedding_worker(app)
     click.echo(f"bounty serving on http://{host}:{port}/")
     serve(app, host=host, port=port, threads=threads)
 
@@ -127,10 +129,10 @@ def demo_command() -> None:
 
 def register_commands(app: Flask) -> None:
     from .digests.cli import digests_group
-    from .matching.cli import match_cli, reindex_command
+    from .matching.cli import embed_command, match_cli, reindex_command
 
     for command in (serve_command, jobs_group, audit_group, users_group, demo_command,
-                    match_cli, reindex_command, digests_group):
+                    match_cli, reindex_command, embed_command, digests_group):
         app.cli.add_command(command)
 
 

@@ -35,6 +35,8 @@ def build_config(overrides: dict | None = None) -> dict:
         "BOUNTY_INDEX_DIR": os.environ.get("BOUNTY_INDEX_DIR") or str(folder / "index"),
         # seconds between index flushes (None: 1 s, or no background flusher when testing)
         "BOUNTY_INDEX_REFRESH": os.environ.get("BOUNTY_INDEX_REFRESH"),
+        # the sentence-embedding model for semantic matching ("none": lexical only)
+        "BOUNTY_EMBEDDER": os.environ.get("BOUNTY_EMBEDDER", "e5-small"),
         "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
         "MAX_ATTACHMENT_BYTES": 20 * 1024 * 1024,
         "BABEL_DEFAULT_LOCALE": "zh_CN",

@@ -62,12 +62,17 @@ def _test_config(database_url: str, instance) -> dict:
         "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
         "SERVER_NAME": "localhost",
         "PUBLIC_URL": "http://localhost",
+        # lexical only unless a test is marked ``semantic`` (the real model, real vectors)
+        "BOUNTY_EMBEDDER": "none",
     }
 
 
 @pytest.fixture
-def app(_schema, database_url, tmp_path):
-    app = create_app(_test_config(database_url, tmp_path))
+def app(_schema, database_url, tmp_path, request):
+    config = _test_config(database_url, tmp_path)
+    if request.node.get_closest_marker("semantic"):
+        config["BOUNTY_EMBEDDER"] = "e5-small"
+    app = create_app(config)
     # Requests made while this fixture's app context is pushed reuse it, and with it
     # ``g`` (Flask-Login's cached user, Babel's locale): start each request afresh,
     # as a server does, or a second client in one test would act as the first's user.

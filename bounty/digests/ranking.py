@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from operator import attrgetter
 
-from ..matching import Filters, get_engine
+from ..matching import Filters, get_engine, get_matcher
 from ..matching.services import profile_query
 
 _NEWEST = attrgetter("published_at", "id")
@@ -95,9 +95,14 @@ def rank_for_subscriber(challenges: Sequence, subscription, *, limit: int | None
     query = profile_query(subscription.user.organization, keywords=subscription.keywords or "")
     if engine is None or not by_newest or not any(v.strip() for v in query.values()):
         return by_newest
-    hits = engine.rank(query, kind="challenge",
-                       filters=Filters(ids=[str(c.id) for c in by_newest]),
-                       limit=min(limit or len(by_newest), len(by_newest)))
+    organization = subscription.user.organization
+    matcher = get_matcher()
+    # the organisation's stored profile vector: embedding 10,000 profiles on every run
+    # would cost minutes; the subscription's own keywords already select the candidates
+    vector = matcher.stored_vector("institute", organization.id) if organization else None
+    hits = matcher.rank(query, kind="challenge",
+                        filters=Filters(ids=[str(c.id) for c in by_newest]),
+                        limit=min(limit or len(by_newest), len(by_newest)), vector=vector)
     scores = {int(h.id): h.score for h in hits}
     ranked = [c for c in by_newest if c.id in scores]
     ranked.sort(key=lambda c: -scores[c.id])

@@ -19,9 +19,10 @@ from flask import Flask, current_app
 
 from .engine import Engine, Filters, Hit, SearchResult
 
-__all__ = ["Engine", "Filters", "Hit", "SearchResult", "get_engine", "init_app"]
+__all__ = ["Engine", "Filters", "Hit", "SearchResult", "get_engine", "get_matcher", "init_app"]
 
 EXTENSION_KEY = "bounty.matching"
+MATCHER_KEY = "bounty.matching.matcher"
 
 
 def init_app(app: Flask) -> None:
@@ -50,8 +51,25 @@ def init_app(app: Flask) -> None:
             )
         return state["engine"]
 
+    def matcher():  # noqa: ANN202
+        if "matcher" not in state:
+            from .embedder import load_embedder
+            from .hybrid import Matcher
+            from .vectors import DbVectorStore
+
+            embedder = None
+            try:
+                embedder = load_embedder(app.config.get("BOUNTY_EMBEDDER"))
+            except Exception:  # a broken model must not take search down: lexical only
+                app.logger.exception("embedder %r unavailable; ranking is lexical only",
+                                     app.config.get("BOUNTY_EMBEDDER"))
+            store = DbVectorStore(db.engine.connect, embedder.key) if embedder else None
+            state["matcher"] = Matcher(engine(), store, embedder)
+        return state["matcher"]
+
     app.extensions[EXTENSION_KEY] = engine
-    indexing.install_hooks(_current_engine, Session)
+    app.extensions[MATCHER_KEY] = matcher
+    indexing.install_hooks(_current_engine, Session, embeds=_embeds)
 
     if not app.config.get("TESTING"):
         replay_pending(app)
@@ -90,3 +108,28 @@ def _current_engine():  # noqa: ANN202
 def get_engine() -> Engine:
     """The engine of the current app."""
     return _current_engine()
+
+
+def get_matcher():  # noqa: ANN201
+    """The current app's :class:`~bounty.matching.hybrid.Matcher` (engine + vectors)."""
+    return current_app.extensions[MATCHER_KEY]()
+
+
+def _embeds() -> bool:
+    """Whether the current app embeds documents (queues vector jobs)."""
+    from flask import has_app_context
+
+    return has_app_context() and current_app.config.get("BOUNTY_EMBEDDER") not in (None, "",
+                                                                                  "none")
+
+
+def start_embedding_worker(app: Flask):  # noqa: ANN201
+    """Run queued vector jobs in a background thread of this process (``bounty serve``)."""
+    from ..extensions import db
+    from .embedding import Worker
+
+    with app.app_context():
+        matcher = get_matcher()
+        if matcher.embedder is None:
+            return None
+        return Worker(db.engine, matcher.embedder).start()

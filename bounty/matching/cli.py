@@ -7,7 +7,7 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from .evaluation import evaluate
+from .evaluation import DEFAULT_CACHE, SYSTEMS, evaluate
 
 
 @click.group("match")
@@ -17,12 +17,19 @@ def match_cli() -> None:
 
 @match_cli.command("eval")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--system", "systems", multiple=True, type=click.Choice(SYSTEMS),
+              help="What to score (repeatable); default: hybrid, what the product ships.")
 @click.option("--baseline", is_flag=True, help="Also score stock Whoosh BM25F + jieba.")
 @click.option("--run", "run_file", type=click.Path(dir_okay=False), help="Write a TREC run file.")
 @click.option("--subset", help="Only queries flagged in queries_meta.jsonl, e.g. low_overlap.")
-def eval_command(directory: str, baseline: bool, run_file: str | None, subset: str | None) -> None:
+@click.option("--no-cache", is_flag=True, help="Embed everything again (no vector cache).")
+def eval_command(directory: str, systems: tuple[str, ...], baseline: bool,
+                 run_file: str | None, subset: str | None, no_cache: bool) -> None:
     """Rank DIR's docs for DIR's queries and print the metrics as JSON lines."""
-    for result in evaluate(directory, baseline=baseline, run_file=run_file, subset=subset):
+    results = evaluate(directory, systems=systems or ("hybrid",), baseline=baseline,
+                       run_file=run_file, subset=subset,
+                       cache=None if no_cache else DEFAULT_CACHE)
+    for result in results:
         click.echo(json.dumps(result, ensure_ascii=False))
 
 
@@ -50,3 +57,55 @@ def reindex_command() -> None:
         with tqdm(total=total, unit="doc", desc="reindex") as bar:
             n = get_engine().rebuild(indexing.all_docs(session), progress=bar.update)
     click.echo(f"reindexed {n} documents into {get_engine().generation()}")
+
+
+EMBED_CHUNK = 10  # documents per commit: an interruption loses at most this much work
+
+
+@click.command("embed")
+@click.option("--missing", "mode", flag_value="missing", default=True,
+              help="Embed documents whose vectors are absent or stale (default; resumes).")
+@click.option("--all", "mode", flag_value="all", help="Recompute every vector.")
+@with_appcontext
+def embed_command(mode: str) -> None:
+    """Compute the documents' vectors for semantic matching (resumable)."""
+    import sys
+
+    import sqlalchemy as sa
+    from flask import current_app
+    from sqlalchemy.orm import Session
+    from tqdm import tqdm
+
+    from ..extensions import db
+    from . import get_matcher, indexing
+    from .embedding import Counts, embed_keys, prune
+
+    embedder = get_matcher().embedder
+    if embedder is None:
+        name = current_app.config.get("BOUNTY_EMBEDDER")
+        click.echo(f"error: no embedder (BOUNTY_EMBEDDER={name!r})", err=True)
+        sys.exit(1)
+    total = Counts()
+    with Session(db.engine) as session:
+        keys = [(kind, str(i)) for kind, model in indexing.MODELS.items()
+                for i in session.scalars(sa.select(model.id).order_by(model.id))]
+        with tqdm(total=len(keys), unit="doc", desc=f"embed --{mode}") as bar:
+            try:
+                for start in range(0, len(keys), EMBED_CHUNK):
+                    chunk = keys[start:start + EMBED_CHUNK]
+                    c = embed_keys(session, embedder, chunk, force=mode == "all")
+                    session.commit()
+                    total.embedded += c.embedded
+                    total.current += c.current
+                    total.skipped += c.skipped
+                    bar.update(len(chunk))
+            except KeyboardInterrupt:
+                session.rollback()
+                bar.close()
+                click.echo(f"interrupted after {total.embedded} vectors; "
+                           "run `bounty embed --missing` to resume", err=True)
+                sys.exit(130)
+        pruned = prune(session, embedder.key)
+        session.commit()
+    click.echo(f"{embedder.key}: {total.embedded} vectors computed, {total.current} current, "
+               f"{total.skipped} documents not indexed, {pruned} stale vectors removed")

@@ -111,8 +111,14 @@ class Engine(Protocol):
         page: int = 1,
         pagesize: int = 20,
         facets: bool = True,
+        dense: Mapping[str, float] | None = None,
     ) -> SearchResult:
-        """Free-text search as people type it; never raises on odd input."""
+        """Free-text search as people type it; never raises on odd input.
+
+        ``dense`` maps document ids to their semantic similarity to the query (from the
+        vector store): those that pass ``filters`` join the matches, and relevance is
+        the fusion of both sides (bounty.matching.fusion).
+        """
 
     def rank(
         self,
@@ -121,8 +127,10 @@ class Engine(Protocol):
         kind: str,
         filters: Filters | None = None,
         limit: int = 50,
+        dense: Mapping[str, float] | None = None,
     ) -> list[Hit]:
-        """Documents of ``kind`` ranked by relevance to the document ``query``."""
+        """Documents of ``kind`` ranked by relevance to the document ``query``
+        (with ``dense`` similarities fused in, as for ``search``)."""
 
     def rebuild(
         self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None

@@ -3,8 +3,10 @@
 A set is a directory with ``queries.jsonl`` (``{"id", "title"?, "text"}``),
 ``docs.jsonl`` (``{"id", "title", "text"}``) and ``qrels.tsv`` (``query_id
 doc_id grade`` with a header). Queries play challenges and docs play bids:
-both go through exactly the production path (``WhooshEngine.index`` and
-``WhooshEngine.rank``), so the figures are the product's.
+both go through exactly the production path (``WhooshEngine.rebuild`` and
+``Matcher.rank``, with the docs' vectors in a memory store), so the figures are the
+product's. ``best@2`` is the share of queries whose best-graded documents (up to two)
+are the top of the ranking.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -20,6 +23,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from .vectors import text_hash
 
 EVAL_KIND = "doc"
 
@@ -73,6 +80,14 @@ def mrr(ranked: list[str], judged: dict[str, int], k: int) -> float:
     return 0.0
 
 
+def best_on_top(ranked: list[str], judged: dict[str, int]) -> float:
+    """1 if the best-graded documents (up to two) fill the top of the ranking, else 0."""
+    top = max(judged.values(), default=0)
+    best = {d for d, g in judged.items() if g == top and g > 0}
+    need = min(2, len(best))
+    return 1.0 if need and set(ranked[:need]) <= best else 0.0
+
+
 def recall(ranked: list[str], judged: dict[str, int], k: int) -> float:
     relevant = {d for d, g in judged.items() if g > 0}
     return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
@@ -92,7 +107,8 @@ def score_run(
     es: EvalSet, ranker: Ranker, system: str, run_file: Path | None = None
 ) -> dict[str, Any]:
     """Rank every query, compute the metrics and optionally write a TREC run."""
-    totals = {"ndcg@3": 0.0, "ndcg@10": 0.0, "mrr@10": 0.0, "recall@50": 0.0}
+    totals = {"ndcg@3": 0.0, "ndcg@10": 0.0, "mrr@10": 0.0, "recall@50": 0.0,
+              "best@2": 0.0}
     times: list[float] = []
     lines: list[str] = []
     for q in es.queries:
@@ -105,6 +121,7 @@ def score_run(
         totals["ndcg@10"] += ndcg(ids, judged, 10)
         totals["mrr@10"] += mrr(ids, judged, 10)
         totals["recall@50"] += recall(ids, judged, 50)
+        totals["best@2"] += best_on_top(ids, judged)
         for rank, (doc_id, score) in enumerate(ranking[:100], start=1):
             lines.append(f"{q['id']} Q0 {doc_id} {rank} {score:.4f} {system}")
     n = len(es.queries) or 1
@@ -119,22 +136,83 @@ def score_run(
     return result
 
 
-def production_ranker(es: EvalSet, index_dir: Path) -> Ranker:
-    """Index the docs as bids with the production engine; rank as for a challenge."""
+class CachedEmbedder:
+    """An embedder whose vectors are kept in a SQLite file keyed by model, role and text,
+    so re-running an evaluation embeds only what changed."""
+
+    def __init__(self, embedder: Any, path: Path) -> None:
+        self.inner = embedder
+        self.name, self.version, self.dim = embedder.name, embedder.version, embedder.dim
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path))
+        self.db.execute("CREATE TABLE IF NOT EXISTS v (k TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+
+    @property
+    def key(self) -> str:
+        return self.inner.key
+
+    def _embed(self, role: str, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, text in enumerate(texts):
+            k = f"{self.key}|{role}|{text_hash(text)}"
+            row = self.db.execute("SELECT vec FROM v WHERE k = ?", (k,)).fetchone()
+            if row is None:
+                fn = self.inner.embed_queries if role == "query" else self.inner.embed_passages
+                vec = fn([text])[0]
+                self.db.execute("INSERT OR REPLACE INTO v VALUES (?, ?)", (k, vec.tobytes()))
+                self.db.commit()
+            else:
+                vec = np.frombuffer(row[0], np.float32)
+            out[i] = vec
+        return out
+
+    def embed_queries(self, texts: Any) -> np.ndarray:
+        return self._embed("query", list(texts))
+
+    def embed_passages(self, texts: Any) -> np.ndarray:
+        return self._embed("passage", list(texts))
+
+
+def _eval_doc(d: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": EVAL_KIND, "id": d["id"], "title": d.get("title", ""),
+            "body": d.get("text", "")}
+
+
+def _eval_query(q: dict[str, Any]) -> dict[str, Any]:
+    return {"title": q.get("title", ""), "body": q.get("text", "")}
+
+
+def production_ranker(es: EvalSet, index_dir: Path, system: str = "hybrid",
+                      embedder: Any = None) -> Ranker:
+    """Index the docs as bids with the production engine; rank as for a challenge.
+
+    ``system``: ``hybrid`` (what ships: bounty.matching.hybrid.Matcher), ``lexical``
+    (the engine alone) or ``dense`` (cosine similarity alone).
+    """
+    from .hybrid import Matcher
     from .ranking import MAX_QUERY_TERMS
+    from .vectors import PASSAGE, MemoryVectorStore, embed_text
     from .whoosh import WhooshEngine
 
     engine = WhooshEngine(index_dir, kinds=(EVAL_KIND,))
-    engine.rebuild(
-        {"kind": EVAL_KIND, "id": d["id"], "title": d.get("title", ""), "body": d.get("text", "")}
-        for d in es.docs
-    )
+    engine.rebuild(_eval_doc(d) for d in es.docs)
+    store = None
+    if system != "lexical":
+        store = MemoryVectorStore(embedder.key)
+        docs = [_eval_doc(d) for d in es.docs]
+        vectors = embedder.embed_passages([embed_text(d) for d in docs])
+        for d, v in zip(docs, vectors, strict=True):
+            store.put(EVAL_KIND, d["id"], PASSAGE, v)
+    matcher = Matcher(engine, store, embedder if system != "lexical" else None)
 
     def rank(q: dict[str, Any]) -> list[tuple[str, float]]:
-        query = {"title": q.get("title", ""), "body": q.get("text", "")}
+        query = _eval_query(q)
+        if system == "dense":
+            sims = matcher.similarities(EVAL_KIND, query)
+            return sorted(sims.items(), key=lambda x: (-x[1], x[0]))[:100]
         # the term budget of ranking a challenge's bids (rank_bids), not the
         # smaller one rank() gives an unfiltered query over a whole kind
-        hits = engine.rank(query, kind=EVAL_KIND, limit=100, max_terms=MAX_QUERY_TERMS)
+        hits = matcher.rank(query, kind=EVAL_KIND, limit=100, max_terms=MAX_QUERY_TERMS)
         return [(h.id, h.score) for h in hits]
 
     rank.engine = engine  # type: ignore[attr-defined]
@@ -183,31 +261,52 @@ def baseline_ranker(es: EvalSet, index_dir: Path) -> Ranker:
     return rank
 
 
+SYSTEMS = ("hybrid", "lexical", "dense", "baseline")
+DEFAULT_CACHE = Path.home() / ".cache" / "bounty" / "eval-vectors.sqlite3"
+
+
 def evaluate(
     directory: str | Path,
     *,
+    systems: Iterable[str] = ("hybrid",),
     baseline: bool = False,
     run_file: str | Path | None = None,
     subset: str | None = None,
+    embedder: Any = None,
+    cache: Path | None = DEFAULT_CACHE,
 ) -> list[dict[str, Any]]:
-    """Score the production ranking (and the baseline) on the set in ``directory``."""
+    """Score the chosen systems on the set in ``directory`` (``baseline`` adds stock
+    Whoosh BM25F + jieba). ``embedder`` defaults to the shipped model; its vectors are
+    cached in ``cache`` (``None``: no cache)."""
     es = load_set(directory, subset)
+    wanted = list(dict.fromkeys([*systems, *(["baseline"] if baseline else [])]))
+    unknown = [s for s in wanted if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"unknown system {unknown[0]!r}; choose from {', '.join(SYSTEMS)}")
+    if embedder is None and any(s in ("hybrid", "dense") for s in wanted):
+        from .embedder import load_embedder
+
+        embedder = load_embedder("e5-small")
+        if cache is not None:
+            embedder = CachedEmbedder(embedder, cache)
     run_path = Path(run_file) if run_file else None
     if run_path is not None:
         run_path.write_text("", encoding="utf-8")
     results = []
     with tempfile.TemporaryDirectory(prefix="bounty-eval-") as tmp:
-        ours = production_ranker(es, Path(tmp) / "bounty")
-        try:
-            results.append(score_run(es, ours, "bounty", run_path))
-        finally:
-            ours.engine.close()  # type: ignore[attr-defined]
-        if baseline:
-            base_dir = Path(tmp) / "baseline"
-            base_dir.mkdir()
-            base = baseline_ranker(es, base_dir)
+        for system in wanted:
+            index_dir = Path(tmp) / system
+            if system == "baseline":
+                index_dir.mkdir()
+                base = baseline_ranker(es, index_dir)
+                try:
+                    results.append(score_run(es, base, "baseline", run_path))
+                finally:
+                    base.searcher.close()  # type: ignore[attr-defined]
+                continue
+            ours = production_ranker(es, index_dir, system, embedder)
             try:
-                results.append(score_run(es, base, "baseline", run_path))
+                results.append(score_run(es, ours, system, run_path))
             finally:
-                base.searcher.close()  # type: ignore[attr-defined]
+                ours.engine.close()  # type: ignore[attr-defined]
     return results

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from blinker import Namespace
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -32,14 +33,23 @@ from ..timeutil import utcnow
 from .engine import Doc
 
 PENDING_KEY = "bounty.matching.pending"
+VECTOR_PENDING_KEY = "bounty.matching.vector_pending"
+LEXICAL, VECTOR = "lexical", "vector"  # IndexJob.target: the full-text index, the embedder
+# sent after a commit that queued vector jobs: the embedding worker wakes up
+vector_jobs_committed = Namespace().signal("vector-jobs-committed")
 # States in which a challenge's winner is public (as on the challenge page).
 AWARDED_STATES = (ChallengeState.in_progress, ChallengeState.acceptance_review,
                   ChallengeState.completed)
 _hooks_installed = False
 
 
-def challenge_doc(c: Challenge) -> Doc | None:
-    if c.state not in PUBLIC_STATES:
+# Challenges in review have vectors too (相似榜单 at submission and vetting); they are
+# never in the full-text index, so no search can return them.
+EMBEDDED_STATES = PUBLIC_STATES | {ChallengeState.vetting, ChallengeState.returned}
+
+
+def challenge_doc(c: Challenge, states=PUBLIC_STATES) -> Doc | None:  # noqa: ANN001
+    if c.state not in states:
         return None
     indicators = "；".join(f"{i.name} {i.target}{i.unit}" for i in c.indicators)
     return {
@@ -86,13 +96,14 @@ def institute_doc(org: Organization, session: Session | None = None) -> Doc | No
 MODELS: dict[str, Any] = {"challenge": Challenge, "bid": Bid, "institute": Organization}
 
 
-def load(session: Session, kind: str, doc_id: str) -> Doc | None:
-    """The current document for ``(kind, id)``, or ``None`` if it must not be indexed."""
+def load(session: Session, kind: str, doc_id: str, *, embedding: bool = False) -> Doc | None:
+    """The current document for ``(kind, id)``, or ``None`` if it must not be indexed
+    (``embedding``: or embedded, which also takes challenges in review)."""
     obj = session.get(MODELS[kind], int(doc_id))
     if obj is None:
         return None
     if kind == "challenge":
-        return challenge_doc(obj)
+        return challenge_doc(obj, EMBEDDED_STATES if embedding else PUBLIC_STATES)
     if kind == "bid":
         return bid_doc(obj)
     return institute_doc(obj, session)
@@ -130,8 +141,12 @@ def _keys(session: Session, obj: Any) -> list[tuple[str, str]]:
     return []
 
 
-def install_hooks(get_engine, session_factory) -> None:  # noqa: ANN001
-    """Make the index follow commits of ``session_factory`` sessions (once per process)."""
+def install_hooks(get_engine, session_factory, embeds=lambda: False) -> None:  # noqa: ANN001
+    """Make the index follow commits of ``session_factory`` sessions (once per process).
+
+    ``embeds()`` tells whether the current app embeds documents: then every upsert also
+    queues a ``vector`` job for the embedding worker, in the same transaction.
+    """
     global _hooks_installed
     if _hooks_installed:
         return
@@ -156,11 +171,15 @@ def install_hooks(get_engine, session_factory) -> None:  # noqa: ANN001
             return
         # in this transaction: the record of pending work commits with the change
         now = utcnow()
-        rows = [{"kind": k, "doc_id": i, "op": op, "created_at": now}
+        rows = [{"target": LEXICAL, "kind": k, "doc_id": i, "op": op, "created_at": now}
                 for (k, i), op in sorted(keys.items())]
         ids = session.connection().execute(
             sa.insert(jobs).returning(jobs.c.id), rows).scalars().all()
         session.info.setdefault(PENDING_KEY, []).extend(ids)
+        if embeds():
+            session.connection().execute(sa.insert(jobs), [
+                {**row, "target": VECTOR} for row in rows if row["op"] == "upsert"])
+            session.info[VECTOR_PENDING_KEY] = True
 
     @event.listens_for(session_factory, "after_commit")
     def _after_commit(session: Session) -> None:
@@ -168,10 +187,13 @@ def install_hooks(get_engine, session_factory) -> None:  # noqa: ANN001
         engine = get_engine()
         if ids and engine is not None:
             apply_jobs(engine, ids)
+        if session.info.pop(VECTOR_PENDING_KEY, None):
+            vector_jobs_committed.send(session)
 
     @event.listens_for(session_factory, "after_rollback")
     def _after_rollback(session: Session) -> None:
         session.info.pop(PENDING_KEY, None)  # the job rows rolled back with the change
+        session.info.pop(VECTOR_PENDING_KEY, None)
 
 
 def apply_jobs(engine, ids: list[int] | None = None) -> int:  # noqa: ANN001
@@ -183,7 +205,7 @@ def apply_jobs(engine, ids: list[int] | None = None) -> int:  # noqa: ANN001
     from .models import IndexJob
 
     with Session(db.engine) as session:
-        query = sa.select(IndexJob).order_by(IndexJob.id)
+        query = sa.select(IndexJob).where(IndexJob.target == LEXICAL).order_by(IndexJob.id)
         if ids is not None:
             query = query.where(IndexJob.id.in_(ids))
         pending = session.scalars(query).all()

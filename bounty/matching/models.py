@@ -40,14 +40,50 @@ class Invitation(db.Model):
 class IndexJob(db.Model):
     """Index work pending for one document, written in the transaction that changed it.
 
-    The after-commit hook applies and deletes it; a crash in between leaves it
-    here, and start-up replays it (re-reading the row, so replay is idempotent).
+    One queue, two consumers, told apart by ``target``: ``lexical`` rows feed the
+    full-text index (the after-commit hook applies them; a crash in between leaves
+    them here and start-up replays them), ``vector`` rows feed the embedding worker
+    (bounty.matching.embedding), which claims them for ``LEASE`` and deletes them once
+    the document's vectors are stored. Both re-read the row, so replay is idempotent.
     """
 
     __tablename__ = "index_jobs"
+    __table_args__ = (sa.Index("ix_index_jobs_target_id", "target", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(sa.String(10), default="lexical",
+                                        server_default="lexical")  # lexical or vector
     kind: Mapped[str] = mapped_column(sa.String(20))  # challenge, bid, institute
     doc_id: Mapped[str] = mapped_column(sa.String(40))
     op: Mapped[str] = mapped_column(sa.String(10))  # upsert or delete (replay re-reads the row)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # vector: worker lease
+
+
+class DocVector(db.Model):
+    """A document's embedding under one model: derived data, rebuilt by ``bounty embed``.
+
+    ``role`` is how the text was embedded (``passage`` to be found, ``query`` to look
+    for others); ``text_hash`` is the SHA-256 of the exact text embedded, so a vector is
+    recomputed only when that text or the model changes. Bids also keep their sentences
+    and one vector each (``sentences`` JSON, ``sentence_vectors``), for explanations and
+    for finding copied passages. Vectors are little-endian float16, ``dim`` wide.
+    """
+
+    __tablename__ = "doc_vectors"
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "doc_id", "role", "model", name="uq_doc_vectors_key"),
+        sa.Index("ix_doc_vectors_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    doc_id: Mapped[str] = mapped_column(sa.String(40))
+    role: Mapped[str] = mapped_column(sa.String(10))  # passage or query
+    model: Mapped[str] = mapped_column(sa.String(80))  # name@version
+    text_hash: Mapped[str] = mapped_column(sa.String(64))
+    dim: Mapped[int] = mapped_column()
+    vector: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    sentences: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    sentence_vectors: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

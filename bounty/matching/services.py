@@ -34,7 +34,7 @@ from ..extensions import db
 from ..signals import institute_invited
 from ..timeutil import from_local, utcnow
 from ..transactions import atomic
-from . import get_engine, indexing
+from . import get_engine, get_matcher, indexing
 from .engine import Filters
 from .models import Invitation
 
@@ -155,8 +155,8 @@ def search_challenges(params: SearchParams, *, pagesize: int = 20) -> SearchPage
     q = (params.q or "")[:MAX_QUERY_CHARS]
     sort = params.sort if params.sort in SORTS else "relevance"
     page = min(max(1, params.page), MAX_PAGE)
-    result = get_engine().search(q, kind="challenge", filters=params.filters(), sort=sort,
-                                 page=page, pagesize=pagesize)
+    result = get_matcher().search(q, kind="challenge", filters=params.filters(), sort=sort,
+                                  page=page, pagesize=pagesize)
     rows = _public_challenges(h.id for h in result.hits)
     results = [_challenge_result(rows[int(h.id)], h.score, h.matched)
                for h in result.hits if int(h.id) in rows]
@@ -217,7 +217,9 @@ def recommend_challenges(user, *, limit: int = 10,
         return []
     filters = Filters(state="open", deadline_after=_minute(now),
                       exclude_ids=[str(b.challenge_id) for b in own_bids])
-    hits = get_engine().rank(query, kind="challenge", filters=filters, limit=limit)
+    matcher = get_matcher()
+    hits = matcher.rank(query, kind="challenge", filters=filters, limit=limit,
+                        vector=matcher.stored_vector("institute", organization.id))
     rows = _public_challenges(h.id for h in hits)
     return [
         _challenge_result(rows[int(h.id)], h.score, h.matched)
@@ -271,8 +273,8 @@ def suggest_institutes(challenge: Challenge, user, *, limit: int = 8,
     doc = indexing.challenge_doc(challenge)
     if doc is None:
         return []
-    hits = get_engine().rank(doc, kind="institute", filters=Filters(state="verified"),
-                             limit=limit)
+    hits = get_matcher().rank(doc, kind="institute", filters=Filters(state="verified"),
+                              limit=limit)
     ids = [int(h.id) for h in hits]
     orgs = {o.id: o for o in db.session.execute(
         sa.select(Organization).where(Organization.id.in_(ids),
@@ -362,9 +364,9 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
     doc = indexing.challenge_doc(challenge)
     hits = {}
     if doc is not None:
-        hits = {int(h.id): h for h in engine.rank(
-            doc, kind="bid", filters=Filters(challenge_id=str(challenge.id)),
-            limit=max(len(bids), 50))}
+        filters = Filters(challenge_id=str(challenge.id), ids=[str(b.id) for b in bids])
+        hits = {int(h.id): h for h in get_matcher().rank(
+            doc, kind="bid", filters=filters, limit=max(len(bids), 50))}
     far_future = datetime.max.replace(tzinfo=UTC)
 
     def ranked(bid: Bid) -> RankedBid:

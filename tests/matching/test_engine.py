@@ -376,11 +376,11 @@ def test_replay_after_crash(tmp_path, monkeypatch):
 
 def test_match_eval_on_tiny_set(tmp_path):
     run = tmp_path / "run.txt"
-    result = CliRunner().invoke(
-        match_cli, ["eval", str(DATA / "tiny-eval"), "--baseline", "--run", str(run)]
-    )
+    result = CliRunner().invoke(match_cli, [
+        "eval", str(DATA / "tiny-eval"), "--system", "lexical", "--baseline", "--run", str(run)])
     assert result.exit_code == 0, result.output
     ours, base = (json.loads(line) for line in result.output.splitlines())
+    assert ours["system"] == "lexical"
     # q1 ranks d1 (grade 1) above d3 (grade 2): DCG = 1 + 3/log2(3) = 2.8928,
     # ideal = 3 + 1/log2(3) = 3.6309, NDCG = 0.7967; q2 is perfect: mean 0.8984.
     assert ours["ndcg@3"] == pytest.approx(0.8984, abs=1e-4)
@@ -388,7 +388,7 @@ def test_match_eval_on_tiny_set(tmp_path):
     assert set(ours) >= {"ndcg@10", "p50_ms", "p95_ms"}
     assert base["system"] == "baseline"
     lines = run.read_text().splitlines()
-    assert lines[0].split() == ["q1", "Q0", "d1", "1", lines[0].split()[4], "bounty"]
+    assert lines[0].split() == ["q1", "Q0", "d1", "1", lines[0].split()[4], "lexical"]
 
 
 def test_character_bigrams_back_off_when_segmentation_differs(engine):

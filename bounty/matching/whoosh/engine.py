@@ -324,10 +324,11 @@ class WhooshEngine:
         page: int = 1,
         pagesize: int = 20,
         facets: bool = True,
+        dense: Mapping[str, float] | None = None,
     ) -> SearchResult:
         return search.search(self.analyzer, self._reader(kind), text, kind=kind,
                              filters=filters, sort=sort, page=page, pagesize=pagesize,
-                             facets=facets)
+                             facets=facets, dense=dense)
 
     def rank(
         self,
@@ -337,9 +338,10 @@ class WhooshEngine:
         filters: Filters | None = None,
         limit: int = 50,
         max_terms: int | None = None,
+        dense: Mapping[str, float] | None = None,
     ) -> list[Hit]:
         return search.rank(self.analyzer, self._reader(kind), query_doc, kind=kind,
-                           filters=filters, limit=limit, max_terms=max_terms)
+                           filters=filters, limit=limit, max_terms=max_terms, dense=dense)
 
     def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
         return _highlight(self.analyzer, text, terms, fragment=fragment)

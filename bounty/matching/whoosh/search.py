@@ -7,12 +7,14 @@ candidates are few (a challenge's bids).
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from ..analyzer import Analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
+from ..fusion import fuse
 from ..ranking import MAX_QUERY_TERMS, QueryTerm, query_terms
 from .view import Reading
 
@@ -107,6 +109,7 @@ def search(
     page: int,
     pagesize: int,
     facets: bool,
+    dense: Mapping[str, float] | None,
 ) -> SearchResult:
     """``WhooshEngine.search`` over ``view`` (``None``: the kind has no index)."""
     page = max(1, int(page))
@@ -130,6 +133,11 @@ def search(
         scores = dict.fromkeys(docs, 0.0)
         if sort == "relevance":
             sort = "newest"
+        dense = None
+    if dense:
+        near = _dense(view, dense, filters)
+        scores = (dict.fromkeys(scores.keys() | near.keys(), 0.0) if unscored
+                  else fuse(scores, near))
     total = len(scores)
     start = (page - 1) * pagesize
     ordered = _order(view, scores, sort, start + pagesize)
@@ -167,6 +175,7 @@ def rank(
     filters: Filters | None,
     limit: int,
     max_terms: int | None,
+    dense: Mapping[str, float] | None,
 ) -> list[Hit]:
     """``WhooshEngine.rank`` over ``view`` (``None``: the kind has no index)."""
     if view is None:
@@ -176,8 +185,23 @@ def rank(
     terms = _terms(
         analyzer, view, query_doc, max_terms or (MAX_QUERY_TERMS if small else RECOMMEND_MAX_TERMS)
     )
-    if not terms:
+    if not terms and not dense:
         return []
-    scores = _scores(view, terms, allowed)
+    scores = _scores(view, terms, allowed) if terms else {}
+    if dense:
+        scores = fuse(scores, _dense(view, dense, filters))
     best = heapq.nlargest(limit, scores, key=lambda d: (scores[d], -d))
     return [_hit(view, kind, d, scores[d], terms) for d in best]
+
+
+def _dense(view: Reading, dense: Mapping[str, float], filters: Filters | None
+           ) -> dict[int, float]:
+    """Dense similarities by doc number, for the documents that pass ``filters``."""
+    ids = [str(i) for i in dense]
+    docs = view.allowed(dataclasses.replace(filters or Filters(), ids=ids))
+    out = {}
+    for d in docs or ():
+        doc_id = view.stored(d)[1]["id"]
+        if doc_id in dense:
+            out[d] = dense[doc_id]
+    return out

