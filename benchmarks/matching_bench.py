@@ -16,10 +16,11 @@ kind: (a) search, 1–5 terms, top 20 with facets; (b) rank one challenge's
 bids; (c) recommend open challenges for a 10–30 term profile; (d) index one
 bid. FTS5 runs the same corpus and queries (jieba pre-segmented, bm25).
 
-Index writes are near-real-time: (d) is the write as a request pays it
-(journal + overlay; the background flusher writes Whoosh within a second), so
-(d″) reports what a flush costs on its own: 1 and 100 pending bids, against
-FTS5 adding and committing 100 bids.
+Index writes are near-real-time: (d) is the engine's share of a write (queue +
+overlay; the background flusher writes Whoosh within a second). The benchmark's
+engine queues in memory; in the app the queue is the ``index_jobs`` row, written
+in the request's own transaction. (d″) reports what a flush costs on its own:
+1 and 100 pending bids, against FTS5 adding and committing 100 bids.
 """
 
 from __future__ import annotations
