@@ -286,7 +286,8 @@ class WhooshEngine:
         document written again since."""
         if self.loader is None:
             return [(j.kind, j.doc_id, j.doc) for j in jobs]
-        return [(j.kind, j.doc_id, self.loader(j.kind, j.doc_id)) for j in jobs]
+        keys = dict.fromkeys((j.kind, j.doc_id) for j in jobs)  # each document read once
+        return [(kind, doc_id, self.loader(kind, doc_id)) for kind, doc_id in keys]
 
     def rebuild(
         self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None
