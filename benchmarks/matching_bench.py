@@ -16,6 +16,10 @@ kind: (a) search, 1–5 terms, top 20 with facets; (b) rank one challenge's
 bids; (c) recommend open challenges for a 10–30 term profile; (d) index one
 bid. FTS5 runs the same corpus and queries (jieba pre-segmented, bm25).
 
+Hybrid ranking (``--parts semantic``: the same queries through the production Matcher
+with the query embedded by the bundled model, over synthetic document vectors) and the
+app-level costs of semantic matching (``--parts app``) are in semantic_parts.py.
+
 Index writes are near-real-time: (d) is the engine's share of a write (queue +
 overlay; the background flusher writes Whoosh within a second). The benchmark's
 engine queues in memory; in the app the queue is the ``index_jobs`` row, written
@@ -39,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bounty.matching.analyzer import get_analyzer  # noqa: E402
 from bounty.matching.engine import Filters  # noqa: E402
@@ -315,7 +320,7 @@ class Fts5:
         ).fetchall()
 
 
-PARTS = ("build", "reindex", "queries", "writes", "fts5")
+PARTS = ("build", "reindex", "queries", "writes", "semantic", "app", "fts5")
 
 
 class Report(dict):
@@ -480,8 +485,16 @@ def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> N
 
             out.put("ours", "d2_flush_1_bid", flush_cost(1, 20))
             out.put("ours", "d2_flush_100_bids", flush_cost(100, 10))
+        if "semantic" in parts:
+            from semantic_parts import semantic_part
+
+            semantic_part(args, engine, corpus, sample, queries, out, root)
     finally:
         engine.close()
+    if "app" in parts:
+        from semantic_parts import app_part
+
+        app_part(args, out)
 
     if "fts5" not in parts:
         return

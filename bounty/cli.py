@@ -52,10 +52,11 @@ def jobs_group() -> None:
 @jobs_group.command("run")
 @with_appcontext
 def jobs_run() -> None:
-    """Run every due job once (closes bidding past the deadline, sends the outbox)."""
+    """Run every due job once (closes bidding past the deadline, embeds changed documents,
+    sends the outbox)."""
     from .jobs import run_due_jobs
 
-    for line in run_due_jobs():
+    for line in run_due_jobs(embed=True):
         click.echo(line)
 
 

@@ -9,8 +9,12 @@ from flask import Flask
 log = logging.getLogger(__name__)
 
 
-def run_due_jobs(now=None) -> list[str]:
-    """Run every due job once; return a line per thing done."""
+def run_due_jobs(now=None, *, embed: bool = False) -> list[str]:
+    """Run every due job once; return a line per thing done.
+
+    ``embed`` also runs the queued vector jobs (``bounty jobs run``; a serving process
+    has its own embedding worker thread instead).
+    """
     from .challenges.services import close_due_challenges
     from .digests.tasks import run_due as run_due_digest_jobs
     from .review.assignment import check_overdue
@@ -21,6 +25,14 @@ def run_due_jobs(now=None) -> list[str]:
     for task in check_overdue(now):
         lines.append(f"review overdue: {task.item_key} at {task.stage.value} "
                      f"(task {task.id}, challenge {task.challenge_id})")
+    if embed:
+        from .extensions import db
+        from .matching import get_matcher
+        from .matching.embedding import run_jobs
+
+        embedder = get_matcher().embedder
+        if embedder is not None and (n := run_jobs(db.engine, embedder)):
+            lines.append(f"embedded the documents of {n} vector jobs")
     # Last: drain the outbox, so the emails the jobs above queued go out in this run.
     lines += run_due_digest_jobs(now)
     if not lines:

@@ -198,3 +198,22 @@ def prune(session: Session, model: str) -> int:
         gone = sa.select(cls.id).where(sa.cast(cls.id, sa.String) == t.c.doc_id)
         n += session.execute(sa.delete(t).where(t.c.kind == kind, ~sa.exists(gone))).rowcount or 0
     return n
+
+
+def queue_stale(session: Session, model: str, hashes: Iterable[tuple[str, str, str]]) -> int:
+    """Queue vector jobs for documents whose vectors are missing or were computed from
+    other text; ``hashes`` gives ``(kind, id, text_hash)`` of the current documents.
+    Returns how many were queued (the caller commits)."""
+    stored: dict[tuple[str, str], set[str]] = {}
+    t = DocVector.__table__
+    for kind, doc_id, digest in session.execute(
+            sa.select(t.c.kind, t.c.doc_id, t.c.text_hash).where(t.c.model == model)):
+        stored.setdefault((kind, doc_id), set()).add(digest)
+    now = utcnow()
+    rows = [{"target": indexing.VECTOR, "kind": kind, "doc_id": doc_id, "op": "upsert",
+             "created_at": now}
+            for kind, doc_id, digest in hashes
+            if stored.get((kind, doc_id)) != {digest}]
+    for start in range(0, len(rows), 1000):
+        session.execute(sa.insert(IndexJob), rows[start:start + 1000])
+    return len(rows)

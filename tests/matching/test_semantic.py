@@ -257,3 +257,21 @@ def test_match_eval_scores_every_system_with_the_same_model(tmp_path):
         assert 0 < r["ndcg@3"] <= 1 and 0 <= r["best@2"] <= 1 and r["queries"] == 2
     result = CliRunner().invoke(match_cli, ["eval", data, "--system", "word2vec"])
     assert result.exit_code == 2 and "word2vec" in result.output
+
+
+def test_reindex_reuses_vectors_and_queues_only_changed_documents(app, runner, topics):
+    db.session.execute(sa.delete(IndexJob))
+    db.session.commit()
+    result = runner.invoke(args=["reindex"])
+    assert result.exit_code == 0, result.output
+    assert f"vectors: {len(topics)} current, 0 queued" in result.output
+    # a text changed while no worker ran (its job lost): reindex queues just that one
+    topics[0].title = "钛合金镜架激光点焊工艺"
+    db.session.commit()
+    db.session.execute(sa.delete(IndexJob))
+    db.session.commit()
+    result = runner.invoke(args=["reindex"])
+    assert f"vectors: {len(topics) - 1} current, 1 queued" in result.output
+    queued = db.session.execute(sa.select(IndexJob.kind, IndexJob.doc_id)
+                                .where(IndexJob.target == "vector")).all()
+    assert queued == [("challenge", str(topics[0].id))]

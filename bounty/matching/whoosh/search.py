@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from ..analyzer import Analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
-from ..fusion import fuse
+from ..fusion import SEARCH, fuse
 from ..ranking import MAX_QUERY_TERMS, QueryTerm, query_terms
 from .view import Reading
 
@@ -109,7 +109,7 @@ def search(
     page: int,
     pagesize: int,
     facets: bool,
-    dense: Mapping[str, float] | None,
+    dense: Mapping[str, float] | None = None,
 ) -> SearchResult:
     """``WhooshEngine.search`` over ``view`` (``None``: the kind has no index)."""
     page = max(1, int(page))
@@ -137,7 +137,7 @@ def search(
     if dense:
         near = _dense(view, dense, filters)
         scores = (dict.fromkeys(scores.keys() | near.keys(), 0.0) if unscored
-                  else fuse(scores, near))
+                  else fuse(scores, near, **SEARCH))
     total = len(scores)
     start = (page - 1) * pagesize
     ordered = _order(view, scores, sort, start + pagesize)
@@ -175,7 +175,7 @@ def rank(
     filters: Filters | None,
     limit: int,
     max_terms: int | None,
-    dense: Mapping[str, float] | None,
+    dense: Mapping[str, float] | None = None,
 ) -> list[Hit]:
     """``WhooshEngine.rank`` over ``view`` (``None``: the kind has no index)."""
     if view is None:
@@ -194,8 +194,7 @@ def rank(
     return [_hit(view, kind, d, scores[d], terms) for d in best]
 
 
-def _dense(view: Reading, dense: Mapping[str, float], filters: Filters | None
-           ) -> dict[int, float]:
+def _dense(view: Reading, dense: Mapping[str, float], filters: Filters | None) -> dict[int, float]:
     """Dense similarities by doc number, for the documents that pass ``filters``."""
     ids = [str(i) for i in dense]
     docs = view.allowed(dataclasses.replace(filters or Filters(), ids=ids))
