@@ -20,10 +20,11 @@ Hybrid ranking (``--parts semantic``: the same queries through the production Ma
 with the query embedded by the bundled model, over synthetic document vectors) and the
 app-level costs of semantic matching (``--parts app``) are in semantic_parts.py.
 
-Index writes are near-real-time: (d) is the write as a request pays it
-(journal + overlay; the background flusher writes Whoosh within a second), so
-(d″) reports what a flush costs on its own: 1 and 100 pending bids, against
-FTS5 adding and committing 100 bids.
+Index writes are near-real-time: (d) is the engine's share of a write (queue +
+overlay; the background flusher writes Whoosh within a second). The benchmark's
+engine queues in memory; in the app the queue is the ``index_jobs`` row, written
+in the request's own transaction. (d″) reports what a flush costs on its own:
+1 and 100 pending bids, against FTS5 adding and committing 100 bids.
 """
 
 from __future__ import annotations

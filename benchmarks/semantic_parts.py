@@ -109,7 +109,7 @@ def semantic_part(args, engine, corpus, sample, queries, out, root: Path) -> Non
     store = DbVectorStore(sql.connect, embedder.key)
     before = current_rss_mb()
     t0 = time.perf_counter()
-    matrix = store._matrix("challenge")
+    matrix = store._matrix("challenge", PASSAGE)
     out.put("hybrid", "load_challenge_matrix_s", round(time.perf_counter() - t0, 2))
     out.put("hybrid", "resident_vectors_mb",
             round(matrix.data.nbytes / 1e6, 1))
@@ -124,7 +124,10 @@ def semantic_part(args, engine, corpus, sample, queries, out, root: Path) -> Non
     it_e = iter(typed)
     out.put("hybrid", "a0_query_embedding_alone",
             timed(lambda: embedder.embed_queries([next(it_e) + " x"]), args.queries))
-    challenges = [rng.choice(sample) for _ in range(args.queries)]
+    # the corpus's own challenges (the same text as their stored vectors), not `sample`
+    # (drawn with another sequence of the generator)
+    own = [d for d in corpus(min(args.challenges, 2000), args.bids) if d["kind"] == "challenge"]
+    challenges = [rng.choice(own) for _ in range(args.queries)]
     it_c = iter(challenges)
 
     def rank_bids() -> None:

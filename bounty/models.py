@@ -16,7 +16,7 @@ from .digests.models import (  # noqa: F401
     OutboxEmail,
     Subscription,
 )
-from .matching.models import DocVector, IndexJob, Invitation  # noqa: F401
+from .matching.models import DocVector, IndexJob, IndexRebuild, Invitation  # noqa: F401
 from .review.assignment import ReviewTask, TaskDecline  # noqa: F401
 from .review.certification import CertificationApplication, CertificationIndicator  # noqa: F401
 from .review.conflicts import (  # noqa: F401

@@ -4,13 +4,14 @@
 makes the index follow database commits and replays pending index work;
 ``get_engine()`` returns the current app's engine.
 
-Index writes are near-real-time: a write is journalled and visible at once to
-reads in the process that made it, and reaches the Whoosh files (and so the
-other processes sharing the index directory: the web server, ``bounty jobs
-run``, ``bounty digests send``) at the next flush, within
-``BOUNTY_INDEX_REFRESH`` seconds (default 1). That lag is harmless because
-the services re-read every hit from the database (see services.py): the index
-decides which rows are candidates and in what order, never what a page shows.
+Index writes are near-real-time: a write is queued (its ``index_jobs`` row,
+committed with the change; see jobs.py) and visible at once to reads in the
+process that made it, and reaches the Whoosh files (and so the other processes
+sharing the index directory: the web server, ``bounty jobs run``, ``bounty
+digests send``) at the next flush, within ``BOUNTY_INDEX_REFRESH`` seconds
+(default 1), which deletes the row. That lag is harmless because the services
+re-read every hit from the database (see services.py): the index decides which
+rows are candidates and in what order, never what a page shows.
 """
 
 from __future__ import annotations
@@ -27,17 +28,26 @@ MATCHER_KEY = "bounty.matching.matcher"
 
 def init_app(app: Flask) -> None:
     """Bind the engine to ``app``; the index follows the database from now on."""
+    from contextlib import contextmanager
+
     from sqlalchemy.orm import Session
 
     from ..extensions import db
     from . import indexing
+    from .jobs import DbQueue
     from .whoosh import INDEX_REFRESH_SECONDS, WhooshEngine
 
     state: dict = {}
 
+    # a session from any thread (the engine's flusher too), for the loader and the queue
+    @contextmanager
+    def session():  # noqa: ANN202
+        with app.app_context(), Session(db.engine) as s:
+            yield s
+
     def loader(kind: str, doc_id: str):  # noqa: ANN202
-        with app.app_context(), Session(db.engine) as session:
-            return indexing.load(session, kind, doc_id)
+        with session() as s:
+            return indexing.load(s, kind, doc_id)
 
     refresh = app.config.get("BOUNTY_INDEX_REFRESH")
     if refresh in (None, ""):
@@ -47,7 +57,8 @@ def init_app(app: Flask) -> None:
     def engine() -> WhooshEngine:
         if "engine" not in state:
             state["engine"] = WhooshEngine(
-                app.config["BOUNTY_INDEX_DIR"], loader=loader, refresh=float(refresh)
+                app.config["BOUNTY_INDEX_DIR"], loader=loader, refresh=float(refresh),
+                queue=DbQueue(session),
             )
         return state["engine"]
 
@@ -80,17 +91,14 @@ def replay_pending(app: Flask) -> int:
     import sqlalchemy as sa
 
     from ..extensions import db
-    from . import indexing
-    from .models import IndexJob
+    from .models import IndexRebuild
 
     try:
         with app.app_context():
-            engine = app.extensions[EXTENSION_KEY]()
-            done = engine.replay()
-            if not sa.inspect(db.engine).has_table(IndexJob.__tablename__):
-                app.logger.warning("no index_jobs table yet: run `flask db upgrade`")
-                return done
-            return done + indexing.apply_jobs(engine)
+            if not sa.inspect(db.engine).has_table(IndexRebuild.__tablename__):
+                app.logger.warning("the index queue's tables are missing: run `flask db upgrade`")
+                return 0
+            return app.extensions[EXTENSION_KEY]().replay()
     except Exception:  # pragma: no cover - never block start-up on the index
         app.logger.exception("index replay failed; run `bounty reindex`")
         return 0

@@ -2,12 +2,10 @@
 
 ``after_flush`` records the dirty keys of challenges, bids and organisations
 as ``IndexJob`` rows in the same transaction, so they commit or roll back with
-the change; ``after_commit`` applies them (loading each row afresh) and deletes
-them; ``apply_jobs()`` at start-up finishes whatever a crash interrupted.
-Deleting the rows right after ``engine.apply`` is safe because ``apply``
-records the operations in the engine's journal before it returns (the Whoosh
-write itself happens at the engine's next flush; a crash before it is replayed
-from the journal at start-up).
+the change. Those rows are the engine's durable queue (jobs.py): ``after_commit``
+hands the ``lexical`` ones to the engine (loading each row afresh), which makes
+them visible at once; the engine's next flush writes them to Whoosh and deletes
+them. A crash before that leaves them for ``engine.replay()`` at start-up.
 
 Only public challenges and submitted bids are documents: a draft, vetting or
 rejected challenge and a draft or withdrawn bid are removed from the index.
@@ -196,23 +194,21 @@ def install_hooks(get_engine, session_factory, embeds=lambda: False) -> None:  #
         session.info.pop(VECTOR_PENDING_KEY, None)
 
 
-def apply_jobs(engine, ids: list[int] | None = None) -> int:  # noqa: ANN001
-    """Apply pending index jobs (``ids``, or all of them) from the database, then delete them.
-
-    Each document is re-read, so a job is right however late it runs.
-    """
+def apply_jobs(engine, ids: list[int]) -> int:  # noqa: ANN001
+    """Hand the lexical index jobs ``ids``, just committed, to ``engine``; its flush
+    deletes them. Each document is re-read, so a job is right however late it runs."""
     from ..extensions import db
     from .models import IndexJob
 
     with Session(db.engine) as session:
-        query = sa.select(IndexJob).where(IndexJob.target == LEXICAL).order_by(IndexJob.id)
-        if ids is not None:
-            query = query.where(IndexJob.id.in_(ids))
-        pending = session.scalars(query).all()
-        if not pending:
-            return 0
-        keys = list(dict.fromkeys((j.kind, j.doc_id) for j in pending))
-        engine.apply([(kind, doc_id, load(session, kind, doc_id)) for kind, doc_id in keys])
-        session.execute(sa.delete(IndexJob).where(IndexJob.id.in_([j.id for j in pending])))
-        session.commit()
+        pending = session.execute(
+            sa.select(IndexJob.id, IndexJob.kind, IndexJob.doc_id)
+            .where(IndexJob.target == LEXICAL, IndexJob.id.in_(ids)).order_by(IndexJob.id)
+        ).all()
+        jobs: dict[tuple[str, str], list[int]] = {}
+        for job_id, kind, doc_id in pending:
+            jobs.setdefault((kind, doc_id), []).append(job_id)
+        if jobs:
+            engine.apply([(kind, doc_id, load(session, kind, doc_id)) for kind, doc_id in jobs],
+                         jobs=jobs.values())
         return len(pending)

@@ -41,8 +41,10 @@ class IndexJob(db.Model):
     """Index work pending for one document, written in the transaction that changed it.
 
     One queue, two consumers, told apart by ``target``: ``lexical`` rows feed the
-    full-text index (the after-commit hook applies them; a crash in between leaves
-    them here and start-up replays them), ``vector`` rows feed the embedding worker
+    full-text index (the after-commit hook makes them visible in the engine's
+    overlay; the flush that writes them to Whoosh deletes them, or marks them
+    ``flushed_at`` while a rebuild runs, see bounty.matching.jobs; whatever a crash
+    leaves is replayed at start-up), ``vector`` rows feed the embedding worker
     (bounty.matching.embedding), which claims them for ``LEASE`` and deletes them once
     the document's vectors are stored. Both re-read the row, so replay is idempotent.
     """
@@ -58,6 +60,24 @@ class IndexJob(db.Model):
     op: Mapped[str] = mapped_column(sa.String(10))  # upsert or delete (replay re-reads the row)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # vector: worker lease
+    # lexical: in the Whoosh files since, kept until the running rebuilds copied it
+    flushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IndexRebuild(db.Model):
+    """A ``bounty reindex`` running on this index: while one is registered, flushed
+    lexical jobs are kept for it to copy into the new generation.
+
+    A registration whose process is gone (same host, no such pid) is ignored and
+    deleted by the next process that looks.
+    """
+
+    __tablename__ = "index_rebuilds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int] = mapped_column()
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class DocVector(db.Model):

@@ -10,9 +10,9 @@ request. Readers get them through a :class:`VectorStore`:
   over an in-memory float32 matrix, refreshed from the table incrementally).
 
 Only challenges and institutes are searched across the whole kind, so only their
-matrices are kept in memory; bids are only ever compared within one challenge and are
-read by id. A document without a current vector simply has no dense score: it is
-ranked lexically (nothing fails).
+matrices (and the institutes' profile vectors) are kept in memory; bids are only ever
+compared within one challenge and are read by id. A document without a current vector
+simply has no dense score: it is ranked lexically (nothing fails).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ ROLES: dict[str, tuple[str, ...]] = {
     "bid": (PASSAGE,),
     "institute": (PASSAGE, QUERY),
 }
-RESIDENT_KINDS = ("challenge", "institute")  # searched across the whole kind
+# Held in memory: the vectors searched across a whole kind (challenges, institutes) and
+# the institutes' profile vectors (为您推荐 and every subscriber's digest ask for them).
+RESIDENT = {("challenge", PASSAGE), ("institute", PASSAGE), ("institute", QUERY)}
 SENTENCE_KINDS = ("bid",)  # explanations and copied-passage checks work on sentences
 MAX_SENTENCES = 24
 MAX_SENTENCE_CHARS = 160
@@ -210,7 +212,7 @@ class DbVectorStore:
     def __init__(self, connect, model: str) -> None:  # noqa: ANN001
         self.connect = connect
         self.model = model
-        self._matrices: dict[str, _Matrix] = {}
+        self._matrices: dict[tuple[str, str], _Matrix] = {}
         self._lock = threading.Lock()
 
     def _select(self):  # noqa: ANN202
@@ -225,8 +227,8 @@ class DbVectorStore:
         wanted = list(dict.fromkeys(map(str, ids)))
         if not wanted:
             return {}
-        if kind in RESIDENT_KINDS and role == PASSAGE:
-            matrix = self._matrix(kind)
+        if (kind, role) in RESIDENT:
+            matrix = self._matrix(kind, role)
             return {i: matrix.data[matrix.rows[i]] for i in wanted if i in matrix.rows}
         t, of_model = self._select()
         out: dict[str, np.ndarray] = {}
@@ -245,13 +247,13 @@ class DbVectorStore:
 
     def similarities(self, kind: str, query: np.ndarray, *, ids: Iterable[str] | None = None,
                      k: int = 200) -> dict[str, float]:
-        if kind not in RESIDENT_KINDS:
+        if (kind, PASSAGE) not in RESIDENT:
             found = self.vectors(kind, ids or ())
             if not found:
                 return {}
             keys = list(found)
             return _top(keys, np.stack([found[d] for d in keys]) @ query, len(keys))
-        matrix = self._matrix(kind)
+        matrix = self._matrix(kind, PASSAGE)
         if matrix.size == 0:
             return {}
         if ids is None:
@@ -292,20 +294,20 @@ class DbVectorStore:
         v = unpack(row.vector, row.dim) if row is not None else None
         return v[0] if v is not None and len(v) == 1 else None
 
-    def _matrix(self, kind: str) -> _Matrix:
+    def _matrix(self, kind: str, role: str) -> _Matrix:
         with self._lock:
-            matrix = self._matrices.setdefault(kind, _Matrix())
+            matrix = self._matrices.setdefault((kind, role), _Matrix())
             if time.monotonic() - matrix.checked >= REFRESH_SECONDS or not matrix.checked:
-                self._refresh(kind, matrix)
+                self._refresh(kind, role, matrix)
             return matrix
 
-    def _refresh(self, kind: str, matrix: _Matrix) -> None:
+    def _refresh(self, kind: str, role: str, matrix: _Matrix) -> None:
         import sqlalchemy as sa
 
         t, of_model = self._select()
         started = time.time()
         query = sa.select(t.c.doc_id, t.c.dim, t.c.vector).where(
-            of_model, t.c.kind == kind, t.c.role == PASSAGE)
+            of_model, t.c.kind == kind, t.c.role == role)
         if matrix.synced_at:
             since = datetime.fromtimestamp(matrix.synced_at - REFRESH_OVERLAP_SECONDS, UTC)
             query = query.where(t.c.updated_at >= since)

@@ -1,4 +1,4 @@
-"""The matcher without the web app: analyzer, index, journal, rebuild, eval."""
+"""The matcher without the web app: analyzer, index, queue, rebuild, eval."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bounty.matching.analyzer import get_analyzer
 from bounty.matching.cli import match_cli
 from bounty.matching.engine import Filters
 from bounty.matching.whoosh import WhooshEngine
+from bounty.matching.whoosh.queue import MemoryQueue
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -300,7 +301,9 @@ def test_writes_during_rebuild_are_kept(engine):
 
 def test_writes_another_process_flushes_during_a_rebuild_are_kept(tmp_path):
     """`bounty reindex` runs in its own process while the web server keeps writing."""
-    reindex, server = WhooshEngine(tmp_path / "ix"), WhooshEngine(tmp_path / "ix")
+    queue = MemoryQueue()  # the processes share the queue (the app's is the database)
+    reindex = WhooshEngine(tmp_path / "ix", queue=queue)
+    server = WhooshEngine(tmp_path / "ix", queue=queue)
     try:
         server.index([challenge(1, "伺服电机"), challenge(3, "伺服电机 已撤回")])
         server.flush()
@@ -316,8 +319,8 @@ def test_writes_another_process_flushes_during_a_rebuild_are_kept(tmp_path):
         reindex.rebuild(docs())
         for e in (reindex, server):
             assert sorted(h.id for h in e.search("伺服电机").hits) == ["1", "2"]
-        # the journal forgot the applied entries once no rebuild needed them
-        assert reindex.journal.pending(include_done=True) == []
+        # the queue forgot the flushed jobs once no rebuild needed them
+        assert queue.held() == []
         # the server's next write lands in the new generation
         server.index([challenge(4, "伺服电机 再发布")])
         server.flush()
@@ -327,32 +330,16 @@ def test_writes_another_process_flushes_during_a_rebuild_are_kept(tmp_path):
         server.close()
 
 
-def test_a_crashed_rebuild_does_not_keep_applied_entries(tmp_path):
-    e = WhooshEngine(tmp_path / "ix")
-    try:
-        e.journal._conn.execute("INSERT INTO rebuilds (after_seq, pid) VALUES (0, 2147483647)")
-        e.index([challenge(1, "伺服电机")])
-        e.flush()
-        assert e.journal.pending(include_done=True) == []  # no live rebuild: deleted
-        rid, _after = e.journal.begin_rebuild()
-        e.index([challenge(2, "鞋底")])
-        e.flush()
-        assert [(k, i) for k, i, _ in e.journal.since(0)] == [("challenge", "2")]
-        e.journal.end_rebuild(rid)
-        assert e.journal.since(0) == []
-    finally:
-        e.close()
-
-
 def test_replay_after_crash(tmp_path, monkeypatch):
-    e = WhooshEngine(tmp_path / "ix", refresh=0)
+    queue = MemoryQueue()  # outlives the process, as the app's database does
+    e = WhooshEngine(tmp_path / "ix", refresh=0, queue=queue)
     e.index([challenge(1, "伺服电机"), challenge(2, "鞋底")])
     e.flush()
 
     def crash(*a, **k):
         raise SystemExit("power cut")
 
-    e.remove("challenge", [1])  # committed in the database, journalled, not yet in Whoosh
+    e.remove("challenge", [1])  # committed in the database, queued, not yet in Whoosh
     e.index([challenge(3, "伺服系统")])
     assert [h.id for h in e.search("伺服").hits] == ["3"]  # reads see the pending writes
     monkeypatch.setattr(e, "_write", crash)
@@ -364,7 +351,8 @@ def test_replay_after_crash(tmp_path, monkeypatch):
     e.close(flush=False)
 
     db = {"2": challenge(2, "鞋底"), "3": challenge(3, "伺服系统")}
-    restarted = WhooshEngine(tmp_path / "ix", loader=lambda kind, i: db.get(i), refresh=0)
+    restarted = WhooshEngine(tmp_path / "ix", loader=lambda kind, i: db.get(i), refresh=0,
+                             queue=queue)
     assert restarted.search("伺服").total == 1  # still the stale state
     assert restarted.replay() == 2
     assert [h.id for h in restarted.search("伺服").hits] == ["3"]

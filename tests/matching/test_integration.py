@@ -34,6 +34,7 @@ def test_index_follows_commits(app):
     open_ch.state = ChallengeState.failed
     db.session.commit()
     assert engine.search("鞋底").hits[0].fields["state"] == "failed"
+    engine.flush()  # the jobs stay until their documents are in Whoosh
     assert db.session.scalar(sa.select(sa.func.count()).select_from(IndexJob)) == 0
 
 
@@ -41,8 +42,9 @@ def test_crash_between_commit_and_index_is_replayed_at_start(app, monkeypatch):
     challenge = create_challenge(state=ChallengeState.open, title="鞋底注塑模具温控")
     engine = get_engine()
     assert engine.search("鞋底").total == 1
+    engine.flush()  # the index holds the challenge: no job left
 
-    def power_cut(ops):  # the process dies after the database commit, before the index write
+    def power_cut(ops, jobs):  # the process dies after the database commit, before the index write
         raise SystemExit("power cut")
 
     monkeypatch.setattr(engine, "apply", power_cut)
@@ -63,6 +65,7 @@ def test_crash_between_commit_and_index_is_replayed_at_start(app, monkeypatch):
 
 def test_rolled_back_change_leaves_no_job(app):
     challenge = create_challenge(state=ChallengeState.open, title="伺服电机")
+    get_engine().flush()  # its jobs are done
     challenge.title = "改了又回滚"
     db.session.flush()
     db.session.rollback()

@@ -14,6 +14,7 @@ from bounty.matching import Filters, get_engine, indexing
 from bounty.matching.models import IndexJob
 from bounty.matching.whoosh import WhooshEngine
 from bounty.matching.whoosh import engine as whoosh_engine
+from bounty.matching.whoosh.queue import MemoryQueue
 from tests.factories import create_bid, create_challenge
 from tests.matching.test_engine import NOW, bid, challenge
 
@@ -149,16 +150,17 @@ def test_writes_return_before_whoosh_sees_them(engine):
 
 
 def test_crash_before_flush_is_replayed(tmp_path):
-    e = WhooshEngine(tmp_path / "ix", refresh=0)
+    queue = MemoryQueue()  # outlives the process, as the app's database does
+    e = WhooshEngine(tmp_path / "ix", refresh=0, queue=queue)
     e.index([challenge(1, "伺服电机"), challenge(2, "鞋底")])
     e.flush()
     e.index([challenge(3, "伺服系统")])
     e.remove("challenge", [2])
     # the process dies: no flush, no close; a new process starts on the same index
-    restarted = WhooshEngine(tmp_path / "ix", refresh=0)
+    restarted = WhooshEngine(tmp_path / "ix", refresh=0, queue=queue)
     try:
         assert restarted.search("伺服").total == 1 and restarted.search("鞋底").total == 1
-        assert restarted.replay() == 2  # without a loader: the journalled documents
+        assert restarted.replay() == 2  # without a loader: the queued documents
         assert sorted(h.id for h in restarted.search("伺服").hits) == ["1", "3"]
         assert restarted.search("鞋底").total == 0
         assert restarted.replay() == 0
@@ -177,7 +179,8 @@ def test_flush_past_the_threshold_without_a_flusher(engine, monkeypatch):
 
 
 def test_background_flusher_with_concurrent_writers_and_readers(tmp_path):
-    e = WhooshEngine(tmp_path / "ix", refresh=0.001)  # flushes continuously
+    queue = MemoryQueue()
+    e = WhooshEngine(tmp_path / "ix", refresh=0.001, queue=queue)  # flushes continuously
     e.index([challenge(i, "伺服电机") for i in range(1, 21)])
     e.flush()
     errors: list[object] = []
@@ -215,10 +218,10 @@ def test_background_flusher_with_concurrent_writers_and_readers(tmp_path):
         t.join()
     e.close()  # stops the flusher and flushes the rest
     assert not errors
-    again = WhooshEngine(tmp_path / "ix", refresh=0)
+    again = WhooshEngine(tmp_path / "ix", refresh=0, queue=queue)
     try:
         assert again.search("伺服电机", pagesize=100).total == 80
-        assert again.journal.pending() == []
+        assert again.queue.pending() == []
     finally:
         again.close()
 
@@ -236,7 +239,7 @@ def test_rebuild_keeps_pending_writes(engine):
     assert sorted(h.id for h in engine.search("伺服").hits) == ["1", "3"]
     engine.flush()  # into the new generation
     assert sorted(h.id for h in engine.search("伺服").hits) == ["1", "3"]
-    assert engine.journal.pending() == []
+    assert engine.queue.pending() == []
 
 
 def test_app_apply_then_crash_before_flush(app):
@@ -244,19 +247,21 @@ def test_app_apply_then_crash_before_flush(app):
     create_bid(challenge_row)
     engine = get_engine()
     assert engine.search("鞋底").total == 1  # from the overlay
-    # the index jobs are gone: apply journalled them
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(IndexJob)) == 0
+    # the index jobs stay until the flush has written Whoosh
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IndexJob)) > 0
 
-    # the process dies before the flush; the next one replays the journal from the database
+    # the process dies before the flush; the next one replays the jobs from the database
     restarted = WhooshEngine(app.config["BOUNTY_INDEX_DIR"], refresh=0,
-                             loader=lambda kind, i: indexing.load(db.session, kind, i))
+                             loader=lambda kind, i: indexing.load(db.session, kind, i),
+                             queue=engine.queue)  # the same database
     try:
         assert restarted.search("鞋底").total == 0
-        kinds = {kind for _seq, kind, _id, _doc in restarted.journal.pending()}
+        kinds = {job.kind for job in restarted.queue.pending()}
         assert {"challenge", "bid"} <= kinds  # (and the organisations the factories made)
         assert restarted.replay() > 0
         assert [h.id for h in restarted.search("鞋底").hits] == [str(challenge_row.id)]
         assert restarted.search("", kind="bid").total == 1
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(IndexJob)) == 0
     finally:
         restarted.close()
 

@@ -200,14 +200,22 @@ def test_rank_equals_the_reference(engine):
             assert [h.score for h in hits] == [round(scores[d], 4) for d in best]
 
 
-def _fuse(lexical: dict[int, float], dense: dict[int, float]) -> dict[int, float]:
+def _fuse(lexical: dict[int, float], dense: dict[int, float], lexical_weight: float,
+          span: float) -> dict[int, float]:
     """The rule of bounty.matching.fusion, one document at a time."""
     top, high = max(lexical.values(), default=0.0), max(dense.values())
-    low = high - fusion.DENSE_SPAN
-    w = fusion.LEXICAL_WEIGHT
+    low = high - span
+    w = lexical_weight
     return {d: w * (lexical.get(d, 0.0) / top if top > 0 else 0.0)
-            + (1.0 - w) * (max(0.0, (dense[d] - low) / fusion.DENSE_SPAN) if d in dense else 0.0)
+            + (1.0 - w) * (max(0.0, (dense[d] - low) / span) if d in dense else 0.0)
             for d in lexical.keys() | dense.keys()}
+
+
+def test_fusion_of_dicts_and_arrays_is_the_rule():
+    lexical, dense = {1: 2.0, 2: 1.0, 4: 0.5}, {2: 0.8, 3: 0.75, 5: 0.55}
+    for setting in (fusion.DOCUMENT, fusion.SEARCH):
+        assert fuse(lexical, dense, **setting) == _fuse(lexical, dense, **setting)
+    assert fuse(lexical, {}) == lexical
 
 
 @pytest.mark.parametrize("text", ["伺服电机 鞋底", "不存在的词", ""])
@@ -216,20 +224,22 @@ def test_dense_similarities_fuse_as_the_rule_says(engine, text):
     dense = {str(i): 0.6 + (i % 13) / 50 for i in range(1, 420, 5)}
     ids = {view.stored(d)[1]["id"]: d for d in view.all_doc_ids()}
     near = {ids[i]: s for i, s in dense.items() if i in ids}
-    terms = search._terms(engine.analyzer, view, text, search.SEARCH_MAX_TERMS)
-    fused = _fuse(_reference(view, terms, None), near) if text else {}
-    assert fuse({1: 2.0, 2: 1.0}, {2: 0.8, 3: 0.75}) == pytest.approx(_fuse(
-        {1: 2.0, 2: 1.0}, {2: 0.8, 3: 0.75}), rel=1e-15)
     r = engine.search(text, dense=dense, pagesize=30, facets=False)
     if not text:  # no text: the dense side is not used
         assert r.total == view.doc_count
         return
+    terms = search._terms(engine.analyzer, view, text, search.SEARCH_MAX_TERMS)
+    fused = _fuse(_reference(view, terms, None), near, **fusion.SEARCH)
     best = sorted(fused, key=lambda d: (-fused[d], d))[:30]
     assert r.total == len(fused)
     assert [h.id for h in r.hits] == [view.stored(d)[1]["id"] for d in best]
     assert [h.score for h in r.hits] == [round(fused[d], 4) for d in best]
     hits = engine.rank(text, kind="challenge", dense=dense, limit=30)
-    assert [h.id for h in hits] == [h.id for h in r.hits] or not terms
+    terms = search._terms(engine.analyzer, view, text, search.RECOMMEND_MAX_TERMS)
+    fused = _fuse(_reference(view, terms, None), near, **fusion.DOCUMENT)
+    best = sorted(fused, key=lambda d: (-fused[d], d))[:30]
+    assert [(h.id, h.score) for h in hits] == [(view.stored(d)[1]["id"], round(fused[d], 4))
+                                              for d in best]
 
 
 def test_segment_postings_equal_whooshs_matcher(engine):

@@ -11,6 +11,7 @@ Modules, each depending only on those above it:
 ``store``      the index directory: generations, views, writers, commits
 ``build``      a fresh generation written in bulk (``rebuild``)
 ``overlay``    pending writes, and the view that reads a commit with them on top
+``queue``      the durable queue of writes until Whoosh holds them; one in memory
 ``search``     free-text search and ranking over a view
 ``engine``     ``WhooshEngine``: writes, flushes, replay, rebuild, reads
 =============  ===============================================================

@@ -1,16 +1,18 @@
-"""``WhooshEngine``: writes through the overlay and the journal, reads, rebuilds.
+"""``WhooshEngine``: writes through the queue and the overlay, reads, rebuilds.
 
-Writes are near-real-time, as Lucene's refresh interval: ``index``/``remove``/
-``apply`` record the operation in the journal (durable) and in an in-memory
-*overlay* of the kind (visible), and return without touching Whoosh. Every
+Writes are near-real-time, as Lucene's refresh interval: ``index``/``remove``
+queue the operation (durable; ``apply`` takes operations the caller queued
+already, the app's index jobs) and put it in an in-memory *overlay* of the
+kind (visible), and return without touching Whoosh. Every
 read runs on the latest committed view with the overlay on top (``Overlaid``):
 Whoosh documents with a pending write are hidden, pending upserts join with
 the statistics a commit would give them, so results equal those after a
 flush. A background thread flushes the overlay (one writer and one commit per
 kind) every ``refresh`` seconds or when it grows; ``flush()`` does it at once,
 ``close()`` and process exit too. The overlay is per process: other processes
-sharing the directory see a write after that flush. The journal is
-``journal.sqlite`` in the index directory (see journal.py).
+sharing the directory see a write after that flush, which also settles the
+write's job in the queue (see queue.py); a crash before it leaves the job for
+``replay`` at start-up.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from markupsafe import Markup
 from ..analyzer import Analyzer, get_analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
 from ..highlight import highlight as _highlight
-from ..journal import Journal
 from ..ranking import DOC_FIELD_WEIGHTS, DocVector
 from . import build, schema, search
 from .overlay import Entry, PendingWrites
+from .queue import IndexQueue, Job, MemoryQueue, Op
 from .store import Store
 from .view import Reading
 
@@ -40,7 +42,7 @@ Loader = Callable[[str, str], Doc | None]
 logger = logging.getLogger(__name__)
 
 # Writes are near-real-time (as Lucene's refresh interval): index()/remove()/apply()
-# journal the operation and put it in an in-memory overlay that every read sees;
+# queue the operation and put it in an in-memory overlay that every read sees;
 # a background flusher applies the overlay to Whoosh every INDEX_REFRESH_SECONDS
 # (config BOUNTY_INDEX_REFRESH), or at once past FLUSH_DOCS pending documents. A
 # writer that finds FLUSH_NOW_DOCS pending flushes itself (writes outrun flushes).
@@ -57,7 +59,7 @@ def _flush_at_exit() -> None:
     for engine in list(_live_engines):
         try:
             engine.close()
-        except Exception:  # pragma: no cover - the journal keeps them for replay
+        except Exception:  # pragma: no cover - the queue keeps them for replay
             logger.exception("flushing the index at exit failed")
 
 
@@ -72,14 +74,21 @@ class WhooshEngine:
         loader: Loader | None = None,
         kinds: Iterable[str] = ("challenge", "bid", "institute"),
         refresh: float | None = INDEX_REFRESH_SECONDS,
+        queue: IndexQueue | None = None,
     ) -> None:
+        """``queue`` holds the writes until Whoosh does (by default one in memory);
+        ``loader(kind, id)`` returns what the database holds now, which flushes and
+        replays write instead of the queued document (required when the queue
+        keeps no documents)."""
         self.root = Path(index_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.analyzer = analyzer or get_analyzer()
         self.loader = loader
         self.kinds = tuple(kinds)
         self.schema = schema.make_schema()
-        self.journal = Journal(self.root / "journal.sqlite")
+        self.queue: IndexQueue = queue if queue is not None else MemoryQueue()
+        if loader is None and not self.queue.has_documents:
+            raise ValueError("a queue that keeps no documents needs a loader")
         self.store = Store(self.root, self.schema, self.kinds)
         self._rebuild_lock = threading.Lock()
         self._closed = False
@@ -107,18 +116,17 @@ class WhooshEngine:
         if flush:
             try:
                 self.flush()
-            except Exception:  # pragma: no cover - the journal keeps them for replay
+            except Exception:  # pragma: no cover - the queue keeps them for replay
                 logger.exception("flushing pending index writes at close failed")
         _live_engines.discard(self)
         self.store.close()
-        self.journal.close()
 
     # -- writing ----------------------------------------------------------
     def prepare(self, doc: Doc, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The Whoosh fields of ``doc``, reusing ``previous`` terms if unchanged."""
         return schema.prepare(self.analyzer, doc, previous)
 
-    def _write(self, ops: list[tuple[str, str, Doc | None]], gen: Path | None = None) -> None:
+    def _write(self, ops: list[Op], gen: Path | None = None) -> None:
         """Apply upserts/removals, one writer and one commit per kind, retrying Whoosh's lock."""
         # the last operation on a key wins (a batch may touch a document twice)
         latest: dict[tuple[str, str], Doc | None] = {}
@@ -135,9 +143,12 @@ class WhooshEngine:
         }
         self.store.commit(prepared_by_kind, gen)
 
-    def apply(self, ops: Iterable[tuple[str, Any, Doc | None]]) -> None:
-        """Record ``(kind, id, doc-or-None)`` operations durably and make them visible."""
-        self._submit([(str(k), str(i), d) for k, i, d in ops])
+    def apply(
+        self, ops: Iterable[tuple[str, Any, Doc | None]], *, jobs: Iterable[Iterable[int]]
+    ) -> None:
+        """Make ``(kind, id, doc-or-None)`` operations that the caller has queued already
+        visible; ``jobs`` holds each one's job ids, which its flush settles."""
+        self._submit([(str(k), str(i), d) for k, i, d in ops], [tuple(j) for j in jobs])
 
     def index(self, docs: Iterable[Doc]) -> None:
         self._submit([(str(d["kind"]), str(d["id"]), d) for d in docs])
@@ -145,19 +156,20 @@ class WhooshEngine:
     def remove(self, kind: str, ids: Iterable[Any]) -> None:
         self._submit([(kind, str(i), None) for i in ids])
 
-    def _entry(self, kind: str, doc_id: str, doc: Doc | None, seqs: tuple[int, ...] = (),
+    def _entry(self, kind: str, doc_id: str, doc: Doc | None, jobs: tuple[int, ...] = (),
                previous: Mapping[str, Any] | None = None) -> Entry:
         if doc is None:
-            return Entry(kind, doc_id, None, None, None, None, seqs)
+            return Entry(kind, doc_id, None, None, None, None, jobs)
         fields_ = self.prepare(doc, previous)
         stored = {k: v for k, v in fields_.items() if self.schema[k].stored}
         vec = DocVector.from_stored(fields_["data"]["terms"])
         terms = frozenset(t for f, counts in vec.counts.items() if f in DOC_FIELD_WEIGHTS
                           for t in counts)
-        return Entry(kind, doc_id, doc, fields_, stored, vec, seqs, terms=terms)
+        return Entry(kind, doc_id, doc, fields_, stored, vec, jobs, terms=terms)
 
-    def _submit(self, ops: list[tuple[str, str, Doc | None]]) -> None:
-        """Journal ``ops`` (durable), then put them in the overlay (visible): no Whoosh write.
+    def _submit(self, ops: list[Op], jobs: list[tuple[int, ...]] | None = None) -> None:
+        """Queue ``ops`` (durable) unless their ``jobs`` are given, then put them in the
+        overlay (visible): no Whoosh write.
 
         The flusher applies the overlay to Whoosh within ``refresh`` seconds, or
         at once when it grows past FLUSH_DOCS documents.
@@ -168,8 +180,9 @@ class WhooshEngine:
             self.store.ensure_kind(kind)
             self._known_kinds.add(kind)
         entries = [self._entry(kind, doc_id, doc) for kind, doc_id, doc in ops]  # segments
-        seqs = self.journal.record(ops)
-        self._after_submit(self.overlay.put(entries, [(seq,) for seq in seqs]))
+        if jobs is None:
+            jobs = [(i,) for i in self.queue.add(ops)]
+        self._after_submit(self.overlay.put(entries, jobs))
 
     def _after_submit(self, size: int) -> None:
         if self.refresh > 0 and self._flusher is None and not self._closed:
@@ -178,7 +191,7 @@ class WhooshEngine:
             # writes outrun the flusher (or there is none): this writer flushes
             try:
                 self.flush()
-            except Exception:  # the entries stay pending (journal and overlay)
+            except Exception:  # the entries stay pending (queue and overlay)
                 logger.exception("flushing pending index writes failed; retrying later")
         elif size >= FLUSH_DOCS:
             self._flush_wake.set()
@@ -212,7 +225,7 @@ class WhooshEngine:
         """Apply the pending writes to Whoosh now (one commit per kind); returns their count.
 
         Entries leave the overlay only once the kind's view shows the commit,
-        and their journal entries are settled after that.
+        and their jobs are settled after that.
         """
         with self._flush_lock:
             batch = self.overlay.batch()
@@ -226,7 +239,7 @@ class WhooshEngine:
                         # write what the database holds now (terms reused if unchanged)
                         e = self._fresh(e)
                     prepared.setdefault(kind, []).append((e.doc_id, e.fields))
-            flushed = {k: {e.doc_id: e.seqs for e in entries} for k, entries in batch.items()}
+            flushed = {k: {e.doc_id: e.jobs for e in entries} for k, entries in batch.items()}
 
             def mark(kind: str, generation: int | None) -> None:
                 self.overlay.mark(kind, flushed, generation)
@@ -236,8 +249,8 @@ class WhooshEngine:
                 for kind in batch:
                     self.store.index(kind)  # the view now shows the commit
                 self.overlay.drop(flushed)
-            self.journal.done(s for per_kind in flushed.values() for seqs in per_kind.values()
-                              for s in seqs)
+            self.queue.done(j for per_kind in flushed.values() for jobs in per_kind.values()
+                            for j in jobs)
             return sum(len(v) for v in flushed.values())
 
     def _fresh(self, e: Entry) -> Entry:
@@ -248,37 +261,33 @@ class WhooshEngine:
             logger.exception("reloading %s %s for the index failed", e.kind, e.doc_id)
             return e
         if doc is None:
-            return e if e.doc is None else self._entry(e.kind, e.doc_id, None, e.seqs)
+            return e if e.doc is None else self._entry(e.kind, e.doc_id, None, e.jobs)
         previous = e.fields["data"] if e.fields is not None else None
-        fresh = self._entry(e.kind, e.doc_id, doc, e.seqs, previous)
+        fresh = self._entry(e.kind, e.doc_id, doc, e.jobs, previous)
         return e if fresh.fields == e.fields else fresh
 
-    def replay(self, only: Iterable[int] | None = None) -> int:
-        """Apply pending index work (all, or the entries ``only``); returns the count.
+    def replay(self) -> int:
+        """Write the queued jobs a crash left to Whoosh now; returns how many.
 
-        Called at start-up for what a crash left. Entries this engine still
-        holds in its overlay are not a crash's: its flush applies them.
+        Called at start-up. Jobs this engine still holds in its overlay are not a
+        crash's: its flush writes them.
         """
-        own = self.overlay.seqs()
-        entries = [e for e in self.journal.pending() if e[0] not in own]
-        if only is not None:
-            wanted = set(only)
-            entries = [e for e in entries if e[0] in wanted]
-        if not entries:
+        own = self.overlay.jobs()
+        jobs = [j for j in self.queue.pending() if j.id not in own]
+        if not jobs:
             return 0
-        self._write(self._current([(kind, doc_id, doc) for _seq, kind, doc_id, doc in entries]))
-        self.journal.done(seq for seq, *_ in entries)
-        return len(entries)
+        self._write(self._current(jobs))
+        self.queue.done(j.id for j in jobs)
+        return len(jobs)
 
-    def _current(
-        self, ops: list[tuple[str, str, Doc | None]]
-    ) -> list[tuple[str, str, Doc | None]]:
-        """Journalled operations with what the database holds now (when there is a loader):
+    def _current(self, jobs: list[Job]) -> list[Op]:
+        """Queued operations with what the database holds now (when there is a loader):
         replaying them is then right even for a transaction that rolled back, or a
         document written again since."""
         if self.loader is None:
-            return ops
-        return [(kind, doc_id, self.loader(kind, doc_id)) for kind, doc_id, _doc in ops]
+            return [(j.kind, j.doc_id, j.doc) for j in jobs]
+        keys = dict.fromkeys((j.kind, j.doc_id) for j in jobs)  # each document read once
+        return [(kind, doc_id, self.loader(kind, doc_id)) for kind, doc_id in keys]
 
     def rebuild(
         self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None
@@ -287,27 +296,27 @@ class WhooshEngine:
 
         Pending writes are flushed first (their terms are then reused). Writes
         that arrive meanwhile, from this process or another sharing the index,
-        stay visible: the journal keeps every write after the rebuild began
-        (:meth:`Journal.begin_rebuild`), and they are copied into the new
+        stay visible: the queue keeps every job while the rebuild runs
+        (:meth:`IndexQueue.begin_rebuild`), and they are copied into the new
         generation while the old one's Whoosh locks are held, just before the
         swap; searches keep using the live generation throughout.
         """
         self.flush()
         with self._rebuild_lock:
-            rid, after = self.journal.begin_rebuild()
+            rebuild = self.queue.begin_rebuild()
             try:
                 gen = self.store.new_generation()
                 count = build.build(self.store, gen, docs, self.prepare, progress)
 
-                def copy_tail(gen: Path) -> None:
-                    tail = self.journal.since(after)
-                    if tail:
-                        self._write(self._current(tail), gen)
+                def copy_held(gen: Path) -> None:
+                    held = self.queue.held()
+                    if held:
+                        self._write(self._current(held), gen)
 
-                self.store.swap_in(gen, copy_tail)
+                self.store.swap_in(gen, copy_held)
                 return count
             finally:
-                self.journal.end_rebuild(rid)
+                self.queue.end_rebuild(rebuild)
 
     # -- reading ----------------------------------------------------------
     def _reader(self, kind: str) -> Reading | None:

@@ -29,7 +29,7 @@ class Entry:
     fields: dict[str, Any] | None  # its Whoosh fields, as ``prepare`` builds them
     stored: dict[str, Any] | None  # what Whoosh would return as its stored fields
     vec: DocVector | None
-    seqs: tuple[int, ...]  # journal entries this entry settles
+    jobs: tuple[int, ...]  # the queued jobs this entry settles
     committing: int | None = None  # the Whoosh TOC generation whose commit carries it
     terms: frozenset[str] = frozenset()  # every term of every field
 
@@ -177,7 +177,7 @@ class Overlaid(Reading):
         return self._remember_filter(key, frozenset(base - self._hidden) | own)
 
 
-# what a flush carries: kind -> document id -> the seqs of the entry it wrote
+# what a flush carries: kind -> document id -> the jobs of the entry it wrote
 Flushed = dict[str, dict[str, tuple[int, ...]]]
 
 
@@ -196,21 +196,21 @@ class PendingWrites:
         self._overlays: dict[str, Overlay] = {}
         self._readers: dict[str, tuple[Any, Overlay, Reading]] = {}
 
-    def put(self, entries: list[Entry], seqs: list[tuple[int, ...]]) -> int:
-        """Add ``entries``, each settling its ``seqs``; returns how many documents are
+    def put(self, entries: list[Entry], jobs: list[tuple[int, ...]]) -> int:
+        """Add ``entries``, each settling its ``jobs``; returns how many documents are
         pending now."""
         with self._lock:
             changed: dict[str, dict[str, Entry]] = {}
-            for entry, own in zip(entries, seqs, strict=True):
+            for entry, own in zip(entries, jobs, strict=True):
                 pending = changed.get(entry.kind)
                 if pending is None:
                     old = self._overlays.get(entry.kind)
                     pending = changed[entry.kind] = dict(old.entries) if old else {}
                 # the latest write of a document wins and moves to the end; it also
-                # settles the seqs of the writes it replaces
+                # settles the jobs of the writes it replaces
                 previous = pending.pop(entry.doc_id, None)
-                earlier = previous.seqs if previous is not None else ()
-                pending[entry.doc_id] = dataclasses.replace(entry, seqs=(*earlier, *own))
+                earlier = previous.jobs if previous is not None else ()
+                pending[entry.doc_id] = dataclasses.replace(entry, jobs=(*earlier, *own))
             for kind, pending in changed.items():
                 old = self._overlays.get(kind)
                 self._overlays[kind] = Overlay(pending, (old.version + 1) if old else 1)
@@ -223,11 +223,11 @@ class PendingWrites:
         with self._lock:
             return self._size()
 
-    def seqs(self) -> set[int]:
-        """The seqs of every pending entry."""
+    def jobs(self) -> set[int]:
+        """The jobs of every pending entry."""
         with self._lock:
-            return {s for o in self._overlays.values() for e in o.entries.values()
-                    for s in e.seqs}
+            return {j for o in self._overlays.values() for e in o.entries.values()
+                    for j in e.jobs}
 
     def batch(self) -> dict[str, list[Entry]]:
         """Every kind's pending entries, in write order (what a flush writes)."""
@@ -240,9 +240,9 @@ class PendingWrites:
         with self._lock:
             overlay = self._overlays[kind]
             entries = dict(overlay.entries)
-            for doc_id, seqs in flushed[kind].items():
+            for doc_id, jobs in flushed[kind].items():
                 e = entries.get(doc_id)
-                if e is not None and e.seqs == seqs:
+                if e is not None and e.jobs == jobs:
                     entries[doc_id] = dataclasses.replace(e, committing=generation)
             self._overlays[kind] = Overlay(entries, overlay.version + 1)
 
@@ -252,7 +252,7 @@ class PendingWrites:
             for kind, done in flushed.items():
                 overlay = self._overlays[kind]
                 entries = {i: e for i, e in overlay.entries.items()
-                           if not (e.committing is not None and done.get(i) == e.seqs)}
+                           if not (e.committing is not None and done.get(i) == e.jobs)}
                 self._overlays[kind] = Overlay(entries, overlay.version + 1)
 
     def reader(self, kind: str, ix: KindIndex | None) -> Reading | None:

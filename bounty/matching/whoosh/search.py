@@ -15,7 +15,7 @@ import numpy as np
 
 from ..analyzer import GRAM_MARK, Analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
-from ..fusion import fuse_arrays
+from ..fusion import SEARCH, fuse_arrays
 from ..ranking import MAX_QUERY_TERMS, QueryTerm, query_terms
 from . import arrays
 from .view import Reading
@@ -164,7 +164,7 @@ def search(
         near_docs, near = _dense(view, dense, filters)
         if len(near_docs):
             docs, scores, sims = arrays.union(docs, scores, near_docs, near)
-            scores = np.zeros(len(docs)) if unscored else fuse_arrays(scores, sims)
+            scores = np.zeros(len(docs)) if unscored else fuse_arrays(scores, sims, **SEARCH)
     total = len(docs)
     start = (page - 1) * pagesize
     ordered = _order(view, docs, scores, sort, start + pagesize)[start:]
