@@ -8,6 +8,7 @@ fall the same way. Document-number arrays are sorted ascending.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -184,13 +185,16 @@ def counts(labels: list[Any], codes: np.ndarray, docs: np.ndarray) -> dict[Any, 
     """How many of ``docs`` have each (non-empty) value, most first; ties: the value of
     the lower document number first."""
     c = codes[docs]
-    n = np.bincount(c, minlength=len(labels))
-    present = np.flatnonzero(n)
-    if len(present) <= 64:
-        firsts = [int(np.argmax(c == code)) for code in present]
-    else:
-        values, where = np.unique(c, return_index=True)
-        firsts = where[np.searchsorted(values, present)].tolist()
-    ranked = sorted(zip(present.tolist(), firsts, strict=True),
-                    key=lambda p: (-n[p[0]], p[1]))
-    return {labels[code]: int(n[code]) for code, _ in ranked if labels[code]}
+    n = np.bincount(c, minlength=len(labels)).tolist()
+    present = [code for code, k in enumerate(n) if k]
+    tied = {k for k, group in Counter(n[code] for code in present).items() if group > 1}
+    first: dict[int, int] = {}  # where a value with a tied count first occurs
+    if tied:
+        wanted = [code for code in present if n[code] in tied]
+        if len(wanted) <= 64:
+            first = {code: int(np.argmax(c == code)) for code in wanted}
+        else:
+            values, where = np.unique(c, return_index=True)
+            first = dict(zip(values.tolist(), where.tolist(), strict=True))
+    ranked = sorted(present, key=lambda code: (-n[code], first.get(code, 0)))
+    return {labels[code]: n[code] for code in ranked if labels[code]}
