@@ -19,13 +19,11 @@ from whoosh import index
 
 from ..engine import FACET_FIELDS, Filters
 from ..ranking import DOC_FIELD_WEIGHTS, DocVector, Scorer, bm25_idf
-from . import adapter, arrays
+from . import adapter, arrays, segments
 from .cache import ByteCache, frozen
 from .filters import filter_query, values
 
 MISSING: Any = object()
-# Stored fields (without terms) of hits kept per segment, for the pages of later queries.
-STORED_FIELDS_CACHED = 50_000
 
 
 def touch(cache: OrderedDict, key: Any) -> None:
@@ -266,7 +264,6 @@ class KindView(Reading):
         self._init_caches()
         self._dfs: dict[str, list[int]] = {}
         self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
-        self._arrays: dict[str, list[Any]] = {}
         self._norm_arrays: dict[tuple[str, float], np.ndarray] = {}
         self._starts = [0]  # each segment's first document number
         for base in segment_bases:
@@ -301,7 +298,7 @@ class KindView(Reading):
             offset = 0
             norms = None
             for base in self._segment_bases:
-                ids, weights = self._postings(base, f, term)
+                ids, weights = segments.postings(base, f, term)
                 if len(ids):
                     norms = self._norms(f, scorer) if norms is None else norms
                     docs = ids + offset
@@ -315,26 +312,12 @@ class KindView(Reading):
         key = (field, scorer.avg[field])
         norms = self._norm_arrays.get(key)
         if norms is None:
-            lengths = [self._segment_array(b, "len:" + field) for b in self._segment_bases]
+            lengths = [segments.lengths(b, field) for b in self._segment_bases]
             norms = scorer.norm(field, np.concatenate(lengths))
             if len(self._norm_arrays) >= 16:
                 self._norm_arrays.clear()
             self._norm_arrays[key] = norms
         return norms
-
-    @staticmethod
-    def _postings(base: Any, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """A segment's decoded postings, cached with its (immutable) files, so a view after
-        a write decodes only the new segment's."""
-        memo = adapter.segment_memo(base)
-        cache = memo.get("postings")
-        if cache is None:
-            cache = memo.setdefault("postings", ByteCache())
-        key = (field, term)
-        cached = cache.get(key)
-        if cached is None:
-            cached = cache.put(key, frozen(*adapter.segment_postings(base, field, term)))
-        return cached
 
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
         cached = self._vectors.get(docnum)
@@ -354,65 +337,27 @@ class KindView(Reading):
         if cached is not None:
             return cached[1]
         i = bisect.bisect_right(self._starts, docnum) - 1
-        base, local = self._segment_bases[i], docnum - self._starts[i]
-        memo = adapter.segment_memo(base)
-        lru = memo.get("fields")
-        if lru is None:
-            lru = memo.setdefault("fields", OrderedDict())
-        fields_ = lru.get(local)
-        if fields_ is not None:
-            touch(lru, local)
-            return fields_
-        full = base.stored_fields(local)
-        fields_ = {k: v for k, v in full.items() if k != "data"}
-        fields_["data"] = {"title": full["data"]["title"]}
-        lru[local] = fields_
-        if len(lru) > STORED_FIELDS_CACHED:
-            with contextlib.suppress(KeyError):
-                lru.popitem(last=False)
-        return fields_
-
-    def _array(self, key: str, build: Callable[[Any], list[Any]]) -> list[Any]:
-        """A per-document list over the whole kind, built from per-segment parts.
-
-        A segment's part is cached on its (immutable) base reader, so after a
-        write only the new segment's part is computed.
-        """
-        arr = self._arrays.get(key)
-        if arr is None:
-            arr = []
-            for base in self._segment_bases:
-                arr.extend(_segment_part(base, key, build))
-            self._arrays[key] = arr
-        return arr
+        return segments.stored_fields(self._segment_bases[i], docnum - self._starts[i])
 
     def values(self, name: str) -> list[Any]:
         """A sortable/facet column's values by document number."""
-        return self._array("col:" + name, _column(name))
+
+        def build() -> list[Any]:
+            out: list[Any] = []
+            for base in self._segment_bases:
+                out.extend(segments.column(base, name))
+            return out
+
+        return self._np("col:" + name, build)
 
     def codes(self, name: str) -> tuple[list[Any], np.ndarray]:
         return self._np("codes:" + name, lambda: arrays.merge_codes(
-            self._segment_array(b, "codes:" + name) for b in self._segment_bases))
+            segments.codes(b, name) for b in self._segment_bases))
 
     def sort_keys(self, name: str) -> np.ndarray:
         return self._np("keys:" + name, lambda: np.concatenate(
-            [self._segment_array(b, "keys:" + name) for b in self._segment_bases]
+            [segments.sort_keys(b, name) for b in self._segment_bases]
             or [arrays.EMPTY_SCORES]))
-
-    @staticmethod
-    def _segment_array(base: Any, key: str) -> Any:
-        """A segment's numpy form of a column: field lengths (``len:<field>``, Whoosh's
-        one-byte approximation), facet codes (``codes:<name>``) or sort keys
-        (``keys:<name>``)."""
-        kind, name = key.split(":", 1)
-
-        def build(r: Any) -> Any:
-            if kind == "len":
-                return adapter.segment_lengths(r, name)
-            column = _segment_part(r, "col:" + name, _column(name))
-            return arrays.column_codes(column) if kind == "codes" else arrays.sort_keys(column)
-
-        return _segment_part(base, key, build)
 
     def _live_mask(self) -> np.ndarray | None:
         """Whether each document number is live (``None``: all are)."""
@@ -485,21 +430,3 @@ class KindView(Reading):
             return cached
         return self._remember_filter(key, frozenset(self.searcher.docs_for_query(q)))
 
-
-def _segment_part(base: Any, key: str, build: Callable[[Any], Any]) -> Any:
-    """A value derived from a segment's files, cached on its (immutable) base reader."""
-    parts = adapter.segment_memo(base)
-    part = parts.get(key)
-    if part is None:
-        part = parts[key] = build(base)
-    return part
-
-
-def _column(name: str) -> Callable[[Any], list[Any]]:
-    """What builds a segment's sortable/facet column ``name`` by document number."""
-
-    def build(r: Any) -> list[Any]:
-        col = r.column_reader(name)
-        return [col[d] for d in range(r.doc_count_all())]
-
-    return build
