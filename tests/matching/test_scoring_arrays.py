@@ -9,6 +9,8 @@ scores every live document from its stored terms, with the field lengths Whoosh 
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +21,7 @@ from bounty.matching import fusion
 from bounty.matching.engine import FACET_FIELDS, Filters
 from bounty.matching.fusion import fuse
 from bounty.matching.ranking import DocVector, QueryTerm
-from bounty.matching.whoosh import WhooshEngine, adapter, search
+from bounty.matching.whoosh import WhooshEngine, adapter, search, segments
 from bounty.matching.whoosh.schema import whoosh_length
 from bounty.matching.whoosh.view import Reading
 
@@ -262,3 +264,28 @@ def test_segment_postings_equal_whooshs_matcher(engine):
             lengths = adapter.segment_lengths(base, field)
             assert lengths.tolist() == [base.doc_field_length(d, field, 0) or 0
                                         for d in range(base.doc_count_all())]
+
+
+def test_warming_decodes_the_frequent_terms_and_changes_no_result(tmp_path, monkeypatch):
+    monkeypatch.setattr(segments, "WARM_SEGMENT_DOCS", 100)
+    monkeypatch.setattr(segments, "WARM_MIN_SHARE", 0.3)
+    monkeypatch.setattr(segments, "WARM_DUTY", 1.0)
+    rng = random.Random(6)
+    e = WhooshEngine(tmp_path / "index", refresh=0)
+    try:
+        e.index([_challenge(rng, i) for i in range(1, 201)])
+        e.flush()
+        before = [e.search(q) for q in ("伺服电机", "鞋底 良品率")]
+        (base,) = e.store.view("challenge")._segment_bases
+        for _ in range(200):  # the first decode started the warmer: wait for it
+            if not any(t.name == "bounty-warm" for t in threading.enumerate()):
+                break
+            time.sleep(0.05)
+        cache = adapter.segment_memo(base)["postings"]
+        frequent = {(f, t.decode()) for f in ("title", "body", "grams")
+                    for t, info in base.iter_field(f) if info.doc_frequency() >= 60}
+        assert frequent and all(cache.get(key) is not None for key in frequent)
+        assert [e.search(q) for q in ("伺服电机", "鞋底 良品率")] == before
+    finally:
+        e.close()
+    assert adapter.segment_memo(base)["warming"].is_set()  # closing stops a warmer

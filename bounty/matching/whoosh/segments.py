@@ -9,17 +9,35 @@ part is computed. Decoded postings are kept under the process's byte budget
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..ranking import DOC_FIELD_WEIGHTS
 from . import adapter, arrays
-from .cache import ByteCache, frozen
+from .cache import BUDGET, TERM_CACHE_BYTES, ByteCache, frozen
+
+logger = logging.getLogger(__name__)
 
 # Stored fields (without terms) of hits kept per segment, for the pages of later queries.
 STORED_FIELDS_CACHED = 50_000
+# The first postings a query decodes from a segment of at least WARM_SEGMENT_DOCS
+# documents start a background thread that decodes the postings of that segment's
+# most frequent terms (in at least WARM_MIN_SHARE of its documents), most frequent
+# first: decoding costs about 0.25 ms per thousand postings, so each common word's
+# first query would otherwise pay tens of milliseconds. Warmers stop once the term
+# caches of the process hold WARM_BYTES, and work WARM_DUTY of the time, so that
+# queries meanwhile seldom wait for the interpreter. Kinds never scored from postings
+# (a challenge's bids are scored from term vectors) are not warmed.
+WARM_SEGMENT_DOCS = 20_000
+WARM_MIN_SHARE = 0.02
+WARM_BYTES = TERM_CACHE_BYTES // 3
+WARM_DUTY = 0.5
 
 
 def part(base: Any, key: str, build: Callable[[Any], Any]) -> Any:
@@ -38,7 +56,14 @@ def postings(base: Any, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
     cached = cache.get(key)
     if cached is None:
         cached = cache.put(key, frozen(*adapter.segment_postings(base, field, term)))
+        if base.doc_count_all() >= WARM_SEGMENT_DOCS:
+            _start_warming(base)
     return cached
+
+
+def stop_warming(base: Any) -> None:
+    """Stop the warmer of ``base`` (before it is closed), or keep one from starting."""
+    part(base, "warming", lambda _b: threading.Event()).set()
 
 
 def column(base: Any, name: str) -> list[Any]:
@@ -82,3 +107,46 @@ def stored_fields(base: Any, docnum: int) -> dict:
         with contextlib.suppress(KeyError):
             lru.popitem(last=False)
     return fields
+
+
+def warm(base: Any, stop: threading.Event) -> int:
+    """Decode the postings of ``base``'s most frequent terms into its cache (see
+    WARM_SEGMENT_DOCS) until ``stop`` is set; returns the bytes decoded."""
+    n = base.doc_count_all()
+    terms = []
+    for field in DOC_FIELD_WEIGHTS:
+        for btext, info in base.iter_field(field):
+            df = info.doc_frequency()
+            if df >= n * WARM_MIN_SHARE:
+                terms.append((df, field, btext.decode("utf-8")))
+    terms.sort(key=lambda t: -t[0])
+    done = 0
+    for _df, field, term in terms:
+        if stop.is_set() or BUDGET.total >= WARM_BYTES:
+            break
+        t0 = time.perf_counter()
+        ids, weights = postings(base, field, term)
+        done += ids.nbytes + weights.nbytes
+        time.sleep((time.perf_counter() - t0) * (1 - WARM_DUTY) / WARM_DUTY)
+    return done
+
+
+def _start_warming(base: Any) -> None:
+    memo = adapter.segment_memo(base)
+    if "warming" in memo:
+        return
+    stop = threading.Event()
+    if memo.setdefault("warming", stop) is not stop or BUDGET.total >= WARM_BYTES:
+        return  # another thread started it, or it was stopped
+
+    def run() -> None:
+        t0 = time.perf_counter()
+        try:
+            done = warm(base, stop)
+        except Exception:  # the segment was closed meanwhile
+            logger.debug("warming a segment stopped", exc_info=True)
+            return
+        logger.info("decoded %.0f MB of postings of a %d-document segment in %.1f s",
+                    done / 1e6, base.doc_count_all(), time.perf_counter() - t0)
+
+    threading.Thread(target=run, name="bounty-warm", daemon=True).start()

@@ -219,6 +219,8 @@ class KindIndex:
         if dropped:
             # a search in another thread may still read them: close them two
             # refreshes later
+            for r in dropped:
+                segments.stop_warming(r)
             self._retired.append(dropped)
         while len(self._retired) > 2:
             for r in self._retired.pop(0):
@@ -243,6 +245,7 @@ class KindIndex:
     def close(self) -> None:
         for group in [*self._retired, list(self._bases.values())]:
             for r in group:
+                segments.stop_warming(r)
                 r.close()
         self._retired = []
         self._bases = {}
