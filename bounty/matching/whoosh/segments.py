@@ -116,6 +116,8 @@ def warm(base: Any, stop: threading.Event) -> int:
     terms = []
     for field in DOC_FIELD_WEIGHTS:
         for btext, info in base.iter_field(field):
+            if stop.is_set():
+                return 0
             df = info.doc_frequency()
             if df >= n * WARM_MIN_SHARE:
                 terms.append((df, field, btext.decode("utf-8")))
@@ -141,12 +143,14 @@ def _start_warming(base: Any) -> None:
 
     def run() -> None:
         t0 = time.perf_counter()
+        n = base.doc_count_all()
         try:
             done = warm(base, stop)
         except Exception:  # the segment was closed meanwhile
-            logger.debug("warming a segment stopped", exc_info=True)
+            if not stop.is_set():
+                logger.exception("warming a segment failed")
             return
         logger.info("decoded %.0f MB of postings of a %d-document segment in %.1f s",
-                    done / 1e6, base.doc_count_all(), time.perf_counter() - t0)
+                    done / 1e6, n, time.perf_counter() - t0)
 
     threading.Thread(target=run, name="bounty-warm", daemon=True).start()
