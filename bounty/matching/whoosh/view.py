@@ -139,7 +139,8 @@ class Reading:
             return out  # a digest's candidates: seldom asked twice
         self._allowed_docs[key] = out
         if len(self._allowed_docs) > 64:
-            self._allowed_docs.popitem(last=False)
+            with contextlib.suppress(KeyError):  # another thread popped it first
+                self._allowed_docs.popitem(last=False)
         return out
 
     def facet_counts(self, key: tuple, docs: np.ndarray) -> dict[str, dict[str, int]]:
@@ -317,8 +318,8 @@ class KindView(Reading):
         if norms is None:
             lengths = [segments.lengths(b, field) for b in self._segment_bases]
             norms = scorer.norm(field, np.concatenate(lengths))
-            if len(self._norm_arrays) >= 16:
-                self._norm_arrays.clear()
+            if len(self._norm_arrays) >= 2 * len(DOC_FIELD_WEIGHTS):  # this view's + the
+                self._norm_arrays.clear()  # latest overlay's statistics
             self._norm_arrays[key] = norms
         return norms
 
