@@ -8,6 +8,7 @@ scores every live document from its stored terms, with the field lengths Whoosh 
 
 from __future__ import annotations
 
+import pickle
 import random
 import threading
 import time
@@ -289,3 +290,41 @@ def test_warming_decodes_the_frequent_terms_and_changes_no_result(tmp_path, monk
     finally:
         e.close()
     assert adapter.segment_memo(base)["warming"].is_set()  # closing stops a warmer
+
+
+def _block(ids: list[int], weights: list[float]) -> bytes:
+    """A posting block's data as Whoosh's W3PostingsWriter pickles it."""
+    from array import array
+
+    deltas = tuple(b - a for a, b in zip([0, *ids], ids, strict=False))
+    w = array("f", weights)
+    mini = None if all(x == 1.0 for x in w) else w[0] if all(x == w[0] for x in w) else tuple(w)
+    values = b"".join(int(x).to_bytes(4, "big") for x in weights)
+    return pickle.dumps((deltas, mini, values), 2)
+
+
+@pytest.mark.parametrize("first", [0, 200, 300, 70_000, 2**31 - 200])
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 128])
+@pytest.mark.parametrize("weights", ["ones", "same", "varied"])
+def test_blocks_parsed_with_numpy_equal_unpickled_blocks(first, count, weights):
+    rng = random.Random(first + count)
+    blocks, counts = [], []
+    for b in range(3):
+        ids = [first + b * 1000]
+        for _ in range(count - 1):
+            ids.append(ids[-1] + rng.randint(1, 5))
+        w = {"ones": [1.0] * count, "same": [3.0] * count,
+             "varied": [float(rng.randint(1, 300)) for _ in ids]}[weights]
+        blocks.append(_block(ids, w))
+        counts.append(count)
+    parsed = adapter._parse_blocks(blocks, counts)
+    expected = adapter._unpickle_blocks(blocks, counts)
+    assert parsed is not None
+    assert parsed[0].tolist() == expected[0].tolist()
+    assert parsed[1].tolist() == expected[1].tolist()
+    assert parsed[1].dtype == np.float32
+
+
+def test_blocks_with_wide_gaps_are_unpickled():
+    blocks = [_block([5, 6, 400, 401, 402], [1.0, 2.0, 1.0, 1.0, 7.0])]
+    assert adapter._parse_blocks(blocks, [5]) is None  # a gap of 394: BININT2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import io
 import pickle
+import struct
 import sys
 import zlib
 from array import array
@@ -75,10 +76,9 @@ def segment_postings(reader: Any, field: str, term: str) -> tuple[np.ndarray, np
     per-posting matcher: each block is ``int32 length`` (negative for the last),
     a pickled info tuple ``(count, last id, max weight, compression, min length,
     max length)``, then the (zlib-compressed) pickled ``(delta-encoded ids,
-    weights, values)``. Weights are ``None`` when all are 1, one float when all are
-    equal, else a tuple. The delta decoding is one ``numpy.cumsum`` over the list:
-    each block's first id is absolute, so it is made relative to the previous
-    block's last id first.
+    weights, values)``; each block's first id is absolute. The pickles are read
+    with numpy where their layout is the usual one (``_parse_blocks``), else with
+    ``pickle`` (``_unpickle_blocks``).
     """
     if (field, term) not in reader:
         return _EMPTY
@@ -94,11 +94,9 @@ def segment_postings(reader: Any, field: str, term: str) -> tuple[np.ndarray, np
     if buf[:4] != WHOOSH3_MAGIC:
         raise ValueError(f"not a Whoosh 3 posting list: {field}:{term!r}")
     f = io.BytesIO(buf)
-    deltas: list[int] = []
-    weights: list[float] = []
-    starts: list[int] = []  # index of each block's first posting
-    last_ids: list[int] = []  # each block's last id
-    uniform = True  # every weight so far is 1.0 (no weight list needed)
+    counts: list[int] = []
+    last_ids: list[int] = []
+    blocks: list[bytes] = []  # each block's pickled (ids, weights, values)
     pos = 4
     while True:
         size = int.from_bytes(buf[pos:pos + 4], "big", signed=True)
@@ -106,30 +104,116 @@ def segment_postings(reader: Any, field: str, term: str) -> tuple[np.ndarray, np
         f.seek(pos + 4)
         count, last_id, _maxweight, compression, _minlen, _maxlen = pickle.load(f)
         data = buf[f.tell():end]
-        block_ids, block_weights, _values = pickle.loads(
-            zlib.decompress(data) if compression else data)
-        starts.append(len(deltas))
+        blocks.append(zlib.decompress(data) if compression else data)
+        counts.append(count)
         last_ids.append(last_id)
-        deltas.extend(block_ids)
-        if block_weights is not None and uniform:
-            uniform = False
-            weights = [1.0] * (len(deltas) - count)
-        if not uniform:
-            if block_weights is None:
-                weights.extend([1.0] * count)
-            elif isinstance(block_weights, float):
-                weights.extend([block_weights] * count)
-            else:
-                weights.extend(block_weights)
         if size < 0:
             break
         pos = end
-    d = np.array(deltas, np.int64)
+    parsed = _parse_blocks(blocks, counts)
+    deltas, weights = parsed if parsed is not None else _unpickle_blocks(blocks, counts)
+    starts = np.cumsum([0, *counts[:-1]])
     if len(starts) > 1:
-        d[starts[1:]] -= np.array(last_ids[:-1], np.int64)
-    ids = np.cumsum(d).astype(np.int32)
-    w = np.ones(len(ids), np.float32) if uniform else np.array(weights, np.float32)
-    return ids, w
+        deltas[starts[1:]] -= np.array(last_ids[:-1], np.int64)
+    ids = np.cumsum(deltas)
+    if parsed is not None and ids[starts + np.array(counts) - 1].tolist() != last_ids:
+        # not the layout _parse_blocks assumes after all: Whoosh's own reading
+        deltas, weights = _unpickle_blocks(blocks, counts)
+        if len(starts) > 1:
+            deltas[starts[1:]] -= np.array(last_ids[:-1], np.int64)
+        ids = np.cumsum(deltas)
+    return ids.astype(np.int32), weights
+
+
+def _unpickle_blocks(blocks: list[bytes], counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each block's delta-encoded ids and weights, unpickled. Weights are ``None``
+    when all are 1, one float when all are equal, else a tuple."""
+    deltas: list[int] = []
+    weights: list[float] = []
+    for data, count in zip(blocks, counts, strict=True):
+        block_ids, block_weights, _values = pickle.loads(data)
+        deltas.extend(block_ids)
+        if block_weights is None:
+            weights.extend([1.0] * count)
+        elif isinstance(block_weights, float):
+            weights.extend([block_weights] * count)
+        else:
+            weights.extend(block_weights)
+    return np.array(deltas, np.int64), np.array(weights, np.float32)
+
+
+# pickle opcodes (protocol 2) of a block's (ids, weights, values) tuple
+_MARK, _TUPLE, _BINPUT, _NONE = ord("("), ord("t"), ord("q"), ord("N")
+_BININT1, _BININT2, _BININT, _BINFLOAT = ord("K"), ord("M"), ord("J"), ord("G")
+
+
+def _parse_blocks(blocks: list[bytes], counts: list[int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """``_unpickle_blocks`` with numpy for the blocks in the layout Whoosh writes for
+    more than three postings whose gaps after the first are under 256 (most blocks
+    of a common term):
+
+        PROTO 2, MARK, first id (BININT1/2/BININT), (BININT1 gap) × (count - 1),
+        TUPLE, BINPUT n, then the weights: NONE, one BINFLOAT, or MARK,
+        (BINFLOAT weight) × count, TUPLE; then the values (not read).
+
+    The gaps' and the weights' bytes are cut out of each block and read as
+    fixed-width records. Other blocks are unpickled. Every opcode read is checked
+    (and the caller checks each block's last id); ``None`` when one is not as
+    expected.
+    """
+    n = np.array(counts, np.int64)
+    starts = np.cumsum(n) - n
+    deltas = np.empty(int(n.sum()), np.int64)
+    weights = np.ones(len(deltas), np.float32)
+    parsed = np.zeros(len(blocks), bool)  # parsed here, not unpickled
+    listed = np.zeros(len(blocks), bool)  # with a weight per posting
+    firsts: list[int] = []
+    gaps: list[bytes] = []
+    floats: list[bytes] = []
+    for b, (data, count) in enumerate(zip(blocks, counts, strict=True)):
+        op = data[3] if count > 3 and data[2] == _MARK else None
+        if op == _BININT1:
+            first, rest = data[4], 5
+        elif op == _BININT2:
+            first, rest = data[4] | data[5] << 8, 6
+        elif op == _BININT:
+            first, rest = int.from_bytes(data[4:8], "little", signed=True), 8
+        else:
+            block_deltas, block_weights = _unpickle_blocks([data], [count])
+            deltas[starts[b]:starts[b] + count] = block_deltas
+            weights[starts[b]:starts[b] + count] = block_weights
+            continue
+        end = rest + 2 * (count - 1)  # TUPLE, BINPUT n, then the weights
+        if data[end] != _TUPLE or data[end + 1] != _BINPUT:
+            return None
+        parsed[b] = True
+        firsts.append(first)
+        gaps.append(data[rest:end])
+        kind = data[end + 3]
+        if kind == _MARK:
+            listed[b] = True
+            floats.append(data[end + 4:end + 4 + 9 * count])
+            if data[end + 4 + 9 * count] != _TUPLE:
+                return None
+        elif kind == _BINFLOAT:
+            weights[starts[b]:starts[b] + count] = struct.unpack(">d", data[end + 4:end + 12])[0]
+        elif kind != _NONE:
+            return None
+    if not firsts:
+        return deltas, weights
+    pairs = np.frombuffer(b"".join(gaps), np.uint8).reshape(-1, 2)  # (BININT1, gap)
+    if not (pairs[:, 0] == _BININT1).all():
+        return None
+    deltas[starts[parsed]] = firsts
+    rest_mask = np.repeat(parsed, n)
+    rest_mask[starts] = False
+    deltas[rest_mask] = pairs[:, 1]
+    if floats:
+        records = np.frombuffer(b"".join(floats), np.uint8).reshape(-1, 9)  # (BINFLOAT, >f8)
+        if not (records[:, 0] == _BINFLOAT).all():
+            return None
+        weights[np.repeat(listed, n)] = records[:, 1:].copy().view(">f8").ravel()
+    return deltas, weights
 
 
 def segment_lengths(reader: Any, field: str) -> np.ndarray:
