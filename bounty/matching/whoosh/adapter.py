@@ -8,6 +8,7 @@ upgrade of Whoosh (Whoosh-Reloaded 2.7.x) is checked against this module only.
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import io
 import pickle
@@ -96,20 +97,20 @@ def segment_postings(reader: Any, field: str, term: str) -> tuple[np.ndarray, np
     f = io.BytesIO(buf)
     counts: list[int] = []
     last_ids: list[int] = []
-    blocks: list[bytes] = []  # each block's pickled (ids, weights, values)
+    packed: list[tuple[bytes, int]] = []  # each block's (data, compression)
     pos = 4
     while True:
         size = int.from_bytes(buf[pos:pos + 4], "big", signed=True)
         end = pos + 4 + abs(size)
         f.seek(pos + 4)
         count, last_id, _maxweight, compression, _minlen, _maxlen = pickle.load(f)
-        data = buf[f.tell():end]
-        blocks.append(zlib.decompress(data) if compression else data)
+        packed.append((buf[f.tell():end], compression))
         counts.append(count)
         last_ids.append(last_id)
         if size < 0:
             break
         pos = end
+    blocks = _unpack(packed)  # each block's pickled (ids, weights, values)
     parsed = _parse_blocks(blocks, counts)
     deltas, weights = parsed if parsed is not None else _unpickle_blocks(blocks, counts)
     starts = np.cumsum([0, *counts[:-1]])
@@ -123,6 +124,27 @@ def segment_postings(reader: Any, field: str, term: str) -> tuple[np.ndarray, np
             deltas[starts[1:]] -= np.array(last_ids[:-1], np.int64)
         ids = np.cumsum(deltas)
     return ids.astype(np.int32), weights
+
+
+def _unpack(packed: list[tuple[bytes, int]]) -> list[bytes]:
+    """The blocks' data, decompressed; a long list half in another thread (zlib lets
+    other threads run meanwhile)."""
+    if len(packed) < PARALLEL_BLOCKS:
+        return _inflate(packed)
+    global _pool
+    if _pool is None:
+        _pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bounty-inflate")
+    half = len(packed) // 2
+    other = _pool.submit(_inflate, packed[half:])
+    return _inflate(packed[:half]) + other.result()
+
+
+def _inflate(packed: list[tuple[bytes, int]]) -> list[bytes]:
+    return [zlib.decompress(data) if compression else data for data, compression in packed]
+
+
+PARALLEL_BLOCKS = 64  # posting lists of more blocks are decompressed in two threads
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 def _unpickle_blocks(blocks: list[bytes], counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
