@@ -135,7 +135,10 @@ def _unpack(packed: list[tuple[bytes, int]]) -> list[bytes]:
     if _pool is None:
         _pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bounty-inflate")
     half = len(packed) // 2
-    other = _pool.submit(_inflate, packed[half:])
+    try:
+        other = _pool.submit(_inflate, packed[half:])
+    except RuntimeError:  # the interpreter is shutting down
+        return _inflate(packed)
     return _inflate(packed[:half]) + other.result()
 
 
