@@ -40,7 +40,8 @@ def eval_command(directory: str, systems: tuple[str, ...], baseline: bool,
 @click.option("--no-cache", is_flag=True, help="Embed everything again (no vector cache).")
 def pairs_eval_command(directory: str, threshold: float | None, sweep: bool,
                        no_cache: bool) -> None:
-    """Score 相似榜单 (challenge pairs) or 方案雷同 (bid pairs, DIR has bids.jsonl) on DIR."""
+    """Score 相似榜单 (challenge pairs), 方案雷同 (DIR has bids.jsonl) or the closest-sentence
+    explanations (DIR is a relevance set with qrels.tsv) on DIR."""
     from .embedder import load_embedder
     from .evaluation import CachedEmbedder
     from .pair_eval import evaluate as evaluate_pairs

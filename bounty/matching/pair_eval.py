@@ -10,6 +10,9 @@ header), and for bids also ``bids.jsonl``:
 * ``tests/data/bid-copies``: labels ``copy`` and ``paraphrase`` (positive),
   ``independent``.
 
+A relevance set (``qrels.tsv``, see evaluation.py) scores the explanations instead: the
+share of judged bids of each grade that show their closest sentences.
+
 Rows become unsaved model objects and go through the production code: the document
 texts of indexing.py, the roles and sentences of embedding.py and the scores of
 similarity.py, so the figures are the product's.
@@ -157,14 +160,56 @@ def bid_copies(directory: str | Path, embedder: Any,
         "verbatim_range": {k: [round(min(v), 3), round(max(v), 3)]
                            for k, v in sorted(verbatim.items())},
     }
+    result["closest_shown"] = _closest_shown(challenges, rows, sents, embedder)
     if sweep:
         result["sweep"] = _sweep(scores, threshold - 0.15, threshold + 0.15, 0.025)
     return result
 
 
+def _closest_shown(challenges: dict[str, Any], rows: dict[str, dict[str, Any]],
+                   sents: dict[str, Sentences | None], embedder: Any) -> dict[str, float]:
+    """Share of bids that show closest sentences for their own challenge and for the
+    set's other challenges (long texts, as on the evaluation page)."""
+    queries = {k: embedder.embed_queries([embed_text(indexing.challenge_doc(c))])[0]
+               for k, c in challenges.items()}
+    own, other = [], []
+    for bid_id, row in rows.items():
+        if sents[bid_id] is None:
+            continue
+        for key, vector in queries.items():
+            shown = bool(similarity.closest(sents[bid_id], vector))
+            (own if key == row["challenge"] else other).append(shown)
+    return {"floor": similarity.EXPLAIN_FLOOR,
+            "own_challenge": round(sum(own) / len(own), 3) if own else 0.0,
+            "other_challenges": round(sum(other) / len(other), 3) if other else 0.0}
+
+
+def explanations(directory: str | Path, embedder: Any,
+                 floor: float = similarity.EXPLAIN_FLOOR) -> dict[str, Any]:
+    """Share of the judged bids of each grade whose closest sentence reaches ``floor``."""
+    from .evaluation import load_set
+
+    es = load_set(directory)
+    docs = {d["id"]: d for d in es.docs}
+    shown: dict[int, list[bool]] = {}
+    for q in es.queries:
+        vector = embedder.embed_queries([embed_text({"title": q.get("title", ""),
+                                                     "body": q.get("text", "")})])[0]
+        for doc_id, grade in sorted(es.qrels.get(q["id"], {}).items()):
+            texts = sentences(docs[doc_id].get("text", ""))
+            best = float((embedder.embed_passages(texts) @ vector).max()) if texts else 0.0
+            shown.setdefault(grade, []).append(best >= floor)
+    return {"set": Path(directory).name, "floor": floor,
+            "shown_by_grade": {g: round(sum(v) / len(v), 3) for g, v in sorted(shown.items())},
+            "judged_by_grade": {g: len(v) for g, v in sorted(shown.items())}}
+
+
 def evaluate(directory: str | Path, embedder: Any, threshold: float | None = None,
              sweep: bool = False) -> dict[str, Any]:
-    """Score the set in ``directory``: bid copies if it has ``bids.jsonl``, else challenges."""
+    """Score the set in ``directory``: explanations if it has ``qrels.tsv``, bid copies if
+    it has ``bids.jsonl``, else similar challenges."""
+    if (Path(directory) / "qrels.tsv").exists():
+        return explanations(directory, embedder, threshold or similarity.EXPLAIN_FLOOR)
     if (Path(directory) / "bids.jsonl").exists():
         return bid_copies(directory, embedder, threshold or similarity.COPY_SHARE_MIN, sweep)
     return similar_challenges(directory, embedder, threshold or similarity.SIMILAR_MIN, sweep)

@@ -69,7 +69,7 @@ from .vectors import Sentences
 
 log = logging.getLogger(__name__)
 
-EXPLAIN_FLOOR = 0.915
+EXPLAIN_FLOOR = 0.905
 EXPLAIN_BAND = 0.02
 EXPLAIN_SENTENCES = 2
 
@@ -348,6 +348,7 @@ class CopyCheck:
     pairs: list[BidCopy]
     compared: int
     pending: int
+    threshold: float = COPY_SHARE_MIN
 
 
 def can_view_bid_copies(challenge: Challenge, user, now: datetime | None = None) -> bool:
