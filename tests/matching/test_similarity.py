@@ -6,31 +6,20 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bounty.challenges.models import ChallengeIndicator, ChallengeState, Industry, Milestone
+from bounty.challenges.models import ChallengeState
 from bounty.extensions import db
-from bounty.matching import get_matcher, similarity
-from bounty.matching.embedding import run_jobs
+from bounty.matching import similarity
 from bounty.matching.services import rank_bids
 from bounty.timeutil import utcnow
-from tests.factories import create_bid, create_challenge, create_user
+from tests.factories import create_user
+
+from .semantic_helpers import BIDS, CHALLENGES, embed_pending, make_bid, make_challenge
 
 pytestmark = pytest.mark.semantic
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-
-
-def _rows(name: str) -> dict[str, dict]:
-    with (DATA / name).open(encoding="utf-8") as f:
-        return {r["id"]: r for r in map(json.loads, f)}
-
-
-CHALLENGES = _rows("similar-challenges/challenges.jsonl")
-BIDS = _rows("bid-copies/bids.jsonl")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,34 +41,6 @@ def _embed_each_text_once():
 
             mp.setattr(embedder, name, embed)
         yield
-
-
-def embed_pending() -> int:
-    return run_jobs(db.engine, get_matcher().embedder)
-
-
-def make_challenge(key: str, owner=None, **fields):  # noqa: ANN001, ANN201
-    row = CHALLENGES[key]
-    challenge = create_challenge(owner, title=row["title"], keywords=row["keywords"],
-                                 bottleneck=row["bottleneck"], background=row["background"],
-                                 expected_outcome=row["expected_outcome"],
-                                 industry=Industry(row["industry"]), **fields)
-    challenge.indicators = [ChallengeIndicator(position=i, name=n, target=t, unit=u)
-                            for i, (n, t, u) in enumerate(row["indicators"])]
-    db.session.commit()
-    return challenge
-
-
-def make_bid(challenge, key: str, bidder=None, **changes):  # noqa: ANN001, ANN201
-    row = {**BIDS[key], **changes}
-    bid = create_bid(challenge, bidder, title=row["title"], approach=row["approach"],
-                     milestones=0)
-    bid.prior_results, bid.lab, bid.team_members = (row["prior_results"], row["lab"],
-                                                    row["team_members"])
-    bid.milestones = [Milestone(position=i, name=n, month=m, deliverable=d)
-                      for i, (n, m, d) in enumerate(row["milestones"])]
-    db.session.commit()
-    return bid
 
 
 def section(html: str, element_id: str) -> str:
