@@ -16,8 +16,13 @@ from bounty.matching import similarity
 from bounty.matching.services import rank_bids
 from bounty.timeutil import utcnow
 from tests.factories import create_user
-
-from .semantic_helpers import BIDS, CHALLENGES, embed_pending, make_bid, make_challenge
+from tests.matching.semantic_helpers import (
+    BIDS,
+    CHALLENGES,
+    embed_pending,
+    make_bid,
+    make_challenge,
+)
 
 pytestmark = pytest.mark.semantic
 
@@ -188,6 +193,24 @@ def test_a_light_copy_is_flagged_and_independent_answers_are_not(copied, login_a
     html = section(login_as(reviewer).get(f"/review/challenges/{challenge.id}").get_data(
         as_text=True), "bid-copies")
     assert bids["B03o"].title in html and bids["B03c"].title in html
+
+
+def test_at_a_blind_award_review_the_pair_is_named_by_aliases(copied, login_as):
+    from bounty.review.stages import StageKey
+    from tests.review.test_stages import set_stage
+
+    challenge, owner, bidders, bids = copied
+    set_stage(StageKey.award, is_blind=True)
+    challenge.state = ChallengeState.award_review
+    challenge.winning_bid_id = bids["B03c"].id
+    db.session.commit()
+    reviewer = create_user("reviewer")
+    for url in (f"/review/challenges/{challenge.id}", f"/challenges/{challenge.id}/bids"):
+        html = section(login_as(reviewer).get(url).get_data(as_text=True), "bid-copies")
+        assert "方案A" in html and "方案B" in html, url
+        for bid in bids.values():
+            for secret in (bid.organization.name, bid.lab, bid.team_members):
+                assert secret not in html, (url, secret)
 
 
 def test_only_reviewers_see_copied_bids_and_only_after_the_deadline(copied, login_as):
