@@ -1,6 +1,7 @@
-"""The evaluation page with semantic evidence, in Chromium and Chinese: a reviewer sees
-each bid's sentences closest to the challenge and a copied pair side by side. Saves
-test-artifacts/evaluation-semantic.png."""
+"""Semantic evidence in Chromium and Chinese: on the evaluation page a reviewer sees each
+bid's sentences closest to the challenge and a copied pair side by side; on the 审题
+decision page, the 相似榜单 of another enterprise. Saves test-artifacts/
+evaluation-semantic.png and review-similar-challenges.png."""
 
 from __future__ import annotations
 
@@ -20,21 +21,23 @@ def live_server_config() -> dict:
     return {"BOUNTY_EMBEDDER": "e5-small"}
 
 
-def _world(app) -> tuple[int, str]:  # noqa: ANN001
+def _world(app) -> tuple[int, int, str]:  # noqa: ANN001
     with app.app_context():
         owner = create_user("enterprise", name="陈晓燕")
         challenge = make_challenge("S04a", owner, state=ChallengeState.evaluating,
                                    deadline_in=timedelta(days=-1))
         for key in ("B04o", "B04c", "B04i1"):
             make_bid(challenge, key, create_user("institute"))
+        make_challenge("S01b", state=ChallengeState.open)
+        submitted = make_challenge("S01a", owner, state=ChallengeState.vetting)
         embed_pending()
         reviewer = create_user("reviewer", name="甲专家", email="semantic-reviewer@example.com")
         db.session.commit()
-        return challenge.id, reviewer.email
+        return challenge.id, submitted.id, reviewer.email
 
 
 def test_a_reviewer_reads_the_semantic_evidence(live_server, page, artifacts_dir):
-    challenge_id, email = _world(live_server.app)
+    challenge_id, submitted_id, email = _world(live_server.app)
     page.goto(live_server.url + "/accounts/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", DEFAULT_PASSWORD)
@@ -49,3 +52,10 @@ def test_a_reviewer_reads_the_semantic_evidence(live_server, page, artifacts_dir
     assert page.locator(".copy-pair").count() == 1
     assert page.locator(".copy-pair .side-by-side tbody tr").count() >= 3
     page.screenshot(path=str(artifacts_dir / "evaluation-semantic.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/review/challenges/{submitted_id}")
+    similar = page.locator("#similar-challenges")
+    assert "相似榜单" in similar.inner_text()
+    assert similar.locator("li").count() == 1
+    assert "纯钛镜框焊接发黑与脱焊问题攻关" in similar.inner_text()
+    page.screenshot(path=str(artifacts_dir / "review-similar-challenges.png"), full_page=True)
