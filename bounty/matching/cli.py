@@ -1,4 +1,4 @@
-"""Command line: ``bounty match eval`` and ``bounty reindex``."""
+"""Command line: ``bounty match eval``, ``bounty match pairs-eval`` and ``bounty reindex``."""
 
 from __future__ import annotations
 
@@ -31,6 +31,26 @@ def eval_command(directory: str, systems: tuple[str, ...], baseline: bool,
                        cache=None if no_cache else DEFAULT_CACHE)
     for result in results:
         click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@match_cli.command("pairs-eval")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--threshold", type=float, help="Score at this threshold instead of the shipped one.")
+@click.option("--sweep", is_flag=True, help="Also print precision and recall around it.")
+@click.option("--no-cache", is_flag=True, help="Embed everything again (no vector cache).")
+def pairs_eval_command(directory: str, threshold: float | None, sweep: bool,
+                       no_cache: bool) -> None:
+    """Score 相似榜单 (challenge pairs), 方案雷同 (DIR has bids.jsonl) or the closest-sentence
+    explanations (DIR is a relevance set with qrels.tsv) on DIR."""
+    from .embedder import load_embedder
+    from .evaluation import CachedEmbedder
+    from .pair_eval import evaluate as evaluate_pairs
+
+    embedder = load_embedder("e5-small")
+    if not no_cache:
+        embedder = CachedEmbedder(embedder, DEFAULT_CACHE)
+    click.echo(json.dumps(evaluate_pairs(directory, embedder, threshold, sweep),
+                          ensure_ascii=False))
 
 
 def main() -> None:  # pragma: no cover - `python -m bounty.matching.cli`

@@ -34,9 +34,10 @@ from ..extensions import db
 from ..signals import institute_invited
 from ..timeutil import from_local, utcnow
 from ..transactions import atomic
-from . import get_engine, get_matcher, indexing
+from . import get_engine, get_matcher, indexing, similarity
 from .engine import Filters
 from .models import Invitation
+from .similarity import ClosestSentence
 
 MAX_QUERY_CHARS = 200
 MAX_PAGE = 500
@@ -338,13 +339,15 @@ def invite_institute(challenge: Challenge, organization: Organization, user,
 
 @dataclass
 class RankedBid:
-    """A bid with its relevance to the challenge and the matched terms highlighted."""
+    """A bid with its relevance to the challenge, the matched terms highlighted and, where
+    its vectors say so, its sentences closest to the challenge (similarity.py)."""
 
     bid: Bid
     score: float
     matched: list[str]
     title: Markup
     snippet: Markup
+    closest: list[ClosestSentence] = field(default_factory=list)
 
 
 BID_SNIPPET_CHARS = 220
@@ -361,12 +364,16 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
     if not bids:
         return []
     engine = get_engine()
+    matcher = get_matcher()
     doc = indexing.challenge_doc(challenge)
     hits = {}
+    vector = None
     if doc is not None:
+        vector = matcher.doc_query_vector(doc)
         filters = Filters(challenge_id=str(challenge.id), ids=[str(b.id) for b in bids])
-        hits = {int(h.id): h for h in get_matcher().rank(
-            doc, kind="bid", filters=filters, limit=max(len(bids), 50))}
+        hits = {int(h.id): h for h in matcher.rank(
+            doc, kind="bid", filters=filters, limit=max(len(bids), 50), vector=vector)}
+    closest = similarity.explain_bids(vector, bids, {i: h.matched for i, h in hits.items()})
     far_future = datetime.max.replace(tzinfo=UTC)
 
     def ranked(bid: Bid) -> RankedBid:
@@ -375,7 +382,8 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
         text = "\n".join(t for t in (bid.approach, bid.prior_results) if t)
         return RankedBid(bid=bid, score=hit.score if hit else 0.0, matched=_origins(matched, 12),
                          title=engine.highlight(bid.title, matched),
-                         snippet=engine.highlight(text, matched, fragment=BID_SNIPPET_CHARS))
+                         snippet=engine.highlight(text, matched, fragment=BID_SNIPPET_CHARS),
+                         closest=closest.get(bid.id, []))
 
     out = [ranked(b) for b in bids]
     out.sort(key=lambda r: (-r.score, r.bid.submitted_at or far_future, r.bid.id))

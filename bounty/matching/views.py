@@ -10,7 +10,7 @@ from ..accounts.models import Organization, Role
 from ..challenges.views import get_challenge
 from ..errors import DomainError
 from ..extensions import db
-from . import services
+from . import services, similarity
 from .forms import InviteForm, SearchForm
 
 bp = Blueprint("matching", __name__, url_prefix="/matching")
@@ -88,3 +88,16 @@ def suggested_institutes(challenge):  # noqa: ANN001, ANN201
 def my_invitations():  # noqa: ANN201
     """Invitations to the current user's organisation (for its dashboard)."""
     return services.invitations_for(current_user)
+
+
+@bp.app_template_global("similar_challenges")
+def similar_challenges_for(challenge):  # noqa: ANN001, ANN201
+    """相似榜单 for a challenge in 审题 (``None`` unless the viewer may see it)."""
+    return similarity.similar_challenges(challenge, current_user)
+
+
+@bp.app_template_global("bid_copies")
+def bid_copies_for(challenge):  # noqa: ANN001, ANN201
+    """方案雷同 for a challenge's bids (``None`` unless the viewer is a reviewer after the
+    deadline)."""
+    return similarity.bid_copies(challenge, current_user)

@@ -12,6 +12,7 @@ from ..challenges.models import Challenge
 from ..challenges.services import can_view_challenge, visible_bids
 from ..errors import DomainError
 from ..extensions import db
+from ..matching import similarity
 from . import assignment, blind, conflicts, scoring, services, stages
 from .forms import DecisionForm
 from .models import Outcome, Stage
@@ -163,5 +164,8 @@ def _render_decision(challenge: Challenge, stage: Stage | None, form: DecisionFo
         winning_bid=challenge.winning_bid,
         Stage=Stage,
         blind=blind.is_blind_for(challenge, user),
+        # 相似榜单 while vetting, 方案雷同 while confirming the award (None: no section)
+        similar=similarity.similar_challenges(challenge, user) if stage == Stage.vetting else None,
+        copies=similarity.bid_copies(challenge, user) if stage == Stage.award else None,
         **workbench,
     )
