@@ -328,3 +328,19 @@ def test_blocks_parsed_with_numpy_equal_unpickled_blocks(first, count, weights):
 def test_blocks_with_wide_gaps_are_unpickled():
     blocks = [_block([5, 6, 400, 401, 402], [1.0, 2.0, 1.0, 1.0, 7.0])]
     assert adapter._parse_blocks(blocks, [5]) is None  # a gap of 394: BININT2
+
+
+@pytest.mark.parametrize("pending", [False, True])
+def test_ids_filters_find_the_live_documents(engine, pending):
+    if pending:
+        _pending(engine)
+    try:
+        view = engine._reader("challenge")
+        by_id = {view.stored_fields(d)["id"]: d for d in view.all_doc_ids()}
+        wanted = [str(i) for i in range(0, 420, 3)]  # some deleted, some never indexed
+        expected = frozenset(by_id[i] for i in wanted if i in by_id)
+        assert view.allowed(Filters(ids=wanted)) == expected
+        assert view.allowed(Filters(ids=wanted, state="open")) == frozenset(
+            d for d in expected if view.stored_fields(d)["state"] == "open")
+    finally:
+        engine.flush()

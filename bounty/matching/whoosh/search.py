@@ -228,7 +228,7 @@ def _dense(view: Reading, dense: Mapping[str, float], filters: Filters | None) -
     docs = view.allowed(dataclasses.replace(filters or Filters(), ids=ids))
     out = {}
     for d in docs or ():
-        doc_id = view.stored(d)[1]["id"]
+        doc_id = view.stored_fields(d)["id"]
         if doc_id in dense:
             out[d] = dense[doc_id]
     near = sorted(out)

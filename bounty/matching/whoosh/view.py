@@ -272,7 +272,6 @@ class KindView(Reading):
         self._starts = [0]  # each segment's first document number
         for base in segment_bases:
             self._starts.append(self._starts[-1] + base.doc_count_all())
-        self._ids: dict[str, int] | None = None
         self._keys: dict[str, int | None] = {}
         reader = self.searcher.reader()
         self.doc_count = reader.doc_count()
@@ -384,18 +383,16 @@ class KindView(Reading):
 
         return self._np("live", build)
 
-    def id_docnums(self) -> dict[str, int]:
-        """Document id -> live doc number, built once per view (for ``Filters.ids``)."""
-        if self._ids is None:
-            reader = self.searcher.reader()
-            ids: dict[str, int] = {}
-            for term in reader.lexicon("id"):
-                text = term.decode() if isinstance(term, bytes) else term
-                for d in reader.postings("id", text).all_ids():
-                    if not reader.is_deleted(d):
-                        ids[text] = d
-            self._ids = ids
-        return self._ids
+    def id_docnum(self, doc_id: str) -> int | None:
+        """The live document number of the document ``doc_id`` (the last, were there
+        several), from each segment's id map: a view after a write builds nothing."""
+        live = self._live_mask()
+        for i in reversed(range(len(self._segment_bases))):
+            for local in reversed(segments.id_docnums(self._segment_bases[i]).get(doc_id, ())):
+                d = self._starts[i] + local
+                if live is None or live[d]:
+                    return d
+        return None
 
     def live_docnum(self, key: str) -> int | None:
         """The document number of the live document with ``key``, if any."""
@@ -420,8 +417,8 @@ class KindView(Reading):
         """Doc numbers passing ``filters``; ``None`` means all live documents."""
         if filters is not None and filters.ids is not None:
             # Restrict to these documents (digests rank only their candidates).
-            known = self.id_docnums()
-            docs = frozenset(known[i] for i in map(str, values(filters.ids)) if i in known)
+            docs = frozenset(d for i in map(str, values(filters.ids))
+                             if (d := self.id_docnum(i)) is not None)
             rest = self.allowed(dataclasses.replace(filters, ids=None))
             return docs if rest is None else docs & rest
         q = filter_query(filters)
