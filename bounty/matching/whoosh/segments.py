@@ -36,7 +36,7 @@ STORED_FIELDS_CACHED = 50_000
 # (a challenge's bids are scored from term vectors) are not warmed.
 WARM_SEGMENT_DOCS = 20_000
 WARM_MIN_SHARE = 0.02
-WARM_BYTES = TERM_CACHE_BYTES // 3
+WARM_BYTES = TERM_CACHE_BYTES // 2
 WARM_DUTY = 0.5
 
 
