@@ -25,11 +25,11 @@ from .cache import BUDGET, TERM_CACHE_BYTES, ByteCache, frozen
 logger = logging.getLogger(__name__)
 
 # Stored fields (without terms) of hits kept per segment, for the pages of later queries.
-STORED_FIELDS_CACHED = 50_000
+STORED_FIELDS_CACHED = 20_000
 # The first postings a query decodes from a segment of at least WARM_SEGMENT_DOCS
 # documents start a background thread that decodes the postings of that segment's
 # most frequent terms (in at least WARM_MIN_SHARE of its documents), most frequent
-# first: decoding costs about 0.25 ms per thousand postings, so each common word's
+# first: decoding costs 0.1-0.2 ms per thousand postings, so each common word's
 # first query would otherwise pay tens of milliseconds. Warmers stop once the term
 # caches of the process hold WARM_BYTES, and work WARM_DUTY of the time, so that
 # queries meanwhile seldom wait for the interpreter. Kinds never scored from postings
