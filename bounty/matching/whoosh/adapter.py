@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import io
+import os
 import pickle
 import struct
 import sys
@@ -131,12 +132,13 @@ def _unpack(packed: list[tuple[bytes, int]]) -> list[bytes]:
     other threads run meanwhile)."""
     if len(packed) < PARALLEL_BLOCKS:
         return _inflate(packed)
-    global _pool
-    if _pool is None:
-        _pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bounty-inflate")
+    pool = _pools.get(os.getpid())  # a forked process starts its own thread
+    if pool is None:
+        pool = _pools.setdefault(os.getpid(), concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="bounty-inflate"))
     half = len(packed) // 2
     try:
-        other = _pool.submit(_inflate, packed[half:])
+        other = pool.submit(_inflate, packed[half:])
     except RuntimeError:  # the interpreter is shutting down
         return _inflate(packed)
     return _inflate(packed[:half]) + other.result()
@@ -147,7 +149,7 @@ def _inflate(packed: list[tuple[bytes, int]]) -> list[bytes]:
 
 
 PARALLEL_BLOCKS = 64  # posting lists of more blocks are decompressed in two threads
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pools: dict[int, concurrent.futures.ThreadPoolExecutor] = {}  # by process id
 
 
 def _unpickle_blocks(blocks: list[bytes], counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
