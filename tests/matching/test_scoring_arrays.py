@@ -245,7 +245,9 @@ def test_dense_similarities_fuse_as_the_rule_says(engine, text):
                                               for d in best]
 
 
-def test_segment_postings_equal_whooshs_matcher(engine):
+@pytest.mark.parametrize("parallel_blocks", [64, 2])  # 2: decompressed in two threads
+def test_segment_postings_equal_whooshs_matcher(engine, monkeypatch, parallel_blocks):
+    monkeypatch.setattr(adapter, "PARALLEL_BLOCKS", parallel_blocks)
     view = engine.store.view("challenge")
     assert len(view._segment_bases) > 1
     for base in view._segment_bases:
