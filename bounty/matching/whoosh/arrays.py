@@ -34,7 +34,11 @@ def merge_tf(parts: Sequence[tuple[np.ndarray, np.ndarray]], n: int,
     documents, ``None``: all) drops the deleted ones.
     """
     if live is not None:
-        parts = [(ids[live[ids]], v[live[ids]]) for ids, v in parts]
+        kept = []
+        for ids, v in parts:
+            keep = live[ids]
+            kept.append((ids[keep], v[keep]))
+        parts = kept
     parts = [(ids, v) for ids, v in parts if len(ids)]
     if not parts:
         return EMPTY_DOCS, EMPTY_SCORES
@@ -42,7 +46,7 @@ def merge_tf(parts: Sequence[tuple[np.ndarray, np.ndarray]], n: int,
         ids, v = parts[0]
         return ids.astype(np.int64), v + 0.0  # 0.0 + v, as a sum starting at zero
     total = sum(len(ids) for ids, _ in parts)
-    if total * 8 >= n:
+    if total * 64 >= n:  # a dense sum is cheaper than sorting the union
         acc = np.zeros(n)
         seen = np.zeros(n, bool)
         for ids, v in parts:
