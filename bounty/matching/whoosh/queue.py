@@ -112,4 +112,3 @@ class MemoryQueue:
                 for i in self._settled:
                     self._jobs.pop(i, None)
                 self._settled.clear()
-

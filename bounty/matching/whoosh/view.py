@@ -430,4 +430,3 @@ class KindView(Reading):
             touch(self._filters, key)
             return cached
         return self._remember_filter(key, frozenset(self.searcher.docs_for_query(q)))
-
