@@ -112,3 +112,4 @@ class MemoryQueue:
                 for i in self._settled:
                     self._jobs.pop(i, None)
                 self._settled.clear()
+
