@@ -488,13 +488,13 @@ def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> N
         if "semantic" in parts:
             from semantic_parts import semantic_part
 
-            semantic_part(args, engine, corpus, sample, queries, out, root)
+            semantic_part(args, engine, corpus, sample, queries, out, root, timed)
     finally:
         engine.close()
     if "app" in parts:
         from semantic_parts import app_part
 
-        app_part(args, out)
+        app_part(args, out, timed)
 
     if "fts5" not in parts:
         return

@@ -86,18 +86,8 @@ def fill_vectors(db_path: Path, docs: Iterable[dict], model: str, dim: int,
     return n
 
 
-def timed(fn: Callable[[], object], n: int) -> dict[str, float]:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    s = sorted(times)
-    return {"p50_ms": round(statistics.median(times), 2),
-            "p95_ms": round(s[min(len(s) - 1, int(0.95 * len(s)))], 2)}
-
-
-def semantic_part(args, engine, corpus, sample, queries, out, root: Path) -> None:  # noqa: ANN001
+def semantic_part(args, engine, corpus, sample, queries, out, root: Path,  # noqa: ANN001
+                  timed: Callable) -> None:
     """(a)-(c) through the Matcher, plus memory and embedding throughput."""
     embedder = load_embedder("e5-small")
     db_path = root / "vectors.sqlite3"
@@ -167,7 +157,7 @@ def semantic_part(args, engine, corpus, sample, queries, out, root: Path) -> Non
     out.put("hybrid", "embed_all_estimate_h", round(total / 3600, 1))
 
 
-def app_part(args, out) -> None:  # noqa: ANN001
+def app_part(args, out, timed: Callable) -> None:  # noqa: ANN001
     """The request cost of queuing vector jobs, and the worker's freshness."""
     from flask_migrate import upgrade
 

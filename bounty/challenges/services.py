@@ -113,6 +113,15 @@ def can_view_delivery(challenge: Challenge, user) -> bool:
             or user.belongs_to(challenge.winning_bid.organization_id))
 
 
+_bid_ranker = None  # set by the matching package (register_bid_ranker); challenges never imports it
+
+
+def register_bid_ranker(ranker) -> None:  # noqa: ANN001
+    """Let a higher package (bounty.matching) rank the evaluation page's bids."""
+    global _bid_ranker
+    _bid_ranker = ranker
+
+
 def rank_bids(challenge: Challenge, bids: Iterable[Bid]):
     """Order a challenge's bids for the evaluation page by the matcher's relevance.
 
@@ -121,9 +130,9 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]):
     by submission time. Ranks only the bids given: callers pass what the user
     may see.
     """
-    from ..matching import services as matching
-
-    return matching.rank_bids(challenge, bids)
+    if _bid_ranker is None:
+        raise RuntimeError("no bid ranker registered (bounty.matching.init_app not run)")
+    return _bid_ranker(challenge, bids)
 
 
 def own_bid(challenge: Challenge, user) -> Bid | None:

@@ -80,6 +80,10 @@ def init_app(app: Flask) -> None:
 
     app.extensions[EXTENSION_KEY] = engine
     app.extensions[MATCHER_KEY] = matcher
+    from ..challenges.services import register_bid_ranker
+    from .services import rank_bids
+
+    register_bid_ranker(rank_bids)
     indexing.install_hooks(_current_engine, Session, embeds=_embeds)
 
     if not app.config.get("TESTING"):

@@ -19,8 +19,9 @@ from bounty.accounts.uscc import (
     validate_uscc,
 )
 
-# ../shared/data/uscc.tsv next to the repository: real codes and corrupted ones.
-TABLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "uscc.tsv"
+# Real codes and corrupted ones, copied from the project's shared reference data
+# (shared/data/uscc.tsv) so that a clone with nothing beside it runs its tests.
+TABLE = Path(__file__).resolve().parents[1] / "data" / "uscc.tsv"
 
 
 def _rows() -> list[dict]:
