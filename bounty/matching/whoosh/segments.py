@@ -91,24 +91,6 @@ def sort_keys(base: Any, name: str) -> np.ndarray:
     return part(base, "keys:" + name, lambda r: arrays.sort_keys(column(r, name)))
 
 
-def id_docnums(base: Any) -> dict[str, tuple[int, ...]]:
-    """Each document id's document numbers (but those deleted before ``base`` was
-    opened: deletions only grow), mostly from the term index alone: a term in one
-    document records it as its first posting."""
-
-    def build(r: Any) -> dict[str, tuple[int, ...]]:
-        out: dict[str, tuple[int, ...]] = {}
-        for btext, info in r.iter_field("id"):
-            text = btext.decode("utf-8")
-            if info.doc_frequency() == 1:
-                out[text] = (info.min_id(),)
-            else:
-                out[text] = tuple(r.postings("id", text).all_ids())
-        return out
-
-    return part(base, "ids", build)
-
-
 def stored_fields(base: Any, docnum: int) -> dict:
     """A document's stored fields with ``data`` cut down to its title (what a hit shows)."""
     lru = part(base, "fields", lambda _b: OrderedDict())

@@ -272,7 +272,7 @@ class KindView(Reading):
         self._starts = [0]  # each segment's first document number
         for base in segment_bases:
             self._starts.append(self._starts[-1] + base.doc_count_all())
-        self._keys: dict[str, int | None] = {}
+        self._keys: dict[tuple[str, str], int | None] = {}
         reader = self.searcher.reader()
         self.doc_count = reader.doc_count()
         # term statistics still count deleted documents until segments merge,
@@ -383,31 +383,29 @@ class KindView(Reading):
 
         return self._np("live", build)
 
-    def id_docnum(self, doc_id: str) -> int | None:
-        """The live document number of the document ``doc_id`` (the last, were there
-        several), from each segment's id map: a view after a write builds nothing."""
-        live = self._live_mask()
-        for i in reversed(range(len(self._segment_bases))):
-            for local in reversed(segments.id_docnums(self._segment_bases[i]).get(doc_id, ())):
-                d = self._starts[i] + local
-                if live is None or live[d]:
-                    return d
-        return None
-
     def live_docnum(self, key: str) -> int | None:
         """The document number of the live document with ``key``, if any."""
-        if key in self._keys:
-            return self._keys[key]
+        return self._term_docnum("key", key)
+
+    def id_docnum(self, doc_id: str) -> int | None:
+        """The document number of the live document with id ``doc_id``, if any (looked
+        up per id, not from a map of every id: a view after a write builds nothing)."""
+        return self._term_docnum("id", doc_id)
+
+    def _term_docnum(self, field: str, text: str) -> int | None:
+        """The live document with ``text`` in the unique field ``field``, cached per view."""
+        if (field, text) in self._keys:
+            return self._keys[field, text]
         reader = self.searcher.reader()
         found = None
-        if ("key", key) in reader:
-            for d in reader.postings("key", key).all_ids():
+        if (field, text) in reader:
+            for d in reader.postings(field, text).all_ids():
                 if not reader.is_deleted(d):
                     found = d
                     break
         if len(self._keys) > 100_000:
             self._keys.clear()
-        self._keys[key] = found
+        self._keys[field, text] = found
         return found
 
     def all_doc_ids(self) -> Iterable[int]:
