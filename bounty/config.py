@@ -57,6 +57,11 @@ def build_config(overrides: dict | None = None) -> dict:
         "MAIL_USE_SSL": os.environ.get("MAIL_USE_SSL", "").lower() in {"1", "true", "yes"},
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "bounty@localhost"),
         "SCHEDULER_ENABLED": False,
+        # stage groups one person may not both decide, e.g. "award+acceptance,
+        # acceptance+certification" or "none"; unset: the default of bounty.review.separation
+        "REVIEW_SEPARATED_STAGES": os.environ.get("BOUNTY_REVIEW_SEPARATION"),
+        # the shortest bidding window: the form's deadline and what 审题 approval leaves
+        "MIN_BIDDING_DAYS": float(os.environ.get("BOUNTY_MIN_BIDDING_DAYS", "7")),
         "CHALLENGES_PER_PAGE": 20,
     }
     config.update(overrides)

@@ -223,12 +223,31 @@ def certification_edit(application_id: int):
 def certification_detail(application_id: int):
     """An application with its evidence and decisions; reviewers decide here."""
     application = get_application(application_id)
-    form = DecisionForm(version=application.version)
+    return _render_certification(application, DecisionForm(version=application.version))
+
+
+def _render_certification(application: cert.CertificationApplication, form: DecisionForm,
+                          refusal: str | None = None) -> str:
     return render_template(
         "registry/certification_detail.html", application=application, form=form,
-        actions=cert.LIFECYCLE.allowed(application, current_user),
+        refusal=refusal, actions=cert.LIFECYCLE.allowed(application, current_user),
         show_evidence=cert.can_view_evidence(application, current_user),
         evidence_labels={kind.value: kind.label for kind in cert.EvidenceKind})
+
+
+def _refused(item, lifecycle, form: DecisionForm, exc: DomainError, render, detail_url: str):
+    """A refused decision wrote nothing. A reviewer who may still decide sees the page as
+    it stands now, why, and their comment still typed in; if the item moved on there is
+    nothing left to decide: say so. Anyone else gets the plain refusal."""
+    db.session.rollback()
+    db.session.refresh(item)
+    if not is_reviewer(current_user):
+        raise exc
+    if "approve" not in lifecycle.allowed(item, current_user):
+        flash(exc.message, "error")
+        return redirect(detail_url)
+    form.version.data = item.version
+    return render(item, form, exc.message), exc.status_code
 
 
 @bp.route("/certifications/<int:application_id>/decide", methods=["POST"])
@@ -238,10 +257,13 @@ def certification_decide(application_id: int):
     application = get_application(application_id)
     form = DecisionForm()
     if not form.validate_on_submit():
-        flash(_("请选择审核结论。"), "error")
-        return redirect(url_for(".certification_detail", application_id=application.id))
-    cert.decide_certification(application, Outcome(form.outcome.data), current_user,
-                              form.comment.data or "", version=_version(form))
+        return _render_certification(application, form, _("请选择审核结论。")), 422
+    try:
+        cert.decide_certification(application, Outcome(form.outcome.data), current_user,
+                                  form.comment.data or "", version=_version(form))
+    except DomainError as exc:
+        return _refused(application, cert.LIFECYCLE, form, exc, _render_certification,
+                        url_for(".certification_detail", application_id=application.id))
     if application.certificate_number:
         flash(_("认定通过，证书编号 %(number)s。", number=application.certificate_number),
               "success")
@@ -378,10 +400,14 @@ def market_index():
 def listing_detail(listing_id: int):
     """A listing; reviewers decide here, the owner records a deal or withdraws."""
     listing = get_listing(listing_id)
+    return _render_listing(listing, DecisionForm(version=listing.version))
+
+
+def _render_listing(listing: market.MarketListing, form: DecisionForm,
+                    refusal: str | None = None) -> str:
     return render_template(
-        "registry/listing_detail.html", listing=listing,
-        form=DecisionForm(version=listing.version), withdraw_form=WithdrawForm(),
-        actions=market.LIFECYCLE.allowed(listing, current_user),
+        "registry/listing_detail.html", listing=listing, form=form, refusal=refusal,
+        withdraw_form=WithdrawForm(), actions=market.LIFECYCLE.allowed(listing, current_user),
         show_private=market.can_manage_or_review(listing, current_user))
 
 
@@ -392,10 +418,13 @@ def listing_decide(listing_id: int):
     listing = get_listing(listing_id)
     form = DecisionForm()
     if not form.validate_on_submit():
-        flash(_("请选择审核结论。"), "error")
-        return redirect(url_for(".listing_detail", listing_id=listing.id))
-    market.decide_listing(listing, Outcome(form.outcome.data), current_user,
-                          form.comment.data or "", version=_version(form))
+        return _render_listing(listing, form, _("请选择审核结论。")), 422
+    try:
+        market.decide_listing(listing, Outcome(form.outcome.data), current_user,
+                              form.comment.data or "", version=_version(form))
+    except DomainError as exc:
+        return _refused(listing, market.LIFECYCLE, form, exc, _render_listing,
+                        url_for(".listing_detail", listing_id=listing.id))
     if listing.listing_number:
         flash(_("挂牌审核通过，挂牌编号 %(number)s。", number=listing.listing_number), "success")
     else:
