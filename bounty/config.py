@@ -22,6 +22,11 @@ def _secret_key(folder: Path) -> str:
     return key_file.read_text().strip()
 
 
+def public_url_from_env() -> str | None:
+    """PUBLIC_URL (or its older name BOUNTY_PUBLIC_URL) when set in the environment."""
+    return os.environ.get("PUBLIC_URL") or os.environ.get("BOUNTY_PUBLIC_URL") or None
+
+
 def build_config(overrides: dict | None = None) -> dict:
     """Merge defaults, environment and explicit overrides into one mapping."""
     overrides = dict(overrides or {})
@@ -48,7 +53,9 @@ def build_config(overrides: dict | None = None) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_LOCK_SECONDS": 15 * 60,
-        "PUBLIC_URL": os.environ.get("BOUNTY_PUBLIC_URL", "http://127.0.0.1:5000"),
+        # the address users reach the platform at, for links in emails; `bounty serve`
+        # uses the host and port it serves on when neither variable is set
+        "PUBLIC_URL": public_url_from_env() or "http://127.0.0.1:5000",
         "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
         "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
