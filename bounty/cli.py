@@ -83,10 +83,10 @@ def jobs_group() -> None:
 @with_appcontext
 def jobs_run() -> None:
     """Run every due job once (closes bidding past the deadline, embeds changed documents,
-    sends the outbox)."""
+    removes orphaned and expired pending uploads, sends the outbox)."""
     from .jobs import run_due_jobs
 
-    for line in run_due_jobs(embed=True):
+    for line in run_due_jobs(embed=True, sweep=True):
         click.echo(line)
 
 

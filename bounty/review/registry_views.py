@@ -18,6 +18,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..challenges import uploads
 from ..challenges.models import Challenge, ChallengeState
 from ..challenges.services import can_view_challenge
 from ..errors import DomainError, NotFound, PermissionDenied
@@ -166,8 +167,27 @@ def _certification_data(form: CertificationForm) -> cert.CertificationData:
     )
 
 
-def _evidence_files(form: CertificationForm) -> dict:
-    return {kind.value: form[kind.value].data for kind in cert.EvidenceKind}
+def _received(form, fields, *, single: bool = False) -> list[uploads.FieldUploads] | None:
+    """The files of a submitted form's file fields, kept ones included; None for a GET
+    or a request without its CSRF token (nothing of it is kept)."""
+    if request.method != "POST" or uploads.csrf_failed(form):
+        return None
+    return [uploads.receive(f, current_user._get_current_object(), single=single)
+            for f in fields]
+
+
+def _keep(received: list[uploads.FieldUploads] | None) -> None:
+    for field_uploads in received or ():
+        field_uploads.keep()
+
+
+def _files_ok(received: list[uploads.FieldUploads] | None) -> bool:
+    return received is not None and not any(r.form_field.errors for r in received)
+
+
+def _finish(received: list[uploads.FieldUploads]) -> None:
+    for field_uploads in received:
+        field_uploads.finish()
 
 
 @bp.route("/challenges/<int:challenge_id>/certification", methods=["GET", "POST"])
@@ -179,15 +199,20 @@ def certification_apply(challenge_id: int):
     form = CertificationForm()
     if request.method == "GET":
         form.product_name.data = challenge.title
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    received = _received(form, form.evidence_fields(), single=True)
+    if valid and _files_ok(received):
         try:
             application = cert.apply_for_certification(
-                challenge, current_user, _certification_data(form), _evidence_files(form))
+                challenge, current_user, _certification_data(form),
+                {r.form_field.name: r.file for r in received})
         except DomainError as exc:
             _reject_form(form, exc)
         else:
+            _finish(received)
             flash(_("首台（套）认定申请已提交，等待审核。"), "success")
             return redirect(url_for(".certification_detail", application_id=application.id))
+    _keep(received)
     status = 422 if request.method == "POST" else 200
     return render_template("registry/certification_form.html", form=form, challenge=challenge,
                            application=None, floors=cert.price_floors()), status
@@ -204,15 +229,19 @@ def certification_edit(application_id: int):
         form.equipment_category.data = application.equipment_category.value
         for row, indicator in zip(form.indicators, application.indicators, strict=False):
             row.form.process(obj=indicator)
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    received = _received(form, form.evidence_fields(), single=True)
+    if valid and _files_ok(received):
         try:
             cert.resubmit_certification(application, current_user, _certification_data(form),
-                                        _evidence_files(form))
+                                        {r.form_field.name: r.file for r in received})
         except DomainError as exc:
             _reject_form(form, exc)
         else:
+            _finish(received)
             flash(_("申请已重新提交。"), "success")
             return redirect(url_for(".certification_detail", application_id=application.id))
+    _keep(received)
     status = 422 if request.method == "POST" else 200
     return render_template("registry/certification_form.html", form=form,
                            challenge=application.challenge, application=application,
@@ -342,15 +371,19 @@ def listing_new(challenge_id: int):
     form = ListingForm()
     if request.method == "GET":
         form.title.data = challenge.title
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    received = _received(form, [form.documents])
+    if valid and _files_ok(received):
         try:
             listing = market.create_listing(challenge, current_user, _listing_data(form),
-                                            form.documents.data or [])
+                                            received[0].files)
         except DomainError as exc:
             _reject_form(form, exc)
         else:
+            _finish(received)
             flash(_("挂牌申请已提交，等待审核。"), "success")
             return redirect(url_for(".listing_detail", listing_id=listing.id))
+    _keep(received)
     status = 422 if request.method == "POST" else 200
     return render_template("registry/listing_form.html", form=form, challenge=challenge,
                            listing=None), status
@@ -366,15 +399,19 @@ def listing_edit(listing_id: int):
     if request.method == "GET":
         form.transaction_type.data = listing.transaction_type.value
         form.negotiable.data = listing.is_negotiable
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    received = _received(form, [form.documents])
+    if valid and _files_ok(received):
         try:
             market.resubmit_listing(listing, current_user, _listing_data(form),
-                                    form.documents.data or [])
+                                    received[0].files)
         except DomainError as exc:
             _reject_form(form, exc)
         else:
+            _finish(received)
             flash(_("挂牌申请已重新提交。"), "success")
             return redirect(url_for(".listing_detail", listing_id=listing.id))
+    _keep(received)
     status = 422 if request.method == "POST" else 200
     return render_template("registry/listing_form.html", form=form, challenge=listing.challenge,
                            listing=listing), status
