@@ -68,7 +68,8 @@ def test_a_first_set_challenge_from_posting_to_a_market_deal(app, runner, time_m
         title=TITLE, industry="smart_lock", category="first_set", save_draft=None,
         submit_for_vetting="提交审题", bid_deadline=local_input(deadline)))
     assert posted.status_code == 302, posted.get_data(as_text=True)[:2000]
-    challenge = db.session.execute(sa.select(Challenge).where(Challenge.title == TITLE)).scalar_one()
+    challenge = db.session.execute(
+        sa.select(Challenge).where(Challenge.title == TITLE)).scalar_one()
     assert challenge.state == ChallengeState.vetting
     url = f"/review/challenges/{challenge.id}"
 
@@ -80,7 +81,8 @@ def test_a_first_set_challenge_from_posting_to_a_market_deal(app, runner, time_m
     # An institute bids; bidding closes at the deadline.
     institute = _client(app, "zjut@example.com")
     bid = institute.post(f"/challenges/{challenge.id}/bid", data={
-        "title": "锁体装配视觉引导与在线检测成套方案", "approach": "六轴机器人视觉引导装配，在线扭矩与气密检测。",
+        "title": "锁体装配视觉引导与在线检测成套方案",
+        "approach": "六轴机器人视觉引导装配，在线扭矩与气密检测。",
         "team_lead": "赵强", "quote_yuan": "2800000", "duration_months": "12",
         "milestones-0-name": "样机研制", "milestones-0-month": "6",
         "milestones-0-deliverable": "样机及测试报告",

@@ -67,6 +67,7 @@ def test_submission_for_vetting_needs_the_window_too(app):
     owner = create_user("enterprise")
     challenge = create_challenge(owner, state=ChallengeState.draft,
                                  bid_deadline=utcnow() + timedelta(days=3))
-    with pytest.raises(TransitionRefused, match="揭榜期不得少于 7 天.*请修改揭榜截止时间后再提交审题"):
+    with pytest.raises(TransitionRefused,
+                       match="揭榜期不得少于 7 天.*请修改揭榜截止时间后再提交审题"):
         challenge_services.submit_challenge(challenge, owner)
     assert challenge.state == ChallengeState.draft

@@ -70,7 +70,8 @@ def test_default_separates_award_from_acceptance_and_acceptance_from_certificati
 def test_the_awarder_may_not_decide_acceptance_at_all(app):
     challenge, awarder = _awarded_then_delivered()
     for outcome in Outcome:
-        with pytest.raises(PermissionDenied, match="「揭榜结果审核」阶段通过该榜单，按审核分离规则"):
+        with pytest.raises(PermissionDenied,
+                           match="「揭榜结果审核」阶段通过该榜单，按审核分离规则"):
             decide(challenge, Stage.acceptance, outcome, awarder, "意见")
     decide(challenge, Stage.acceptance, Outcome.approve, create_user("reviewer"))
     assert challenge.state == ChallengeState.completed
@@ -122,7 +123,8 @@ def test_registry_queue_and_page_say_it(app, sign_in):
     _approved(challenge, Stage.acceptance, acceptor)
     application = cert.apply_for_certification(challenge, owner, cert_data(), evidence_files())
     client = sign_in(acceptor)
-    assert "可以作出结论的审核人员：钱认定。" in client.get("/registry/review").get_data(as_text=True)
+    queue = client.get("/registry/review").get_data(as_text=True)
+    assert "可以作出结论的审核人员：钱认定。" in queue
     page = client.get(f"/certifications/{application.id}").get_data(as_text=True)
     assert "「首台套认定」须由其他审核人员作出结论" in page and 'name="comment"' not in page
 
