@@ -284,21 +284,27 @@ def _refused(item, lifecycle, form: DecisionForm, exc: DomainError, render, deta
 def certification_decide(application_id: int):
     """A reviewer approves, returns or rejects an application."""
     application = get_application(application_id)
+    return _decide(application, cert.LIFECYCLE, cert.decide_certification,
+                   _render_certification,
+                   url_for(".certification_detail", application_id=application.id),
+                   lambda: _("认定通过，证书编号 %(number)s。",
+                             number=application.certificate_number)
+                   if application.certificate_number else None)
+
+
+def _decide(item, lifecycle, decide, render, detail_url: str, approved):
+    """The decision POST of a certification application or a listing: validate, decide,
+    and say what came of it; a refusal re-renders the page with the comment kept."""
     form = DecisionForm()
     if not form.validate_on_submit():
-        return _render_certification(application, form, _("请选择审核结论。")), 422
+        return render(item, form, _("请选择审核结论。")), 422
     try:
-        cert.decide_certification(application, Outcome(form.outcome.data), current_user,
-                                  form.comment.data or "", version=_version(form))
+        decide(item, Outcome(form.outcome.data), current_user, form.comment.data or "",
+               version=_version(form))
     except DomainError as exc:
-        return _refused(application, cert.LIFECYCLE, form, exc, _render_certification,
-                        url_for(".certification_detail", application_id=application.id))
-    if application.certificate_number:
-        flash(_("认定通过，证书编号 %(number)s。", number=application.certificate_number),
-              "success")
-    else:
-        flash(_("审核意见已记录。"), "success")
-    return redirect(url_for(".certification_detail", application_id=application.id))
+        return _refused(item, lifecycle, form, exc, render, detail_url)
+    flash(approved() or _("审核意见已记录。"), "success")
+    return redirect(detail_url)
 
 
 def _version(form: DecisionForm) -> int | None:
@@ -453,20 +459,10 @@ def _render_listing(listing: market.MarketListing, form: DecisionForm,
 def listing_decide(listing_id: int):
     """A reviewer approves, returns or rejects a listing."""
     listing = get_listing(listing_id)
-    form = DecisionForm()
-    if not form.validate_on_submit():
-        return _render_listing(listing, form, _("请选择审核结论。")), 422
-    try:
-        market.decide_listing(listing, Outcome(form.outcome.data), current_user,
-                              form.comment.data or "", version=_version(form))
-    except DomainError as exc:
-        return _refused(listing, market.LIFECYCLE, form, exc, _render_listing,
-                        url_for(".listing_detail", listing_id=listing.id))
-    if listing.listing_number:
-        flash(_("挂牌审核通过，挂牌编号 %(number)s。", number=listing.listing_number), "success")
-    else:
-        flash(_("审核意见已记录。"), "success")
-    return redirect(url_for(".listing_detail", listing_id=listing.id))
+    return _decide(listing, market.LIFECYCLE, market.decide_listing, _render_listing,
+                   url_for(".listing_detail", listing_id=listing.id),
+                   lambda: _("挂牌审核通过，挂牌编号 %(number)s。", number=listing.listing_number)
+                   if listing.listing_number else None)
 
 
 @bp.route("/market/<int:listing_id>/deal", methods=["GET", "POST"])
