@@ -329,6 +329,11 @@ def _days(value: float) -> str:
     return f"{value:g}"
 
 
+def bidding_window_label() -> str:
+    """The rule in one line, shown next to the deadline field before anyone types."""
+    return str(_l("揭榜期不少于 %(days)s 天。", days=_days(min_bidding_days())))
+
+
 def bidding_window_problem(deadline: datetime, now: datetime) -> str | None:
     """Why a bid deadline leaves institutes too little time to bid, or None.
 

@@ -24,6 +24,12 @@ from .models import PUBLIC_STATES, Attachment, Category, Challenge, ChallengeSta
 
 bp = Blueprint("challenges", __name__, url_prefix="/challenges")
 
+
+@bp.app_template_global("bidding_window_label")
+def _bidding_window_label() -> str:
+    """The shortest bidding window, said next to the deadline field."""
+    return services.bidding_window_label()
+
 # States whose award is confirmed: the winner's organisation may be named publicly.
 AWARDED_STATES = frozenset(
     {ChallengeState.in_progress, ChallengeState.acceptance_review, ChallengeState.completed}

@@ -243,9 +243,8 @@ def decision_problem(item, stage: StageKey, user, now: datetime | None = None, *
                                          approvals=approvals)
 
 
-def check_may_vote(item, stage: StageKey, outcome: Outcome, user,
-                   now: datetime | None = None) -> ReviewStage:
-    """Everything that bars this user from deciding now, before any write."""
+def check_may_vote(item, stage: StageKey, user, now: datetime | None = None) -> ReviewStage:
+    """Everything that bars this user from deciding (or scoring) now, before any write."""
     problem = decision_problem(item, stage, user, now)
     if problem is not None:
         raise PermissionDenied(problem)

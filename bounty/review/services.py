@@ -88,7 +88,7 @@ def decide(challenge: Challenge, stage: Stage, outcome: Outcome, user,
                 "请退回企业修改截止时间。",
                 deadline=to_local(challenge.bid_deadline).strftime("%Y-%m-%d %H:%M"),
                 problem=problem)))
-    config = check_may_vote(challenge, StageKey(stage.value), outcome, user, now)
+    config = check_may_vote(challenge, StageKey(stage.value), user, now)
     with atomic():
         check_version(challenge, version)
         vote = record_vote(challenge, config, user, outcome)

@@ -13,7 +13,7 @@ from ..challenges.services import can_view_challenge, visible_bids
 from ..errors import DomainError
 from ..extensions import db
 from ..matching import similarity
-from . import assignment, blind, conflicts, scoring, separation, services, stages
+from . import assignment, blind, scoring, separation, services, stages
 from .forms import DecisionForm
 from .models import Outcome, Stage
 from .stages import StageKey
@@ -171,7 +171,8 @@ def _render_decision(challenge: Challenge, stage: Stage | None, form: DecisionFo
             "config": config,
             "progress": assignment.approvals_progress(challenge),
             "tasks": [t for t in assignment.round_tasks(challenge, key) if t.round == round_no],
-            "conflict": conflicts.blocking_conflict(user, challenge),
+            # who may decide here may score here (bounty.review.scoring.submit_scores)
+            "score_problem": assignment.decision_problem(challenge, key, user),
             "bar": assignment.decision_bar(challenge, user),
             "own_sheet": scoring.own_sheet(challenge, key, round_no, user),
             "sheet_count": len(sheets),

@@ -71,3 +71,9 @@ def test_submission_for_vetting_needs_the_window_too(app):
                        match="揭榜期不得少于 7 天.*请修改揭榜截止时间后再提交审题"):
         challenge_services.submit_challenge(challenge, owner)
     assert challenge.state == ChallengeState.draft
+
+
+def test_the_posting_form_says_the_window_before_anyone_types(app, sign_in):
+    app.config["MIN_BIDDING_DAYS"] = 10
+    page = sign_in(create_user("enterprise")).get("/challenges/new").get_data(as_text=True)
+    assert "揭榜期不少于 10 天。" in page

@@ -169,3 +169,20 @@ def test_an_assignment_never_goes_to_a_barred_reviewer(app):
     assert auto_assign(lead) == []  # nobody else on duty may take it
     inspector = create_user("reviewer")
     assert [r.id for _t, r in auto_assign(lead)] == [inspector.id]
+
+
+def test_who_may_not_decide_may_not_score(app, sign_in):
+    from bounty.review import scoring
+
+    from .conftest import award_challenge
+
+    app.config["REVIEW_SEPARATED_STAGES"] = "vetting+award"
+    challenge, _owner, _bids = award_challenge()
+    vetter = create_user("reviewer")
+    _approved(challenge, Stage.vetting, vetter)
+    scores = {"技术先进性": 8, "可行性": 8, "团队基础": 8, "报价合理性": 8}
+    with pytest.raises(PermissionDenied, match="审核分离规则"):
+        scoring.submit_scores(challenge, vetter, scores)
+    page = sign_in(vetter).get(f"/review/challenges/{challenge.id}").get_data(as_text=True)
+    assert 'class="form score-form"' not in page and "审核分离规则" in page
+    scoring.submit_scores(challenge, create_user("reviewer"), scores)
