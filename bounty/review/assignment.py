@@ -392,7 +392,10 @@ def _declined(task: ReviewTask, reviewer) -> bool:
 
 def assignment_problem(task: ReviewTask, reviewer, approvals: dict | None = None
                        ) -> str | None:
-    """Why this reviewer cannot take this slot, or None."""
+    """Why this reviewer cannot take this slot, or None.
+
+    :param approvals: separation.approvals_by_reviewer of the task's challenge, if known.
+    """
     if not task.is_open:
         return str(_l("该审核任务已结束。"))
     if reviewer is None or reviewer.role != Role.reviewer or not reviewer.is_active:
@@ -473,8 +476,10 @@ def auto_assign(actor, cap: int | None = None, stage: StageKey | None = None
     now = utcnow()
     with atomic():
         for task in pending:
+            approvals = separation.approvals_by_reviewer(task.challenge_id)
             candidates = [r for r in reviewers if load[r.id] < cap
-                          and assignment_problem(task, r) is None and not _declined(task, r)]
+                          and assignment_problem(task, r, approvals) is None
+                          and not _declined(task, r)]
             if not candidates:
                 continue
             chosen = min(candidates, key=lambda r: (load[r.id], r.id))
