@@ -189,3 +189,15 @@ def test_the_milestone_report_keeps_its_files(app, time_machine):
         f"{prefix}-report": "样机完成。", f"{prefix}-attachments-pending": tokens}
                  ).status_code == 302
     assert [a.original_name for a in milestone.attachments] == ["测试报告.pdf"]
+
+
+def test_bounty_jobs_run_sweeps_expired_pending_uploads(app, runner):
+    kept = attachments.stash_pending(attachments.CheckedUpload(PDF, "旧.pdf", "pdf",
+                                                               "application/pdf"),
+                                     create_user("enterprise"))
+    day_ago = time.time() - 25 * 3600
+    os.utime(attachments.pending_folder() / kept.stored_name, (day_ago, day_ago))
+    result = runner.invoke(args=["jobs", "run"])
+    assert result.exit_code == 0, result.output
+    assert "removed 1 orphaned or expired pending uploads" in result.output
+    assert _pending_files() == []
