@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from .config import public_url_from_env
 from .errors import DomainError
 
 
@@ -37,11 +38,40 @@ def serve_command(host: str, port: int, threads: int, no_scheduler: bool) -> Non
     from .matching import start_embedding_worker
 
     app = current_app._get_current_object()
+    if public_url_from_env() is None:
+        # Links in emails lead where this process actually serves.
+        app.config["PUBLIC_URL"] = served_url(host, port)
     if not no_scheduler:
         start_scheduler(app)
         start_embedding_worker(app)
-    click.echo(f"bounty serving on http://{host}:{port}/")
+    for line in banner(app, host, port, scheduler=not no_scheduler):
+        click.echo(line)
     serve(app, host=host, port=port, threads=threads)
+
+
+def served_url(host: str, port: int) -> str:
+    """The URL of a server listening on host:port (a wildcard address: this machine)."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def banner(app: Flask, host: str, port: int, *, scheduler: bool) -> list[str]:
+    """What `bounty serve` says at start: where it serves, where emails go, which links
+    they carry."""
+    config = app.config
+    lines = [f"bounty serving on {served_url(host, port)}/  (Ctrl-C to stop)"]
+    if config.get("MAIL_SERVER"):
+        lines.append(f"mail: sent over SMTP to {config['MAIL_SERVER']}:{config['MAIL_PORT']}")
+    else:
+        lines.append("mail: MAIL_SERVER is not set: every email (headers and text) is printed "
+                     "here, none is sent")
+    lines.append(f"links in emails: {config['PUBLIC_URL']}  (set PUBLIC_URL to change)")
+    if not scheduler:
+        lines.append("scheduled jobs: off (--no-scheduler); `bounty jobs run` runs them")
+    return lines
 
 
 @click.group("jobs")
@@ -53,10 +83,10 @@ def jobs_group() -> None:
 @with_appcontext
 def jobs_run() -> None:
     """Run every due job once (closes bidding past the deadline, embeds changed documents,
-    sends the outbox)."""
+    removes orphaned and expired pending uploads, sends the outbox)."""
     from .jobs import run_due_jobs
 
-    for line in run_due_jobs(embed=True):
+    for line in run_due_jobs(embed=True, sweep=True):
         click.echo(line)
 
 

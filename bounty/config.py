@@ -22,6 +22,11 @@ def _secret_key(folder: Path) -> str:
     return key_file.read_text().strip()
 
 
+def public_url_from_env() -> str | None:
+    """PUBLIC_URL (or its older name BOUNTY_PUBLIC_URL) when set in the environment."""
+    return os.environ.get("PUBLIC_URL") or os.environ.get("BOUNTY_PUBLIC_URL") or None
+
+
 def build_config(overrides: dict | None = None) -> dict:
     """Merge defaults, environment and explicit overrides into one mapping."""
     overrides = dict(overrides or {})
@@ -48,7 +53,9 @@ def build_config(overrides: dict | None = None) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_LOCK_SECONDS": 15 * 60,
-        "PUBLIC_URL": os.environ.get("BOUNTY_PUBLIC_URL", "http://127.0.0.1:5000"),
+        # the address users reach the platform at, for links in emails; `bounty serve`
+        # uses the host and port it serves on when neither variable is set
+        "PUBLIC_URL": public_url_from_env() or "http://127.0.0.1:5000",
         "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
         "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
@@ -57,6 +64,11 @@ def build_config(overrides: dict | None = None) -> dict:
         "MAIL_USE_SSL": os.environ.get("MAIL_USE_SSL", "").lower() in {"1", "true", "yes"},
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "bounty@localhost"),
         "SCHEDULER_ENABLED": False,
+        # stage groups one person may not both decide, e.g. "award+acceptance,
+        # acceptance+certification" or "none"; unset: the default of bounty.review.separation
+        "REVIEW_SEPARATED_STAGES": os.environ.get("BOUNTY_REVIEW_SEPARATION"),
+        # the shortest bidding window: the form's deadline and what 审题 approval leaves
+        "MIN_BIDDING_DAYS": float(os.environ.get("BOUNTY_MIN_BIDDING_DAYS", "7")),
         "CHALLENGES_PER_PAGE": 20,
     }
     config.update(overrides)

@@ -114,9 +114,6 @@ class BidForm(FlaskForm):
                 for m in bid.milestones]
         set_milestone_rows(self, rows or [{}])
 
-    def uploaded_files(self) -> list:
-        return [f for f in (self.attachments.data or []) if f and f.filename]
-
 
 def set_milestone_rows(form: BidForm, rows: list[dict]) -> None:
     """Replace the milestone rows (used by the add/remove-row buttons and prefill)."""
@@ -181,6 +178,3 @@ class MilestoneReportForm(FlaskForm):
                                     description=_l("可选 %(types)s，每个不超过 20 MB。",
                                                    types=ALLOWED_LABEL))
     send = SubmitField(_l("提交报告"))
-
-    def uploaded_files(self) -> list:
-        return [f for f in (self.attachments.data or []) if f and f.filename]
