@@ -34,9 +34,10 @@ def serve_command(host: str, port: int, threads: int, no_scheduler: bool) -> Non
     from waitress import serve
 
     from .jobs import start_scheduler
-    from .matching import start_embedding_worker
+    from .matching import enable_healing, start_embedding_worker
 
     app = current_app._get_current_object()
+    enable_healing(app)
     if not no_scheduler:
         start_scheduler(app)
         start_embedding_worker(app)
@@ -66,14 +67,25 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--head", "head", default=None,
+              help="An exported head (seq:hash from `bounty audit anchor`) the chain must hold.")
+@click.option("--head-file", type=click.File("r"), default=None,
+              help="Read the exported head from this file.")
 @with_appcontext
-def audit_verify() -> None:
-    """Check the hash chain; report the first event that was altered."""
+def audit_verify(head: str | None, head_file) -> None:  # noqa: ANN001
+    """Check the keyed hash chain; report the first event that was altered."""
     from .audit import verify_chain
+    from .audit_keys import AuditKeyError
 
-    result = verify_chain()
+    if head_file is not None:
+        head = head_file.read()
+    try:
+        result = verify_chain(head)
+    except (ValueError, AuditKeyError) as exc:
+        fail(str(exc))
     if result.ok:
-        click.echo(f"ok: {result.checked} events, chain intact")
+        suffix = f", holds the exported head {head.strip().split(':')[0]}" if head else ""
+        click.echo(f"ok: {result.checked} events, chain intact{suffix}")
         return
     if result.missing_seq is not None:
         fail(f"event {result.missing_seq} is missing (deleted): {result.reason}")
@@ -81,6 +93,16 @@ def audit_verify() -> None:
         event = result.first_bad
         fail(f"event {event.seq} (id {event.id}, {event.action}) was altered: {result.reason}")
     fail(result.reason)
+
+
+@audit_group.command("anchor")
+@with_appcontext
+def audit_anchor() -> None:
+    """Print the chain's head (seq:hash): keep it outside the database, and check it later
+    with `bounty audit verify --head`."""
+    from .audit import anchor
+
+    click.echo(anchor())
 
 
 @click.group("users")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -17,7 +17,7 @@ from ..extensions import db
 from ..signals import membership_changed, organization_saved, user_registered
 from ..timeutil import utcnow
 from ..transactions import atomic
-from .models import LoginAttempt, MembershipStatus, Organization, OrgKind, Role, User
+from .models import MembershipStatus, Organization, OrgKind, Role, User
 from .passwords import check_password_strength
 from .uscc import (
     REASON_CHARACTER,
@@ -74,52 +74,27 @@ class FieldError(DomainError):
         self.field = field
 
 
-class LoginThrottled(DomainError):
-    status_code = 429
-
-
 class AccountNotActive(DomainError):
     """The password was right but the account may not log in (pending, refused, disabled)."""
 
     status_code = 403
 
 
-def authenticate(email: str, password: str, *, max_failures: int = 5,
-                 lock_seconds: int = 900, now: datetime | None = None) -> User | None:
+def authenticate(email: str, password: str) -> User | None:
     """Return the user for a correct email and password, else None.
 
-    An unknown email and a wrong password look the same to the caller. After
-    ``max_failures`` failures for one email, further tries are refused until
-    ``lock_seconds`` have passed, whether the email exists or not. A right
-    password for an account that may not log in raises :class:`AccountNotActive`:
-    only someone who knows the password learns why.
+    An unknown email and a wrong password look the same to the caller (and cost
+    the same time). Failures are throttled per client address by the view
+    (throttling.py), never by a lock on the account. A right password for an
+    account that may not log in raises :class:`AccountNotActive`: only someone who
+    knows the password learns why.
     """
-    now = now or utcnow()
-    key = normalize_email(email)
-    attempt = db.session.get(LoginAttempt, key)
-    if attempt and attempt.locked_until and attempt.locked_until > now:
-        raise LoginThrottled(str(_l("登录失败次数过多，请 %(minutes)d 分钟后再试。",
-                                    minutes=max(1, int((attempt.locked_until - now)
-                                                       .total_seconds() // 60) + 1))))
-    user = find_user_by_email(key)
+    user = find_user_by_email(email)
     valid = check_password_hash(user.password_hash if user else _dummy_hash(), password or "")
     if user is not None and valid:
-        if attempt is not None:
-            db.session.delete(attempt)
-            db.session.commit()
         if not user.is_active:
             raise AccountNotActive(inactive_reason(user))
         return user
-    with atomic():
-        attempt = db.session.get(LoginAttempt, key)
-        if attempt is None:
-            attempt = LoginAttempt(email=key, failures=0)
-            db.session.add(attempt)
-        attempt.failures += 1
-        attempt.last_failure_at = now
-        if attempt.failures >= max_failures:
-            attempt.locked_until = now + timedelta(seconds=lock_seconds)
-            attempt.failures = 0
     return None
 
 

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -31,6 +30,7 @@ from .forms import (
     StaffUserForm,
 )
 from .models import MembershipStatus, Organization, OrgKind, Role, User
+from .throttling import login_limits, password_limit, register_limit
 
 # No url_prefix: account pages live under /accounts, organisation pages under /orgs.
 bp = Blueprint("accounts", __name__)
@@ -114,20 +114,13 @@ def get_pending_member(user_id: int) -> User:
 
 
 @bp.route("/accounts/login", methods=["GET", "POST"])
+@login_limits
 def login():
-    """Log in with email and password."""
+    """Log in with email and password (failures throttled per address: throttling.py)."""
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            user = services.authenticate(
-                form.email.data,
-                form.password.data,
-                max_failures=current_app.config["LOGIN_MAX_FAILURES"],
-                lock_seconds=current_app.config["LOGIN_LOCK_SECONDS"],
-            )
-        except services.LoginThrottled as exc:
-            form.email.errors.append(exc.message)
-            return render_template("accounts/login.html", form=form), 429
+            user = services.authenticate(form.email.data, form.password.data)
         except services.AccountNotActive as exc:
             form.form_errors.append(exc.message)
             return render_template("accounts/login.html", form=form), 403
@@ -157,6 +150,7 @@ def logout():
 # form with everything typed instead of the bare 400 page.
 @csrf.exempt
 @bp.route("/accounts/register", methods=["GET", "POST"])
+@register_limit
 def register():
     """Self-registration of an enterprise or institute user with their organisation."""
     if current_user.is_authenticated:
@@ -225,6 +219,7 @@ def profile():
 
 @bp.route("/accounts/profile/password", methods=["POST"])
 @login_required
+@password_limit
 def change_password():
     """Change the password; every other session of this user ends."""
     form = PasswordChangeForm(prefix="pw")
