@@ -97,7 +97,8 @@ def test_events_are_keyed_with_the_configured_key(app, chain):
     app.config["BOUNTY_AUDIT_KEY"] = "k1:" + "s" * 32
     services.create_challenge(create_user("enterprise"), _data("另一个榜单"))
     db.session.commit()
-    event = db.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq.desc())).scalars().first()
+    event = db.session.execute(
+        sa.select(AuditEvent).order_by(AuditEvent.seq.desc())).scalars().first()
     assert event.key_id == "k1"
     assert event.compute_hash(b"s" * 32) == event.hash
 

@@ -8,11 +8,10 @@ Events keep the id of the HMAC key that hashed them (NULL: before keying, plain
 SHA-256). Failed logins are throttled per client address in the server
 (bounty/accounts/throttling.py), so the per-account lock table goes.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import bounty.timeutil
-
 
 # revision identifiers, used by Alembic.
 revision = '7c3e5a9d2f14'
