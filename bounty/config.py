@@ -78,9 +78,17 @@ def build_config(overrides: dict | None = None) -> dict:
         "BOUNTY_AUDIT_KEY": os.environ.get("BOUNTY_AUDIT_KEY"),
         "BOUNTY_AUDIT_OLD_KEYS": os.environ.get("BOUNTY_AUDIT_OLD_KEYS", ""),
         "SCHEDULER_ENABLED": False,
+        # "production": refuse a generated secret key and a missing audit key (production.py)
+        "BOUNTY_ENV": os.environ.get("BOUNTY_ENV", "development"),
         "CHALLENGES_PER_PAGE": 20,
     }
     config.update(overrides)
-    if "SECRET_KEY" not in config:
-        config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or _secret_key(folder)
+    if "SECRET_KEY" in config:
+        config.setdefault("BOUNTY_SECRET_KEY_SOURCE", "given")
+    elif os.environ.get("SECRET_KEY"):
+        config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+        config["BOUNTY_SECRET_KEY_SOURCE"] = "environment"
+    else:
+        config["SECRET_KEY"] = _secret_key(folder)
+        config["BOUNTY_SECRET_KEY_SOURCE"] = "instance file"
     return config

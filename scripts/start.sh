@@ -27,4 +27,6 @@ echo "==> bounty demo"
 host=${BOUNTY_HOST:-127.0.0.1}
 port=${BOUNTY_PORT:-5000}
 echo "==> serving http://$host:$port/  (Ctrl-C to stop)"
-exec "$VENV/bin/bounty" serve --host "$host" --port "$port"
+# --demo: the demo logins (with their published password) are expected here; a
+# production instance is set up with `bounty init` instead (README "Production")
+exec "$VENV/bin/bounty" serve --demo --host "$host" --port "$port"
