@@ -77,9 +77,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(digest_views.bp)
     app.register_blueprint(workbench_views.bp)
 
+    from .accounts import throttling
     from .web import security, template_helpers
 
     template_helpers.init_app(app)
+    throttling.init_app(app)  # inside ProxyFix (security), which must see requests first
     security.init_app(app)
     _register_error_handlers(app)
 

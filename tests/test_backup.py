@@ -59,4 +59,9 @@ def test_backup_restores_into_an_empty_instance(app, runner, tmp_path,
         assert again.exit_code == 1 and "not empty" in again.output
         get_engine().close()
         db.session.remove()
+    # the fixture's session took a connection of the restored app's engine (two apps in
+    # one process share Flask-SQLAlchemy's session registry): close it before the
+    # empty database is dropped
+    db.session.remove()
+    with restored.app_context():
         db.engine.dispose()

@@ -15,17 +15,96 @@ Memcached) instead. Counters restart with the server, which only forgives.
 * ``BOUNTY_REGISTER_LIMIT`` registrations per address, and ``BOUNTY_PASSWORD_LIMIT``
   failed password changes per address.
 
-A successful login or password change (a redirect) costs nothing.
+A successful login or password change (a redirect) costs nothing. Once an address is
+over its login or registration limit, its further posts there are refused by a WSGI
+middleware before Flask (``Refuser``): a flood costs the server microseconds per
+request, not a page, so other visitors do not slow down (benchmarks/login_load.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
 
-from flask import current_app, request
+from flask import Flask, current_app, render_template, request
+from flask_babel import gettext as _
+from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 
 from ..extensions import limiter
+
+REFUSER_KEY = "bounty.accounts.refuser"
+_LANG = re.compile(r"(?:^|;\s*)lang=([A-Za-z_]+)")
+
+
+class Refuser:
+    """WSGI middleware answering 429 at once to posts from an address that is over the
+    limit of that path, until the limit resets. Inside ProxyFix: ``REMOTE_ADDR`` is the
+    client's."""
+
+    def __init__(self, wsgi_app: Callable) -> None:
+        self.wsgi_app = wsgi_app
+        self._lock = threading.Lock()
+        self._until: dict[tuple[str, str], float] = {}  # (address, path) -> reset time
+        self._pages: dict[str, bytes] = {}  # the 429 page per language cookie
+
+    def block(self, address: str, path: str, until: float, lang: str, page: bytes) -> None:
+        with self._lock:
+            if len(self._until) > 100_000:  # forget the expired ones
+                now = time.time()
+                self._until = {k: v for k, v in self._until.items() if v > now}
+            self._until[(address, path)] = until
+            self._pages[lang] = page
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            key = (environ.get("REMOTE_ADDR", ""), environ.get("PATH_INFO", ""))
+            until = self._until.get(key)
+            if until is not None:
+                lang = _lang(environ.get("HTTP_COOKIE", ""))
+                page = self._pages.get(lang)
+                wait = until - time.time()
+                if wait > 0 and page is not None:
+                    start_response("429 TOO MANY REQUESTS", [
+                        ("Content-Type", "text/html; charset=utf-8"),
+                        ("Content-Length", str(len(page))),
+                        ("Retry-After", str(int(wait) + 1)),
+                        *_headers()])
+                    return [page]
+                if wait <= 0:
+                    with self._lock:
+                        self._until.pop(key, None)
+        return self.wsgi_app(environ, start_response)
+
+
+def _lang(cookie: str) -> str:
+    found = _LANG.search(cookie)
+    return found.group(1) if found else ""
+
+
+def _headers() -> list[tuple[str, str]]:
+    from ..web.security import HEADERS
+
+    return list(HEADERS.items())
+
+
+def init_app(app: Flask) -> None:
+    """Put the refuser in front of the app (ProxyFix, when configured, goes before it)."""
+    refuser = Refuser(app.wsgi_app)
+    app.wsgi_app = refuser
+    app.extensions[REFUSER_KEY] = refuser
+
+
+def _refuse_early(limit: RequestLimit) -> None:
+    """On a breach of a per-address limit: refuse that address's next posts early."""
+    refuser = current_app.extensions.get(REFUSER_KEY)
+    if refuser is None:
+        return
+    page = render_template("throttled.html", message=_("尝试次数过多，请稍后再试。"))
+    refuser.block(get_remote_address(), request.path, float(limit.reset_at),
+                  _lang(request.headers.get("Cookie", "")), page.encode())
 
 
 def _failed(response) -> bool:  # noqa: ANN001
@@ -47,13 +126,13 @@ def login_limits(view):  # noqa: ANN001, ANN201
                          key_func=_address_and_account, deduct_when=_failed,
                          scope="login-account")(view)
     return limiter.limit(_config("BOUNTY_LOGIN_LIMIT"), methods=["POST"],
-                         deduct_when=_failed, scope="login")(view)
+                         deduct_when=_failed, scope="login", on_breach=_refuse_early)(view)
 
 
 def register_limit(view):  # noqa: ANN001, ANN201
     """Every registration posted, per address."""
     return limiter.limit(_config("BOUNTY_REGISTER_LIMIT"), methods=["POST"],
-                         scope="register")(view)
+                         scope="register", on_breach=_refuse_early)(view)
 
 
 def password_limit(view):  # noqa: ANN001, ANN201

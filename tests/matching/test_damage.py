@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from bounty import create_app
 from bounty.accounts.models import Role
 from bounty.challenges.models import ChallengeState
 from bounty.matching import enable_healing, get_engine
@@ -65,16 +64,6 @@ def indexed(app):
     return {"ids": ids, "gen": gen}
 
 
-def _fresh_app(app):
-    """Another process on the same database and index folder."""
-    config = {k: app.config[k] for k in ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI",
-                                         "BOUNTY_INSTANCE", "UPLOAD_FOLDER",
-                                         "BOUNTY_INDEX_DIR", "WTF_CSRF_ENABLED",
-                                         "PASSWORD_HASH_METHOD", "SERVER_NAME", "PUBLIC_URL",
-                                         "BOUNTY_EMBEDDER")}
-    return create_app(config)
-
-
 def _found(client) -> int:
     response = client.get("/matching/search", query_string={"q": "伺服电机"})
     assert response.status_code == 200
@@ -82,9 +71,9 @@ def _found(client) -> int:
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
-def test_reindex_rebuilds_whatever_the_damage(app, indexed, damage):
+def test_reindex_rebuilds_whatever_the_damage(make_app, indexed, damage):
     DAMAGE[damage](indexed["gen"])
-    fresh = _fresh_app(app)
+    fresh = make_app()
     with fresh.app_context():
         result = fresh.test_cli_runner().invoke(args=["reindex"])
         assert result.exit_code == 0, result.output
@@ -97,9 +86,9 @@ def test_reindex_rebuilds_whatever_the_damage(app, indexed, damage):
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
-def test_a_server_finds_the_damage_at_start_and_heals(app, indexed, damage, caplog):
+def test_a_server_finds_the_damage_at_start_and_heals(make_app, indexed, damage, caplog):
     DAMAGE[damage](indexed["gen"])
-    fresh = _fresh_app(app)
+    fresh = make_app()
     with fresh.app_context(), caplog.at_level(logging.ERROR, "bounty.matching.whoosh.engine"):
         engine = get_engine()
         start_up(fresh, engine)  # what create_app does outside tests
@@ -125,8 +114,8 @@ def test_a_server_finds_the_damage_at_start_and_heals(app, indexed, damage, capl
 
 
 @pytest.mark.parametrize("damage", ["toc overwritten", "segment deleted", "folder deleted"])
-def test_a_failed_read_starts_one_rebuild(app, indexed, damage, caplog):
-    fresh = _fresh_app(app)
+def test_a_failed_read_starts_one_rebuild(make_app, indexed, damage, caplog):
+    fresh = make_app()
     with fresh.app_context(), caplog.at_level(logging.ERROR, "bounty.matching.whoosh.engine"):
         engine = get_engine()
         healer = enable_healing(fresh)  # serving, index fine at start
@@ -146,10 +135,10 @@ def test_a_failed_read_starts_one_rebuild(app, indexed, damage, caplog):
         engine.close()
 
 
-def test_a_missing_folder_with_documents_is_rebuilt_not_empty(app, indexed):
+def test_a_missing_folder_with_documents_is_rebuilt_not_empty(app, make_app, indexed):
     _delete_folder(indexed["gen"])
     assert not Path(app.config["BOUNTY_INDEX_DIR"]).exists()
-    fresh = _fresh_app(app)
+    fresh = make_app()
     with fresh.app_context():
         engine = get_engine()
         start_up(fresh, engine)
@@ -159,8 +148,8 @@ def test_a_missing_folder_with_documents_is_rebuilt_not_empty(app, indexed):
         engine.close()
 
 
-def test_an_empty_database_needs_no_rebuild(app, tmp_path):
-    fresh = _fresh_app(app)
+def test_an_empty_database_needs_no_rebuild(make_app, tmp_path):
+    fresh = make_app()
     fresh.config["BOUNTY_INDEX_DIR"] = str(tmp_path / "elsewhere")
     with fresh.app_context():
         engine = get_engine()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bounty import create_app
 from bounty.accounts.models import Role
 from bounty.web.security import CONTENT_SECURITY_POLICY
 from tests.factories import DEFAULT_PASSWORD, create_user
@@ -63,23 +62,17 @@ def test_over_plain_http_cookies_are_not_secure_unless_configured(client, app):
     assert all("; Secure" in c for c in response.headers.getlist("Set-Cookie"))
 
 
-def _app_with(app, **config):
-    keys = ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "BOUNTY_INSTANCE",
-            "BOUNTY_INDEX_DIR", "WTF_CSRF_ENABLED", "SERVER_NAME", "BOUNTY_EMBEDDER")
-    return create_app({**{k: app.config[k] for k in keys}, **config})
-
-
-def test_proxy_headers_are_honoured_only_when_configured(app):
+def test_proxy_headers_are_honoured_only_when_configured(make_app):
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
-    plain = _app_with(app).test_client().get("/", headers=forwarded)
+    plain = make_app().test_client().get("/", headers=forwarded)
     assert "Strict-Transport-Security" not in plain.headers
-    proxied = _app_with(app, BOUNTY_PROXY_COUNT=1).test_client().get("/", headers=forwarded)
+    proxied = make_app(BOUNTY_PROXY_COUNT=1).test_client().get("/", headers=forwarded)
     assert "Strict-Transport-Security" in proxied.headers
 
 
-def test_idle_timeout_is_configurable(app):
+def test_idle_timeout_is_configurable(app, make_app):
     assert app.permanent_session_lifetime == timedelta(minutes=120)
-    other = _app_with(app, BOUNTY_SESSION_IDLE_MINUTES=15)
+    other = make_app(BOUNTY_SESSION_IDLE_MINUTES=15)
     assert other.permanent_session_lifetime == timedelta(minutes=15)
 
 

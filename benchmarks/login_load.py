@@ -1,0 +1,207 @@
+"""Login hammering from one address does not slow the other pages.
+
+    .venv/bin/python benchmarks/login_load.py [--seconds 40] [--hammers 8] [--readers 2]
+
+Sets up a throw-away instance (SQLite, the demo data, no embedding model), starts a
+real `bounty serve --demo` (waitress, 8 threads) on a free port of 127.0.0.1, and
+times the other pages (home, the challenge hall, a search, a challenge) as ``readers``
+clients see them, in alternating slices: quiet, then with ``hammers`` clients posting
+wrong passwords to /accounts/login as fast as they can (each with its own session and
+CSRF token, all from 127.0.0.1, each for a different account). The load lasts
+``--seconds`` in all (at most 60). Prints p50/p95 of the other pages in both states,
+their ratio, and what the hammers got (200: a checked wrong password, 429: throttled).
+``--unthrottled`` runs the same with the login limits lifted, to show what the
+throttling saves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import multiprocessing
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BOUNTY = Path(sys.executable).with_name("bounty")
+PAGES = ["/", "/challenges/", "/matching/search?q=%E6%B3%A8%E5%A1%91", "/challenges/1"]
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def p95(values: list[float]) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(0.95 * len(s)))]
+
+
+def opener() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+
+def fetch(client: urllib.request.OpenerDirector, url: str, data: bytes | None = None) -> int:
+    try:
+        with client.open(url, data=data, timeout=30) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as exc:
+        exc.read()
+        return exc.code
+
+
+def start_server(instance: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BOUNTY), "serve", "--demo", "--no-scheduler", "--host", "127.0.0.1",
+         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/", timeout=2).read()
+            return server, base
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the server did not start: " + server.stderr.read().decode()[-2000:])
+
+
+def hammer(base: str, n: int, stop: threading.Event, answers: Counter) -> None:
+    client = opener()
+    html = client.open(base + "/accounts/login", timeout=30).read().decode()
+    token = CSRF.search(html).group(1)
+    body = urllib.parse.urlencode({"email": f"nobody{n}@example.com",
+                                   "password": "Wrong-password-42",
+                                   "csrf_token": token}).encode()
+    while not stop.is_set():
+        answers[fetch(client, base + "/accounts/login", body)] += 1
+
+
+def read_pages(base: str, stop: threading.Event, times: list[float]) -> None:
+    client = opener()
+    i = 0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        fetch(client, base + PAGES[i % len(PAGES)])
+        times.append((time.perf_counter() - t0) * 1000)
+        i += 1
+
+
+def hammer_process(base: str, first: int, hammers: int, seconds: float, out) -> None:  # noqa: ANN001
+    """``hammers`` clients in their own process, so that their Python does not share the
+    readers' interpreter lock: what is measured is the server."""
+    stop = threading.Event()
+    answers: Counter = Counter()
+    threads = [threading.Thread(target=hammer, args=(base, first + h, stop, answers))
+               for h in range(hammers)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    out.put(dict(answers))
+
+
+def run(base: str, seconds: float, hammers: int, readers: int) -> dict:
+    """Alternate quiet and hammered slices (4 of each), so drift on a shared machine
+    falls on both alike."""
+    quiet: list[float] = []
+    loud: list[float] = []
+    answers: Counter = Counter()
+    slice_s = seconds / 8
+    for n in range(8):
+        stop = threading.Event()
+        times = loud if n % 2 else quiet
+        threads = [threading.Thread(target=read_pages, args=(base, stop, times))
+                   for _ in range(readers)]
+        process = None
+        if n % 2:
+            out = multiprocessing.Queue()
+            process = multiprocessing.Process(
+                target=hammer_process, args=(base, n * 100, hammers, slice_s + 0.5, out))
+            process.start()
+            time.sleep(0.5)  # the hammers are at it before the readers start
+        for t in threads:
+            t.start()
+        time.sleep(slice_s)
+        stop.set()
+        for t in threads:
+            t.join()
+        if process is not None:
+            answers.update(out.get(timeout=60))
+            process.join()
+    return {"quiet": quiet, "loud": loud, "answers": answers, "hammer_seconds": seconds / 2}
+
+
+def report(label: str, result: dict) -> None:
+    quiet, loud = result["quiet"], result["loud"]
+    q95, l95 = p95(quiet), p95(loud)
+    answers = result["answers"]
+    total = sum(answers.values())
+    print(f"{label}:")
+    print(f"  other pages, quiet:     {len(quiet):5d} requests"
+          f"  p50 {statistics.median(quiet):7.1f} ms"
+          f"  p95 {q95:7.1f} ms")
+    print(f"  other pages, hammered:  {len(loud):5d} requests"
+          f"  p50 {statistics.median(loud):7.1f} ms"
+          f"  p95 {l95:7.1f} ms")
+    print(f"  p95 ratio hammered/quiet: {l95 / q95:.2f}")
+    print(f"  login posts: {total} ({total / result['hammer_seconds']:.0f}/s), answers "
+          + ", ".join(f"{code}: {n}" for code, n in sorted(answers.items())))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--hammers", type=int, default=8)
+    parser.add_argument("--readers", type=int, default=2)
+    parser.add_argument("--unthrottled", action="store_true",
+                        help="Also run with the login limits lifted (same length again).")
+    args = parser.parse_args()
+    seconds = min(args.seconds, 60.0 / (2 if args.unthrottled else 1))
+    with tempfile.TemporaryDirectory(prefix="bounty-login-load-") as tmp:
+        instance = Path(tmp) / "instance"
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MAIL_SERVER")}
+        env.update(BOUNTY_INSTANCE=str(instance), BOUNTY_EMBEDDER="none",
+                   BOUNTY_INDEX_REFRESH="1")
+        for command in (["db", "upgrade"], ["demo"]):
+            subprocess.run([str(BOUNTY), *command], env=env, check=True, cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs = [("throttled (BOUNTY_LOGIN_LIMIT default)", env)]
+        if args.unthrottled:
+            runs.append(("unthrottled (limits lifted)",
+                         {**env, "BOUNTY_LOGIN_LIMIT": "1000000 per minute",
+                          "BOUNTY_LOGIN_ACCOUNT_LIMIT": "1000000 per minute"}))
+        print(f"{args.hammers} login hammers and {args.readers} page readers from 127.0.0.1, "
+              f"{seconds:.0f} s per run (alternating quiet / hammered slices)")
+        for label, run_env in runs:
+            server, base = start_server(instance, run_env)
+            try:
+                for path in PAGES:  # warm up: templates, the index, caches
+                    fetch(opener(), base + path)
+                report(label, run(base, seconds, args.hammers, args.readers))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
