@@ -65,6 +65,8 @@ def build_config(overrides: dict | None = None) -> dict:
         "BOUNTY_LOGIN_ACCOUNT_LIMIT": os.environ.get("BOUNTY_LOGIN_ACCOUNT_LIMIT",
                                                      "5 per 15 minutes"),
         "BOUNTY_REGISTER_LIMIT": os.environ.get("BOUNTY_REGISTER_LIMIT", "10 per hour"),
+        # how long the link that completes a registration stays valid
+        "BOUNTY_REGISTRATION_LINK_SECONDS": 24 * 3600,
         "BOUNTY_PASSWORD_LIMIT": os.environ.get("BOUNTY_PASSWORD_LIMIT", "10 per 10 minutes"),
         "PUBLIC_URL": os.environ.get("BOUNTY_PUBLIC_URL", "http://127.0.0.1:5000"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
