@@ -73,6 +73,9 @@ def _found(client) -> int:
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_reindex_rebuilds_whatever_the_damage(make_app, indexed, damage):
     DAMAGE[damage](indexed["gen"])
+    journal = indexed["gen"].parent / "journal.sqlite"  # left by an index before index_jobs
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal.write_bytes(b"corrupt journal")
     fresh = make_app()
     with fresh.app_context():
         result = fresh.test_cli_runner().invoke(args=["reindex"])
@@ -80,7 +83,7 @@ def test_reindex_rebuilds_whatever_the_damage(make_app, indexed, damage):
         assert "reindexed 2 documents" in result.output
         engine = get_engine()
         assert engine.generation() != indexed["gen"]
-        assert engine.problem() is None
+        assert engine.problem() is None and not journal.exists()
         assert sorted(int(h.id) for h in engine.search("伺服电机").hits) == indexed["ids"]
         engine.close()
 

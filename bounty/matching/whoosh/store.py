@@ -156,6 +156,9 @@ class Store:
         for path in self.root.glob("gen-*"):
             if path.resolve() not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+        # the write journal of an index from before the index_jobs queue: never read now
+        for path in self.root.glob("journal.sqlite*"):
+            path.unlink(missing_ok=True)
 
     def problem(self, gen: Path | None = None) -> str | None:
         """Why generation ``gen`` (the live one by default) cannot be read, or ``None``.
