@@ -130,17 +130,22 @@ def read_pages(base: str, stop: threading.Event, times: list[float]) -> None:
 def hammer_process(base: str, first: int, hammers: int, seconds: float, out) -> None:  # noqa: ANN001
     """``hammers`` clients in their own process, so that their Python does not share the
     readers' interpreter lock: what is measured is the server."""
-    stop = threading.Event()
     answers: Counter = Counter()
-    threads = [threading.Thread(target=hammer, args=(base, first + h, stop, answers))
-               for h in range(hammers)]
+    run_for(seconds, [(hammer, (base, first + h)) for h in range(hammers)], answers)
+    out.put(dict(answers))
+
+
+def run_for(seconds: float, clients: list[tuple], sink) -> None:  # noqa: ANN001
+    """Run each ``(function, args)`` in a thread with ``(stop, sink)`` appended, stop
+    them after ``seconds`` and wait for them."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=f, args=(*args, stop, sink)) for f, args in clients]
     for t in threads:
         t.start()
     time.sleep(seconds)
     stop.set()
     for t in threads:
         t.join()
-    out.put(dict(answers))
 
 
 def run(base: str, seconds: float, hammers: int, readers: int) -> dict:
@@ -151,10 +156,6 @@ def run(base: str, seconds: float, hammers: int, readers: int) -> dict:
     answers: Counter = Counter()
     slice_s = seconds / 8
     for n in range(8):
-        stop = threading.Event()
-        times = loud if n % 2 else quiet
-        threads = [threading.Thread(target=read_pages, args=(base, stop, times))
-                   for _ in range(readers)]
         process = None
         if n % 2:
             out = multiprocessing.Queue()
@@ -162,12 +163,7 @@ def run(base: str, seconds: float, hammers: int, readers: int) -> dict:
                 target=hammer_process, args=(base, n * 100, hammers, slice_s + 0.5, out))
             process.start()
             time.sleep(0.5)  # the hammers are at it before the readers start
-        for t in threads:
-            t.start()
-        time.sleep(slice_s)
-        stop.set()
-        for t in threads:
-            t.join()
+        run_for(slice_s, [(read_pages, (base,))] * readers, loud if n % 2 else quiet)
         if process is not None:
             answers.update(out.get(timeout=60))
             process.join()

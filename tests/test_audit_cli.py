@@ -103,22 +103,33 @@ def test_events_are_keyed_with_the_configured_key(app, chain):
     assert event.compute_hash(b"s" * 32) == event.hash
 
 
+def _rechain(hash_of, alter=lambda event: None, events=None) -> str:  # noqa: ANN001
+    """Rewrite the chain consistently from its start: ``alter(event)``, then each link
+    and hash recomputed with ``hash_of(event)``. Returns the last hash."""
+    if events is None:
+        db.session.remove()
+        events = db.session.execute(
+            sa.select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
+    rows = events
+    prev = rows[0].prev_hash
+    for event in rows:
+        alter(event)
+        event.prev_hash = prev
+        event.hash = prev = hash_of(event)
+    return prev
+
+
 def test_a_forger_without_the_key_is_caught(runner, chain):
     """Recomputing every hash in the chain without the key does not make it verify."""
     import hashlib
     import hmac
     import json
 
-    db.session.remove()
-    events = db.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
-    prev = events[0].prev_hash
-    for event in events:
-        if event.seq == 2:
-            event.comment = "forged"
-        event.prev_hash = prev
-        guess = json.dumps([event.seq, event.action, event.comment, prev, event.key_id])
-        event.hash = hmac.new(b"guessed-key", guess.encode(), hashlib.sha256).hexdigest()
-        prev = event.hash
+    def guess(event) -> str:  # noqa: ANN001
+        payload = json.dumps([event.seq, event.action, event.comment, event.prev_hash])
+        return hmac.new(b"guessed-key", payload.encode(), hashlib.sha256).hexdigest()
+
+    _rechain(guess, lambda e: setattr(e, "comment", "forged") if e.seq == 2 else None)
     db.session.commit()
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 1 and "event 1 " in result.output
@@ -140,16 +151,10 @@ def test_rotation_keeps_old_events_verifiable(app, runner, chain):
 
 def test_events_from_before_keying_still_verify(runner, chain):
     _raw("UPDATE audit_events SET key_id = NULL WHERE seq <= 2")
-    db.session.remove()
     # the two first rows become events from before keying (plain SHA-256), and the
     # third is relinked to the second
     rows = db.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
-    prev = rows[0].prev_hash
-    for event in rows[:2]:
-        event.prev_hash = prev
-        event.hash = event.compute_hash()
-        prev = event.hash
-    rows[2].prev_hash = prev
+    rows[2].prev_hash = _rechain(lambda e: e.compute_hash(), events=rows[:2])
     db.session.commit()
     result = runner.invoke(args=["audit", "verify"])
     # the third event's keyed hash covers its old prev_hash: relinking it is caught,
@@ -174,16 +179,9 @@ def test_anchor_and_verify_against_the_exported_head(runner, chain, tmp_path):
 
 def test_a_rewritten_event_is_caught_by_the_head_even_with_the_key(app, runner, chain):
     head = runner.invoke(args=["audit", "anchor"]).output.strip()
-    db.session.remove()
     key = audit_keys(app.config)
-    rows = db.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
-    prev = rows[0].prev_hash
-    for event in rows:
-        if event.seq == 3:
-            event.comment = "rewritten by a key holder"
-        event.prev_hash = prev
-        event.hash = event.compute_hash(key.get(event.key_id))
-        prev = event.hash
+    prev = _rechain(lambda e: e.compute_hash(key.get(e.key_id)),
+                    lambda e: setattr(e, "comment", "rewritten") if e.seq == 3 else None)
     db.session.execute(sa.text("UPDATE audit_head SET last_hash = :h"), {"h": prev})
     db.session.commit()
     assert runner.invoke(args=["audit", "verify"]).exit_code == 0
