@@ -65,14 +65,16 @@ def fetch(client: urllib.request.OpenerDirector, url: str, data: bytes | None = 
     except urllib.error.HTTPError as exc:
         exc.read()
         return exc.code
+    except OSError:  # refused, reset or timed out (30 s): counted, not fatal
+        return 0
 
 
-def start_server(instance: Path, env: dict[str, str],
-                 pin: bool) -> tuple[subprocess.Popen, str]:
+def start_server(instance: Path, env: dict[str, str], pin: bool,
+                 threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     server = subprocess.Popen(
         [str(BOUNTY), "serve", "--demo", "--no-scheduler", "--host", "127.0.0.1",
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         "--port", str(port), "--threads", str(threads)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if pin:
         cpus = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(server.pid, cpus[:1])
@@ -118,12 +120,14 @@ def hammer(base: str, n: int, stop: threading.Event, answers: Counter) -> None:
 
 
 def read_pages(base: str, stop: threading.Event, times: list[float]) -> None:
+    """Times of the other pages in ms; a failed request is recorded as ``-ms``."""
     client = opener()
     i = 0
     while not stop.is_set():
         t0 = time.perf_counter()
-        fetch(client, base + PAGES[i % len(PAGES)])
-        times.append((time.perf_counter() - t0) * 1000)
+        ok = fetch(client, base + PAGES[i % len(PAGES)]) == 200
+        ms = (time.perf_counter() - t0) * 1000
+        times.append(ms if ok else -ms)
         i += 1
 
 
@@ -171,7 +175,8 @@ def run(base: str, seconds: float, hammers: int, readers: int) -> dict:
 
 
 def report(label: str, result: dict) -> None:
-    quiet, loud = result["quiet"], result["loud"]
+    failed = {k: [-t for t in result[k] if t < 0] for k in ("quiet", "loud")}
+    quiet, loud = ([abs(t) for t in result[k]] for k in ("quiet", "loud"))
     q95, l95 = p95(quiet), p95(loud)
     answers = result["answers"]
     total = sum(answers.values())
@@ -182,7 +187,9 @@ def report(label: str, result: dict) -> None:
     print(f"  other pages, hammered:  {len(loud):5d} requests"
           f"  p50 {statistics.median(loud):7.1f} ms"
           f"  p95 {l95:7.1f} ms")
-    print(f"  p95 ratio hammered/quiet: {l95 / q95:.2f}")
+    print(f"  p95 ratio hammered/quiet: {l95 / q95:.2f}; slowest {max(quiet):.0f} ms quiet, "
+          f"{max(loud):.0f} ms hammered; failed (counted in the times): "
+          f"{len(failed['quiet'])} quiet, {len(failed['loud'])} hammered")
     print(f"  login posts: {total} ({total / result['hammer_seconds']:.0f}/s), answers "
           + ", ".join(f"{code}: {n}" for code, n in sorted(answers.items())))
 
@@ -192,6 +199,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--hammers", type=int, default=8)
     parser.add_argument("--readers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8,
+                        help="The server's threads (`bounty serve --threads`, default 8).")
     parser.add_argument("--pin", action="store_true",
                         help="Run the server on CPU 0 and the clients on the others, as an "
                              "attacker's machine is not the server's (needs 2 CPUs or more).")
@@ -217,7 +226,7 @@ def main() -> None:
         print(f"{args.hammers} login hammers and {args.readers} page readers from 127.0.0.1, "
               f"{seconds:.0f} s per run (alternating quiet / hammered slices)")
         for label, run_env in runs:
-            server, base = start_server(instance, run_env, args.pin)
+            server, base = start_server(instance, run_env, args.pin, args.threads)
             try:
                 for path in PAGES:  # warm up: templates, the index, caches
                     fetch(opener(), base + path)
