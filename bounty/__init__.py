@@ -81,7 +81,8 @@ def create_app(config: dict | None = None) -> Flask:
     from .web import security, template_helpers
 
     template_helpers.init_app(app)
-    throttling.init_app(app)  # inside ProxyFix (security), which must see requests first
+    # inside ProxyFix (security), which must see requests first
+    throttling.init_app(app, security.HEADERS.items())
     security.init_app(app)
     _register_error_handlers(app)
 

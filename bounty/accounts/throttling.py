@@ -44,8 +44,9 @@ class Refuser:
     limit of that path, until the limit resets. Inside ProxyFix: ``REMOTE_ADDR`` is the
     client's."""
 
-    def __init__(self, wsgi_app: Callable) -> None:
+    def __init__(self, wsgi_app: Callable, headers: Iterable[tuple[str, str]] = ()) -> None:
         self.wsgi_app = wsgi_app
+        self.headers = list(headers)  # what every response carries (security headers)
         self._lock = threading.Lock()
         self._until: dict[tuple[str, str], float] = {}  # (address, path) -> reset time
         self._pages: dict[str, bytes] = {}  # the 429 page per language cookie
@@ -71,7 +72,7 @@ class Refuser:
                         ("Content-Type", "text/html; charset=utf-8"),
                         ("Content-Length", str(len(page))),
                         ("Retry-After", str(int(wait) + 1)),
-                        *_headers()])
+                        *self.headers])
                     return [page]
                 if wait <= 0:
                     with self._lock:
@@ -84,15 +85,10 @@ def _lang(cookie: str) -> str:
     return found.group(1) if found else ""
 
 
-def _headers() -> list[tuple[str, str]]:
-    from ..web.security import HEADERS
-
-    return list(HEADERS.items())
-
-
-def init_app(app: Flask) -> None:
-    """Put the refuser in front of the app (ProxyFix, when configured, goes before it)."""
-    refuser = Refuser(app.wsgi_app)
+def init_app(app: Flask, headers: Iterable[tuple[str, str]] = ()) -> None:
+    """Put the refuser in front of the app (ProxyFix, when configured, goes before it);
+    its answers carry ``headers``."""
+    refuser = Refuser(app.wsgi_app, headers)
     app.wsgi_app = refuser
     app.extensions[REFUSER_KEY] = refuser
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from flask import Flask
@@ -81,6 +82,9 @@ def start_up(app: Flask, engine) -> int:  # noqa: ANN001
         return engine.replay()
 
 
+RETRY_SECONDS = 60.0  # after a failed rebuild (the database away?), before the next
+
+
 class Healer:
     """Rebuilds the app's index in a background thread, one at a time."""
 
@@ -89,11 +93,15 @@ class Healer:
         self.engine = engine
         self._guard = threading.Lock()
         self.thread: threading.Thread | None = None
+        self._failed_at: float | None = None
 
     def request(self, problem: str = "") -> threading.Thread | None:
-        """Start a rebuild unless one is running here; returns its thread."""
+        """Start a rebuild unless one is running here, or one failed less than
+        RETRY_SECONDS ago; returns its thread."""
         with self._guard:
             if self.thread is not None and self.thread.is_alive():
+                return None
+            if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_SECONDS:
                 return None
             self.thread = threading.Thread(target=self._run, name="bounty-index-heal",
                                            daemon=True)
@@ -112,9 +120,11 @@ class Healer:
                     return
                 log.warning("rebuilding the search index from the database in the background")
                 n, _queued = rebuild_from_database(self.engine)
+                self._failed_at = None
                 self.app.extensions.pop(PROBLEM_KEY, None)
                 log.warning("search index rebuilt: %d documents", n)
         except Exception:
+            self._failed_at = time.monotonic()
             log.exception("rebuilding the search index failed; run `bounty reindex`")
 
 

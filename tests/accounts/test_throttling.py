@@ -35,6 +35,7 @@ def test_failed_logins_on_many_accounts_from_one_address_are_limited(client, lim
     assert throttled.status_code == 429
     assert "尝试次数过多" in throttled.get_data(as_text=True)
     assert "Retry-After" in throttled.headers
+    assert throttled.headers["X-Frame-Options"] == "DENY"  # answered before Flask, still
     # another address is not affected
     assert login(client, "nobody0@example.com", WRONG, address="198.51.100.2").status_code == 200
 
