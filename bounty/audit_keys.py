@@ -10,6 +10,7 @@ the database, but on the same machine; production sets its own (README "Producti
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Mapping
@@ -52,8 +53,14 @@ def _instance_key(folder: Path) -> str:
 
 def audit_keys(config: Mapping) -> AuditKeys:
     """The keys configured for an app (``BOUNTY_AUDIT_KEY``, ``BOUNTY_AUDIT_OLD_KEYS``)."""
-    current = config.get("BOUNTY_AUDIT_KEY") or _instance_key(Path(config["BOUNTY_INSTANCE"]))
-    current_id, current_key = _parse(current, "BOUNTY_AUDIT_KEY")
-    old = dict(_parse(e, "BOUNTY_AUDIT_OLD_KEYS")
-               for e in (config.get("BOUNTY_AUDIT_OLD_KEYS") or "").split(",") if e.strip())
-    return AuditKeys(current_id, current_key, old)
+    return _keys(config.get("BOUNTY_AUDIT_KEY") or None,
+                 config.get("BOUNTY_AUDIT_OLD_KEYS") or "", str(config["BOUNTY_INSTANCE"]))
+
+
+@functools.lru_cache(maxsize=32)
+def _keys(current: str | None, old: str, instance: str) -> AuditKeys:
+    # cached: every audit event asks (the instance key file is read once)
+    current_id, current_key = _parse(current or _instance_key(Path(instance)),
+                                     "BOUNTY_AUDIT_KEY")
+    retired = dict(_parse(e, "BOUNTY_AUDIT_OLD_KEYS") for e in old.split(",") if e.strip())
+    return AuditKeys(current_id, current_key, retired)
