@@ -72,9 +72,13 @@ def fetch(client: urllib.request.OpenerDirector, url: str, data: bytes | None = 
 def start_server(instance: Path, env: dict[str, str], pin: bool,
                  threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    # the server's log goes to a file: a pipe nobody reads would fill and block it
+    log = (instance / "server.log").open("ab")
     server = subprocess.Popen(
         [str(BOUNTY), "serve", "--demo", "--no-scheduler", "--host", "127.0.0.1",
-         "--port", str(port), "--threads", str(threads)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         "--port", str(port), "--threads", str(threads)], env=env,
+        stdout=subprocess.DEVNULL, stderr=log)
+    log.close()
     if pin:
         cpus = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(server.pid, cpus[:1])
@@ -88,7 +92,8 @@ def start_server(instance: Path, env: dict[str, str], pin: bool,
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise SystemExit("the server did not start: " + server.stderr.read().decode()[-2000:])
+    raise SystemExit("the server did not start: "
+                     + (instance / "server.log").read_text(errors="replace")[-2000:])
 
 
 def hammer(base: str, n: int, stop: threading.Event, answers: Counter) -> None:
