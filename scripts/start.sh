@@ -30,5 +30,7 @@ host=${BOUNTY_HOST:-127.0.0.1}
 port=${BOUNTY_PORT:-5000}
 # `bounty serve` prints where it serves, where emails go and the address in their links
 # (this host and port unless PUBLIC_URL is set, e.g. behind a proxy).
-echo "==> bounty serve --host $host --port $port"
-exec "$VENV/bin/bounty" serve --host "$host" --port "$port"
+# --demo: the demo logins (with their published password) are expected here; a
+# production instance is set up with `bounty init` instead (README "Production")
+echo "==> bounty serve --demo --host $host --port $port"
+exec "$VENV/bin/bounty" serve --demo --host "$host" --port "$port"
