@@ -91,6 +91,9 @@ def test_a_first_set_challenge_from_posting_to_a_market_deal(app, runner, time_m
     assert bid.status_code == 302, bid.get_data(as_text=True)[:2000]
     time_machine.move_to(deadline + timedelta(minutes=1), tick=False)
     assert runner.invoke(args=["jobs", "run"]).exit_code == 0
+    # 20 days later their sessions have long been idle: both log in again
+    enterprise = _client(app, "ansuo@example.com")
+    institute = _client(app, "zjut@example.com")
     db.session.expire_all()
     assert challenge.state == ChallengeState.evaluating
 
