@@ -10,6 +10,7 @@ from ..accounts.models import Organization, Role
 from ..challenges.views import get_challenge
 from ..errors import DomainError
 from ..extensions import db
+from ..inputs import parse_id
 from . import services, similarity
 from .forms import InviteForm, SearchForm
 
@@ -64,8 +65,9 @@ def invite(challenge_id: int):
         abort(403)
     form = InviteForm()
     organization = None
-    if form.validate_on_submit() and form.organization_id.data.isdigit():
-        organization = db.session.get(Organization, int(form.organization_id.data))
+    organization_id = parse_id(form.organization_id.data) if form.validate_on_submit() else None
+    if organization_id is not None:
+        organization = db.session.get(Organization, organization_id)
     if organization is None:
         flash(_("请选择要邀请的单位。"), "error")
     else:

@@ -27,6 +27,7 @@ from ..audit import record_event
 from ..challenges.attachments import CheckedUpload, upload_folder
 from ..errors import ConcurrentUpdate, DomainError, PermissionDenied, TransitionRefused
 from ..extensions import db
+from ..limits import bounded_text
 from ..timeutil import UTCDateTime, to_local, utcnow
 from .models import Outcome, ReviewDecision
 
@@ -141,7 +142,7 @@ class RegistryDecision(db.Model):
         sa.Enum(Outcome, native_enum=False, length=20,
                 values_callable=lambda e: [m.value for m in e])
     )
-    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    comment: Mapped[str] = bounded_text(5_000, default="")
     reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The review slot this decision closed (bounty.review.assignment.ReviewTask).

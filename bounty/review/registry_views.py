@@ -22,6 +22,7 @@ from ..challenges.models import Challenge, ChallengeState
 from ..challenges.services import can_view_challenge
 from ..errors import DomainError, NotFound, PermissionDenied
 from ..extensions import db
+from ..inputs import page_arg
 from . import certification as cert
 from . import market, stats
 from .models import Outcome
@@ -82,7 +83,7 @@ def _enum_arg(cls, name: str):
 
 
 def _page_number() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
+    return page_arg()
 
 
 def _reject_form(form, exc: DomainError):
