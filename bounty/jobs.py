@@ -40,6 +40,15 @@ def run_due_jobs(now=None, *, embed: bool = False) -> list[str]:
     return lines
 
 
+def discard_orphan_files() -> list[str]:
+    """Remove uploaded files that no row refers to (a rolled-back or crashed upload)."""
+    from .challenges.attachments import discard_orphans
+    from .review.registry import discard_orphan_documents
+
+    removed = discard_orphans() + discard_orphan_documents()
+    return [f"removed {removed} orphaned upload files"] if removed else []
+
+
 def start_scheduler(app: Flask):
     """Start APScheduler (Asia/Shanghai) unless another process already runs it."""
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -57,6 +66,17 @@ def start_scheduler(app: Flask):
                 log.info(line)
 
     scheduler.add_job(close_deadlines, "interval", minutes=1, id="close_deadlines",
+                      max_instances=1, coalesce=True)
+
+    def sweep_uploads():
+        with app.app_context():
+            try:
+                for line in discard_orphan_files():
+                    log.info(line)
+            except Exception:  # a failed sweep must not stop the scheduler; the next retries
+                log.exception("sweeping orphaned upload files failed")
+
+    scheduler.add_job(sweep_uploads, "interval", hours=1, id="discard_orphans",
                       max_instances=1, coalesce=True)
     from .digests.tasks import add_jobs as add_digest_jobs
 
