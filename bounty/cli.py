@@ -131,9 +131,10 @@ def demo_command() -> None:
 def register_commands(app: Flask) -> None:
     from .digests.cli import digests_group
     from .matching.cli import embed_command, match_cli, reindex_command
+    from .review.cli import holidays_group
 
     for command in (serve_command, jobs_group, audit_group, users_group, demo_command,
-                    match_cli, reindex_command, embed_command, digests_group):
+                    match_cli, reindex_command, embed_command, digests_group, holidays_group):
         app.cli.add_command(command)
 
 
