@@ -44,12 +44,12 @@ def to_xlsx(title: str, header: Sequence, rows: Iterable[Sequence]) -> bytes:
     sheet = workbook.active
     sheet.title = title
     for row in _safe_rows(header, rows):
-        sheet.append(row)
+        # XML cannot carry most control characters; openpyxl would refuse them
+        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v
+                      for v in row])
     for row in sheet.iter_rows():
         for cell in row:
             if isinstance(cell.value, str):
-                # XML cannot carry most control characters; openpyxl would refuse them
-                cell.value = ILLEGAL_CHARACTERS_RE.sub("", cell.value)
                 cell.data_type = "s"  # openpyxl would store "=..." as a formula
     for cell in sheet[1]:
         cell.font = Font(bold=True)
