@@ -76,13 +76,17 @@ def check_text(value: str | None, limit: int | None, field: str | None = None) -
 
 
 def check_row(obj) -> None:  # noqa: ANN001 (any mapped object)
-    """Check every text column of a row about to be written."""
-    mapper = sa.inspect(obj).mapper
-    for prop in mapper.column_attrs:
+    """Check the text columns of a row about to be written: all of a new row, the changed
+    ones of an existing row (a value stored before the limits does not block other edits,
+    and nothing is loaded to check it)."""
+    state = sa.inspect(obj)
+    for prop in state.mapper.column_attrs:
         column = prop.columns[0]
-        if not isinstance(column.type, sa.String | sa.Text):
+        if not isinstance(column.type, sa.String) or prop.key in state.unloaded:
             continue
-        check_text(getattr(obj, prop.key, None), column_limit(column), prop.key)
+        if state.persistent and not state.attrs[prop.key].history.has_changes():
+            continue
+        check_text(state.dict.get(prop.key), column_limit(column), prop.key)
 
 
 def _before_flush(session: Session, _context, _instances) -> None:

@@ -103,3 +103,19 @@ def test_a_deadline_in_year_one_is_a_field_message_not_a_crash(app, login_as):
     response = client.post("/challenges/new", data=_form(bid_deadline="0001-01-01T00:00"))
     assert response.status_code == 422
     assert "日期须在 2000-01-01 至 2099-12-31 之间" in response.get_data(as_text=True)
+
+
+def test_a_value_stored_before_the_limits_does_not_block_other_changes(app):
+    """A row with an oversized text (from before the limits) can still change state."""
+    challenge = make_challenge(state=ChallengeState.open)
+    _db.session.execute(sa.text("UPDATE challenges SET background = :big WHERE id = :id"),
+                        {"big": "长" * 100_000, "id": challenge.id})
+    _db.session.commit()
+    _db.session.expire_all()
+    challenge = _db.session.get(Challenge, challenge.id)
+    challenge.state = ChallengeState.evaluating
+    _db.session.commit()
+    challenge.background = challenge.background + "再长一点"
+    with pytest.raises(InputRefused):
+        _db.session.commit()
+    _db.session.rollback()
