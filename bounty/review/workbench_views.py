@@ -129,8 +129,8 @@ def tasks():
     user = _user()
     assignment.sync_tasks()
     flt = _queue_filter()
-    page = db.paginate(assignment.queue_query(user, flt), page=page_arg(),
-                         per_page=50, error_out=False)
+    page = db.paginate(assignment.queue_query(user, flt), page=page_arg(), per_page=50,
+                       error_out=False)
     form = BulkForm()
     reviewers = assignment.active_reviewers()
     form.assignee.choices = [(r.id, r.name) for r in reviewers]
