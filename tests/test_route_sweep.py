@@ -110,3 +110,13 @@ def test_a_nul_byte_is_answered_422_with_a_message(client):
 def test_a_page_past_the_limit_is_not_found_and_a_negative_one_is_the_first(client):
     assert client.get("/challenges/?page=99999999999999999999").status_code == 404
     assert client.get("/challenges/?page=-5").status_code == 200
+
+
+def test_search_dates_out_of_range_are_dropped_and_said(client):
+    response = client.get("/matching/search", query_string={"q": "模温",
+                                                            "deadline_from": "0001-01-01",
+                                                            "deadline_to": "9999-12-31"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "截止日期从：日期须在 2000-01-01 至 2099-12-31 之间。" in html
+    assert "截止日期至：日期须在 2000-01-01 至 2099-12-31 之间。" in html

@@ -38,8 +38,13 @@ def search():
             without.pop(name, None)
         without["deadline"] = {k: v for k, v in args.items()
                                if k not in ("deadline_from", "deadline_to")}
+    # A date out of range is dropped like any invalid filter, but said (and answered 422).
+    refused = [_("%(field)s：%(message)s", field=field.label.text, message=field.errors[0])
+               for field in (form.deadline_from, form.deadline_to) if field.errors]
+    for message in refused:
+        flash(message, "error")
     return render_template("matching/search.html", form=form, params=params, result=result,
-                           args=args, popular=popular, without=without)
+                           args=args, popular=popular, without=without), 422 if refused else 200
 
 
 @bp.route("/for-me")
