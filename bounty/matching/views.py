@@ -40,7 +40,8 @@ def search():
                                if k not in ("deadline_from", "deadline_to")}
     # A date out of range is dropped like any invalid filter, but said (and answered 422).
     refused = [_("%(field)s：%(message)s", field=field.label.text, message=field.errors[0])
-               for field in (form.deadline_from, form.deadline_to) if field.errors]
+               for field in (form.deadline_from, form.deadline_to)
+               if field.errors and field.data is not None]  # parsed, but out of range
     for message in refused:
         flash(message, "error")
     return render_template("matching/search.html", form=form, params=params, result=result,

@@ -86,3 +86,15 @@ def test_the_scheduler_sweeps_orphans(app):
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         release_scheduler_lock(app)
+
+
+def test_a_registry_document_that_cannot_be_written_leaves_nothing(app, db, disk_full):
+    from bounty.review.market import MarketListing, create_listing
+
+    from ..review.registry_helpers import completed_challenge, listing_data, pdf_upload
+
+    challenge, _owner, winner = completed_challenge()
+    with pytest.raises(attachments.StorageFailed):
+        create_listing(challenge, winner, listing_data(), [pdf_upload()])
+    assert db.session.scalar(sa.select(sa.func.count(MarketListing.id))) == 0
+    assert _files(app) == []
