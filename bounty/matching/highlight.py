@@ -9,7 +9,7 @@ from markupsafe import Markup, escape
 
 from .analyzer import Analyzer
 
-WINDOW_CHARS = 3_000  # the most text tokenised for one highlight
+WINDOW_CHARS = 1_000  # the most text tokenised for one highlight (a snippet is 140-220)
 # How far into a text matches are looked for: past every field's limit (bounty.limits),
 # so only a document stored before the limits has a tail no snippet is taken from.
 SCAN_CHARS = 60_000
