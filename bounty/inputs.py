@@ -1,9 +1,10 @@
 """Request input the database cannot take, refused before it gets there.
 
 One place for each: ids in URLs (a bounded ``int`` converter), ids in forms and query
-strings (:func:`parse_id`), page numbers (:func:`page_arg`), dates (:func:`check_date`
-and the :class:`DateInRange` validator) and NUL characters (:func:`refuse_nul_input`,
-a request hook). Each answers 404 or 422 with a message, never a 500.
+strings (:func:`parse_id`, :func:`coerce_id`), page numbers (:func:`page_arg`), dates
+(:func:`check_date` and the :class:`DateInRange` validator), NUL characters
+(:func:`refuse_nul_input`, a request hook) and redirect targets
+(:func:`safe_redirect_target`). Each answers 404 or 422 with a message, never a 500.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def parse_id(raw) -> int | None:  # noqa: ANN001
         return None
     value = int(raw)
     return value if 0 < value <= MAX_ID else None
+
+
+def coerce_id(value) -> int:  # noqa: ANN001
+    """WTForms ``coerce`` for a field that names a row: anything that cannot is invalid."""
+    parsed = parse_id(value)
+    if parsed is None:
+        raise ValueError("not an id")
+    return parsed
 
 
 def page_arg(name: str = "page") -> int:

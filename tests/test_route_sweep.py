@@ -7,9 +7,12 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from bounty.accounts.models import Role
 from bounty.challenges.models import ChallengeState
+from bounty.extensions import db
+from bounty.review.assignment import ReviewTask, sync_tasks
 
 from .factories import create_bid, create_challenge, create_user
 
@@ -120,3 +123,19 @@ def test_search_dates_out_of_range_are_dropped_and_said(client):
     html = response.get_data(as_text=True)
     assert "截止日期从：日期须在 2000-01-01 至 2099-12-31 之间。" in html
     assert "截止日期至：日期须在 2000-01-01 至 2099-12-31 之间。" in html
+
+
+def test_ids_past_the_range_in_forms_name_nobody(app, login_as):
+    """A select field that names a row (an assignee, a reviewer) never reaches the database
+    with an id it cannot hold."""
+    challenge = create_challenge(state=ChallengeState.vetting)
+    sync_tasks()
+    task = db.session.execute(sa.select(ReviewTask)).scalars().first()
+    lead = login_as(create_user(Role.reviewer, is_lead_reviewer=True))
+    response = lead.post("/review/tasks/bulk", data={
+        "task": [str(task.id)], "action": "assign", "assignee": HUGE_IDS[1]})
+    assert response.status_code == 302
+    admin = login_as(create_user(Role.admin))
+    response = admin.post(f"/review/items/challenge/{challenge.id}/conflicts",
+                          data={"reviewer": HUGE_IDS[0], "reason": "例外"})
+    assert response.status_code == 422

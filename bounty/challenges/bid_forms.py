@@ -19,6 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from ..inputs import coerce_id
 from ..limits import TOO_LONG, fits
 from .attachments import ALLOWED_LABEL
 from .models import MAX_BOUNTY_YUAN, Bid, Milestone
@@ -162,7 +163,7 @@ def edit_rows(formdata: MultiDict, *, remove: int | None = None, add: bool = Fal
 class SelectBidForm(FlaskForm):
     """The enterprise picks one submitted bid."""
 
-    bid_id = RadioField(_l("选定揭榜方案"), coerce=int,
+    bid_id = RadioField(_l("选定揭榜方案"), coerce=coerce_id,
                         validators=[InputRequired(_l("请选择一个揭榜方案。"))])
     select = SubmitField(_l("选定该方案"))
 

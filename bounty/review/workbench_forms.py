@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from ..inputs import DateInRange
+from ..inputs import DateInRange, coerce_id
 from ..limits import TOO_LONG, fits
 from .assignment import TaskDecline
 from .conflicts import ConflictDeclaration, ConflictOverride
@@ -66,7 +66,7 @@ class BulkForm(FlaskForm):
 
     action = SelectField(_l("批量操作"), choices=[
         SelectChoice("assign", _l("分配给")), SelectChoice("return", _l("退回修改"))])
-    assignee = SelectField(_l("审核员"), coerce=int, validate_choice=False, choices=[])
+    assignee = SelectField(_l("审核员"), coerce=coerce_id, validate_choice=False, choices=[])
     comment = TextAreaField(_l("退回意见（批量退回时必填，对每一项相同）"),
                             validators=[fits(ReviewDecision.comment)])
     submit = SubmitField(_l("执行"))
@@ -90,7 +90,7 @@ class ConflictForm(FlaskForm):
 
 
 class OverrideForm(FlaskForm):
-    reviewer = SelectField(_l("审核员"), coerce=int, validate_choice=False, choices=[])
+    reviewer = SelectField(_l("审核员"), coerce=coerce_id, validate_choice=False, choices=[])
     reason = TextAreaField(_l("例外理由"),
                            validators=[DataRequired(_l("登记例外必须说明理由。")),
                                        fits(ConflictOverride.reason)])
