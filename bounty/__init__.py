@@ -9,9 +9,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from . import inputs, limits
 from .config import build_config
 from .errors import DomainError
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .inputs import safe_redirect_target
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -45,6 +47,8 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.config.update(settings)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(PACKAGE_DIR / "translations"))
+    inputs.init_app(app)  # the bounded int converter must be in place before any route
+    limits.install()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=_resource_dir("migrations"))
@@ -123,7 +127,7 @@ def _register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         if request.method == "POST" and error.status_code in (400, 409):
             flash(error.message, "error")
-            return redirect(request.referrer or url_for("web.home"))
+            return redirect(safe_redirect_target(request.referrer, url_for("web.home")))
         return render_template("error.html", code=error.status_code,
                                message=error.message), error.status_code
 
@@ -134,16 +138,23 @@ def _register_error_handlers(app: Flask) -> None:
         (405, _l("不支持该请求方法。")),
         (413, _l("上传的文件过大。")),
         (429, _l("尝试次数过多，请稍后再试。")),
+        (422, _l("提交的内容无法处理。")),
+        (500, _l("服务器出错了，请稍后重试。")),
     ):
         app.register_error_handler(code, _plain_error(code, message))
 
 
 def _plain_error(code: int, message: str):
     def handler(error):
+        if code == 500:
+            db.session.rollback()  # the failed statement may have left the session unusable
         description = getattr(error, "description", None)
         text = str(message)
         if code == 400 and description and "CSRF" in str(description):
             text = _("表单已过期或缺少安全令牌，请刷新页面后重试。")
+        elif code == 422 and description and description != getattr(
+                type(error), "description", None):
+            text = str(description)  # a message we gave with abort(422, description=...)
         return render_template("error.html", code=code, message=text), code
 
     return handler

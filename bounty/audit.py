@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .accounts.models import User
 from .audit_keys import AuditKeyError, audit_keys
 from .extensions import db
+from .limits import bounded_text
 from .timeutil import UTCDateTime, utcnow
 
 GENESIS = "0" * 64
@@ -44,7 +45,7 @@ class AuditEvent(db.Model):
     challenge_id: Mapped[int | None] = mapped_column(index=True)
     from_state: Mapped[str | None] = mapped_column(sa.String(30))
     to_state: Mapped[str | None] = mapped_column(sa.String(30))
-    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    comment: Mapped[str] = bounded_text(5_000, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))

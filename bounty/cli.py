@@ -242,10 +242,11 @@ def register_commands(app: Flask) -> None:
     from .backup import backup_command, restore_command
     from .digests.cli import digests_group
     from .matching.cli import embed_command, match_cli, reindex_command
+    from .review.cli import holidays_group
 
     for command in (serve_command, init_command, backup_command, restore_command, jobs_group,
                     audit_group, users_group, demo_command,
-                    match_cli, reindex_command, embed_command, digests_group):
+                    match_cli, reindex_command, embed_command, digests_group, holidays_group):
         app.cli.add_command(command)
 
 

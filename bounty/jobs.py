@@ -34,8 +34,8 @@ def run_due_jobs(now=None, *, embed: bool = False, sweep: bool = False) -> list[
         embedder = get_matcher().embedder
         if embedder is not None and (n := run_jobs(db.engine, embedder)):
             lines.append(f"embedded the documents of {n} vector jobs")
-    if sweep and (n := sweep_uploads()):
-        lines.append(f"removed {n} orphaned or expired pending uploads")
+    if sweep:
+        lines += discard_orphan_files()
     # Last: drain the outbox, so the emails the jobs above queued go out in this run.
     lines += run_due_digest_jobs(now)
     if not lines:
@@ -43,10 +43,14 @@ def run_due_jobs(now=None, *, embed: bool = False, sweep: bool = False) -> list[
     return lines
 
 
-def sweep_uploads() -> int:
+def discard_orphan_files() -> list[str]:
+    """Remove uploaded files that no row refers to (a rolled-back or crashed upload) and
+    pending uploads past their lifetime."""
     from .challenges.attachments import discard_orphans
+    from .review.registry import discard_orphan_documents
 
-    return discard_orphans()
+    removed = discard_orphans() + discard_orphan_documents()
+    return [f"removed {removed} orphaned or expired pending uploads"] if removed else []
 
 
 def start_scheduler(app: Flask):
@@ -68,13 +72,16 @@ def start_scheduler(app: Flask):
     scheduler.add_job(close_deadlines, "interval", minutes=1, id="close_deadlines",
                       max_instances=1, coalesce=True)
 
-    def sweep():
+    def sweep_uploads():
         with app.app_context():
-            if n := sweep_uploads():
-                log.info("removed %d orphaned or expired pending uploads", n)
+            try:
+                for line in discard_orphan_files():
+                    log.info(line)
+            except Exception:  # a failed sweep must not stop the scheduler; the next retries
+                log.exception("sweeping orphaned upload files failed")
 
-    scheduler.add_job(sweep, "interval", hours=1, id="sweep_uploads", max_instances=1,
-                      coalesce=True)
+    scheduler.add_job(sweep_uploads, "interval", hours=1, id="discard_orphans",
+                      max_instances=1, coalesce=True)
     from .digests.tasks import add_jobs as add_digest_jobs
 
     add_digest_jobs(scheduler, app)

@@ -211,7 +211,7 @@ def assert_no_cjk(texts: list[str], allowed: tuple[str, ...] = ()) -> None:
 
 @pytest.fixture
 def english(client):
-    response = client.get("/lang/en")
+    response = client.post("/lang/en")
     assert response.status_code == 302
     return client
 
@@ -287,7 +287,7 @@ def test_a_users_language_follows_them_across_sessions(app, db, login_as):
     user = create_user(Role.enterprise)
     first = login_as(user)
     assert "我的榜单" in first.get("/").get_data(as_text=True)
-    first.get("/lang/en")
+    first.post("/lang/en")
     assert db.session.get(User, user.id).locale == "en"
     assert "My challenges" in first.get("/").get_data(as_text=True)
 
@@ -298,7 +298,7 @@ def test_a_users_language_follows_them_across_sessions(app, db, login_as):
     assert '<html lang="en">' in html and "My challenges" in html
     assert "Welcome back" in html  # the login flash, written in the user's language
 
-    second.get("/lang/zh_CN")
+    second.post("/lang/zh_CN")
     assert db.session.get(User, user.id).locale == "zh_CN"
     assert "我的榜单" in first.get("/").get_data(as_text=True)
 
@@ -313,7 +313,7 @@ def test_review_workbench_in_english(db, login_as):
             admin.organization.name, reviewer.organization.name,
             "技术先进性", "可行性", "团队基础", "报价合理性")  # rubric criteria are data
     client = login_as(admin)
-    client.get("/lang/en")
+    client.post("/lang/en")
     client.get("/")  # shows (and so drops) the login flash, written in Chinese
     for url, phrase in (("/review/tasks", "Vetting"), ("/review/stages", "Lead reviewers"),
                         ("/review/holidays", "Make-up working day"),
@@ -328,7 +328,7 @@ def test_review_workbench_in_english(db, login_as):
     assert header.startswith("No.,Type,Title,Industry,")
 
     client = login_as(reviewer)
-    client.get("/lang/en")
+    client.post("/lang/en")
     client.get("/")
     page = parse(client.get("/review/conflicts"))
     assert "Employment history" in " ".join(page.main)

@@ -16,13 +16,14 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
-from .models import OrgKind, Role
-from .passwords import MIN_LENGTH, check_password_strength
+from ..limits import TOO_LONG, fits
+from .models import Organization, OrgKind, Role, User
+from .passwords import MAX_LENGTH, MIN_LENGTH, check_password_strength
 
 
 def _email_field() -> EmailField:
     return EmailField(_l("邮箱"), filters=[_strip], validators=[DataRequired(_l("请填写邮箱。")),
-                                         Email(_l("邮箱格式不正确。")), Length(max=254)])
+                                         Email(_l("邮箱格式不正确。")), fits(User.email)])
 
 
 def _strong(form, field) -> None:
@@ -33,7 +34,8 @@ def _strong(form, field) -> None:
 
 def _new_password_field(label=None) -> PasswordField:
     return PasswordField(
-        label or _l("密码"), validators=[DataRequired(_l("请填写密码。")), _strong],
+        label or _l("密码"), validators=[DataRequired(_l("请填写密码。")), _strong,
+                                    Length(max=MAX_LENGTH, message=TOO_LONG)],
         description=_l("至少 %(n)d 个字符，不要使用常见密码。", n=MIN_LENGTH),
     )
 
@@ -44,7 +46,8 @@ def _strip(value):
 
 class LoginForm(FlaskForm):
     email = _email_field()
-    password = PasswordField(_l("密码"), validators=[DataRequired(_l("请填写密码。"))])
+    password = PasswordField(_l("密码"), validators=[DataRequired(_l("请填写密码。")),
+                                                   Length(max=MAX_LENGTH, message=TOO_LONG)])
     submit = SubmitField(_l("登录"))
 
 
@@ -58,7 +61,7 @@ class RegistrationForm(FlaskForm):
     """A person and their organisation. Only enterprises and institutes register here."""
 
     name = StringField(_l("姓名"), filters=[_strip],
-                       validators=[DataRequired(_l("请填写姓名。")), Length(max=100)])
+                       validators=[DataRequired(_l("请填写姓名。")), fits(User.name)])
     email = _email_field()
     password = _new_password_field()
     password2 = PasswordField(_l("再次输入密码"), validators=[
@@ -66,20 +69,23 @@ class RegistrationForm(FlaskForm):
     kind = SelectField(_l("单位类型"), choices=SELF_REGISTER_CHOICES,
                        validate_choice=True, default=OrgKind.enterprise.value)
     org_name = StringField(_l("单位名称"), filters=[_strip],
-                           validators=[DataRequired(_l("请填写单位名称。")), Length(max=200)],
+                           validators=[DataRequired(_l("请填写单位名称。")),
+                                       fits(Organization.name)],
                            description=_l("若单位已在平台登记，以已登记的名称为准。"))
     uscc = StringField(
         _l("统一社会信用代码"), filters=[lambda v: _strip(v).upper() if v else v],
         validators=[DataRequired(_l("请填写统一社会信用代码。"))],
         description=_l("18 位，企业以 91/92/93 开头，高校和科研院所以 12、52 等开头。"),
     )
-    region = StringField(_l("所在地区"), filters=[_strip], validators=[Length(max=100)])
-    contact_name = StringField(_l("联系人"), filters=[_strip], validators=[Length(max=100)])
-    contact_phone = StringField(_l("联系电话"), filters=[_strip], validators=[Length(max=40)])
+    region = StringField(_l("所在地区"), filters=[_strip], validators=[fits(Organization.region)])
+    contact_name = StringField(_l("联系人"), filters=[_strip],
+                               validators=[fits(Organization.contact_name)])
+    contact_phone = StringField(_l("联系电话"), filters=[_strip],
+                                validators=[fits(Organization.contact_phone)])
     expertise = TextAreaField(_l("研究专长（高校 / 科研院所填写）"), filters=[_strip],
-                              validators=[Optional(), Length(max=5000)])
+                              validators=[Optional(), fits(Organization.expertise)])
     keywords = StringField(_l("专长关键词（空格分隔）"), filters=[_strip],
-                           validators=[Optional(), Length(max=500)])
+                           validators=[Optional(), fits(Organization.keywords)])
     submit = SubmitField(_l("注册"))
 
     def validate_uscc(self, field) -> None:
@@ -97,7 +103,7 @@ LOCALE_CHOICES = [SelectChoice("zh_CN", "简体中文"), SelectChoice("en", "Eng
 
 class ProfileForm(FlaskForm):
     name = StringField(_l("姓名"), filters=[_strip],
-                       validators=[DataRequired(_l("请填写姓名。")), Length(max=100)])
+                       validators=[DataRequired(_l("请填写姓名。")), fits(User.name)])
     locale = SelectField(_l("界面语言"), choices=LOCALE_CHOICES)
     submit = SubmitField(_l("保存资料"))
 
@@ -113,9 +119,10 @@ class PasswordChangeForm(FlaskForm):
 
 
 class ExpertiseForm(FlaskForm):
-    expertise = TextAreaField(_l("研究专长"), filters=[_strip], validators=[Length(max=5000)])
+    expertise = TextAreaField(_l("研究专长"), filters=[_strip],
+                              validators=[fits(Organization.expertise)])
     keywords = StringField(_l("专长关键词（空格分隔）"), filters=[_strip],
-                           validators=[Length(max=500)])
+                           validators=[fits(Organization.keywords)])
     submit = SubmitField(_l("保存专长"))
 
 
@@ -126,7 +133,7 @@ class StaffUserForm(FlaskForm):
     """An admin creates a reviewer or an admin."""
 
     name = StringField(_l("姓名"), filters=[_strip],
-                       validators=[DataRequired(_l("请填写姓名。")), Length(max=100)])
+                       validators=[DataRequired(_l("请填写姓名。")), fits(User.name)])
     email = _email_field()
     role = SelectField(_l("角色"), choices=[SelectChoice(Role.reviewer.value, _l("审核员")),
                                            SelectChoice(Role.admin.value, _l("管理员"))])
@@ -135,11 +142,11 @@ class StaffUserForm(FlaskForm):
         DataRequired(_l("请再次输入密码。")), EqualTo("password", _l("两次输入的密码不一致。"))])
     organization = SelectField(_l("所属单位"), coerce=int)
     new_org_name = StringField(_l("新政府部门名称"), filters=[_strip],
-                               validators=[Length(max=200)])
+                               validators=[fits(Organization.name)])
     new_org_uscc = StringField(_l("新政府部门统一社会信用代码"),
                                filters=[lambda v: _strip(v).upper() if v else v])
     new_org_region = StringField(_l("新政府部门所在地区"), filters=[_strip],
-                                 validators=[Length(max=100)])
+                                 validators=[fits(Organization.region)])
     submit = SubmitField(_l("创建用户"))
 
     def set_organizations(self, organizations) -> None:

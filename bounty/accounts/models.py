@@ -11,6 +11,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from ..limits import bounded_text
 from ..timeutil import UTCDateTime, utcnow
 
 
@@ -46,9 +47,9 @@ class Organization(db.Model):
     region: Mapped[str] = mapped_column(sa.String(100), default="")
     contact_name: Mapped[str] = mapped_column(sa.String(100), default="")
     contact_phone: Mapped[str] = mapped_column(sa.String(40), default="")
-    description: Mapped[str] = mapped_column(sa.Text, default="")
+    description: Mapped[str] = bounded_text(5_000, default="")
     # Institutes: what they are good at; feeds matching and digest defaults.
-    expertise: Mapped[str] = mapped_column(sa.Text, default="")
+    expertise: Mapped[str] = bounded_text(5_000, default="")
     keywords: Mapped[str] = mapped_column(sa.String(500), default="")
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import wraps
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -21,6 +20,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from ..errors import DomainError
 from ..extensions import csrf, db, login_manager
+from ..inputs import page_arg, safe_redirect_target
 from . import services
 from .forms import (
     NEW_GOVERNMENT_ORG,
@@ -47,19 +47,7 @@ def _load_user(user_id: str):
 
 def _safe_next(target: str | None) -> str:
     """A local path to go to after login; anything that could leave the site goes home."""
-    if target and _is_local_path(target):
-        return target
-    return url_for("web.home")
-
-
-def _is_local_path(target: str) -> bool:
-    # Browsers treat "\" like "/" and drop tabs and newlines, so "/\evil.com" or
-    # "/\t/evil.com" would become "//evil.com": refuse them outright.
-    if any(ord(char) < 0x21 or char == "\\" for char in target):
-        return False
-    parts = urlsplit(target)
-    return (target.startswith("/") and not target.startswith("//")
-            and not parts.scheme and not parts.netloc)
+    return safe_redirect_target(target, url_for("web.home"))
 
 
 def _show_field_error(form, exc: DomainError) -> None:
@@ -324,7 +312,7 @@ def admin_organizations():
     """单位认证: every organisation, optionally only the unverified ones."""
     unverified = request.args.get("filter") == "unverified"
     page = db.paginate(services.organizations_query(unverified_only=unverified),
-                       page=request.args.get("page", 1, type=int), per_page=30, error_out=False)
+                       page=page_arg(), per_page=30, error_out=False)
     return render_template("accounts/admin_organizations.html", page=page,
                            unverified=unverified, kind_labels=services.KIND_LABELS)
 
@@ -344,7 +332,7 @@ def verify_organization(organization_id: int):
 @admin_required
 def admin_users():
     """用户管理: every user, newest first."""
-    page = db.paginate(services.users_query(), page=request.args.get("page", 1, type=int),
+    page = db.paginate(services.users_query(), page=page_arg(),
                        per_page=30, error_out=False)
     return render_template("accounts/admin_users.html", page=page,
                            role_labels=services.ROLE_LABELS)

@@ -3,11 +3,15 @@ generated name, sent back only as downloads to those allowed to see them."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import os
 import secrets
 import time
 import zipfile
 from dataclasses import dataclass
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 
@@ -34,6 +38,7 @@ ALLOWED = {
 }
 ALLOWED_LABEL = _l("PDF、DOCX、XLSX、PNG、JPG")
 _OOXML_MARKER = {"docx": "word/document.xml", "xlsx": "xl/workbook.xml"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,50 @@ def check_upload(upload: FileStorage, max_bytes: int | None = None) -> CheckedUp
                          mime_type=ALLOWED[extension])
 
 
+class StorageFailed(DomainError):
+    """The file could not be written (disk full, folder not writable): nothing was kept."""
+
+    status_code = 503
+
+
+# A file younger than this may belong to a transaction still under way: the periodic
+# sweep leaves it alone.
+ORPHAN_MIN_AGE = timedelta(hours=1)
+PARTIAL_SUFFIX = ".part"
+
+
 def upload_folder() -> Path:
     folder = Path(current_app.config["UPLOAD_FOLDER"])
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def write_stored(folder_of, stored_name: str, data: bytes) -> Path:  # noqa: ANN001
+    """Write ``data`` as ``stored_name`` in the folder ``folder_of()`` returns, whole or not
+    at all: into a partial file first, renamed once complete.
+
+    :raises StorageFailed: with a message for the user when the disk refuses; no file
+        (partial or whole) is left behind.
+    """
+    path = partial = None
+    try:
+        folder = folder_of()
+        path = folder / stored_name
+        partial = folder / (stored_name + PARTIAL_SUFFIX)
+        with open(partial, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except OSError as exc:
+        for leftover in (partial, path):
+            if leftover is not None:
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
+        log.error("could not store an uploaded file (%s): %s", stored_name, exc)
+        raise StorageFailed(str(_l("文件未能保存（服务器存储空间不足或不可写），本次提交没有保存，"
+                                   "请稍后重试或联系平台管理员。"))) from exc
+    return path
 
 
 def add_attachment(checked: CheckedUpload, *, user, challenge: Challenge, bid: Bid | None = None,
@@ -93,8 +138,7 @@ def add_attachment(checked: CheckedUpload, *, user, challenge: Challenge, bid: B
     row ever points at a missing file.
     """
     stored_name = f"{secrets.token_hex(16)}.{checked.extension}"
-    path = upload_folder() / stored_name
-    path.write_bytes(checked.data)
+    write_stored(upload_folder, stored_name, checked.data)
     attachment = Attachment(
         challenge_id=challenge.id, bid_id=bid.id if bid else None,
         milestone_id=milestone.id if milestone else None, uploaded_by_id=user.id,
@@ -123,29 +167,29 @@ def unlink_stored(stored_names) -> None:
         (folder / name).unlink(missing_ok=True)
 
 
-# A stored file younger than this is spared by discard_orphans: its row may not be
-# committed yet.
-ORPHAN_GRACE_SECONDS = 3600
-
-
-def discard_orphans(now: float | None = None) -> int:
-    """Remove stored files that no row refers to (left by a rolled-back upload, at least
-    an hour old) and pending uploads past their lifetime; return how many went."""
-    now = time.time() if now is None else now
-    known = set(db.session.execute(sa.select(Attachment.stored_name)).scalars())
+def sweep_folder(folder: Path, known: set[str], min_age: timedelta = ORPHAN_MIN_AGE) -> int:
+    """Remove the folder's own files (not subfolders) that are not in ``known`` and older
+    than ``min_age``; return how many."""
+    cutoff = time.time() - min_age.total_seconds()
     removed = 0
-    for path in upload_folder().iterdir():
-        if (path.is_file() and path.name not in known
-                and path.stat().st_mtime < now - ORPHAN_GRACE_SECONDS):
-            path.unlink(missing_ok=True)
-            removed += 1
-    lifetime = pending_lifetime_seconds()
-    pending = pending_folder()
-    for path in pending.iterdir() if pending.is_dir() else ():
-        if path.is_file() and path.stat().st_mtime < now - lifetime:
-            path.unlink(missing_ok=True)
-            removed += 1
+    for path in folder.iterdir() if folder.is_dir() else ():
+        try:
+            if path.is_file() and path.name not in known and path.stat().st_mtime <= cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # removed meanwhile
     return removed
+
+
+def discard_orphans(min_age: timedelta = ORPHAN_MIN_AGE) -> int:
+    """Remove stored files that no row refers to (left by a rolled-back upload or a crash),
+    once older than ``min_age`` (so that a file of an upload still in progress stays), and
+    pending uploads past their lifetime; return how many went."""
+    known = set(db.session.execute(sa.select(Attachment.stored_name)).scalars())
+    removed = sweep_folder(upload_folder(), known, min_age)
+    lifetime = timedelta(seconds=pending_lifetime_seconds())
+    return removed + sweep_folder(pending_folder(), set(), lifetime)
 
 
 # --------------------------------------------------------------------------- pending uploads

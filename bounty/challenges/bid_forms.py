@@ -19,8 +19,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from ..inputs import coerce_id
+from ..limits import TOO_LONG, fits
 from .attachments import ALLOWED_LABEL
-from .models import MAX_BOUNTY_YUAN
+from .models import MAX_BOUNTY_YUAN, Bid, Milestone
 from .services import BidData, MilestoneData
 
 MAX_MILESTONES = 24
@@ -32,12 +34,12 @@ class MilestoneRowForm(FlaskForm):
     class Meta:
         csrf = False  # the enclosing form carries the token
 
-    name = StringField(_l("里程碑名称"), validators=[Optional(), Length(max=200)])
+    name = StringField(_l("里程碑名称"), validators=[Optional(), fits(Milestone.name)])
     month = IntegerField(
         _l("第几个月"),
         validators=[Optional(), NumberRange(1, 120, _l("月份须在 1 至 120 之间。"))],
     )
-    deliverable = StringField(_l("交付物"), validators=[Optional(), Length(max=500)])
+    deliverable = StringField(_l("交付物"), validators=[Optional(), fits(Milestone.deliverable)])
 
     @property
     def is_blank(self) -> bool:
@@ -61,13 +63,15 @@ class BidForm(FlaskForm):
     """The bid form: add and remove milestone rows with buttons, no JavaScript needed."""
 
     title = StringField(_l("方案名称"), validators=[DataRequired(_l("请填写方案名称。")),
-                                                 Length(max=200)])
+                                                 fits(Bid.title)])
     approach = TextAreaField(_l("技术路线"),
-                             validators=[DataRequired(_l("请填写技术路线。"))])
+                             validators=[DataRequired(_l("请填写技术路线。")),
+                                         fits(Bid.approach)])
     team_lead = StringField(_l("项目负责人"),
-                            validators=[DataRequired(_l("请填写项目负责人。")), Length(max=100)])
-    team_members = TextAreaField(_l("团队成员"), validators=[Optional()])
-    lab = StringField(_l("依托实验室 / 平台"), validators=[Optional(), Length(max=200)])
+                            validators=[DataRequired(_l("请填写项目负责人。")),
+                                        fits(Bid.team_lead)])
+    team_members = TextAreaField(_l("团队成员"), validators=[Optional(), fits(Bid.team_members)])
+    lab = StringField(_l("依托实验室 / 平台"), validators=[Optional(), fits(Bid.lab)])
     milestones = FieldList(FormField(MilestoneRowForm), min_entries=1,
                            max_entries=MAX_MILESTONES)
     quote_yuan = IntegerField(
@@ -80,7 +84,8 @@ class BidForm(FlaskForm):
         validators=[InputRequired(_l("请填写实施周期。")),
                     NumberRange(1, 120, _l("实施周期须在 1 至 120 个月之间。"))],
     )
-    prior_results = TextAreaField(_l("前期成果（专利、论文）"), validators=[Optional()])
+    prior_results = TextAreaField(_l("前期成果（专利、论文）"),
+                                  validators=[Optional(), fits(Bid.prior_results)])
     attachments = MultipleFileField(_l("附件"),
                                     description=_l("可选 %(types)s，每个不超过 20 MB。",
                                                    types=ALLOWED_LABEL))
@@ -155,7 +160,7 @@ def edit_rows(formdata: MultiDict, *, remove: int | None = None, add: bool = Fal
 class SelectBidForm(FlaskForm):
     """The enterprise picks one submitted bid."""
 
-    bid_id = RadioField(_l("选定揭榜方案"), coerce=int,
+    bid_id = RadioField(_l("选定揭榜方案"), coerce=coerce_id,
                         validators=[InputRequired(_l("请选择一个揭榜方案。"))])
     select = SubmitField(_l("选定该方案"))
 
@@ -165,7 +170,7 @@ class DeclareFailedForm(FlaskForm):
 
     comment = TextAreaField(_l("流榜说明"),
                             validators=[DataRequired(_l("宣布流榜须填写说明。")),
-                                        Length(max=2000)])
+                                        Length(max=2000, message=TOO_LONG)])
     declare = SubmitField(_l("宣布流榜"))
 
 
@@ -173,7 +178,8 @@ class MilestoneReportForm(FlaskForm):
     """The winning institute's report on one milestone."""
 
     report = TextAreaField(_l("里程碑报告"),
-                           validators=[DataRequired(_l("请填写里程碑报告。"))])
+                           validators=[DataRequired(_l("请填写里程碑报告。")),
+                                       fits(Milestone.report)])
     attachments = MultipleFileField(_l("附件"),
                                     description=_l("可选 %(types)s，每个不超过 20 MB。",
                                                    types=ALLOWED_LABEL))

@@ -17,11 +17,13 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..inputs import DateInRange
+from ..limits import fits
 from ..timeutil import from_local, to_local
-from .models import Category, Industry, IPTerms
+from .models import Category, Challenge, ChallengeIndicator, Industry, IPTerms
 from .services import ChallengeData, IndicatorData
 
 MAX_INDICATORS = 30
@@ -31,9 +33,9 @@ DEADLINE_FORMAT = "%Y-%m-%dT%H:%M"
 class IndicatorForm(Form):
     """One row of the indicators table (a plain Form: the parent carries the CSRF token)."""
 
-    name = StringField(_l("指标名称"), validators=[Optional(), Length(max=200)])
-    target = StringField(_l("目标值"), validators=[Length(max=200)])
-    unit = StringField(_l("单位"), validators=[Optional(), Length(max=50)])
+    name = StringField(_l("指标名称"), validators=[Optional(), fits(ChallengeIndicator.name)])
+    target = StringField(_l("目标值"), validators=[fits(ChallengeIndicator.target)])
+    unit = StringField(_l("单位"), validators=[Optional(), fits(ChallengeIndicator.unit)])
     remove = SubmitField(_l("删除"))
 
     def validate_target(self, field):
@@ -49,28 +51,32 @@ class ChallengeForm(FlaskForm):
     """Post or edit a challenge (榜单)."""
 
     title = StringField(_l("榜单名称"), validators=[DataRequired(_l("请填写榜单名称。")),
-                                                  Length(max=200)])
+                                                  fits(Challenge.title)])
     industry = SelectField(_l("所属产业"), choices=lambda: _choices(Industry),
                            validators=[InputRequired()])
     category = SelectField(_l("需求类别"), choices=lambda: _choices(Category),
                            validators=[InputRequired()])
     background = TextAreaField(_l("需求背景"),
-                               validators=[DataRequired(_l("请填写需求背景。"))])
+                               validators=[DataRequired(_l("请填写需求背景。")),
+                                           fits(Challenge.background)])
     bottleneck = TextAreaField(_l("技术瓶颈"),
-                               validators=[DataRequired(_l("请填写技术瓶颈。"))])
+                               validators=[DataRequired(_l("请填写技术瓶颈。")),
+                                           fits(Challenge.bottleneck)])
     indicators = FieldList(FormField(IndicatorForm), label=_l("技术指标"), min_entries=1,
                            max_entries=MAX_INDICATORS)
     add_indicator = SubmitField(_l("增加一行"))
-    expected_outcome = TextAreaField(_l("预期成果"), validators=[Optional()])
+    expected_outcome = TextAreaField(_l("预期成果"),
+                                     validators=[Optional(), fits(Challenge.expected_outcome)])
     bounty_yuan = IntegerField(_l("悬赏金额（元）"),
                                validators=[InputRequired(_l("请填写悬赏金额。"))])
     bid_deadline = DateTimeLocalField(_l("揭榜截止时间（北京时间）"), format=DEADLINE_FORMAT,
-                                      validators=[InputRequired(_l("请填写揭榜截止时间。"))])
+                                      validators=[InputRequired(_l("请填写揭榜截止时间。")),
+                                                  DateInRange()])
     delivery_months = IntegerField(_l("交付周期（月）"),
                                    validators=[InputRequired(_l("请填写交付周期。"))])
     ip_terms = SelectField(_l("知识产权归属"), choices=lambda: _choices(IPTerms),
                            validators=[InputRequired()])
-    keywords = StringField(_l("关键词"), validators=[Optional(), Length(max=500)],
+    keywords = StringField(_l("关键词"), validators=[Optional(), fits(Challenge.keywords)],
                            description=_l("以空格或逗号分隔"))
     attachments = MultipleFileField(_l("附件"))
     remove_attachments = SelectMultipleField(_l("删除已上传的附件"), coerce=int, choices=[],

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import Organization, User
 from ..enums import LabelledEnum
 from ..extensions import db
+from ..limits import bounded_text
 from ..timeutil import UTCDateTime, utcnow
 
 MAX_BOUNTY_YUAN = 10**10
@@ -147,9 +148,9 @@ class Challenge(db.Model):
     title: Mapped[str] = mapped_column(sa.String(200))
     industry: Mapped[Industry] = mapped_column(_enum(Industry), index=True)
     category: Mapped[Category] = mapped_column(_enum(Category), index=True)
-    background: Mapped[str] = mapped_column(sa.Text, default="")
-    bottleneck: Mapped[str] = mapped_column(sa.Text, default="")
-    expected_outcome: Mapped[str] = mapped_column(sa.Text, default="")
+    background: Mapped[str] = bounded_text(20_000, default="")
+    bottleneck: Mapped[str] = bounded_text(20_000, default="")
+    expected_outcome: Mapped[str] = bounded_text(10_000, default="")
     bounty_yuan: Mapped[int] = mapped_column(sa.BigInteger)
     bid_deadline: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     delivery_months: Mapped[int]
@@ -254,13 +255,13 @@ class Bid(db.Model):
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     title: Mapped[str] = mapped_column(sa.String(200))
-    approach: Mapped[str] = mapped_column(sa.Text)
+    approach: Mapped[str] = bounded_text(30_000)
     team_lead: Mapped[str] = mapped_column(sa.String(100))
-    team_members: Mapped[str] = mapped_column(sa.Text, default="")
+    team_members: Mapped[str] = bounded_text(5_000, default="")
     lab: Mapped[str] = mapped_column(sa.String(200), default="")
     quote_yuan: Mapped[int] = mapped_column(sa.BigInteger)
     duration_months: Mapped[int]
-    prior_results: Mapped[str] = mapped_column(sa.Text, default="")
+    prior_results: Mapped[str] = bounded_text(20_000, default="")
     state: Mapped[BidState] = mapped_column(_enum(BidState), default=BidState.draft)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -301,7 +302,7 @@ class Milestone(db.Model):
     name: Mapped[str] = mapped_column(sa.String(200))
     month: Mapped[int]
     deliverable: Mapped[str] = mapped_column(sa.String(500), default="")
-    report: Mapped[str] = mapped_column(sa.Text, default="")
+    report: Mapped[str] = bounded_text(20_000, default="")
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

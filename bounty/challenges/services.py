@@ -15,6 +15,7 @@ from ..accounts.models import Role
 from ..audit import AuditEvent, record_event
 from ..errors import DomainError, InvalidField, PermissionDenied, TransitionRefused
 from ..extensions import db
+from ..inputs import check_date
 from ..signals import bid_saved, bid_withdrawn, challenge_saved, milestone_changed
 from ..timeutil import to_local, utcnow
 from ..transactions import atomic
@@ -198,7 +199,13 @@ def _event_visible(event: AuditEvent, challenge: Challenge, user, now: datetime,
         # stays with the organisation that made it.
         actor_org = event.actor.organization_id if event.actor else None
         return actor_org == challenge.organization_id or user.belongs_to(actor_org)
-    return True
+    if event.subject_type == "challenge":
+        return True
+    # What follows the award (首台套 applications, market listings, deals, their review
+    # votes) belongs to the challenge's two parties and the staff, not to other bidders.
+    winner = challenge.winning_bid
+    return (user.role in (Role.reviewer, Role.admin) or challenge.is_owned_by(user)
+            or (winner is not None and user.belongs_to(winner.organization_id)))
 
 
 def audit_trail(challenge: Challenge, user, now: datetime | None = None) -> list[AuditEvent]:
@@ -222,6 +229,9 @@ def audit_trail(challenge: Challenge, user, now: datetime | None = None) -> list
 
 
 # Labels for audit actions that are not transitions of the table.
+COMMON_EVENT_LABELS = {
+    "review_vote": _l("审核通过（等待其他审核人员）"),
+}
 EVENT_LABELS = {
     **workflow.ACTION_LABELS,
     "create": _l("创建榜单"),
@@ -232,21 +242,41 @@ EVENT_LABELS = {
     "report_milestone": _l("提交里程碑报告"),
     "confirm_milestone": _l("确认里程碑"),
     "add_attachment": _l("上传附件"),
-    "review_vote": _l("审核通过（等待其他审核人员）"),
+    **COMMON_EVENT_LABELS,
     "remove_attachment": _l("删除附件"),
     "invite_institute": _l("邀请揭榜单位"),
 }
 
 
-def event_label(action: str) -> str:
-    return str(EVENT_LABELS.get(action, action))
+# Events about what a higher package owns (首台套 applications, market listings, deals):
+# subject type -> (its action labels, its state enum), registered by that package.
+_OTHER_SUBJECTS: dict[str, tuple[dict, type | None]] = {}
+
+
+def register_event_subject(subject_type: str, labels: dict, states: type | None = None) -> None:
+    """Let a higher package name its own audit events (their actions reuse words such as
+    "submit" that mean something else for a challenge)."""
+    _OTHER_SUBJECTS[subject_type] = (labels, states)
+
+
+def event_label(event: AuditEvent) -> str:
+    """What an audit event did, in words, by its subject's own vocabulary."""
+    if event.subject_type in _OTHER_SUBJECTS:
+        labels = {**COMMON_EVENT_LABELS, **_OTHER_SUBJECTS[event.subject_type][0]}
+    else:
+        labels = EVENT_LABELS
+    return str(labels.get(event.action, event.action))
 
 
 def event_state_label(event: AuditEvent, value: str | None) -> str:
-    """A from/to state of an event in words: bid states for bid events, else challenge states."""
+    """A from/to state of an event in words: bid states for bid events, a registered
+    subject's own states, else challenge states."""
     if not value:
         return ""
-    enum_cls = BidState if event.subject_type == "bid" else ChallengeState
+    if event.subject_type in _OTHER_SUBJECTS:
+        enum_cls = _OTHER_SUBJECTS[event.subject_type][1] or ChallengeState
+    else:
+        enum_cls = BidState if event.subject_type == "bid" else ChallengeState
     try:
         return enum_cls(value).label
     except ValueError:
@@ -353,6 +383,7 @@ def _check_challenge_data(data: ChallengeData, now: datetime) -> None:
         raise InvalidField(str(_l("请填写榜单名称。")), "title")
     if not 0 < data.bounty_yuan <= MAX_BOUNTY_YUAN:
         raise InvalidField(str(_l("悬赏金额须为正数且不超过 100 亿元。")), "bounty_yuan")
+    check_date(data.bid_deadline, "bid_deadline")
     problem = bidding_window_problem(data.bid_deadline, now)
     if problem is not None:
         raise InvalidField(problem, "bid_deadline")

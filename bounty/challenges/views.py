@@ -18,6 +18,7 @@ from flask_login import current_user, login_required
 from ..accounts.models import Role
 from ..errors import DomainError, InvalidField
 from ..extensions import csrf, db
+from ..inputs import page_arg
 from . import attachments, services, uploads, workflow
 from .forms import ChallengeForm
 from .models import PUBLIC_STATES, Attachment, Category, Challenge, ChallengeState, Industry
@@ -82,7 +83,7 @@ def index():
         categories=[category] if category else (),
         states=[status] if status else (),
     )
-    page = db.paginate(query, per_page=current_app.config["CHALLENGES_PER_PAGE"],
+    page = db.paginate(query, page=page_arg(), per_page=current_app.config["CHALLENGES_PER_PAGE"],
                        error_out=False, max_per_page=100)
     filters = {key: member.value for key, member in
                (("industry", industry), ("category", category), ("status", status)) if member}

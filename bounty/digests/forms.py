@@ -12,7 +12,7 @@ from wtforms import (
     StringField,
     SubmitField,
 )
-from wtforms.validators import Length, NumberRange, Optional
+from wtforms.validators import NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..challenges.models import (
@@ -22,7 +22,14 @@ from ..challenges.models import (
     Category,
     Industry,
 )
-from .models import FREQUENCY_LABELS, NOTIFICATION_LABELS, Frequency, NotificationKind
+from ..limits import fits
+from .models import (
+    FREQUENCY_LABELS,
+    NOTIFICATION_LABELS,
+    Frequency,
+    NotificationKind,
+    Subscription,
+)
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -45,7 +52,7 @@ class SettingsForm(FlaskForm):
     categories = MultiCheckboxField(_l("关注类别（不选表示全部类别）"),
                                     choices=_choices(Category, CATEGORY_LABELS))
     keywords = StringField(_l("关键词（空格或逗号分隔，命中任一即推送；留空表示不限）"),
-                           validators=[Length(max=500, message=_l("关键词不能超过 500 个字符。"))])
+                           validators=[fits(Subscription.keywords)])
     min_bounty_yuan = IntegerField(
         _l("最低悬赏金额（元）"), default=0,
         validators=[Optional(), NumberRange(min=0, max=MAX_BOUNTY_YUAN,

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..challenges.models import Category, Industry
 from ..errors import DomainError
 from ..extensions import csrf, db
+from ..inputs import page_arg
 from . import outbox, services
 from .forms import SettingsForm
 from .models import (
@@ -149,7 +150,7 @@ def admin_outbox():
         query = query.where(OutboxEmail.status == OutboxStatus(status))
     else:
         status = ""
-    page = db.paginate(query, per_page=50, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=50, error_out=False)
     return render_template("digests/admin_outbox.html", page=page, status=status,
                            counts=outbox.outbox_counts(), labels=OUTBOX_STATUS_LABELS)
 

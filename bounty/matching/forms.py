@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from ..challenges.models import PUBLIC_STATES, Category, ChallengeState, Industry
+from ..inputs import MAX_PAGE, DateInRange
 from .services import MAX_QUERY_CHARS, SearchParams
 
 SORTS = [
@@ -37,11 +38,11 @@ class SearchForm(FlaskForm):
                               validators=[Optional(), NumberRange(min=0, max=10**6)])
     bounty_max = IntegerField(_l("悬赏不高于（万元）"),
                               validators=[Optional(), NumberRange(min=0, max=10**6)])
-    deadline_from = DateField(_l("截止日期从"), validators=[Optional()])
-    deadline_to = DateField(_l("截止日期至"), validators=[Optional()])
+    deadline_from = DateField(_l("截止日期从"), validators=[Optional(), DateInRange()])
+    deadline_to = DateField(_l("截止日期至"), validators=[Optional(), DateInRange()])
     sort = SelectField(_l("排序"), choices=[SelectChoice(v, label) for v, label in SORTS],
                        default="relevance", validators=[Optional()])
-    page = IntegerField(validators=[Optional(), NumberRange(min=1)])
+    page = IntegerField(validators=[Optional(), NumberRange(min=1, max=MAX_PAGE)])
 
     def __init__(self, formdata) -> None:  # noqa: ANN001
         super().__init__(formdata=formdata)

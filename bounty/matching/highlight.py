@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from markupsafe import Markup, escape
 
 from .analyzer import Analyzer
+
+WINDOW_CHARS = 1_000  # the most text tokenised for one highlight (a snippet is 140-220)
+# How far into a text matches are looked for: past every field's limit (bounty.limits),
+# so only a document stored before the limits has a tail no snippet is taken from.
+SCAN_CHARS = 60_000
+
+
+def _window(text: str, wanted: set[str], size: int) -> tuple[int, int]:
+    """[start, end) of at most ``size`` characters: from a little before the earliest
+    literal occurrence of a wanted term in the first :data:`SCAN_CHARS` (a plain search,
+    no tokenising), else from the start."""
+    if len(text) <= size:
+        return 0, len(text)
+    found = [m.start() for term in wanted
+             if (m := re.compile(re.escape(term), re.IGNORECASE).search(
+                 text, 0, SCAN_CHARS)) is not None]
+    start = max(0, min(found) - size // 10) if found else 0
+    return start, min(len(text), start + size)
 
 
 def highlight(
@@ -19,10 +38,13 @@ def highlight(
     """
     text = text or ""
     wanted = {t for t in terms if t}
+    # Tokenising is linear in the text: only a bounded window around the first match is
+    # looked at, so one huge stored document cannot slow a page of results.
+    start, end = _window(text, wanted, WINDOW_CHARS)
     spans: list[tuple[int, int]] = []
-    for tok in analyzer.tokens(text, expand=True):
+    for tok in analyzer.tokens(text[start:end], expand=True):
         if tok.text in wanted and tok.end > tok.start:
-            spans.append((tok.start, tok.end))
+            spans.append((start + tok.start, start + tok.end))
     spans.sort()
     merged: list[list[int]] = []
     for s, e in spans:
@@ -31,15 +53,15 @@ def highlight(
         else:
             merged.append([s, e])
 
-    lo, hi = 0, len(text)
-    if fragment and len(text) > fragment:
+    lo, hi = start, end
+    if fragment and end - start > fragment:
         best, best_n = 0, -1
         for i, (s, _) in enumerate(merged):
             n = sum(1 for s2, _ in merged[i:] if s2 < s + fragment)
             if n > best_n:
                 best, best_n = s, n
-        lo = max(0, best - fragment // 5)
-        hi = min(len(text), lo + fragment)
+        lo = max(start, best - fragment // 5)
+        hi = min(end, lo + fragment)
         merged = [[max(s, lo), min(e, hi)] for s, e in merged if e > lo and s < hi]
 
     out = [Markup("…")] if lo > 0 else []

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
+from sqlalchemy.orm import defer
 
 from ..accounts.models import Organization, OrgKind, Role
 from ..audit import record_event
@@ -36,6 +37,7 @@ from ..timeutil import from_local, utcnow
 from ..transactions import atomic
 from . import get_engine, get_matcher, indexing, similarity
 from .engine import Filters
+from .highlight import SCAN_CHARS
 from .models import Invitation
 from .similarity import ClosestSentence
 
@@ -127,21 +129,29 @@ def _facets(counts: dict[str, dict[str, int]]) -> dict[str, list[Facet]]:
     }
 
 
-def _public_challenges(ids: Iterable[str]) -> dict[int, Challenge]:
-    """The rows behind index hits that are still public, by id."""
+# The texts a snippet is taken from, read only as far as a snippet looks
+# (highlight.SCAN_CHARS): a document stored before the input limits then costs a
+# results page no more than any other.
+_SNIPPET_SOURCES = (Challenge.bottleneck, Challenge.background, Challenge.expected_outcome)
+
+
+def _public_challenges(ids: Iterable[str]) -> dict[int, tuple[Challenge, str]]:
+    """The rows behind index hits that are still public, with their snippet text, by id."""
     wanted = [int(i) for i in ids]
     if not wanted:
         return {}
     rows = db.session.execute(
-        sa.select(Challenge).where(Challenge.id.in_(wanted), Challenge.state.in_(PUBLIC_STATES))
-    ).scalars()
-    return {c.id: c for c in rows}
+        sa.select(Challenge, *(sa.func.substr(c, 1, SCAN_CHARS) for c in _SNIPPET_SOURCES))
+        .options(*(defer(c) for c in _SNIPPET_SOURCES))
+        .where(Challenge.id.in_(wanted), Challenge.state.in_(PUBLIC_STATES))
+    )
+    return {row[0].id: (row[0], "\n".join(t for t in row[1:] if t)) for row in rows}
 
 
-def _challenge_result(challenge: Challenge, score: float, matched: list[str]) -> ChallengeResult:
+def _challenge_result(row: tuple[Challenge, str], score: float,
+                      matched: list[str]) -> ChallengeResult:
     engine = get_engine()
-    text = "\n".join(t for t in (challenge.bottleneck, challenge.background,
-                                 challenge.expected_outcome) if t)
+    challenge, text = row
     return ChallengeResult(
         challenge=challenge, score=score, matched=matched,
         title=engine.highlight(challenge.title, matched),
@@ -251,8 +261,8 @@ def recommend_challenges(user, *, limit: int = 10,
     return [
         _challenge_result(rows[int(h.id)], h.score, h.matched)
         for h in hits
-        if int(h.id) in rows and rows[int(h.id)].state == ChallengeState.open
-        and not rows[int(h.id)].bidding_closed(now)
+        if int(h.id) in rows and rows[int(h.id)][0].state == ChallengeState.open
+        and not rows[int(h.id)][0].bidding_closed(now)
     ]
 
 

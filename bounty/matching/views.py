@@ -10,6 +10,7 @@ from ..accounts.models import Organization, Role
 from ..challenges.views import get_challenge
 from ..errors import DomainError
 from ..extensions import db
+from ..inputs import parse_id
 from . import services, similarity
 from .forms import InviteForm, SearchForm
 
@@ -37,8 +38,14 @@ def search():
             without.pop(name, None)
         without["deadline"] = {k: v for k, v in args.items()
                                if k not in ("deadline_from", "deadline_to")}
+    # A date out of range is dropped like any invalid filter, but said (and answered 422).
+    refused = [_("%(field)s：%(message)s", field=field.label.text, message=field.errors[0])
+               for field in (form.deadline_from, form.deadline_to)
+               if field.errors and field.data is not None]  # parsed, but out of range
+    for message in refused:
+        flash(message, "error")
     return render_template("matching/search.html", form=form, params=params, result=result,
-                           args=args, popular=popular, without=without)
+                           args=args, popular=popular, without=without), 422 if refused else 200
 
 
 @bp.route("/for-me")
@@ -64,8 +71,9 @@ def invite(challenge_id: int):
         abort(403)
     form = InviteForm()
     organization = None
-    if form.validate_on_submit() and form.organization_id.data.isdigit():
-        organization = db.session.get(Organization, int(form.organization_id.data))
+    organization_id = parse_id(form.organization_id.data) if form.validate_on_submit() else None
+    if organization_id is not None:
+        organization = db.session.get(Organization, organization_id)
     if organization is None:
         flash(_("请选择要邀请的单位。"), "error")
     else:

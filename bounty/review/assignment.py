@@ -32,6 +32,7 @@ from ..errors import (
     TransitionRefused,
 )
 from ..extensions import db
+from ..limits import bounded_text
 from ..signals import review_assigned, review_overdue
 from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
@@ -126,7 +127,7 @@ class TaskDecline(db.Model):
     task_id: Mapped[int] = mapped_column(sa.ForeignKey("review_tasks.id", ondelete="CASCADE"),
                                          index=True)
     reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    reason: Mapped[str] = mapped_column(sa.Text)
+    reason: Mapped[str] = bounded_text(2_000)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

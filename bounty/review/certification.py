@@ -26,9 +26,11 @@ from ..accounts.models import Organization, Role, User
 from ..challenges import workflow
 from ..challenges.attachments import CheckedUpload, check_upload
 from ..challenges.models import Category, Challenge, ChallengeState
+from ..challenges.services import register_event_subject
 from ..enums import LabelledEnum
 from ..errors import DomainError, PermissionDenied, TransitionRefused
 from ..extensions import db
+from ..limits import bounded_text
 from ..timeutil import UTCDateTime, to_local, utcnow
 from ..transactions import atomic
 from ..web.template_helpers import format_yuan
@@ -128,7 +130,7 @@ class CertificationApplication(db.Model):
     product_name: Mapped[str] = mapped_column(sa.String(200))
     equipment_category: Mapped[EquipmentCategory] = mapped_column(_enum(EquipmentCategory))
     price_yuan: Mapped[int] = mapped_column(sa.BigInteger)
-    description: Mapped[str] = mapped_column(sa.Text, default="")
+    description: Mapped[str] = bounded_text(5_000, default="")
     state: Mapped[CertificationState] = mapped_column(_enum(CertificationState), index=True)
     certificate_number: Mapped[str | None] = mapped_column(sa.String(30), unique=True)
     certified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
@@ -205,6 +207,7 @@ LIFECYCLE = Lifecycle(
     },
     owner_roles={Role.enterprise},
 )
+register_event_subject("certificationapplication", LIFECYCLE.labels, CertificationState)
 
 
 # --------------------------------------------------------------------------- rules

@@ -18,6 +18,7 @@ from ..accounts.models import Organization, Role, User
 from ..audit import record_event
 from ..errors import InvalidField, PermissionDenied
 from ..extensions import db
+from ..limits import bounded_text
 from ..signals import membership_changed
 from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
@@ -52,7 +53,7 @@ class ConflictDeclaration(db.Model):
     reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"),
                                              index=True)
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
-    reason: Mapped[str] = mapped_column(sa.Text)
+    reason: Mapped[str] = bounded_text(2_000)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     organization: Mapped[Organization] = relationship()
@@ -70,7 +71,7 @@ class ConflictOverride(db.Model):
     item_key: Mapped[str] = mapped_column(sa.String(40))
     challenge_id: Mapped[int] = mapped_column(
         sa.ForeignKey("challenges.id", ondelete="CASCADE"), index=True)
-    reason: Mapped[str] = mapped_column(sa.Text)
+    reason: Mapped[str] = bounded_text(2_000)
     admin_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -4,8 +4,6 @@ stage, as CSV or XLSX. Blind stages are exported without bidders' identities."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -14,6 +12,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from .. import spreadsheets
 from ..extensions import db
 from ..timeutil import from_local, to_local, utcnow
 from . import blind, items
@@ -144,27 +143,10 @@ def export_rows(stage: StageKey | None = None, start: date | None = None,
 
 
 def to_csv(export: Export) -> bytes:
-    """UTF-8 with a BOM, so that Excel opens the Chinese text correctly."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(export.header)
-    writer.writerows(export.rows)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    """UTF-8 with a BOM; no cell is a formula (see :mod:`bounty.spreadsheets`)."""
+    return spreadsheets.to_csv(export.header, export.rows)
 
 
 def to_xlsx(export: Export) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = _("审核记录")
-    sheet.append(export.header)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in export.rows:
-        sheet.append(row)
-    sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    """One sheet of text and numbers; no cell is a formula."""
+    return spreadsheets.to_xlsx(_("审核记录"), export.header, export.rows)

@@ -6,9 +6,10 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, ValidationError
 
-from .models import OUTCOME_LABELS, Outcome, Stage
+from ..limits import fits
+from .models import OUTCOME_LABELS, Outcome, ReviewDecision, Stage
 
 
 class DecisionForm(FlaskForm):
@@ -23,7 +24,7 @@ class DecisionForm(FlaskForm):
         choices=[SelectChoice(o.value, OUTCOME_LABELS[o]) for o in Outcome],
         validators=[DataRequired(_l("请选择审核结论。"))],
     )
-    comment = TextAreaField(_l("审核意见"), validators=[Length(max=5000)])
+    comment = TextAreaField(_l("审核意见"), validators=[fits(ReviewDecision.comment)])
     submit = SubmitField(_l("提交审核结论"))
 
     def validate_stage(self, field) -> None:

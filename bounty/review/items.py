@@ -11,6 +11,7 @@ from flask import url_for
 from ..audit import AuditEvent
 from ..challenges.models import BidState, Challenge, ChallengeState
 from ..extensions import db
+from ..inputs import parse_id
 from .stages import StageKey
 
 CHALLENGE_STAGES = {
@@ -48,9 +49,10 @@ def load_item(key: str):
     kind, _, raw = (key or "").partition(":")
     model = {"challenge": Challenge, "certification": cert.CertificationApplication,
              "listing": market.MarketListing}.get(kind)
-    if model is None or not raw.isdigit():
+    item_id = parse_id(raw)
+    if model is None or item_id is None:
         return None
-    return db.session.get(model, int(raw))
+    return db.session.get(model, item_id)
 
 
 def challenge_of(item) -> Challenge:

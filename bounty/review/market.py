@@ -24,9 +24,11 @@ from ..audit import record_event
 from ..challenges import workflow
 from ..challenges.attachments import CheckedUpload, check_upload
 from ..challenges.models import MAX_BOUNTY_YUAN, Challenge, ChallengeState
+from ..challenges.services import register_event_subject
 from ..enums import LabelledEnum
 from ..errors import DomainError, PermissionDenied, TransitionRefused
 from ..extensions import db
+from ..limits import bounded_text
 from ..timeutil import UTCDateTime, to_local, utcnow
 from ..transactions import atomic
 from .certification import is_staff
@@ -112,7 +114,7 @@ class MarketListing(db.Model):
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     title: Mapped[str] = mapped_column(sa.String(200))
-    summary: Mapped[str] = mapped_column(sa.Text)
+    summary: Mapped[str] = bounded_text(5_000)
     transaction_type: Mapped[TransactionType] = mapped_column(_enum(TransactionType))
     # None: 面议 (price negotiable).
     price_yuan: Mapped[int | None] = mapped_column(sa.BigInteger)
@@ -195,6 +197,8 @@ LIFECYCLE = Lifecycle(
     },
     owner_roles={Role.enterprise, Role.institute},
 )
+register_event_subject("marketlisting", LIFECYCLE.labels, ListingState)
+register_event_subject("marketdeal", {"record_deal": LIFECYCLE.labels["record_deal"]})
 
 
 # --------------------------------------------------------------------------- rules

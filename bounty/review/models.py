@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import User
 from ..enums import LabelledEnum
 from ..extensions import db
+from ..limits import bounded_text
 from ..timeutil import UTCDateTime, utcnow
 
 
@@ -79,7 +80,7 @@ class ReviewDecision(db.Model):
         sa.Enum(Outcome, native_enum=False, length=20,
                 values_callable=lambda e: [m.value for m in e])
     )
-    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    comment: Mapped[str] = bounded_text(5_000, default="")
     reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The review slot this decision closed (bounty.review.assignment.ReviewTask).

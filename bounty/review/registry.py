@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,9 +24,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import Role, User
 from ..audit import record_event
-from ..challenges.attachments import CheckedUpload, upload_folder
+from ..challenges.attachments import (
+    ORPHAN_MIN_AGE,
+    CheckedUpload,
+    sweep_folder,
+    upload_folder,
+    write_stored,
+)
 from ..errors import ConcurrentUpdate, DomainError, PermissionDenied, TransitionRefused
 from ..extensions import db
+from ..limits import bounded_text
 from ..timeutil import UTCDateTime, to_local, utcnow
 from .models import Outcome
 
@@ -141,7 +148,7 @@ class RegistryDecision(db.Model):
         sa.Enum(Outcome, native_enum=False, length=20,
                 values_callable=lambda e: [m.value for m in e])
     )
-    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    comment: Mapped[str] = bounded_text(5_000, default="")
     reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The review slot this decision closed (bounty.review.assignment.ReviewTask).
@@ -253,9 +260,7 @@ class FileBatch:
 
     def store(self, checked: CheckedUpload, *, user, kind: str, **owner) -> RegistryDocument:
         stored_name = f"{secrets.token_hex(16)}.{checked.extension}"
-        path = document_folder() / stored_name
-        path.write_bytes(checked.data)
-        self.paths.append(path)
+        self.paths.append(write_stored(document_folder, stored_name, checked.data))
         document = RegistryDocument(
             kind=kind, uploaded_by_id=user.id, original_name=checked.original_name,
             stored_name=stored_name, mime_type=checked.mime_type,
@@ -269,6 +274,12 @@ class FileBatch:
         for path in self.paths:
             path.unlink(missing_ok=True)
         self.paths.clear()
+
+
+def discard_orphan_documents(min_age: timedelta = ORPHAN_MIN_AGE) -> int:
+    """Remove registry files no row refers to, once older than ``min_age``."""
+    known = set(db.session.execute(sa.select(RegistryDocument.stored_name)).scalars())
+    return sweep_folder(document_folder(), known, min_age)
 
 
 def send_document(document: RegistryDocument):

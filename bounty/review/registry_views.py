@@ -23,6 +23,7 @@ from ..challenges.models import Challenge, ChallengeState
 from ..challenges.services import can_view_challenge
 from ..errors import DomainError, NotFound, PermissionDenied
 from ..extensions import db
+from ..inputs import page_arg
 from . import certification as cert
 from . import market, stats
 from .models import Outcome
@@ -80,10 +81,6 @@ def _enum_arg(cls, name: str):
     """A query-string choice as an enum member, or None when absent or unknown."""
     value = request.args.get(name, "")
     return cls(value) if value in {member.value for member in cls} else None
-
-
-def _page_number() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
 
 
 def _reject_form(form, exc: DomainError):
@@ -329,7 +326,7 @@ def register():
     """The public register of certified first-set equipment."""
     q = request.args.get("q", "").strip()
     chosen = _enum_arg(cert.EquipmentCategory, "category")
-    page = db.paginate(cert.register_query(q, chosen), page=_page_number(), per_page=PER_PAGE,
+    page = db.paginate(cert.register_query(q, chosen), page=page_arg(), per_page=PER_PAGE,
                        error_out=False)
     return render_template("registry/register.html", page=page, q=q,
                            category=chosen.value if chosen else "",
@@ -431,7 +428,7 @@ def market_index():
     chosen_state = _enum_arg(market.ListingState, "state")
     if chosen_state not in market.PUBLIC_LISTING_STATES:
         chosen_state = None
-    page = db.paginate(market.market_query(q, chosen, chosen_state), page=_page_number(),
+    page = db.paginate(market.market_query(q, chosen, chosen_state), page=page_arg(),
                        per_page=PER_PAGE, error_out=False)
     return render_template("registry/market.html", page=page, q=q,
                            kind=chosen.value if chosen else "",

@@ -22,6 +22,7 @@ from ..accounts.models import Role, User
 from ..audit import record_event
 from ..errors import InvalidField, TransitionRefused
 from ..extensions import db
+from ..limits import bounded_text
 from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
 from . import items
@@ -48,7 +49,7 @@ class ScoreSheet(db.Model):
     # The bid scored at 揭榜结果审核 (the enterprise's choice); None elsewhere.
     bid_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bids.id", ondelete="SET NULL"))
     reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    comment: Mapped[str] = bounded_text(5_000, default="")
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     reviewer: Mapped[User] = relationship()

@@ -17,15 +17,20 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from .models import STAGE_KEY_LABELS, StageKey
-from .stages import DECIDER_LABELS, MAX_APPROVALS, Decider
+from ..inputs import DateInRange, coerce_id
+from ..limits import TOO_LONG, fits
+from .assignment import TaskDecline
+from .conflicts import ConflictDeclaration, ConflictOverride
+from .models import STAGE_KEY_LABELS, ReviewDecision, StageKey
+from .stages import DECIDER_LABELS, MAX_APPROVALS, Decider, ReviewStage
+from .workdays import Holiday
 
 
 class StageForm(FlaskForm):
     """One stage's settings and rubric."""
 
     name = StringField(_l("阶段名称"), validators=[DataRequired(_l("请填写阶段名称。")),
-                                                Length(max=50)])
+                                                fits(ReviewStage.name)])
     decider = SelectField(_l("谁可以作出结论"),
                           choices=[SelectChoice(d.value, DECIDER_LABELS[d]) for d in Decider])
     approvals_needed = IntegerField(
@@ -37,13 +42,14 @@ class StageForm(FlaskForm):
                                        NumberRange(1, 365, _l("办理时限应为 1 至 365 个工作日。"))])
     is_blind = BooleanField(_l("匿名评审（对审核员隐藏揭榜单位及联系人）"))
     rubric = TextAreaField(_l("评分细则（每行“指标 权重”，留空则不评分）"),
-                           validators=[Length(max=2000)])
+                           validators=[Length(max=2000, message=TOO_LONG)])
     submit = SubmitField(_l("保存"))
 
 
 class HolidayForm(FlaskForm):
-    day = DateField(_l("日期"), validators=[InputRequired(_l("请填写日期。"))])
-    name = StringField(_l("名称"), validators=[DataRequired(_l("请填写名称。")), Length(max=100)])
+    day = DateField(_l("日期"), validators=[InputRequired(_l("请填写日期。")), DateInRange()])
+    name = StringField(_l("名称"), validators=[DataRequired(_l("请填写名称。")),
+                                             fits(Holiday.name)])
     is_workday = BooleanField(_l("调休上班日（周末上班）"))
     submit = SubmitField(_l("添加"))
 
@@ -53,33 +59,34 @@ class BulkForm(FlaskForm):
 
     action = SelectField(_l("批量操作"), choices=[
         SelectChoice("assign", _l("分配给")), SelectChoice("return", _l("退回修改"))])
-    assignee = SelectField(_l("审核员"), coerce=int, validate_choice=False, choices=[])
+    assignee = SelectField(_l("审核员"), coerce=coerce_id, validate_choice=False, choices=[])
     comment = TextAreaField(_l("退回意见（批量退回时必填，对每一项相同）"),
-                            validators=[Length(max=5000)])
+                            validators=[fits(ReviewDecision.comment)])
     submit = SubmitField(_l("执行"))
 
 
 class DeclineForm(FlaskForm):
     reason = TextAreaField(_l("不能承担的原因"),
                            validators=[DataRequired(_l("请说明不能承担该审核任务的原因。")),
-                                       Length(max=2000)])
+                                       fits(TaskDecline.reason)])
     submit = SubmitField(_l("退回该任务"))
 
 
 class ConflictForm(FlaskForm):
     uscc = StringField(_l("对方单位统一社会信用代码"),
-                       validators=[DataRequired(_l("请填写统一社会信用代码。")), Length(max=30)])
+                       validators=[DataRequired(_l("请填写统一社会信用代码。")),
+                                   Length(max=30, message=TOO_LONG)])
     reason = TextAreaField(_l("利益冲突说明"),
                            validators=[DataRequired(_l("请说明利益冲突的原因。")),
-                                       Length(max=2000)])
+                                       fits(ConflictDeclaration.reason)])
     submit = SubmitField(_l("申报利益冲突"))
 
 
 class OverrideForm(FlaskForm):
-    reviewer = SelectField(_l("审核员"), coerce=int, validate_choice=False, choices=[])
+    reviewer = SelectField(_l("审核员"), coerce=coerce_id, validate_choice=False, choices=[])
     reason = TextAreaField(_l("例外理由"),
                            validators=[DataRequired(_l("登记例外必须说明理由。")),
-                                       Length(max=2000)])
+                                       fits(ConflictOverride.reason)])
     submit = SubmitField(_l("登记例外"))
 
 
@@ -90,7 +97,7 @@ class ExportForm(FlaskForm):
     stage = SelectField(_l("审核阶段"), choices=[SelectChoice("", _l("全部阶段"))]
                         + [SelectChoice(k.value, STAGE_KEY_LABELS[k]) for k in StageKey],
                         validators=[Optional()])
-    start = DateField(_l("起始日期"), validators=[Optional()])
-    end = DateField(_l("截止日期"), validators=[Optional()])
+    start = DateField(_l("起始日期"), validators=[Optional(), DateInRange()])
+    end = DateField(_l("截止日期"), validators=[Optional(), DateInRange()])
     format = SelectField(_l("格式"), choices=[SelectChoice("xlsx", "Excel (XLSX)"),
                                               SelectChoice("csv", "CSV")])

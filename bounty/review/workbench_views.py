@@ -22,8 +22,10 @@ from flask_login import current_user, login_required
 from ..accounts.models import Organization, Role, User
 from ..accounts.services import find_organization_by_uscc
 from ..challenges.models import Category, Challenge, Industry
+from ..challenges.services import can_view_challenge
 from ..errors import DomainError
 from ..extensions import db
+from ..inputs import page_arg, parse_id, safe_redirect_target
 from . import assignment, conflicts, exports, items, scoring, services, stages, workdays
 from .assignment import QueueFilter, QueueView, ReviewTask
 from .workbench_forms import (
@@ -80,8 +82,11 @@ def get_task(task_id: int) -> ReviewTask:
 
 
 def get_item(kind: str, item_id: int):
+    """A review item the current user may see; 404 otherwise (a draft challenge included,
+    so walking ids reveals no title or owner)."""
     item = items.load_item(f"{kind}:{item_id}")
-    if item is None:
+    if item is None or (isinstance(item, Challenge)
+                        and not can_view_challenge(item, current_user)):
         abort(404)
     return item
 
@@ -124,8 +129,8 @@ def tasks():
     user = _user()
     assignment.sync_tasks()
     flt = _queue_filter()
-    page = db.paginate(assignment.queue_query(user, flt), page=request.args.get(
-        "page", 1, type=int), per_page=50, error_out=False)
+    page = db.paginate(assignment.queue_query(user, flt), page=page_arg(), per_page=50,
+                       error_out=False)
     form = BulkForm()
     reviewers = assignment.active_reviewers()
     form.assignee.choices = [(r.id, r.name) for r in reviewers]
@@ -149,11 +154,9 @@ def bulk():
     user = _user()
     form = BulkForm()
     form.assignee.choices = [(r.id, r.name) for r in assignment.active_reviewers()]
-    back = request.form.get("next") or url_for(".tasks")
-    if not back.startswith("/"):
-        back = url_for(".tasks")
-    selected = [db.session.get(ReviewTask, int(v)) for v in request.form.getlist("task")
-                if v.isdigit()]
+    back = safe_redirect_target(request.form.get("next"), url_for(".tasks"))
+    ids = [parse_id(v) for v in request.form.getlist("task")]
+    selected = [db.session.get(ReviewTask, i) for i in ids if i is not None]
     selected = [t for t in selected if t is not None]
     if not form.validate_on_submit() or not selected:
         flash(_("请先勾选审核任务，并选择批量操作。"), "error")

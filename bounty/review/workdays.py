@@ -1,7 +1,9 @@
 """Chinese working days: weekends off, public holidays off, make-up working days (调休) on.
 
 Admins keep the calendar in :class:`Holiday` rows: a date that is a day off
-(法定节假日) or a weekend date that is worked (调休上班, ``is_workday``).
+(法定节假日) or a weekend date that is worked (调休上班, ``is_workday``). The official
+calendar is seeded into those rows (a data migration, and ``bounty holidays seed`` after
+the ``chinesecalendar`` package learns a new year); admins then add or remove exceptions.
 Deadlines keep the clock time of their start and land on the n-th working day
 after it, in Asia/Shanghai.
 """
@@ -20,6 +22,7 @@ from ..errors import InvalidField, PermissionDenied
 from ..extensions import db
 from ..timeutil import UTCDateTime, from_local, to_local, utcnow
 from ..transactions import atomic
+from .official_calendar import official_exceptions
 
 
 class Holiday(db.Model):
@@ -128,3 +131,22 @@ def remove_holiday(actor, holiday: Holiday) -> None:
                      comment=f"{holiday.day.isoformat()} {holiday.name}")
         db.session.delete(holiday)
 
+
+
+def seed_official_calendar(since: date | None = None) -> int:
+    """Add the official holidays and make-up working days (:mod:`official_calendar`) that
+    are not in the calendar yet; a date an admin already entered is left as it is.
+
+    :param since: the first date to seed (default: everything the package knows).
+    :returns: how many days were added.
+    """
+    wanted = official_exceptions(since)
+    if not wanted:
+        return 0
+    with atomic():
+        present = set(db.session.execute(sa.select(Holiday.day).where(
+            Holiday.day.between(wanted[0][0], wanted[-1][0]))).scalars())
+        added = [Holiday(day=day, name=name, is_workday=is_workday)
+                 for day, name, is_workday in wanted if day not in present]
+        db.session.add_all(added)
+    return len(added)

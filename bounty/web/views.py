@@ -7,6 +7,7 @@ from flask import Blueprint, make_response, redirect, render_template, request, 
 from ..challenges import services
 from ..challenges.models import ChallengeState, Industry
 from ..extensions import db
+from ..inputs import safe_redirect_target
 
 bp = Blueprint("web", __name__)
 
@@ -21,9 +22,12 @@ def home():
                            counts=services.public_counts(), industries=list(Industry))
 
 
-@bp.route("/lang/<code>")
+@bp.route("/lang/<code>", methods=["POST"])
 def set_language(code: str):
-    """Switch the interface language (stored in a cookie, and on the user if logged in)."""
+    """Switch the interface language (stored in a cookie, and on the user if logged in).
+
+    A POST with the CSRF token: a link or an image elsewhere must not change an account.
+    """
     from flask_login import current_user
 
     if code not in ("zh_CN", "en"):
@@ -31,8 +35,7 @@ def set_language(code: str):
     if current_user.is_authenticated:
         current_user.locale = code
         db.session.commit()
-    target = request.referrer if request.referrer and request.referrer.startswith(
-        request.host_url) else url_for("web.home")
+    target = safe_redirect_target(request.referrer, url_for("web.home"))
     response = make_response(redirect(target))
     response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     return response

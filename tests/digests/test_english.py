@@ -78,7 +78,7 @@ def test_notifications_in_english(mail_app, smtp_server):
 def test_subscription_pages_in_english(app, db, login_as):
     user = create_user("institute", locale="en")
     client = login_as(user)
-    client.get("/lang/en")
+    client.post("/lang/en")
     html = client.get("/digests/settings").get_data(as_text=True)
     for phrase in ("Email subscriptions and notifications", "New challenge digest", "Weekly",
                    "Minimum bounty (yuan)", "Bid not selected", "Save settings"):
