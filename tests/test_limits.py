@@ -62,7 +62,7 @@ def test_services_refuse_too_long_text_without_a_form(app):
     data = ChallengeData(title="t", industry="smart_equipment", category="complete_equipment",
                          background="x" * (max_chars(Challenge.background) + 1), bottleneck="b",
                          expected_outcome="", bounty_yuan=1000, delivery_months=12,
-                         bid_deadline=utcnow() + timedelta(days=3), ip_terms="shared")
+                         bid_deadline=utcnow() + timedelta(days=30), ip_terms="shared")
     with pytest.raises(InputRefused) as refused:
         create_challenge(user, data)
     assert refused.value.field == "background" and refused.value.status_code == 422

@@ -226,11 +226,20 @@ def _pending_signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="pending-upload")
 
 
-def stash_pending(checked: CheckedUpload, user) -> PendingUpload:
-    """Keep a checked file for the user's next try at the same form."""
+def _pending_folder_made() -> Path:
+    folder = pending_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def stash_pending(checked: CheckedUpload, user) -> PendingUpload | None:
+    """Keep a checked file for the user's next try at the same form; ``None`` when the
+    disk refuses it (nothing is left behind, and the user chooses the file again)."""
     stored_name = f"{secrets.token_hex(16)}.{checked.extension}"
-    pending_folder().mkdir(parents=True, exist_ok=True)
-    (pending_folder() / stored_name).write_bytes(checked.data)
+    try:
+        write_stored(_pending_folder_made, stored_name, checked.data)
+    except StorageFailed:
+        return None
     token = _pending_signer().dumps({"s": stored_name, "n": checked.original_name,
                                      "u": user.id, "z": len(checked.data)})
     return PendingUpload(token=token, original_name=checked.original_name,

@@ -59,7 +59,8 @@ class FieldUploads:
 
     def keep(self) -> list[attachments.PendingUpload]:
         """The form failed: keep the new files as pending, for the page shown again."""
-        self.kept += [attachments.stash_pending(c, self.user) for c in self.new]
+        stashed = (attachments.stash_pending(c, self.user) for c in self.new)
+        self.kept += [p for p in stashed if p is not None]
         self.new = []
         attachments.drop_pending(self.dropped)
         self.dropped = []
