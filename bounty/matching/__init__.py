@@ -100,7 +100,7 @@ def replay_pending(app: Flask) -> int:
     try:
         with app.app_context():
             if not sa.inspect(db.engine).has_table(IndexRebuild.__tablename__):
-                app.logger.warning("the index queue's tables are missing: run `flask db upgrade`")
+                app.logger.warning("the index queue's tables are missing: run `bounty db upgrade`")
                 return 0
             return app.extensions[EXTENSION_KEY]().replay()
     except Exception:  # pragma: no cover - never block start-up on the index
