@@ -296,3 +296,19 @@ def test_filters_facets_and_pages_keep_the_query(client, app):
 def test_the_home_page_has_the_search_box(client, catalogue):
     html = page(client.get("/"))
     assert 'action="/challenges/"' in html and 'name="q"' in html
+
+
+def test_an_institute_already_bidding_is_not_offered_an_invitation(app, login_as, catalogue):
+    shoes = catalogue["shoes"]
+    bidder = create_org(OrgKind.institute, name="已揭榜鞋材所", expertise="鞋底注塑与快速换模",
+                        keywords="注塑 换模 鞋底")
+    create_bid(shoes, create_user(Role.institute, organization=bidder), state=BidState.draft)
+    other = create_org(OrgKind.institute, name="鞋材研究院", expertise="鞋底注塑与快速换模技术",
+                       keywords="注塑 换模")
+    owner_client = login_as(catalogue["owner"])
+    html = page(owner_client.get(f"/challenges/{shoes.id}"))
+    assert other.name in html and bidder.name not in html
+    response = owner_client.post(f"/matching/challenges/{shoes.id}/invite",
+                                 data={"organization_id": bidder.id}, follow_redirects=True)
+    assert "无需邀请该单位" in page(response)
+    assert db.session.execute(sa.select(Invitation)).first() is None
