@@ -272,7 +272,9 @@ def report_milestone(milestone_id: int):
         uploads = _checked_uploads(form.attachments, form.uploaded_files())
         if uploads is not None:
             try:
-                services.report_milestone(milestone, _user(), form.report.data, uploads=uploads)
+                services.report_milestone(
+                    milestone, _user(), form.report.data, uploads=uploads,
+                    remove_attachment_ids=form.remove_attachments.data or ())
             except DomainError as exc:
                 form.report.errors = [*form.report.errors, exc.message]
             else:

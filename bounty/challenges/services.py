@@ -603,11 +603,13 @@ def withdraw_bid(bid: Bid, user, now: datetime | None = None) -> Bid:
 
 
 def report_milestone(milestone: Milestone, user, report: str,
-                     uploads: Iterable[files.CheckedUpload] = (), now: datetime | None = None
-                     ) -> Milestone:
+                     uploads: Iterable[files.CheckedUpload] = (), now: datetime | None = None,
+                     remove_attachment_ids: Iterable[int] = ()) -> Milestone:
     """The winning institute reports progress on one milestone (again, until confirmed).
 
     :param uploads: checked files stored with the report in the same transaction.
+    :param remove_attachment_ids: ids of this milestone's files to delete with it (ids of
+        other files are ignored).
     """
     challenge = milestone.bid.challenge
     if challenge.state != ChallengeState.in_progress or not milestone.bid.is_winner:
@@ -618,13 +620,19 @@ def report_milestone(milestone: Milestone, user, report: str,
         raise DomainError(str(_l("请填写里程碑报告。")))
     if milestone.confirmed_at is not None:
         raise TransitionRefused(str(_l("该里程碑已确认，不能再修改。")))
+    wanted = set(remove_attachment_ids)
+    doomed = [a for a in milestone.attachments if a.id in wanted]
     with _storing_files() as written, atomic():
         milestone.report = report.strip()
         milestone.reported_at = now or utcnow()
+        for attachment in doomed:
+            files.remove_attachment(attachment, user=user)
         _attach(challenge, user, uploads, written, bid=milestone.bid, milestone=milestone)
         record_event(actor=user, action="report_milestone", subject=milestone,
                      challenge_id=challenge.id, comment=milestone.name, at=now)
         milestone_changed.send(milestone, actor=user, action="report")
+    files.unlink_stored([a.stored_name for a in doomed])  # once the rows are gone for good
+    db.session.expire(milestone, ["attachments"])
     return milestone
 
 
