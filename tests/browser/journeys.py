@@ -60,6 +60,12 @@ class Walk:
     steps: int = 0
     problems: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Every resource a page asks for exists (a stylesheet, an icon...).
+        self.page.on("response", lambda r: self.problems.append(
+            f"{self.name}: {r.request.method} {r.url.removeprefix(self.base)} -> {r.status}")
+            if r.status >= 400 and r.request.resource_type != "document" else None)
+
     @property
     def phone(self) -> bool:
         return self.page.viewport_size["width"] < 600
@@ -81,6 +87,11 @@ class Walk:
                           for p in axe_problems(self.page)]
         if self.phone:
             self.check_fits_phone(title)
+        else:
+            header = self.page.locator("header.site-header").bounding_box()
+            if header and header["height"] > 90:  # two lines of links at most
+                self.problems.append(f"{self.name} step {self.steps} {title}: "
+                                     f"header takes {header['height']:.0f}px")
 
     def check_fits_phone(self, title: str) -> None:
         """Nothing but a table's own scroller is wider than the phone's screen."""

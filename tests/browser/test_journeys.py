@@ -195,3 +195,24 @@ def test_admin_journey(demo, browser, artifacts_dir):
 
     problems = walk_everywhere(browser, demo.url, "admin", artifacts_dir, journey)
     assert not problems, "\n".join(problems)
+
+
+def test_the_english_header_keeps_to_two_lines_for_the_longest_menu(demo, browser,
+                                                                     artifacts_dir):
+    def switch_language(walk, name: str) -> None:
+        menu = walk.open_menu()  # the switch is a link, or a button of a small form
+        menu.get_by_role("link", name=name).or_(menu.get_by_role("button", name=name)).click()
+        walk.page.wait_for_load_state()
+
+    def journey(walk) -> None:
+        walk.login("admin@example.com")
+        switch_language(walk, "English")
+        walk.nav("Organization verification")
+        walk.step("english-organisations")
+        assert walk.page.locator("html").get_attribute("lang") == "en"
+        walk.nav("Email outbox")
+        walk.step("english-outbox")
+        switch_language(walk, "中文")  # the choice is kept on the user
+
+    problems = walk_everywhere(browser, demo.url, "admin-english", artifacts_dir, journey)
+    assert not problems, "\n".join(problems)
