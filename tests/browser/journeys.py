@@ -139,8 +139,9 @@ class Walk:
         return self.page.locator("main h1").first.inner_text().strip()
 
 
-def walk_everywhere(browser: Any, base: str, role: str, artifacts: Path, journey) -> list[str]:
-    """Run ``journey(walk)`` at the desktop and the phone size; the problems of both."""
+def walk_everywhere(browser: Any, base: str, role: str, artifacts: Path, journey) -> None:
+    """Run ``journey(walk)`` at the desktop and at the phone size; fail with the problems of
+    both (axe-core's, missing resources, a header too tall, a page too wide)."""
     problems: list[str] = []
     for size, viewport in VIEWPORTS.items():
         context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai",
@@ -158,4 +159,4 @@ def walk_everywhere(browser: Any, base: str, role: str, artifacts: Path, journey
             problems += walk.problems
         finally:
             context.close()
-    return problems
+    assert not problems, "\n".join(problems)
