@@ -191,3 +191,15 @@ def test_each_kind_is_told_what_it_may_do_before_verification(client, db):
     response = client.post("/accounts/register", data=data, follow_redirects=True)
     html = response.get_data(as_text=True)
     assert "揭榜方案草稿" in html and "榜单草稿" not in html
+
+
+def test_errors_are_tied_to_their_fields_and_summed_up_first(client, db):
+    html = client.post("/accounts/register", data=form_data(uscc="91330300MA2ABC")).get_data(
+        as_text=True)
+    block = field_block(html, "uscc")
+    assert 'aria-invalid="true"' in block
+    assert re.search(r'aria-describedby="(uscc-help )?uscc-error"', block)
+    assert '<p class="error" id="uscc-error">' in block
+    summary = html[html.index('class="error-summary"'):html.index('<h1')]
+    assert "autofocus" in summary and 'href="#uscc"' in summary
+    assert 'aria-invalid' not in field_block(html, "name")
