@@ -258,3 +258,13 @@ def test_a_report_can_remove_its_own_files(app, delivering):
     assert sorted(a.original_name for a in milestone.attachments) == ["新报告.pdf", "测试数据.pdf"]
     assert not stored.exists()
     assert _events("remove_attachment") == 1
+
+
+def test_a_failed_report_is_summed_up_at_the_top(app, delivering):
+    milestone = delivering.bid.milestones[0]
+    winner = client_for(app, delivering.bidder)
+    response = winner.post(f"/milestones/{milestone.id}/report",
+                           data={f"m{milestone.id}-report": ""})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'class="error-summary"' in html and f'href="#m{milestone.id}-report"' in html
