@@ -66,7 +66,8 @@ def test_pagination_links_keep_filters(app, client, listed):
     assert "page=2" in link and "industry=apparel" in link and "status=open" in link
     second = client.get(link).get_data(as_text=True)
     assert cards(second) == 10 and "服装智能裁剪难题" in second and "眼镜镜架首台套" not in second
-    assert re.search(r'<option[^>]* selected[^>]* value="apparel"|<option value="apparel" selected', second)
+    assert re.search(r'<option[^>]* selected[^>]* value="apparel"'
+                     r'|<option value="apparel" selected', second)
 
 
 def test_home_shows_open_challenges_and_counts(app, client, listed):
