@@ -1,6 +1,6 @@
 """Digest benchmark: N subscribers, M new challenges, a real SMTP sink on 127.0.0.1.
 
-    /work/venv/bin/python benchmarks/digest_bench.py [--subscribers 10000] [--challenges 500]
+    .venv/bin/python benchmarks/digest_bench.py [--subscribers 10000] [--challenges 500]
 
 Builds a throw-away SQLite database (or uses BENCH_DATABASE_URL, which it
 empties), starts aiosmtpd in a separate process (so the sink does not share

@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from .config import build_config
 from .errors import DomainError
-from .extensions import babel, csrf, db, login_manager, migrate
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -49,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=_resource_dir("migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
@@ -76,9 +77,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(digest_views.bp)
     app.register_blueprint(workbench_views.bp)
 
-    from .web import template_helpers
+    from .accounts import throttling
+    from .web import security, template_helpers
 
     template_helpers.init_app(app)
+    # inside ProxyFix (security), which must see requests first
+    throttling.init_app(app, security.HEADERS.items())
+    security.init_app(app)
     _register_error_handlers(app)
 
     from . import matching
@@ -128,6 +133,7 @@ def _register_error_handlers(app: Flask) -> None:
         (404, _l("页面不存在。")),
         (405, _l("不支持该请求方法。")),
         (413, _l("上传的文件过大。")),
+        (429, _l("尝试次数过多，请稍后再试。")),
     ):
         app.register_error_handler(code, _plain_error(code, message))
 

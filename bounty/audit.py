@@ -1,16 +1,29 @@
-"""The audit trail: an append-only, hash-chained log of every transition."""
+"""The audit trail: an append-only, hash-chained log of every transition.
+
+Each event's hash is an HMAC-SHA256 over its content and the previous hash, keyed
+with a secret kept outside the database (``BOUNTY_AUDIT_KEY``, see
+:mod:`bounty.audit_keys`), whose id is recorded on the event: someone who can write
+the table but not read the key cannot rewrite the chain consistently. Keys rotate:
+new events take the current key, older ones verify with the key their id names.
+Events from before keying (``key_id`` empty) keep their plain SHA-256. ``anchor()``
+gives the head to keep elsewhere; ``verify_chain(head=...)`` checks the chain still
+holds it, which catches even a rewrite by someone holding the key.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .accounts.models import User
+from .audit_keys import AuditKeyError, audit_keys
 from .extensions import db
 from .timeutil import UTCDateTime, utcnow
 
@@ -35,30 +48,36 @@ class AuditEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
+    # the id of the HMAC key (None: an event from before keying, plain SHA-256)
+    key_id: Mapped[str | None] = mapped_column(sa.String(40))
 
     actor: Mapped[User | None] = relationship()
 
-    def compute_hash(self) -> str:
-        payload = json.dumps(
-            [
-                self.seq,
-                self.actor_id,
-                self.action,
-                self.subject_type,
-                self.subject_id,
-                self.challenge_id,
-                self.from_state,
-                self.to_state,
-                self.comment,
-                self.created_at.astimezone(UTC).isoformat(timespec="microseconds")
-                if self.created_at
-                else None,
-                self.prev_hash,
-            ],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()
+    def compute_hash(self, key: bytes | None = None) -> str:
+        """The event's hash: HMAC-SHA256 with ``key`` when it has a ``key_id``, else the
+        plain SHA-256 of events from before keying."""
+        fields = [
+            self.seq,
+            self.actor_id,
+            self.action,
+            self.subject_type,
+            self.subject_id,
+            self.challenge_id,
+            self.from_state,
+            self.to_state,
+            self.comment,
+            self.created_at.astimezone(UTC).isoformat(timespec="microseconds")
+            if self.created_at
+            else None,
+            self.prev_hash,
+        ]
+        if self.key_id is None:
+            payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+            return hashlib.sha256(payload.encode()).hexdigest()
+        if key is None:
+            raise AuditKeyError(f"no key given for key id {self.key_id}")
+        payload = json.dumps([*fields, self.key_id], ensure_ascii=False, separators=(",", ":"))
+        return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
 
 
 class AuditHead(db.Model):
@@ -97,6 +116,7 @@ def record_event(
         head = AuditHead(id=1, seq=0, last_hash=GENESIS)
         session.add(head)
     created_at = at or utcnow()
+    keys = audit_keys(current_app.config)
     event = AuditEvent(
         seq=head.seq + 1,
         actor_id=getattr(actor, "id", None),
@@ -109,8 +129,9 @@ def record_event(
         comment=comment or "",
         created_at=created_at,
         prev_hash=head.last_hash,
+        key_id=keys.current_id,
     )
-    event.hash = event.compute_hash()
+    event.hash = event.compute_hash(keys.current)
     head.seq = event.seq
     head.last_hash = event.hash
     session.add(event)
@@ -129,8 +150,17 @@ class VerifyResult:
         return self.first_bad is None and not self.reason
 
 
-def verify_chain() -> VerifyResult:
-    """Walk the chain in order and report the first event that does not fit."""
+def anchor() -> str:
+    """The chain's head as ``seq:hash``, to keep outside the database."""
+    head = db.session.get(AuditHead, 1)
+    return f"{head.seq}:{head.last_hash}" if head is not None else f"0:{GENESIS}"
+
+
+def verify_chain(head: str | None = None) -> VerifyResult:
+    """Walk the chain in order and report the first event that does not fit; with an
+    exported ``head`` (``seq:hash`` from :func:`anchor`), also that the chain holds it."""
+    keys = audit_keys(current_app.config)
+    wanted_seq, wanted_hash = _parse_anchor(head) if head else (None, None)
     prev = GENESIS
     expected_seq = 1
     checked = 0
@@ -140,13 +170,31 @@ def verify_chain() -> VerifyResult:
                                 missing_seq=expected_seq)
         if event.prev_hash != prev:
             return VerifyResult(checked, event, "previous hash does not match")
-        if event.compute_hash() != event.hash:
+        key = None
+        if event.key_id is not None:
+            key = keys.get(event.key_id)
+            if key is None:
+                return VerifyResult(checked, event, f"unknown audit key id {event.key_id!r} "
+                                    "(configure it in BOUNTY_AUDIT_OLD_KEYS)")
+        if not hmac.compare_digest(event.compute_hash(key), event.hash):
             return VerifyResult(checked, event, "content does not match its hash")
+        if event.seq == wanted_seq and event.hash != wanted_hash:
+            return VerifyResult(checked, event, "the chain no longer holds the exported head")
         prev = event.hash
         expected_seq += 1
         checked += 1
-    head = db.session.get(AuditHead, 1)
-    if head is not None and (head.seq != checked or head.last_hash != prev):
+    head_row = db.session.get(AuditHead, 1)
+    if head_row is not None and (head_row.seq != checked or head_row.last_hash != prev):
         return VerifyResult(checked, None, f"events after {checked} are missing",
                             missing_seq=checked + 1)
+    if wanted_seq is not None and wanted_seq > checked:
+        return VerifyResult(checked, None, f"the exported head is event {wanted_seq}, "
+                            f"the chain ends at {checked}", missing_seq=checked + 1)
     return VerifyResult(checked, None)
+
+
+def _parse_anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.strip().partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise ValueError(f"not an audit head (seq:hash): {text.strip()!r}")
+    return int(seq), digest

@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from .config import public_url_from_env
 from .errors import DomainError
 
 
@@ -28,20 +29,63 @@ def fail(message: str) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
 @click.option("--no-scheduler", is_flag=True, help="Do not run scheduled jobs in this process.")
+@click.option("--demo", is_flag=True, envvar="BOUNTY_DEMO",
+              help="This is a demo: serve even with the demo logins present (or BOUNTY_DEMO=1).")
 @with_appcontext
-def serve_command(host: str, port: int, threads: int, no_scheduler: bool) -> None:
+def serve_command(host: str, port: int, threads: int, no_scheduler: bool, demo: bool) -> None:
     """Serve the platform with waitress (and run scheduled jobs)."""
     from waitress import serve
 
     from .jobs import start_scheduler
-    from .matching import start_embedding_worker
+    from .matching import enable_healing, start_embedding_worker
+    from .production import configuration_problems, configuration_warnings, demo_logins
 
     app = current_app._get_current_object()
+    if public_url_from_env() is None:
+        # Links in emails lead where this process actually serves.
+        app.config["PUBLIC_URL"] = served_url(host, port)
+    problems = configuration_problems(app.config)
+    if problems:
+        fail("not starting in production: " + "; ".join(problems))
+    for warning in configuration_warnings(app.config):
+        click.echo(f"warning: {warning}", err=True)
+    present = demo_logins()
+    if present and not demo:
+        fail(f"demo logins with the published password are present ({', '.join(present)}): "
+             "serve a demo with --demo or BOUNTY_DEMO=1, or disable them or change their "
+             "passwords")
+    enable_healing(app)
     if not no_scheduler:
         start_scheduler(app)
         start_embedding_worker(app)
-    click.echo(f"bounty serving on http://{host}:{port}/")
+    for line in banner(app, host, port, scheduler=not no_scheduler):
+        click.echo(line)
     serve(app, host=host, port=port, threads=threads)
+
+
+def served_url(host: str, port: int) -> str:
+    """The URL of a server listening on host:port (a wildcard address: this machine)."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def banner(app: Flask, host: str, port: int, *, scheduler: bool) -> list[str]:
+    """What `bounty serve` says at start: where it serves, where emails go, which links
+    they carry."""
+    config = app.config
+    lines = [f"bounty serving on {served_url(host, port)}/  (Ctrl-C to stop)"]
+    if config.get("MAIL_SERVER"):
+        lines.append(f"mail: sent over SMTP to {config['MAIL_SERVER']}:{config['MAIL_PORT']}")
+    else:
+        lines.append("mail: MAIL_SERVER is not set: every email (headers and text) is printed "
+                     "here, none is sent")
+    lines.append(f"links in emails: {config['PUBLIC_URL']}  (set PUBLIC_URL to change)")
+    if not scheduler:
+        lines.append("scheduled jobs: off (--no-scheduler); `bounty jobs run` runs them")
+    return lines
 
 
 @click.group("jobs")
@@ -53,10 +97,10 @@ def jobs_group() -> None:
 @with_appcontext
 def jobs_run() -> None:
     """Run every due job once (closes bidding past the deadline, embeds changed documents,
-    sends the outbox)."""
+    removes orphaned and expired pending uploads, sends the outbox)."""
     from .jobs import run_due_jobs
 
-    for line in run_due_jobs(embed=True):
+    for line in run_due_jobs(embed=True, sweep=True):
         click.echo(line)
 
 
@@ -66,14 +110,25 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--head", "head", default=None,
+              help="An exported head (seq:hash from `bounty audit anchor`) the chain must hold.")
+@click.option("--head-file", type=click.File("r"), default=None,
+              help="Read the exported head from this file.")
 @with_appcontext
-def audit_verify() -> None:
-    """Check the hash chain; report the first event that was altered."""
+def audit_verify(head: str | None, head_file) -> None:  # noqa: ANN001
+    """Check the keyed hash chain; report the first event that was altered."""
     from .audit import verify_chain
+    from .audit_keys import AuditKeyError
 
-    result = verify_chain()
+    if head_file is not None:
+        head = head_file.read()
+    try:
+        result = verify_chain(head)
+    except (ValueError, AuditKeyError) as exc:
+        fail(str(exc))
     if result.ok:
-        click.echo(f"ok: {result.checked} events, chain intact")
+        suffix = f", holds the exported head {head.strip().split(':')[0]}" if head else ""
+        click.echo(f"ok: {result.checked} events, chain intact{suffix}")
         return
     if result.missing_seq is not None:
         fail(f"event {result.missing_seq} is missing (deleted): {result.reason}")
@@ -81,6 +136,16 @@ def audit_verify() -> None:
         event = result.first_bad
         fail(f"event {event.seq} (id {event.id}, {event.action}) was altered: {result.reason}")
     fail(result.reason)
+
+
+@audit_group.command("anchor")
+@with_appcontext
+def audit_anchor() -> None:
+    """Print the chain's head (seq:hash): keep it outside the database, and check it later
+    with `bounty audit verify --head`."""
+    from .audit import anchor
+
+    click.echo(anchor())
 
 
 @click.group("users")
@@ -118,6 +183,51 @@ def users_create(email: str, name: str, role: str, password: str, org_uscc: str 
     click.echo(f"created {user.role} {user.email} (id {user.id})")
 
 
+@click.command("init")
+@click.option("--admin-email", envvar="BOUNTY_ADMIN_EMAIL", help="The first admin's email "
+              "(or BOUNTY_ADMIN_EMAIL).")
+@click.option("--admin-name", envvar="BOUNTY_ADMIN_NAME", default="平台管理员", show_default=True,
+              help="The first admin's name (or BOUNTY_ADMIN_NAME).")
+@with_appcontext
+def init_command(admin_email: str | None, admin_name: str) -> None:
+    """Set up a production instance: migrate the database and create the first admin
+    (password from BOUNTY_ADMIN_PASSWORD, else asked for); no demo data."""
+    import os
+
+    from flask_migrate import upgrade
+
+    from .production import (
+        configuration_problems,
+        configuration_warnings,
+        create_first_admin,
+        has_admin,
+    )
+
+    problems = configuration_problems(current_app.config)
+    if problems:
+        fail("; ".join(problems))
+    for warning in configuration_warnings(current_app.config):
+        click.echo(f"warning: {warning}", err=True)
+    upgrade()
+    click.echo("database: migrated to the latest schema")
+    if has_admin():
+        click.echo("admin: one exists already, none created")
+        return
+    if not admin_email:
+        fail("no admin yet: give --admin-email (or BOUNTY_ADMIN_EMAIL)")
+    password = os.environ.get("BOUNTY_ADMIN_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            fail("set BOUNTY_ADMIN_PASSWORD, or run in a terminal to be asked for it")
+        password = click.prompt("password for the first admin", hide_input=True,
+                                confirmation_prompt=True)
+    try:
+        user = create_first_admin(admin_email, admin_name, password)
+    except DomainError as exc:
+        fail(exc.message)
+    click.echo(f"admin: created {user.email} (id {user.id})")
+
+
 @click.command("demo")
 @with_appcontext
 def demo_command() -> None:
@@ -129,10 +239,12 @@ def demo_command() -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from .backup import backup_command, restore_command
     from .digests.cli import digests_group
     from .matching.cli import embed_command, match_cli, reindex_command
 
-    for command in (serve_command, jobs_group, audit_group, users_group, demo_command,
+    for command in (serve_command, init_command, backup_command, restore_command, jobs_group,
+                    audit_group, users_group, demo_command,
                     match_cli, reindex_command, embed_command, digests_group):
         app.cli.add_command(command)
 

@@ -22,6 +22,15 @@ def _secret_key(folder: Path) -> str:
     return key_file.read_text().strip()
 
 
+def public_url_from_env() -> str | None:
+    """PUBLIC_URL (or its older name BOUNTY_PUBLIC_URL) when set in the environment."""
+    return os.environ.get("PUBLIC_URL") or os.environ.get("BOUNTY_PUBLIC_URL") or None
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def build_config(overrides: dict | None = None) -> dict:
     """Merge defaults, environment and explicit overrides into one mapping."""
     overrides = dict(overrides or {})
@@ -44,22 +53,56 @@ def build_config(overrides: dict | None = None) -> dict:
         "LANGUAGES": ["zh_CN", "en"],
         "BOUNTY_TIMEZONE": "Asia/Shanghai",
         "SESSION_COOKIE_HTTPONLY": True,
+        # Secure cookies: always when set, else whenever a request arrives over TLS
+        "SESSION_COOKIE_SECURE": _flag("BOUNTY_SECURE_COOKIES"),
+        "REMEMBER_COOKIE_SECURE": _flag("BOUNTY_SECURE_COOKIES"),
+        # a session ends after this many minutes without a request
+        "BOUNTY_SESSION_IDLE_MINUTES": int(os.environ.get("BOUNTY_SESSION_IDLE_MINUTES", "120")),
+        # how many reverse proxies set X-Forwarded-* in front of the server (0: none trusted)
+        "BOUNTY_PROXY_COUNT": int(os.environ.get("BOUNTY_PROXY_COUNT", "0")),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
-        "LOGIN_MAX_FAILURES": 5,
-        "LOGIN_LOCK_SECONDS": 15 * 60,
-        "PUBLIC_URL": os.environ.get("BOUNTY_PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Throttling per client address (Flask-Limiter; README "Throttling"): only failed
+        # logins and password changes count; every registration does.
+        "RATELIMIT_STORAGE_URI": os.environ.get("BOUNTY_RATELIMIT_STORAGE", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "BOUNTY_LOGIN_LIMIT": os.environ.get("BOUNTY_LOGIN_LIMIT", "20 per 10 minutes"),
+        "BOUNTY_LOGIN_ACCOUNT_LIMIT": os.environ.get("BOUNTY_LOGIN_ACCOUNT_LIMIT",
+                                                     "5 per 15 minutes"),
+        "BOUNTY_REGISTER_LIMIT": os.environ.get("BOUNTY_REGISTER_LIMIT", "10 per hour"),
+        # how long the link that completes a registration stays valid
+        "BOUNTY_REGISTRATION_LINK_SECONDS": 24 * 3600,
+        "BOUNTY_PASSWORD_LIMIT": os.environ.get("BOUNTY_PASSWORD_LIMIT", "10 per 10 minutes"),
+        # the address users reach the platform at, for links in emails; `bounty serve`
+        # uses the host and port it serves on when neither variable is set
+        "PUBLIC_URL": public_url_from_env() or "http://127.0.0.1:5000",
         "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
         "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
-        "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "").lower() in {"1", "true", "yes"},
-        "MAIL_USE_SSL": os.environ.get("MAIL_USE_SSL", "").lower() in {"1", "true", "yes"},
+        "MAIL_USE_TLS": _flag("MAIL_USE_TLS"),
+        "MAIL_USE_SSL": _flag("MAIL_USE_SSL"),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "bounty@localhost"),
+        # the audit chain's HMAC keys, id:secret (bounty/audit_keys.py)
+        "BOUNTY_AUDIT_KEY": os.environ.get("BOUNTY_AUDIT_KEY"),
+        "BOUNTY_AUDIT_OLD_KEYS": os.environ.get("BOUNTY_AUDIT_OLD_KEYS", ""),
         "SCHEDULER_ENABLED": False,
+        # stage groups one person may not both decide, e.g. "award+acceptance,
+        # acceptance+certification" or "none"; unset: the default of bounty.review.separation
+        "REVIEW_SEPARATED_STAGES": os.environ.get("BOUNTY_REVIEW_SEPARATION"),
+        # the shortest bidding window: the form's deadline and what 审题 approval leaves
+        "MIN_BIDDING_DAYS": float(os.environ.get("BOUNTY_MIN_BIDDING_DAYS", "7")),
+        # "production": refuse a generated secret key and a missing audit key (production.py)
+        "BOUNTY_ENV": os.environ.get("BOUNTY_ENV", "development"),
         "CHALLENGES_PER_PAGE": 20,
     }
     config.update(overrides)
-    if "SECRET_KEY" not in config:
-        config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or _secret_key(folder)
+    if "SECRET_KEY" in config:
+        config.setdefault("BOUNTY_SECRET_KEY_SOURCE", "given")
+    elif os.environ.get("SECRET_KEY"):
+        config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+        config["BOUNTY_SECRET_KEY_SOURCE"] = "environment"
+    else:
+        config["SECRET_KEY"] = _secret_key(folder)
+        config["BOUNTY_SECRET_KEY_SOURCE"] = "instance file"
     return config

@@ -93,6 +93,8 @@ ORGS = (
             "光电材料 涂层 IP67 传感器"),
     OrgSpec("kjj", "温州市瓯海区科学技术局", OrgKind.government, "11", "330304", 30001,
             "刘科长", "负责全区科技创新政策、揭榜挂帅项目审题与验收。"),
+    OrgSpec("jxj", "温州市瓯海区经济和信息化局", OrgKind.government, "11", "330304", 30002,
+            "钱科长", "负责全区首台（套）装备认定与科技成果转化。"),
     OrgSpec("platform", "瓯海揭榜挂帅平台运营中心", OrgKind.platform, "91", "330304", 40001,
             "平台客服", "平台运营方。"),
 )
@@ -107,11 +109,15 @@ class UserSpec:
     org: str
 
 
+# Five reviewers, 刘审核 the lead (审核组长, assigns tasks): enough to walk a challenge
+# through all five stages even when every stage must be decided by someone else.
 USERS = (
     UserSpec("admin@example.com", "平台管理员", Role.admin, "platform"),
     UserSpec("reviewer@example.com", "刘审核", Role.reviewer, "kjj"),
     UserSpec("reviewer2@example.com", "许专家", Role.reviewer, "kjj"),
     UserSpec("reviewer3@example.com", "赵验收", Role.reviewer, "kjj"),
+    UserSpec("reviewer4@example.com", "钱认定", Role.reviewer, "jxj"),
+    UserSpec("reviewer5@example.com", "孙挂牌", Role.reviewer, "jxj"),
     UserSpec("yayun@example.com", "陈晓燕", Role.enterprise, "yayun"),
     UserSpec("ouyue@example.com", "林建国", Role.enterprise, "ouyue"),
     UserSpec("mingshi@example.com", "周立群", Role.enterprise, "mingshi"),
@@ -483,8 +489,8 @@ def _drive(spec: ChallengeSpec, users: dict[str, User], reviewers: list[User]) -
     posted = min(_local_day(now, -3, time(9, 30)),
                  _local_day(deadline, -33, time(9, 30)))
     owner = users[spec.owner]
-    # One person may not approve one challenge at two stages: a reviewer per stage.
-    reviewer, expert, inspector = reviewers[0], reviewers[1], reviewers[-1]
+    # A reviewer per stage, as an office that separates its stages would staff them.
+    reviewer, expert, inspector = reviewers[0], reviewers[1], reviewers[2]
     challenge = challenges.create_challenge(owner, _challenge_data(spec, deadline), now=posted)
     if spec.target == S.draft:
         return challenge

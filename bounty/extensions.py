@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -30,3 +32,6 @@ migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+# Limits per client address (behind a proxy, BOUNTY_PROXY_COUNT makes the address the
+# client's); storage from RATELIMIT_STORAGE_URI, in this process's memory by default.
+limiter = Limiter(key_func=get_remote_address)

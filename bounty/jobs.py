@@ -9,11 +9,12 @@ from flask import Flask
 log = logging.getLogger(__name__)
 
 
-def run_due_jobs(now=None, *, embed: bool = False) -> list[str]:
+def run_due_jobs(now=None, *, embed: bool = False, sweep: bool = False) -> list[str]:
     """Run every due job once; return a line per thing done.
 
     ``embed`` also runs the queued vector jobs (``bounty jobs run``; a serving process
-    has its own embedding worker thread instead).
+    has its own embedding worker thread instead); ``sweep`` also removes orphaned
+    uploads and expired pending ones (hourly in a serving process).
     """
     from .challenges.services import close_due_challenges
     from .digests.tasks import run_due as run_due_digest_jobs
@@ -33,11 +34,19 @@ def run_due_jobs(now=None, *, embed: bool = False) -> list[str]:
         embedder = get_matcher().embedder
         if embedder is not None and (n := run_jobs(db.engine, embedder)):
             lines.append(f"embedded the documents of {n} vector jobs")
+    if sweep and (n := sweep_uploads()):
+        lines.append(f"removed {n} orphaned or expired pending uploads")
     # Last: drain the outbox, so the emails the jobs above queued go out in this run.
     lines += run_due_digest_jobs(now)
     if not lines:
         lines.append("nothing due")
     return lines
+
+
+def sweep_uploads() -> int:
+    from .challenges.attachments import discard_orphans
+
+    return discard_orphans()
 
 
 def start_scheduler(app: Flask):
@@ -58,6 +67,14 @@ def start_scheduler(app: Flask):
 
     scheduler.add_job(close_deadlines, "interval", minutes=1, id="close_deadlines",
                       max_instances=1, coalesce=True)
+
+    def sweep():
+        with app.app_context():
+            if n := sweep_uploads():
+                log.info("removed %d orphaned or expired pending uploads", n)
+
+    scheduler.add_job(sweep, "interval", hours=1, id="sweep_uploads", max_instances=1,
+                      coalesce=True)
     from .digests.tasks import add_jobs as add_digest_jobs
 
     add_digest_jobs(scheduler, app)

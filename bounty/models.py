@@ -1,6 +1,6 @@
 """Imports every model so that metadata and Alembic see all tables."""
 
-from .accounts.models import LoginAttempt, Organization, User  # noqa: F401
+from .accounts.models import Organization, User  # noqa: F401
 from .audit import AuditEvent, AuditHead  # noqa: F401
 from .challenges.models import (  # noqa: F401
     Attachment,

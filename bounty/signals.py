@@ -26,6 +26,10 @@ institute_invited = _signals.signal("institute-invited")
 #: sender=user; kwargs: none — a self-registered user was created (registration sends it
 #: inside its transaction; digests give institutes a default subscription)
 user_registered = _signals.signal("user-registered")
+#: sender=email (str); kwargs: token (str, completes the registration), locale
+registration_requested = _signals.signal("registration-requested")
+#: sender=user whose email someone tried to register again; kwargs: locale
+registration_repeated = _signals.signal("registration-repeated")
 #: sender=user; kwargs: organization_id (int), joined (bool: True joined, False left), actor
 membership_changed = _signals.signal("membership-changed")
 #: sender=review task (bounty.review.assignment.ReviewTask); kwargs: assignee (User), actor

@@ -5,6 +5,8 @@
 # data are idempotent.
 #
 #   BOUNTY_HOST / BOUNTY_PORT   where to listen (127.0.0.1:5000)
+#   PUBLIC_URL                  the address in email links (default: http://BOUNTY_HOST:BOUNTY_PORT)
+#   MAIL_SERVER / MAIL_PORT     SMTP for emails; unset, every email is printed here instead
 #   BOUNTY_INSTANCE             instance folder (./instance): SQLite file, index, uploads
 #   DATABASE_URL                use this database instead of the SQLite file
 set -euo pipefail
@@ -26,5 +28,9 @@ echo "==> bounty demo"
 
 host=${BOUNTY_HOST:-127.0.0.1}
 port=${BOUNTY_PORT:-5000}
-echo "==> serving http://$host:$port/  (Ctrl-C to stop)"
-exec "$VENV/bin/bounty" serve --host "$host" --port "$port"
+# `bounty serve` prints where it serves, where emails go and the address in their links
+# (this host and port unless PUBLIC_URL is set, e.g. behind a proxy).
+# --demo: the demo logins (with their published password) are expected here; a
+# production instance is set up with `bounty init` instead (README "Production")
+echo "==> bounty serve --demo --host $host --port $port"
+exec "$VENV/bin/bounty" serve --demo --host "$host" --port "$port"

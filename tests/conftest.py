@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -82,6 +83,30 @@ def app(_schema, database_url, tmp_path, request):
         _db.session.remove()
         _truncate_all()
         _db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(app):
+    """``make_app(**config)``: another app on the same database and instance folder (as
+    another process would be); its engines are closed at the end of the test."""
+    made = []
+
+    def _make(**overrides):
+        config = _test_config(app.config["SQLALCHEMY_DATABASE_URI"],
+                              Path(app.config["BOUNTY_INSTANCE"]))
+        config["BOUNTY_EMBEDDER"] = app.config["BOUNTY_EMBEDDER"]
+        made.append(create_app({**config, **overrides}))
+        return made[-1]
+
+    yield _make
+    _db.session.remove()  # the sessions of every app share one registry
+    for other in made:
+        with other.app_context():
+            engine = other.extensions.get("bounty.matching")
+            if engine is not None:
+                engine().close(flush=False)
+            _db.session.remove()
+            _db.engine.dispose()
 
 
 def _fresh_g() -> None:

@@ -14,7 +14,7 @@ from .factories import create_bid, create_challenge, create_user
 
 def test_full_life_through_services(app, db, time_machine):
     owner = create_user("enterprise")
-    # One person may not approve one challenge at two stages: a reviewer per stage.
+    # A reviewer per stage, as an office that separates its stages would staff them.
     reviewer, expert, inspector = (create_user("reviewer") for _ in range(3))
     challenge = create_challenge(owner)
     services.submit_challenge(challenge, owner)

@@ -117,14 +117,3 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
-
-
-class LoginAttempt(db.Model):
-    """Failed logins per email, known or not, so both get the same throttling."""
-
-    __tablename__ = "login_attempts"
-
-    email: Mapped[str] = mapped_column(sa.String(254), primary_key=True)
-    failures: Mapped[int] = mapped_column(default=0)
-    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

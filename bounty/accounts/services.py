@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..audit import record_event
 from ..errors import DomainError, NotFound, PermissionDenied
 from ..extensions import db
-from ..signals import membership_changed, organization_saved, user_registered
+from ..signals import (
+    membership_changed,
+    organization_saved,
+    registration_repeated,
+    registration_requested,
+    user_registered,
+)
 from ..timeutil import utcnow
 from ..transactions import atomic
-from .models import LoginAttempt, MembershipStatus, Organization, OrgKind, Role, User
+from .models import MembershipStatus, Organization, OrgKind, Role, User
 from .passwords import check_password_strength
 from .uscc import (
     REASON_CHARACTER,
@@ -75,52 +82,27 @@ class FieldError(DomainError):
         self.field = field
 
 
-class LoginThrottled(DomainError):
-    status_code = 429
-
-
 class AccountNotActive(DomainError):
     """The password was right but the account may not log in (pending, refused, disabled)."""
 
     status_code = 403
 
 
-def authenticate(email: str, password: str, *, max_failures: int = 5,
-                 lock_seconds: int = 900, now: datetime | None = None) -> User | None:
+def authenticate(email: str, password: str) -> User | None:
     """Return the user for a correct email and password, else None.
 
-    An unknown email and a wrong password look the same to the caller. After
-    ``max_failures`` failures for one email, further tries are refused until
-    ``lock_seconds`` have passed, whether the email exists or not. A right
-    password for an account that may not log in raises :class:`AccountNotActive`:
-    only someone who knows the password learns why.
+    An unknown email and a wrong password look the same to the caller (and cost
+    the same time). Failures are throttled per client address by the view
+    (throttling.py), never by a lock on the account. A right password for an
+    account that may not log in raises :class:`AccountNotActive`: only someone who
+    knows the password learns why.
     """
-    now = now or utcnow()
-    key = normalize_email(email)
-    attempt = db.session.get(LoginAttempt, key)
-    if attempt and attempt.locked_until and attempt.locked_until > now:
-        raise LoginThrottled(str(_l("登录失败次数过多，请 %(minutes)d 分钟后再试。",
-                                    minutes=max(1, int((attempt.locked_until - now)
-                                                       .total_seconds() // 60) + 1))))
-    user = find_user_by_email(key)
+    user = find_user_by_email(email)
     valid = check_password_hash(user.password_hash if user else _dummy_hash(), password or "")
     if user is not None and valid:
-        if attempt is not None:
-            db.session.delete(attempt)
-            db.session.commit()
         if not user.is_active:
             raise AccountNotActive(inactive_reason(user))
         return user
-    with atomic():
-        attempt = db.session.get(LoginAttempt, key)
-        if attempt is None:
-            attempt = LoginAttempt(email=key, failures=0)
-            db.session.add(attempt)
-        attempt.failures += 1
-        attempt.last_failure_at = now
-        if attempt.failures >= max_failures:
-            attempt.locked_until = now + timedelta(seconds=lock_seconds)
-            attempt.failures = 0
     return None
 
 
@@ -155,14 +137,15 @@ def load_user(user_id: str) -> User | None:
     return user
 
 
-def check_email(email: str, field: str = "email") -> str:
-    """The normalised email, or FieldError when it is malformed or already registered."""
+def check_email(email: str, field: str = "email", *, must_be_free: bool = True) -> str:
+    """The normalised email, or FieldError when it is malformed or (``must_be_free``)
+    already registered."""
     email = normalize_email(email)
     try:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
         raise FieldError(field, str(_l("邮箱格式不正确。"))) from exc
-    if find_user_by_email(email) is not None:
+    if must_be_free and find_user_by_email(email) is not None:
         raise FieldError(field, str(_l("该邮箱已注册。")))
     return email
 
@@ -295,13 +278,10 @@ class RegistrationData:
     keywords: str = ""
 
 
-def register(data: RegistrationData) -> User:
-    """Register an enterprise or institute user together with their organisation.
-
-    A new USCC creates an unverified organisation whose first user is an active
-    member. A known USCC makes the user a *pending* member, who may log in only
-    after an active member approves. Raises FieldError naming the field at fault.
-    """
+def _check_registration(data: RegistrationData, *, email_free: bool = True,
+                        password_checked: bool = False) -> tuple[OrgKind, str, str,
+                                                                 Organization | None]:
+    """(kind, email, USCC, the organisation it names if known), or FieldError."""
     try:
         kind = OrgKind(data.kind)
     except ValueError:
@@ -310,8 +290,9 @@ def register(data: RegistrationData) -> User:
         raise FieldError("kind", str(_l("只能注册为企业或高校 / 科研院所用户。")))
     if not (data.name or "").strip():
         raise FieldError("name", str(_l("请填写姓名。")))
-    email = check_email(data.email)
-    check_password(data.password)
+    email = check_email(data.email, must_be_free=email_free)
+    if not password_checked:
+        check_password(data.password)
     problem = uscc_problem(data.uscc, kind)
     if problem:
         raise FieldError("uscc", problem)
@@ -321,6 +302,58 @@ def register(data: RegistrationData) -> User:
         raise FieldError("uscc", str(_l("该统一社会信用代码已登记，但单位类型与所选不符。")))
     if organization is None and not (data.org_name or "").strip():
         raise FieldError("org_name", str(_l("请填写单位名称。")))
+    return kind, email, code, organization
+
+
+REGISTRATION_SALT = "bounty-registration"
+
+
+def request_registration(data: RegistrationData, *, secret_key: str,
+                         locale: str = "zh_CN") -> None:
+    """Check a registration, then mail its address, whether or not it has an account.
+
+    A free address is sent a link that completes the registration (``token``,
+    signed with ``secret_key``, carrying the form and the password's hash); an
+    address with an account has its owner told that someone tried. The caller
+    answers the same in both cases, so the form never tells who has an account.
+    Raises FieldError for anything else at fault, as :func:`register`.
+    """
+    _kind, email, _code, _organization = _check_registration(data, email_free=False)
+    existing = find_user_by_email(email)
+    if existing is not None:
+        registration_repeated.send(existing, locale=locale)
+        return
+    fields = {k: v for k, v in vars(data).items() if k != "password"}
+    fields.update(email=email, password_hash=hash_password(data.password),
+                  kind=OrgKind(data.kind).value)
+    token = URLSafeTimedSerializer(secret_key, salt=REGISTRATION_SALT).dumps(fields)
+    registration_requested.send(email, token=token, locale=locale)
+
+
+def complete_registration(token: str, *, secret_key: str, max_age: int) -> User:
+    """Register from a mailed ``token`` (see :func:`request_registration`)."""
+    try:
+        fields = URLSafeTimedSerializer(secret_key, salt=REGISTRATION_SALT).loads(
+            token, max_age=max_age)
+    except SignatureExpired as exc:
+        raise DomainError(str(_l("注册链接已过期，请重新注册。"))) from exc
+    except BadSignature as exc:
+        raise DomainError(str(_l("注册链接无效。"))) from exc
+    password_hash = fields.pop("password_hash")
+    return register(RegistrationData(password="", **fields), password_hash=password_hash)
+
+
+def register(data: RegistrationData, *, password_hash: str | None = None) -> User:
+    """Register an enterprise or institute user together with their organisation.
+
+    A new USCC creates an unverified organisation whose first user is an active
+    member. A known USCC makes the user a *pending* member, who may log in only
+    after an active member approves. ``password_hash`` is the password already
+    checked and hashed (a mailed registration). Raises FieldError naming the field
+    at fault.
+    """
+    kind, email, code, organization = _check_registration(
+        data, password_checked=password_hash is not None)
     role = Role(kind.value)
     conflict = str(_l("该邮箱或单位刚刚被注册，请检查后重试。"))
     with atomic(conflict):
@@ -336,7 +369,8 @@ def register(data: RegistrationData) -> User:
             db.session.add(organization)
             db.session.flush()
         membership = MembershipStatus.active if created else MembershipStatus.pending
-        user = User(email=email, name=data.name.strip(), password_hash=hash_password(data.password),
+        user = User(email=email, name=data.name.strip(),
+                    password_hash=password_hash or hash_password(data.password),
                     role=role, organization=organization, membership=membership)
         db.session.add(user)
         db.session.flush()

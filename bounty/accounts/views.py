@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -31,6 +32,7 @@ from .forms import (
     StaffUserForm,
 )
 from .models import MembershipStatus, Organization, OrgKind, Role, User
+from .throttling import login_limits, password_limit, register_limit
 
 # No url_prefix: account pages live under /accounts, organisation pages under /orgs.
 bp = Blueprint("accounts", __name__)
@@ -114,20 +116,13 @@ def get_pending_member(user_id: int) -> User:
 
 
 @bp.route("/accounts/login", methods=["GET", "POST"])
+@login_limits
 def login():
-    """Log in with email and password."""
+    """Log in with email and password (failures throttled per address: throttling.py)."""
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            user = services.authenticate(
-                form.email.data,
-                form.password.data,
-                max_failures=current_app.config["LOGIN_MAX_FAILURES"],
-                lock_seconds=current_app.config["LOGIN_LOCK_SECONDS"],
-            )
-        except services.LoginThrottled as exc:
-            form.email.errors.append(exc.message)
-            return render_template("accounts/login.html", form=form), 429
+            user = services.authenticate(form.email.data, form.password.data)
         except services.AccountNotActive as exc:
             form.form_errors.append(exc.message)
             return render_template("accounts/login.html", form=form), 403
@@ -157,6 +152,7 @@ def logout():
 # form with everything typed instead of the bare 400 page.
 @csrf.exempt
 @bp.route("/accounts/register", methods=["GET", "POST"])
+@register_limit
 def register():
     """Self-registration of an enterprise or institute user with their organisation."""
     if current_user.is_authenticated:
@@ -171,24 +167,41 @@ def register():
             keywords=form.keywords.data or "",
         )
         try:
-            user = services.register(data)
+            services.request_registration(data, secret_key=current_app.secret_key,
+                                          locale=str(get_locale() or "zh_CN"))
         except DomainError as exc:
             _show_field_error(form, exc)
         else:
-            if user.membership == MembershipStatus.pending:
-                flash(_("注册已提交。该统一社会信用代码对应的单位已在平台登记，您的加入申请需由"
-                        "本单位已有成员审核；审核通过前暂不能登录。"), "info")
-                return redirect(url_for("accounts.login"))
-            login_user(user)
-            if user.organization.kind == OrgKind.enterprise:
-                flash(_("注册成功。贵单位尚待平台管理员认证：认证前可以保存榜单草稿，"
-                        "但不能提交审核。"), "success")
-            else:
-                flash(_("注册成功。贵单位尚待平台管理员认证：认证前可以浏览榜单、保存揭榜方案草稿，"
-                        "但不能提交揭榜方案。"), "success")
-            return redirect(url_for("accounts.profile"))
+            # the same answer whether or not the address has an account
+            flash(_("请查收邮件：我们已向 %(email)s 发送一封邮件，点击其中的链接即可完成注册"
+                    "（24 小时内有效）。", email=services.normalize_email(data.email)), "info")
+            return redirect(url_for("accounts.login"))
     status = INVALID_FORM if request.method == "POST" else 200
     return render_template("accounts/register.html", form=form), status
+
+
+@bp.route("/accounts/register/confirm/<token>")
+def confirm_registration(token: str):
+    """The mailed link: the registration is made now, as the form asked."""
+    try:
+        user = services.complete_registration(
+            token, secret_key=current_app.secret_key,
+            max_age=current_app.config["BOUNTY_REGISTRATION_LINK_SECONDS"])
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("accounts.register"))
+    if user.membership == MembershipStatus.pending:
+        flash(_("注册已提交。该统一社会信用代码对应的单位已在平台登记，您的加入申请需由"
+                "本单位已有成员审核；审核通过前暂不能登录。"), "info")
+        return redirect(url_for("accounts.login"))
+    login_user(user)
+    if user.organization.kind == OrgKind.enterprise:
+        flash(_("注册成功。贵单位尚待平台管理员认证：认证前可以保存榜单草稿，"
+                "但不能提交审核。"), "success")
+    else:
+        flash(_("注册成功。贵单位尚待平台管理员认证：认证前可以浏览榜单、保存揭榜方案草稿，"
+                "但不能提交揭榜方案。"), "success")
+    return redirect(url_for("accounts.profile"))
 
 
 # --------------------------------------------------------------------------- profile
@@ -229,6 +242,7 @@ def profile():
 
 @bp.route("/accounts/profile/password", methods=["POST"])
 @login_required
+@password_limit
 def change_password():
     """Change the password; every other session of this user ends."""
     form = PasswordChangeForm(prefix="pw")

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import zipfile
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
 import filetype
+import sqlalchemy as sa
 from flask import current_app, send_file
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import FileStorage
 
 from ..audit import record_event
@@ -120,17 +123,99 @@ def unlink_stored(stored_names) -> None:
         (folder / name).unlink(missing_ok=True)
 
 
-def discard_orphans() -> int:
-    """Remove stored files that no row refers to (left by a rolled-back upload)."""
-    import sqlalchemy as sa
+# A stored file younger than this is spared by discard_orphans: its row may not be
+# committed yet.
+ORPHAN_GRACE_SECONDS = 3600
 
+
+def discard_orphans(now: float | None = None) -> int:
+    """Remove stored files that no row refers to (left by a rolled-back upload, at least
+    an hour old) and pending uploads past their lifetime; return how many went."""
+    now = time.time() if now is None else now
     known = set(db.session.execute(sa.select(Attachment.stored_name)).scalars())
     removed = 0
     for path in upload_folder().iterdir():
-        if path.is_file() and path.name not in known:
-            path.unlink()
+        if (path.is_file() and path.name not in known
+                and path.stat().st_mtime < now - ORPHAN_GRACE_SECONDS):
+            path.unlink(missing_ok=True)
+            removed += 1
+    lifetime = pending_lifetime_seconds()
+    pending = pending_folder()
+    for path in pending.iterdir() if pending.is_dir() else ():
+        if path.is_file() and path.stat().st_mtime < now - lifetime:
+            path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+# --------------------------------------------------------------------------- pending uploads
+# A file chosen on a form that then failed (a missing field, a rule) is kept as a pending
+# upload: written under a random name in uploads/pending/, named in the re-rendered form by a
+# signed token that only its uploader can redeem, for PENDING_UPLOAD_HOURS (default 24);
+# discard_orphans removes it after that.
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    token: str
+    original_name: str
+    size_bytes: int
+    stored_name: str
+    extension: str
+    mime_type: str
+
+    def read(self) -> CheckedUpload:
+        return CheckedUpload(data=(pending_folder() / self.stored_name).read_bytes(),
+                             original_name=self.original_name, extension=self.extension,
+                             mime_type=self.mime_type)
+
+
+def pending_folder() -> Path:
+    return Path(current_app.config["UPLOAD_FOLDER"]) / "pending"
+
+
+def pending_lifetime_seconds() -> float:
+    return float(current_app.config.get("PENDING_UPLOAD_HOURS", 24)) * 3600
+
+
+def _pending_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="pending-upload")
+
+
+def stash_pending(checked: CheckedUpload, user) -> PendingUpload:
+    """Keep a checked file for the user's next try at the same form."""
+    stored_name = f"{secrets.token_hex(16)}.{checked.extension}"
+    pending_folder().mkdir(parents=True, exist_ok=True)
+    (pending_folder() / stored_name).write_bytes(checked.data)
+    token = _pending_signer().dumps({"s": stored_name, "n": checked.original_name,
+                                     "u": user.id, "z": len(checked.data)})
+    return PendingUpload(token=token, original_name=checked.original_name,
+                         size_bytes=len(checked.data), stored_name=stored_name,
+                         extension=checked.extension, mime_type=ALLOWED[checked.extension])
+
+
+def load_pending(token: str, user) -> PendingUpload | None:
+    """The user's own pending upload named by ``token``; None when it is not theirs,
+    forged, expired or gone."""
+    try:
+        data = _pending_signer().loads(token, max_age=pending_lifetime_seconds())
+    except BadSignature:
+        return None
+    stored_name = str(data.get("s", ""))
+    extension = stored_name.rpartition(".")[2]
+    if (user is None or data.get("u") != user.id or extension not in ALLOWED
+            or stored_name != Path(stored_name).name
+            or not (pending_folder() / stored_name).is_file()):
+        return None
+    return PendingUpload(token=token, original_name=str(data.get("n", "")),
+                         size_bytes=int(data.get("z", 0)), stored_name=stored_name,
+                         extension=extension, mime_type=ALLOWED[extension])
+
+
+def drop_pending(pending) -> None:
+    """Remove pending uploads (used by a successful save, or removed by their uploader)."""
+    for upload in pending:
+        (pending_folder() / upload.stored_name).unlink(missing_ok=True)
 
 
 def send_attachment(attachment: Attachment, download_name: str | None = None):

@@ -115,9 +115,6 @@ class BidForm(FlaskForm):
                 for m in bid.milestones]
         set_milestone_rows(self, rows or [{}])
 
-    def uploaded_files(self) -> list:
-        return [f for f in (self.attachments.data or []) if f and f.filename]
-
 
 def set_milestone_rows(form: BidForm, rows: list[dict]) -> None:
     """Replace the milestone rows (used by the add/remove-row buttons and prefill)."""
@@ -185,6 +182,3 @@ class MilestoneReportForm(FlaskForm):
     remove_attachments = SelectMultipleField(_l("删除已上传的附件"), coerce=int, choices=[],
                                              validate_choice=False)
     send = SubmitField(_l("提交报告"))
-
-    def uploaded_files(self) -> list:
-        return [f for f in (self.attachments.data or []) if f and f.filename]

@@ -9,8 +9,7 @@ from flask_login import current_user, login_required
 from ..accounts.models import Role
 from ..errors import DomainError
 from ..extensions import db
-from . import services, workflow
-from .attachments import check_upload
+from . import services, uploads, workflow
 from .bid_forms import (
     BidForm,
     DeclareFailedForm,
@@ -61,18 +60,6 @@ def get_delivered_milestone(milestone_id: int) -> Milestone:
     return milestone
 
 
-def _checked_uploads(form_field, files) -> list | None:
-    """Check every uploaded file; on the first bad one put its message on the field."""
-    checked = []
-    for upload in files:
-        try:
-            checked.append(check_upload(upload))
-        except DomainError as exc:
-            form_field.errors = [*form_field.errors, exc.message]
-            return None
-    return checked
-
-
 # --------------------------------------------------------------------------- the bid form
 
 
@@ -94,25 +81,31 @@ def edit(challenge_id: int):
         formdata = edit_rows(request.form, add="add_milestone" in request.form,
                              remove=request.form.get("remove_milestone", type=int))
         form = BidForm(formdata=formdata)
+        form.attachments.process(request.files)
+        uploads.receive(form.attachments, user).keep()
         return _render_bid_form(challenge, bid, form, rows_changed=True)
 
     form = BidForm()
     if form.validate_on_submit():
-        uploads = _checked_uploads(form.attachments, form.uploaded_files())
-        if uploads is not None:
+        files = uploads.receive(form.attachments, user)
+        if not form.attachments.errors:
             try:
                 bid = services.save_bid(challenge, user, form.to_data(),
-                                        submit=bool(form.submit_bid.data), uploads=uploads)
+                                        submit=bool(form.submit_bid.data), uploads=files.checked)
             except DomainError as exc:
                 form.form_errors.append(exc.message)
             else:
+                files.finish()
                 if bid.state == BidState.submitted:
                     flash(_("揭榜方案已提交。截止前您仍可修改或撤回。"), "success")
                 else:
                     flash(_("草稿已保存。"), "success")
                 return redirect(url_for("bids.detail", bid_id=bid.id))
+        files.keep()
         return _render_bid_form(challenge, bid, form), 422
     if request.method == "POST":
+        if not uploads.csrf_failed(form):
+            uploads.receive(form.attachments, user).keep()
         return _render_bid_form(challenge, bid, form), 422
     if bid is not None:
         form.fill_from(bid)
@@ -268,19 +261,23 @@ def report_milestone(milestone_id: int):
     milestone = get_delivered_milestone(milestone_id)
     challenge = milestone.bid.challenge
     form = MilestoneReportForm(prefix=f"m{milestone.id}")
-    if form.validate_on_submit():
-        uploads = _checked_uploads(form.attachments, form.uploaded_files())
-        if uploads is not None:
-            try:
-                services.report_milestone(
-                    milestone, _user(), form.report.data, uploads=uploads,
-                    remove_attachment_ids=form.remove_attachments.data or ())
-            except DomainError as exc:
-                form.report.errors = [*form.report.errors, exc.message]
-            else:
-                flash(_("里程碑「%(name)s」报告已提交，等待发榜企业确认。", name=milestone.name),
-                      "success")
-                return redirect(url_for("bids.delivery", challenge_id=challenge.id))
+    valid = form.validate_on_submit()
+    if uploads.csrf_failed(form):  # files from a request without its token are not kept
+        return _render_delivery(challenge, failed=milestone, failed_form=form), 422
+    files = uploads.receive(form.attachments, _user())
+    if valid and not form.attachments.errors:
+        try:
+            services.report_milestone(milestone, _user(), form.report.data,
+                                      uploads=files.checked,
+                                      remove_attachment_ids=form.remove_attachments.data or ())
+        except DomainError as exc:
+            form.report.errors = [*form.report.errors, exc.message]
+        else:
+            files.finish()
+            flash(_("里程碑「%(name)s」报告已提交，等待发榜企业确认。", name=milestone.name),
+                  "success")
+            return redirect(url_for("bids.delivery", challenge_id=challenge.id))
+    files.keep()
     return _render_delivery(challenge, failed=milestone, failed_form=form), 422
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from ..accounts.models import Role
@@ -15,7 +16,7 @@ from ..audit import AuditEvent, record_event
 from ..errors import DomainError, InvalidField, PermissionDenied, TransitionRefused
 from ..extensions import db
 from ..signals import bid_saved, bid_withdrawn, challenge_saved, milestone_changed
-from ..timeutil import utcnow
+from ..timeutil import to_local, utcnow
 from ..transactions import atomic
 from . import attachments as files
 from . import workflow
@@ -327,13 +328,42 @@ class ChallengeData:
     indicators: list[IndicatorData] = field(default_factory=list)
 
 
+def min_bidding_days() -> float:
+    """The shortest bidding window, in days (config MIN_BIDDING_DAYS)."""
+    return float(current_app.config.get("MIN_BIDDING_DAYS", 7))
+
+
+def _days(value: float) -> str:
+    return f"{value:g}"
+
+
+def bidding_window_label() -> str:
+    """The rule in one line, shown next to the deadline field before anyone types."""
+    return str(_l("揭榜期不少于 %(days)s 天。", days=_days(min_bidding_days())))
+
+
+def bidding_window_problem(deadline: datetime, now: datetime) -> str | None:
+    """Why a bid deadline leaves institutes too little time to bid, or None.
+
+    One rule for the posting form, the submission for 审题 and the 审题 approval: the
+    deadline must lie at least MIN_BIDDING_DAYS after ``now``.
+    """
+    days = min_bidding_days()
+    earliest = now + timedelta(days=days)
+    if deadline >= earliest:
+        return None
+    return str(_l("揭榜期不得少于 %(days)s 天：截止时间须不早于 %(earliest)s（北京时间）。",
+                  days=_days(days), earliest=to_local(earliest).strftime("%Y-%m-%d %H:%M")))
+
+
 def _check_challenge_data(data: ChallengeData, now: datetime) -> None:
     if not data.title.strip():
         raise InvalidField(str(_l("请填写榜单名称。")), "title")
     if not 0 < data.bounty_yuan <= MAX_BOUNTY_YUAN:
         raise InvalidField(str(_l("悬赏金额须为正数且不超过 100 亿元。")), "bounty_yuan")
-    if data.bid_deadline <= now:
-        raise InvalidField(str(_l("揭榜截止时间须晚于当前时间。")), "bid_deadline")
+    problem = bidding_window_problem(data.bid_deadline, now)
+    if problem is not None:
+        raise InvalidField(problem, "bid_deadline")
     if not 0 < data.delivery_months <= 120:
         raise InvalidField(str(_l("交付周期须在 1 至 120 个月之间。")), "delivery_months")
 
@@ -434,8 +464,10 @@ def submit_challenge(challenge: Challenge, user, now: datetime | None = None) ->
     org = user.organization
     if org is None or not org.is_verified:
         raise PermissionDenied(str(_l("贵单位尚未通过平台认证，暂不能提交榜单，可先保存草稿。")))
-    if challenge.bid_deadline <= (now or utcnow()):
-        raise TransitionRefused(str(_l("揭榜截止时间已过，请修改后再提交。")))
+    problem = bidding_window_problem(challenge.bid_deadline, now or utcnow())
+    if problem is not None:
+        raise TransitionRefused(str(_l("%(problem)s请修改揭榜截止时间后再提交审题。",
+                                       problem=problem)))
     with atomic():
         workflow.apply_transition(challenge, transition.action, user, now=now)
     return challenge

@@ -17,11 +17,17 @@ from flask_login import current_user, login_required
 from ..accounts.models import Role
 from ..errors import DomainError, InvalidField
 from ..extensions import csrf, db
-from . import attachments, services, workflow
+from . import attachments, services, uploads, workflow
 from .forms import ChallengeForm
 from .models import Attachment, Challenge, ChallengeState
 
 bp = Blueprint("challenges", __name__, url_prefix="/challenges")
+
+
+@bp.app_template_global("bidding_window_label")
+def _bidding_window_label() -> str:
+    """The shortest bidding window, said next to the deadline field."""
+    return services.bidding_window_label()
 
 # States whose award is confirmed: the winner's organisation may be named publicly.
 AWARDED_STATES = frozenset(
@@ -145,21 +151,6 @@ def mine():
                            action_labels=workflow.ACTION_LABELS)
 
 
-def _checked_uploads(form: ChallengeForm) -> list[attachments.CheckedUpload]:
-    """Check every chosen file; a bad one puts its reason next to the attachments field."""
-    checked, errors = [], []
-    for upload in form.attachments.data or []:
-        if not getattr(upload, "filename", ""):
-            continue  # the browser sends an empty part when no file was chosen
-        try:
-            checked.append(attachments.check_upload(upload))
-        except DomainError as exc:
-            errors.append(exc.message)
-    if errors:
-        form.attachments.errors = [*form.attachments.errors, *errors]
-    return checked
-
-
 def _show_error(form: ChallengeForm, exc: DomainError) -> None:
     field = getattr(form, exc.field, None) if isinstance(exc, InvalidField) and exc.field else None
     if field is not None:
@@ -189,18 +180,23 @@ def _save(form: ChallengeForm, save, challenge: Challenge | None):
     service call.
     """
     template = "challenges/form.html"
+    user = current_user._get_current_object()
     if form.row_action():
+        uploads.receive(form.attachments, user).keep()
         return render_template(template, form=form, challenge=challenge)
     valid = form.validate_on_submit()
-    token = getattr(form, "csrf_token", None)
-    uploads = _checked_uploads(form) if not (token and token.errors) else []
+    if uploads.csrf_failed(form):  # files from a request without its token are not kept
+        return render_template(template, form=form, challenge=challenge), 422
+    files = uploads.receive(form.attachments, user)
     if valid and not form.attachments.errors:
         try:
-            saved = save(form.to_data(), uploads)
+            saved = save(form.to_data(), files.checked)
         except DomainError as exc:
             _show_error(form, exc)
         else:
+            files.finish()
             return _after_save(saved, form)
+    files.keep()
     return render_template(template, form=form, challenge=challenge), 422
 
 

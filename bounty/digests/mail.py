@@ -1,4 +1,5 @@
-"""Mail transport: SMTP (plain, STARTTLS or SSL, with login) or, without MAIL_SERVER, the log.
+"""Mail transport: SMTP (plain, STARTTLS or SSL, with login) or, without MAIL_SERVER, the
+console (each email printed to standard output, where the operator sees it).
 
 A transport sends one message at a time over one connection and classifies
 every failure: :class:`PermanentFailure` (a 5xx for this address or this
@@ -14,9 +15,13 @@ import logging
 import smtplib
 import socket
 import ssl
+import sys
+import threading
 import uuid
 from dataclasses import dataclass
+from email import policy
 from email.header import Header
+from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Protocol
 
@@ -53,7 +58,7 @@ def message_id(dedup_key: str, sender: str) -> str:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message ready for the wire (CRLF line ends), with what the log transport shows."""
+    """One message ready for the wire (CRLF line ends), with its recipient, subject and text."""
 
     recipient: str
     subject: str
@@ -113,11 +118,29 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class LogTransport:
-    """Development default: the email goes to the log instead of a server."""
+class ConsoleTransport:
+    """Without MAIL_SERVER: each email's headers and text part are printed to standard
+    output, where the operator of ``bounty serve`` or ``bounty jobs run`` reads them."""
+
+    _lock = threading.Lock()  # the scheduler's threads must not interleave two emails
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream
 
     def send(self, message: Outgoing) -> None:
-        log.info("email to %s: %s\n%s", message.recipient, message.subject, message.text)
+        parsed = BytesParser(policy=policy.default).parsebytes(message.wire)
+        headers = [f"{key}: {value}" for key, value in parsed.items()
+                   if key.lower() not in ("mime-version", "content-type")]
+        body = parsed.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else message.text
+        printed = "\n".join([
+            "----- email (MAIL_SERVER is not set: printed here, not sent) -----",
+            *headers, "", text.rstrip("\n"), "----- end of email -----", ""])
+        stream = self.stream or sys.stdout
+        with self._lock:
+            stream.write(printed)
+            stream.flush()
+        log.debug("email to %s printed: %s", message.recipient, message.subject)
 
     def close(self) -> None:
         pass
@@ -201,7 +224,7 @@ def _text(value) -> str:
 
 
 def open_transport(config) -> Transport:
-    """SMTP when MAIL_SERVER is set, else the log."""
+    """SMTP when MAIL_SERVER is set, else the console."""
     if config.get("MAIL_SERVER"):
         return SMTPTransport(config)
-    return LogTransport()
+    return ConsoleTransport()

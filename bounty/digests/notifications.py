@@ -21,6 +21,8 @@ from ..signals import (
     bid_saved,
     challenge_transitioned,
     institute_invited,
+    registration_repeated,
+    registration_requested,
     review_assigned,
     review_overdue,
     user_registered,
@@ -365,3 +367,45 @@ def on_institute_invited(invitation, actor=None, **_kwargs) -> None:
 
 
 institute_invited.connect(on_institute_invited)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def _account_mail(recipient: str, locale: str, key: str, *, subject, paragraphs: list,
+                  link: str | None = None, link_label=None, user_id: int | None = None) -> None:
+    """One mail about an account (no subscription, no unsubscribe: it answers an action)."""
+    with emails.recipient_locale(locale):
+        subject, paragraphs = str(subject), [str(p) for p in paragraphs]
+        text, html = emails.render_pair("account", subject=subject, paragraphs=paragraphs,
+                                        link=link, link_label=str(link_label or ""))
+    outbox.enqueue([{"kind": "account", "user_id": user_id, "recipient": recipient,
+                     "subject": subject, "text_body": text, "html_body": html,
+                     "headers": {"Auto-Submitted": "auto-generated"}, "dedup_key": key}])
+    db.session.commit()
+
+
+def on_registration_requested(email: str, token: str, locale: str = "zh_CN",
+                              **_kwargs) -> None:
+    """The link that completes a registration, to the address it names."""
+    _account_mail(
+        email, locale, f"register:{token[-40:]}",
+        subject=_l("完成注册：瓯海揭榜挂帅平台"),
+        paragraphs=[_l("您（或他人）使用本邮箱在瓯海揭榜挂帅平台注册账号。"),
+                    _l("请在 24 小时内点击下面的链接完成注册。")],
+        link=absolute_url("accounts.confirm_registration", token=token),
+        link_label=_l("完成注册"))
+
+
+def on_registration_repeated(user: User, locale: str = "zh_CN", **_kwargs) -> None:
+    """Someone tried to register an address that has an account: tell its owner."""
+    _account_mail(
+        user.email, user.locale or locale, f"register-again:{user.id}:{utcnow():%Y%m%d%H%M%S%f}",
+        subject=_l("有人尝试用您的邮箱注册"), user_id=user.id,
+        paragraphs=[_l("有人在瓯海揭榜挂帅平台尝试用本邮箱注册新账号，但本邮箱已有账号。"),
+                    _l("如果是您本人，请直接登录；忘记密码请联系平台管理员。")],
+        link=absolute_url("accounts.login"), link_label=_l("登录"))
+
+
+registration_requested.connect(on_registration_requested)
+registration_repeated.connect(on_registration_repeated)

@@ -20,7 +20,8 @@ from flask import Flask, current_app
 
 from .engine import Engine, Filters, Hit, SearchResult
 
-__all__ = ["Engine", "Filters", "Hit", "SearchResult", "get_engine", "get_matcher", "init_app"]
+__all__ = ["Engine", "Filters", "Hit", "SearchResult", "enable_healing", "get_engine",
+           "get_matcher", "init_app"]
 
 EXTENSION_KEY = "bounty.matching"
 MATCHER_KEY = "bounty.matching.matcher"
@@ -91,10 +92,12 @@ def init_app(app: Flask) -> None:
 
 
 def replay_pending(app: Flask) -> int:
-    """Finish index work that a crash interrupted (cheap when nothing is pending)."""
+    """Finish index work that a crash interrupted (cheap when nothing is pending); an
+    unreadable or missing index is noted instead (see healing.py)."""
     import sqlalchemy as sa
 
     from ..extensions import db
+    from .healing import start_up
     from .models import IndexRebuild
 
     try:
@@ -107,10 +110,19 @@ def replay_pending(app: Flask) -> int:
                     app.logger.warning("the index queue's tables are missing: "
                                        "run `bounty db upgrade`")
                 return 0
-            return app.extensions[EXTENSION_KEY]().replay()
+            return start_up(app, app.extensions[EXTENSION_KEY]())
     except Exception:  # pragma: no cover - never block start-up on the index
         app.logger.exception("index replay failed; run `bounty reindex`")
         return 0
+
+
+def enable_healing(app: Flask):  # noqa: ANN201
+    """Rebuild an unreadable or missing index in the background, now and whenever a read
+    finds one (``bounty serve``)."""
+    from .healing import enable_healing as enable
+
+    with app.app_context():
+        return enable(app, app.extensions[EXTENSION_KEY]())
 
 
 def _current_engine():  # noqa: ANN202

@@ -64,37 +64,24 @@ if __name__ == "__main__":  # pragma: no cover
 @click.command("reindex")
 @with_appcontext
 def reindex_command() -> None:
-    """Rebuild the whole index from the database, then swap it in atomically."""
-    from flask import current_app
+    """Rebuild the whole index from the database alone, then swap it in atomically
+    (whatever state the index folder is in: damaged, half-built or deleted)."""
     from sqlalchemy.orm import Session
     from tqdm import tqdm
 
     from ..extensions import db
     from . import get_engine, get_matcher, indexing
-    from .embedding import queue_stale
-    from .vectors import embed_text, text_hash
+    from .healing import rebuild_from_database
 
     embedder = get_matcher().embedder
-    hashes: list[tuple[str, str, str]] = []
-
-    def noting_hashes(docs):  # noqa: ANN001, ANN202
-        for doc in docs:
-            if embedder is not None:
-                hashes.append((doc["kind"], str(doc["id"]), text_hash(embed_text(doc))))
-            yield doc
-
-    with current_app.app_context(), Session(db.engine) as session:
+    with Session(db.engine) as session:
         total = indexing.count_rows(session)
-        with tqdm(total=total, unit="doc", desc="reindex") as bar:
-            n = get_engine().rebuild(noting_hashes(indexing.all_docs(session)),
-                                     progress=bar.update)
-        click.echo(f"reindexed {n} documents into {get_engine().generation()}")
-        if embedder is not None:
-            # vectors are reused: only documents whose text changed are queued again
-            queued = queue_stale(session, embedder.key, hashes)
-            session.commit()
-            click.echo(f"vectors: {n - queued} current, {queued} queued for the embedding "
-                       "worker (or run `bounty embed --missing`)")
+    with tqdm(total=total, unit="doc", desc="reindex") as bar:
+        n, queued = rebuild_from_database(get_engine(), embedder, progress=bar.update)
+    click.echo(f"reindexed {n} documents into {get_engine().generation()}")
+    if embedder is not None:
+        click.echo(f"vectors: {n - queued} current, {queued} queued for the embedding "
+                   "worker (or run `bounty embed --missing`)")
 
 
 EMBED_CHUNK = 10  # documents per commit: an interruption loses at most this much work

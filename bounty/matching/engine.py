@@ -39,6 +39,11 @@ FACET_FIELDS = ("industry", "category", "state")
 SortKey = Literal["relevance", "newest", "deadline", "bounty"]
 
 
+class IndexUnavailable(Exception):
+    """The index cannot be read (damaged or missing files); it is being rebuilt from the
+    database, and reads answer degraded until then."""
+
+
 @dataclass(slots=True)
 class Hit:
     """One result: the stored metadata, its score and the terms that matched."""
@@ -60,6 +65,8 @@ class SearchResult:
     pagesize: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     terms: list[str] = field(default_factory=list)
+    # the index could not be read (damaged, missing, being rebuilt): no hits, not an error
+    degraded: bool = False
 
     @property
     def pages(self) -> int:

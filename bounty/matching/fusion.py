@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
+import numpy as np
+
 K = TypeVar("K")
 
 DOCUMENT = {"lexical_weight": 0.01, "span": 0.10}
@@ -43,13 +45,22 @@ def fuse(lexical: Mapping[K, float], dense: Mapping[K, float], *,
     """One score per document of either input; higher is better, in [0, 1]."""
     if not dense:
         return dict(lexical)
-    top_lex = max(lexical.values(), default=0.0)
-    high = max(dense.values())
+    keys = list(lexical.keys() | dense.keys())
+    fused = fuse_arrays(np.array([lexical.get(k, 0.0) for k in keys], np.float64),
+                        np.array([dense.get(k, np.nan) for k in keys], np.float64),
+                        lexical_weight=lexical_weight, span=span)
+    return dict(zip(keys, fused.tolist(), strict=True))
+
+
+def fuse_arrays(lexical: np.ndarray, dense: np.ndarray, *,
+                lexical_weight: float = DOCUMENT["lexical_weight"],
+                span: float = DOCUMENT["span"]) -> np.ndarray:
+    """``fuse`` over aligned arrays, one entry per document of either input: ``lexical``
+    is 0 and ``dense`` NaN where a document is missing from that side (``dense`` has at
+    least one similarity)."""
+    top_lex = float(lexical.max(initial=0.0))
+    high = float(np.nanmax(dense))
     low = high - span
-    out: dict[K, float] = {}
-    for key in lexical.keys() | dense.keys():
-        lex = lexical.get(key, 0.0) / top_lex if top_lex > 0 else 0.0
-        sim = dense.get(key)
-        sem = max(0.0, (sim - low) / span) if sim is not None else 0.0
-        out[key] = lexical_weight * lex + (1.0 - lexical_weight) * sem
-    return out
+    lex = lexical / top_lex if top_lex > 0 else np.zeros(len(lexical))
+    sem = np.maximum(0.0, (np.where(np.isnan(dense), low, dense) - low) / span)
+    return lexical_weight * lex + (1.0 - lexical_weight) * sem

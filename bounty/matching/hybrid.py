@@ -6,6 +6,7 @@ vector when its text has not changed since) against the stored vectors of the ki
 and hands it to the engine, which fuses it with BM25F over the same filters, facets,
 sorts and pages (fusion.py). Without an embedder, or when anything on the dense side
 fails, ranking is lexical and a log line says why: search never fails on the vectors.
+An unreadable index gives no hits (``SearchResult.degraded``), never an error.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .embedder import Embedder
-from .engine import Doc, Engine, Filters, Hit, SearchResult
+from .engine import Doc, Engine, Filters, Hit, IndexUnavailable, SearchResult
 from .vectors import QUERY, VectorStore, embed_text, text_hash
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,11 @@ class Matcher:
         # text with no letter, digit or CJK character (punctuation, emoji) means nothing
         vector = self.embed_query(text) if _WORDLIKE.search(text or "") else None
         near = self.dense(kind, vector, k=SEARCH_DENSE_K, band=SEARCH_BAND)
-        return self.engine.search(text, kind=kind, filters=filters, sort=sort, page=page,
-                                  pagesize=pagesize, facets=facets, dense=near or None)
+        try:
+            return self.engine.search(text, kind=kind, filters=filters, sort=sort, page=page,
+                                      pagesize=pagesize, facets=facets, dense=near or None)
+        except IndexUnavailable:  # the engine logged it and is rebuilding
+            return SearchResult([], 0, page, pagesize, degraded=True)
 
     def rank(self, query: Doc | str, *, kind: str, filters: Filters | None = None,
              limit: int = 50, vector: np.ndarray | None | bool = True,
@@ -147,8 +151,11 @@ class Matcher:
         if vector is True:
             vector = self.doc_query_vector(query)
         near = self.dense(kind, vector, ids=ids, k=max(DENSE_CANDIDATES, limit))
-        return self.engine.rank(query, kind=kind, filters=filters, limit=limit,
-                                dense=near or None, **options)
+        try:
+            return self.engine.rank(query, kind=kind, filters=filters, limit=limit,
+                                    dense=near or None, **options)
+        except IndexUnavailable:  # the engine logged it and is rebuilding: unranked
+            return []
 
     def similarities(self, kind: str, query: Doc | str,
                      ids: Any = None) -> Mapping[str, float]:

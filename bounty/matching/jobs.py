@@ -77,7 +77,7 @@ class DbQueue:
         if not ids:
             return
         with self._session() as session:
-            keep = bool(_running_rebuilds(session))
+            keep = bool(running_rebuilds(session))
             for chunk in _chunks(ids):
                 where = (_LEXICAL, IndexJob.id.in_(chunk))
                 if keep:
@@ -104,14 +104,14 @@ class DbQueue:
             flushed = session.scalars(sa.select(IndexJob.id).where(
                 _LEXICAL, IndexJob.flushed_at.is_not(None))).all()
             session.commit()
-            if flushed and not _running_rebuilds(session):
+            if flushed and not running_rebuilds(session):
                 for chunk in _chunks(flushed):
                     session.execute(sa.delete(IndexJob).where(_LEXICAL, IndexJob.id.in_(chunk))
                                     .execution_options(synchronize_session=False))
             session.commit()
 
 
-def _running_rebuilds(session: Session) -> list[int]:
+def running_rebuilds(session: Session) -> list[int]:
     """The ids of the registered rebuilds still running; a dead process's are deleted."""
     host = socket.gethostname()
     running = []

@@ -108,6 +108,8 @@ class SearchPage:
     pages: int
     facets: dict[str, list[Facet]]
     terms: list[str]
+    # the index could not be read: these are the database's newest matches by title
+    degraded: bool = False
 
 
 def _label(name: str, value: str) -> str:
@@ -158,6 +160,8 @@ def search_challenges(params: SearchParams, *, pagesize: int = 20) -> SearchPage
     page = min(max(1, params.page), MAX_PAGE)
     result = get_matcher().search(q, kind="challenge", filters=params.filters(), sort=sort,
                                   page=page, pagesize=pagesize)
+    if result.degraded:
+        return _search_without_index(q, params, page, pagesize)
     rows = _public_challenges(h.id for h in result.hits)
     results = [_challenge_result(rows[int(h.id)], h.score, h.matched)
                for h in result.hits if int(h.id) in rows]
@@ -165,10 +169,32 @@ def search_challenges(params: SearchParams, *, pagesize: int = 20) -> SearchPage
                       result.terms)
 
 
+def _search_without_index(q: str, params: SearchParams, page: int,
+                          pagesize: int) -> SearchPage:
+    """While the index is rebuilt: public challenges whose title contains the query,
+    under the same industry, category and state filters, newest first."""
+    f = params.filters()
+    query = sa.select(Challenge)
+    for column, wanted in ((Challenge.industry, f.industry), (Challenge.category, f.category),
+                           (Challenge.state, f.state)):
+        if wanted:
+            query = query.where(sa.cast(column, sa.String).in_(
+                [wanted] if isinstance(wanted, str) else list(wanted)))
+    query = query.where(Challenge.state.in_(PUBLIC_STATES))
+    if q.strip():
+        query = query.where(Challenge.title.contains(q.strip(), autoescape=True))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    rows = db.session.execute(query.order_by(Challenge.id.desc())
+                              .offset((page - 1) * pagesize).limit(pagesize)).scalars()
+    results = [_challenge_result(c, 0.0, []) for c in rows]
+    return SearchPage(results, total, page, max(1, -(-total // pagesize)), {}, [],
+                      degraded=True)
+
+
 def popular_industries(limit: int = 8) -> list[Facet]:
     """Industries with the most open challenges, for the page that found nothing."""
-    result = get_engine().search("", kind="challenge", filters=Filters(state="open"),
-                                 pagesize=1)
+    result = get_matcher().search("", kind="challenge", filters=Filters(state="open"),
+                                  pagesize=1)
     return _facets(result.facets).get("industry", [])[:limit]
 
 

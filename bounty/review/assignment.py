@@ -35,7 +35,7 @@ from ..extensions import db
 from ..signals import review_assigned, review_overdue
 from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
-from . import conflicts, items
+from . import conflicts, items, separation
 from .models import Outcome
 from .stages import (
     ReviewStage,
@@ -213,32 +213,95 @@ def sync_tasks() -> None:
 # --------------------------------------------------------------------------- deciding
 
 
-def check_may_vote(item, stage: StageKey, outcome: Outcome, user,
-                   now: datetime | None = None) -> ReviewStage:
-    """Everything that bars this user from deciding now, before any write."""
-    from .registry import check_may_approve
+def decision_problem(item, stage: StageKey, user, now: datetime | None = None, *,
+                     you: bool = True, approvals: dict | None = None) -> str | None:
+    """Why this user may not decide on the item at ``stage``, or None: the stage's
+    decider setting, a conflict of interest, the review-separation rule.
 
+    One rule for the decision itself, the assignment of slots and the pages that
+    say, before anyone types, who may decide.
+
+    :param you: word the message to the user themself, else name them.
+    :param approvals: separation.approvals_by_reviewer of the item's challenge, if known.
+    """
     config = get_stage(stage)
-    check_may_decide_at(config, user)
-    conflicts.check_no_conflict(user, item, now)
-    if outcome == Outcome.approve:
-        check_may_approve(items.challenge_of(item).id, user, stage.value)
-    return config
+    if not may_decide_at(config, user):
+        if you:
+            try:
+                check_may_decide_at(config, user)
+            except PermissionDenied as exc:
+                return exc.message
+        return str(_l("「%(stage)s」阶段只能由审核组长作出结论，%(name)s不是审核组长。",
+                      stage=config.display_name, name=user.name))
+    reason = conflicts.blocking_conflict(user, item, now)
+    if reason is not None:
+        if you:
+            return str(_l("您%(reason)s，不能审核该事项（如确需审核，请联系管理员登记例外）。",
+                          reason=reason))
+        return str(_l("不能分配给%(name)s：%(reason)s。", name=user.name, reason=reason))
+    return separation.separation_problem(items.challenge_of(item).id, user, stage, you=you,
+                                         approvals=approvals)
+
+
+def check_may_vote(item, stage: StageKey, user, now: datetime | None = None) -> ReviewStage:
+    """Everything that bars this user from deciding (or scoring) now, before any write."""
+    problem = decision_problem(item, stage, user, now)
+    if problem is not None:
+        raise PermissionDenied(problem)
+    return get_stage(stage)
+
+
+def _slot_problem(tasks: list[ReviewTask], user) -> str | None:
+    """Why the round's slots leave no room for this user's vote (read only), or None."""
+    if any(t.decided_by_id == user.id for t in tasks):
+        return str(_l("您已在本轮审核中作出结论，请等待其他审核人员。"))
+    open_tasks = [t for t in tasks if t.is_open]
+    if not open_tasks or any(t.assignee_id in (None, user.id) for t in open_tasks):
+        return None
+    names = str(_l("、")).join(t.assignee.name for t in open_tasks if t.assignee is not None)
+    return str(_l("该事项已分配给其他审核人员（%(names)s），您无需审核。", names=names))
+
+
+@dataclass
+class DecisionBar:
+    """Why the current reviewer cannot decide an item, and who can."""
+
+    reason: str
+    who_can: list[User]
+
+
+def decision_bar(item, user, now: datetime | None = None) -> DecisionBar | None:
+    """For the queues and decision pages: None when this reviewer may decide the item
+    now; otherwise the reason, and the reviewers who may."""
+    stage = items.current_stage(item)
+    if stage is None or user is None or user.role != Role.reviewer:
+        return None
+    approvals = separation.approvals_by_reviewer(items.challenge_of(item).id)
+    tasks = round_tasks(item, stage)
+    tasks = [] if all(not t.is_open for t in tasks) else tasks
+
+    def problem(reviewer) -> str | None:
+        return (decision_problem(item, stage, reviewer, now, approvals=approvals)
+                or _slot_problem(tasks, reviewer))
+
+    reason = problem(user)
+    if reason is None:
+        return None
+    others = [r for r in active_reviewers() if r.id != user.id and problem(r) is None]
+    return DecisionBar(reason=reason, who_can=others)
 
 
 def _take_slot(tasks: list[ReviewTask], user) -> ReviewTask:
-    if any(t.decided_by_id == user.id for t in tasks):
-        raise TransitionRefused(str(_l("您已在本轮审核中作出结论，请等待其他审核人员。")))
+    problem = _slot_problem(tasks, user)
+    if problem is not None:
+        raise (TransitionRefused if any(t.decided_by_id == user.id for t in tasks)
+               else PermissionDenied)(problem)
     open_tasks = [t for t in tasks if t.is_open]
     mine = [t for t in open_tasks if t.assignee_id == user.id]
-    if mine:
-        return mine[0]
     free = [t for t in open_tasks if t.assignee_id is None]
-    if free:
-        return free[0]
-    names = str(_l("、")).join(t.assignee.name for t in open_tasks if t.assignee is not None)
-    raise PermissionDenied(str(_l("该事项已分配给其他审核人员（%(names)s），您无需审核。",
-                                  names=names)))
+    if not (mine or free):
+        raise PermissionDenied(str(_l("该审核任务已结束。")))
+    return (mine or free)[0]
 
 
 @dataclass
@@ -327,28 +390,23 @@ def _declined(task: ReviewTask, reviewer) -> bool:
         TaskDecline.task_id == task.id, TaskDecline.reviewer_id == reviewer.id)).first() is not None
 
 
-def assignment_problem(task: ReviewTask, reviewer) -> str | None:
-    """Why this reviewer cannot take this slot, or None."""
-    from .registry import approved_elsewhere
+def assignment_problem(task: ReviewTask, reviewer, approvals: dict | None = None
+                       ) -> str | None:
+    """Why this reviewer cannot take this slot, or None.
 
+    :param approvals: separation.approvals_by_reviewer of the task's challenge, if known.
+    """
     if not task.is_open:
         return str(_l("该审核任务已结束。"))
     if reviewer is None or reviewer.role != Role.reviewer or not reviewer.is_active:
         return str(_l("只能分配给在岗的审核员。"))
-    config = get_stage(task.stage)
-    if not may_decide_at(config, reviewer):
-        return str(_l("「%(stage)s」阶段只能由审核组长作出结论，%(name)s不是审核组长。",
-                      stage=config.display_name, name=reviewer.name))
     item = task.item
-    reason = conflicts.blocking_conflict(reviewer, item)
-    if reason is not None:
-        return str(_l("不能分配给%(name)s：%(reason)s。", name=reviewer.name, reason=reason))
+    problem = decision_problem(item, task.stage, reviewer, you=False, approvals=approvals)
+    if problem is not None:
+        return problem
     siblings = round_tasks(item, task.stage, task.round)
     if any(t.id != task.id and reviewer.id in (t.assignee_id, t.decided_by_id) for t in siblings):
         return str(_l("%(name)s已承担该事项本轮的另一个审核席位。", name=reviewer.name))
-    if approved_elsewhere(task.challenge_id, reviewer, task.stage.value):
-        return str(_l("%(name)s已在该事项的其他阶段投过通过票，同一人不能在两个阶段通过同一事项。",
-                      name=reviewer.name))
     return None
 
 
@@ -418,8 +476,10 @@ def auto_assign(actor, cap: int | None = None, stage: StageKey | None = None
     now = utcnow()
     with atomic():
         for task in pending:
+            approvals = separation.approvals_by_reviewer(task.challenge_id)
             candidates = [r for r in reviewers if load[r.id] < cap
-                          and assignment_problem(task, r) is None and not _declined(task, r)]
+                          and assignment_problem(task, r, approvals) is None
+                          and not _declined(task, r)]
             if not candidates:
                 continue
             chosen = min(candidates, key=lambda r: (load[r.id], r.id))

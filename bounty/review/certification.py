@@ -377,7 +377,7 @@ def decide_certification(application: CertificationApplication, outcome: Outcome
     transition = LIFECYCLE.find(application, OUTCOME_ACTIONS[outcome], user)
     if transition.comment_required and not (comment or "").strip():
         raise TransitionRefused(str(_l("退回或不予通过时必须填写意见。")))
-    config = check_may_vote(application, StageKey.certification, outcome, user)
+    config = check_may_vote(application, StageKey.certification, user)
 
     def work() -> RegistryDecision:
         with atomic():

@@ -340,7 +340,7 @@ def decide_listing(listing: MarketListing, outcome: Outcome, user, comment: str 
     transition = LIFECYCLE.find(listing, OUTCOME_ACTIONS[outcome], user)
     if transition.comment_required and not (comment or "").strip():
         raise TransitionRefused(str(_l("退回或不予通过时必须填写意见。")))
-    config = check_may_vote(listing, StageKey.listing, outcome, user)
+    config = check_may_vote(listing, StageKey.listing, user)
 
     def work() -> RegistryDecision:
         with atomic():

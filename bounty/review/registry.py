@@ -28,7 +28,7 @@ from ..challenges.attachments import CheckedUpload, upload_folder
 from ..errors import ConcurrentUpdate, DomainError, PermissionDenied, TransitionRefused
 from ..extensions import db
 from ..timeutil import UTCDateTime, to_local, utcnow
-from .models import Outcome, ReviewDecision
+from .models import Outcome
 
 # --------------------------------------------------------------------------- life cycle
 
@@ -153,44 +153,6 @@ class RegistryDecision(db.Model):
 
 OUTCOME_ACTIONS = {Outcome.approve: "approve", Outcome.return_: "return",
                    Outcome.reject: "reject"}
-
-
-def approved_elsewhere(challenge_id: int, user, stage: str) -> bool:
-    """Has this reviewer approved the same challenge at another stage?
-
-    One person may not approve one item at two stages: ``stage`` is the stage of
-    the approval about to be made ("vetting", "award", "acceptance",
-    "certification" or "listing"); an approval at any other of them bars it.
-    Several listings of one result count as one stage.
-    """
-    from .models import Stage
-
-    earlier = sa.select(ReviewDecision.id).where(
-        ReviewDecision.challenge_id == challenge_id,
-        ReviewDecision.reviewer_id == user.id,
-        ReviewDecision.outcome == Outcome.approve,
-    )
-    if stage in {s.value for s in Stage}:
-        earlier = earlier.where(ReviewDecision.stage != Stage(stage))
-    if db.session.execute(earlier.limit(1)).first() is not None:
-        return True
-    registry = sa.select(RegistryDecision.id).where(
-        RegistryDecision.challenge_id == challenge_id,
-        RegistryDecision.reviewer_id == user.id,
-        RegistryDecision.outcome == Outcome.approve,
-    )
-    if stage == "certification":
-        registry = registry.where(RegistryDecision.listing_id.is_not(None))
-    elif stage == "listing":
-        registry = registry.where(RegistryDecision.certification_id.is_not(None))
-    return db.session.execute(registry.limit(1)).first() is not None
-
-
-def check_may_approve(challenge_id: int, user, stage: str) -> None:
-    if approved_elsewhere(challenge_id, user, stage):
-        raise PermissionDenied(str(_l(
-            "您已在该榜单的其他审核阶段投过通过票，同一人不能在两个阶段通过同一事项，"
-            "请由其他审核人员审核。")))
 
 
 # --------------------------------------------------------------------------- numbers

@@ -18,6 +18,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..challenges import uploads
 from ..challenges.models import Challenge, ChallengeState
 from ..challenges.services import can_view_challenge
 from ..errors import DomainError, NotFound, PermissionDenied
@@ -166,8 +167,27 @@ def _certification_data(form: CertificationForm) -> cert.CertificationData:
     )
 
 
-def _evidence_files(form: CertificationForm) -> dict:
-    return {kind.value: form[kind.value].data for kind in cert.EvidenceKind}
+def _received(form, fields, *, single: bool = False) -> list[uploads.FieldUploads] | None:
+    """The files of a submitted form's file fields, kept ones included; None for a GET
+    or a request without its CSRF token (nothing of it is kept)."""
+    if request.method != "POST" or uploads.csrf_failed(form):
+        return None
+    return [uploads.receive(f, current_user._get_current_object(), single=single)
+            for f in fields]
+
+
+def _keep(received: list[uploads.FieldUploads] | None) -> None:
+    for field_uploads in received or ():
+        field_uploads.keep()
+
+
+def _files_ok(received: list[uploads.FieldUploads] | None) -> bool:
+    return received is not None and not any(r.form_field.errors for r in received)
+
+
+def _finish(received: list[uploads.FieldUploads]) -> None:
+    for field_uploads in received:
+        field_uploads.finish()
 
 
 @bp.route("/challenges/<int:challenge_id>/certification", methods=["GET", "POST"])
@@ -179,15 +199,20 @@ def certification_apply(challenge_id: int):
     form = CertificationForm()
     if request.method == "GET":
         form.product_name.data = challenge.title
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    received = _received(form, form.evidence_fields(), single=True)
+    if valid and _files_ok(received):
         try:
             application = cert.apply_for_certification(
-                challenge, current_user, _certification_data(form), _evidence_files(form))
+                challenge, current_user, _certification_data(form),
+                {r.form_field.name: r.file for r in received})
         except DomainError as exc:
             _reject_form(form, exc)
         else:
+            _finish(received)
             flash(_("首台（套）认定申请已提交，等待审核。"), "success")
             return redirect(url_for(".certification_detail", application_id=application.id))
+    _keep(received)
     status = 422 if request.method == "POST" else 200
     return render_template("registry/certification_form.html", form=form, challenge=challenge,
                            application=None, floors=cert.price_floors()), status
@@ -204,15 +229,19 @@ def certification_edit(application_id: int):
         form.equipment_category.data = application.equipment_category.value
         for row, indicator in zip(form.indicators, application.indicators, strict=False):
             row.form.process(obj=indicator)
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    received = _received(form, form.evidence_fields(), single=True)
+    if valid and _files_ok(received):
         try:
             cert.resubmit_certification(application, current_user, _certification_data(form),
-                                        _evidence_files(form))
+                                        {r.form_field.name: r.file for r in received})
         except DomainError as exc:
             _reject_form(form, exc)
         else:
+            _finish(received)
             flash(_("申请已重新提交。"), "success")
             return redirect(url_for(".certification_detail", application_id=application.id))
+    _keep(received)
     status = 422 if request.method == "POST" else 200
     return render_template("registry/certification_form.html", form=form,
                            challenge=application.challenge, application=application,
@@ -223,12 +252,31 @@ def certification_edit(application_id: int):
 def certification_detail(application_id: int):
     """An application with its evidence and decisions; reviewers decide here."""
     application = get_application(application_id)
-    form = DecisionForm(version=application.version)
+    return _render_certification(application, DecisionForm(version=application.version))
+
+
+def _render_certification(application: cert.CertificationApplication, form: DecisionForm,
+                          refusal: str | None = None) -> str:
     return render_template(
         "registry/certification_detail.html", application=application, form=form,
-        actions=cert.LIFECYCLE.allowed(application, current_user),
+        refusal=refusal, actions=cert.LIFECYCLE.allowed(application, current_user),
         show_evidence=cert.can_view_evidence(application, current_user),
         evidence_labels={kind.value: kind.label for kind in cert.EvidenceKind})
+
+
+def _refused(item, lifecycle, form: DecisionForm, exc: DomainError, render, detail_url: str):
+    """A refused decision wrote nothing. A reviewer who may still decide sees the page as
+    it stands now, why, and their comment still typed in; if the item moved on there is
+    nothing left to decide: say so. Anyone else gets the plain refusal."""
+    db.session.rollback()
+    db.session.refresh(item)
+    if not is_reviewer(current_user):
+        raise exc
+    if "approve" not in lifecycle.allowed(item, current_user):
+        flash(exc.message, "error")
+        return redirect(detail_url)
+    form.version.data = item.version
+    return render(item, form, exc.message), exc.status_code
 
 
 @bp.route("/certifications/<int:application_id>/decide", methods=["POST"])
@@ -236,18 +284,27 @@ def certification_detail(application_id: int):
 def certification_decide(application_id: int):
     """A reviewer approves, returns or rejects an application."""
     application = get_application(application_id)
+    return _decide(application, cert.LIFECYCLE, cert.decide_certification,
+                   _render_certification,
+                   url_for(".certification_detail", application_id=application.id),
+                   lambda: _("认定通过，证书编号 %(number)s。",
+                             number=application.certificate_number)
+                   if application.certificate_number else None)
+
+
+def _decide(item, lifecycle, decide, render, detail_url: str, approved):
+    """The decision POST of a certification application or a listing: validate, decide,
+    and say what came of it; a refusal re-renders the page with the comment kept."""
     form = DecisionForm()
     if not form.validate_on_submit():
-        flash(_("请选择审核结论。"), "error")
-        return redirect(url_for(".certification_detail", application_id=application.id))
-    cert.decide_certification(application, Outcome(form.outcome.data), current_user,
-                              form.comment.data or "", version=_version(form))
-    if application.certificate_number:
-        flash(_("认定通过，证书编号 %(number)s。", number=application.certificate_number),
-              "success")
-    else:
-        flash(_("审核意见已记录。"), "success")
-    return redirect(url_for(".certification_detail", application_id=application.id))
+        return render(item, form, _("请选择审核结论。")), 422
+    try:
+        decide(item, Outcome(form.outcome.data), current_user, form.comment.data or "",
+               version=_version(form))
+    except DomainError as exc:
+        return _refused(item, lifecycle, form, exc, render, detail_url)
+    flash(approved() or _("审核意见已记录。"), "success")
+    return redirect(detail_url)
 
 
 def _version(form: DecisionForm) -> int | None:
@@ -320,15 +377,19 @@ def listing_new(challenge_id: int):
     form = ListingForm()
     if request.method == "GET":
         form.title.data = challenge.title
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    received = _received(form, [form.documents])
+    if valid and _files_ok(received):
         try:
             listing = market.create_listing(challenge, current_user, _listing_data(form),
-                                            form.documents.data or [])
+                                            received[0].files)
         except DomainError as exc:
             _reject_form(form, exc)
         else:
+            _finish(received)
             flash(_("挂牌申请已提交，等待审核。"), "success")
             return redirect(url_for(".listing_detail", listing_id=listing.id))
+    _keep(received)
     status = 422 if request.method == "POST" else 200
     return render_template("registry/listing_form.html", form=form, challenge=challenge,
                            listing=None), status
@@ -344,15 +405,19 @@ def listing_edit(listing_id: int):
     if request.method == "GET":
         form.transaction_type.data = listing.transaction_type.value
         form.negotiable.data = listing.is_negotiable
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    received = _received(form, [form.documents])
+    if valid and _files_ok(received):
         try:
             market.resubmit_listing(listing, current_user, _listing_data(form),
-                                    form.documents.data or [])
+                                    received[0].files)
         except DomainError as exc:
             _reject_form(form, exc)
         else:
+            _finish(received)
             flash(_("挂牌申请已重新提交。"), "success")
             return redirect(url_for(".listing_detail", listing_id=listing.id))
+    _keep(received)
     status = 422 if request.method == "POST" else 200
     return render_template("registry/listing_form.html", form=form, challenge=listing.challenge,
                            listing=listing), status
@@ -378,10 +443,14 @@ def market_index():
 def listing_detail(listing_id: int):
     """A listing; reviewers decide here, the owner records a deal or withdraws."""
     listing = get_listing(listing_id)
+    return _render_listing(listing, DecisionForm(version=listing.version))
+
+
+def _render_listing(listing: market.MarketListing, form: DecisionForm,
+                    refusal: str | None = None) -> str:
     return render_template(
-        "registry/listing_detail.html", listing=listing,
-        form=DecisionForm(version=listing.version), withdraw_form=WithdrawForm(),
-        actions=market.LIFECYCLE.allowed(listing, current_user),
+        "registry/listing_detail.html", listing=listing, form=form, refusal=refusal,
+        withdraw_form=WithdrawForm(), actions=market.LIFECYCLE.allowed(listing, current_user),
         show_private=market.can_manage_or_review(listing, current_user))
 
 
@@ -390,17 +459,10 @@ def listing_detail(listing_id: int):
 def listing_decide(listing_id: int):
     """A reviewer approves, returns or rejects a listing."""
     listing = get_listing(listing_id)
-    form = DecisionForm()
-    if not form.validate_on_submit():
-        flash(_("请选择审核结论。"), "error")
-        return redirect(url_for(".listing_detail", listing_id=listing.id))
-    market.decide_listing(listing, Outcome(form.outcome.data), current_user,
-                          form.comment.data or "", version=_version(form))
-    if listing.listing_number:
-        flash(_("挂牌审核通过，挂牌编号 %(number)s。", number=listing.listing_number), "success")
-    else:
-        flash(_("审核意见已记录。"), "success")
-    return redirect(url_for(".listing_detail", listing_id=listing.id))
+    return _decide(listing, market.LIFECYCLE, market.decide_listing, _render_listing,
+                   url_for(".listing_detail", listing_id=listing.id),
+                   lambda: _("挂牌审核通过，挂牌编号 %(number)s。", number=listing.listing_number)
+                   if listing.listing_number else None)
 
 
 @bp.route("/market/<int:listing_id>/deal", methods=["GET", "POST"])

@@ -25,8 +25,8 @@ from ..extensions import db
 from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
 from . import items
-from .assignment import ensure_round, round_tasks
-from .stages import StageKey, check_may_decide_at, get_stage
+from .assignment import check_may_vote, ensure_round, round_tasks
+from .stages import StageKey, get_stage
 
 MAX_SCORE = 10
 DEFAULT_SPREAD_LIMIT = 3.0
@@ -108,8 +108,6 @@ def submit_scores(item, user, values: dict[str, int | None], comment: str = "") 
 
     :param values: criterion name -> score 0..10; every criterion of the rubric.
     """
-    from . import conflicts
-
     stage = items.current_stage(item)
     if stage is None:
         raise TransitionRefused(str(_l("该事项当前不在审核阶段，不能评分。")))
@@ -117,8 +115,7 @@ def submit_scores(item, user, values: dict[str, int | None], comment: str = "") 
     if not config.criteria:
         raise TransitionRefused(str(_l("「%(stage)s」阶段没有评分细则。",
                                        stage=config.display_name)))
-    check_may_decide_at(config, user)
-    conflicts.check_no_conflict(user, item)
+    check_may_vote(item, stage, user)  # who may decide here may score here
     errors = []
     for criterion in config.criteria:
         value = values.get(criterion.name)

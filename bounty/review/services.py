@@ -10,9 +10,10 @@ from flask_babel import lazy_gettext as _l
 from ..accounts.models import Role
 from ..challenges import workflow
 from ..challenges.models import BidState, Challenge, ChallengeState
+from ..challenges.services import bidding_window_problem
 from ..errors import InvalidField, TransitionRefused
 from ..extensions import db
-from ..timeutil import utcnow
+from ..timeutil import to_local, utcnow
 from ..transactions import atomic
 from .assignment import check_may_vote, record_partial_approval, record_vote
 from .models import Outcome, ReviewDecision, Stage
@@ -79,7 +80,15 @@ def decide(challenge: Challenge, stage: Stage, outcome: Outcome, user,
     transition = workflow.find_transition(challenge, action, user)
     if transition.comment_required and not comment:
         raise TransitionRefused(str(_l("退回或不予通过时必须填写意见。")))
-    config = check_may_vote(challenge, StageKey(stage.value), outcome, user, now)
+    if action == "approve_vetting":
+        problem = bidding_window_problem(challenge.bid_deadline, now or utcnow())
+        if problem is not None:
+            raise TransitionRefused(str(_l(
+                "该榜单的揭榜截止时间为 %(deadline)s，现在发榜留给揭榜的时间不足。%(problem)s"
+                "请退回企业修改截止时间。",
+                deadline=to_local(challenge.bid_deadline).strftime("%Y-%m-%d %H:%M"),
+                problem=problem)))
+    config = check_may_vote(challenge, StageKey(stage.value), user, now)
     with atomic():
         check_version(challenge, version)
         vote = record_vote(challenge, config, user, outcome)

@@ -17,24 +17,7 @@ from ..errors import ConcurrentUpdate, InvalidField, PermissionDenied
 from ..extensions import db
 from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
-
-
-class StageKey(LabelledEnum):
-    vetting = "vetting"  # 审题
-    award = "award"  # 揭榜结果审核
-    acceptance = "acceptance"  # 验收
-    certification = "certification"  # 首台套认定
-    listing = "listing"  # 科技大市场挂牌
-
-
-STAGE_KEY_LABELS = {
-    StageKey.vetting: _l("审题"),
-    StageKey.award: _l("揭榜结果审核"),
-    StageKey.acceptance: _l("验收"),
-    StageKey.certification: _l("首台套认定"),
-    StageKey.listing: _l("科技大市场挂牌"),
-}
-StageKey.label_map = STAGE_KEY_LABELS
+from .models import StageKey
 
 
 class Decider(LabelledEnum):

@@ -13,12 +13,24 @@ from ..challenges.services import can_view_challenge, visible_bids
 from ..errors import DomainError
 from ..extensions import db
 from ..matching import similarity
-from . import assignment, blind, conflicts, scoring, services, stages
+from . import assignment, blind, scoring, separation, services, stages
 from .forms import DecisionForm
 from .models import Outcome, Stage
 from .stages import StageKey
 
 bp = Blueprint("review", __name__, url_prefix="/review")
+
+
+@bp.record_once
+def _check_separation(state) -> None:
+    # A mistyped stage in REVIEW_SEPARATED_STAGES stops the start, not the first decision.
+    separation.parse_groups(state.app.config.get("REVIEW_SEPARATED_STAGES"))
+
+
+@bp.app_template_global("decision_bar")
+def _decision_bar(item):
+    """Why the current reviewer cannot decide this item now, and who can (None: they can)."""
+    return assignment.decision_bar(item, current_user._get_current_object())
 
 
 @bp.app_template_global("can_view_decisions")
@@ -116,10 +128,18 @@ def decision(challenge_id: int):
                             current_user._get_current_object(), form.comment.data or "",
                             version=_version(form))
         except DomainError as exc:
-            # A stale page, a repeated POST or a lost race: nothing was written.
+            # Refused: nothing was written. If the challenge moved on (a stale page, a
+            # repeated POST, a lost race), there is nothing left to decide here: say so.
             db.session.rollback()
-            flash(exc.message, "error")
-            return redirect(url_for(".decision", challenge_id=challenge.id))
+            db.session.refresh(challenge)
+            if services.stage_of(challenge) != posted_stage:
+                flash(exc.message, "error")
+                return redirect(url_for(".decision", challenge_id=challenge.id))
+            # Still at this stage (a rule refused it): the page says why, with the
+            # reviewer's comment still typed in.
+            form.version.data = str(challenge.version)
+            return _render_decision(challenge, stage, form, refusal=exc.message), \
+                exc.status_code
         flash(_("已提交审核结论：%(stage)s — %(outcome)s。", stage=posted_stage.label,
                 outcome=Outcome(form.outcome.data).label), "success")
         return redirect(url_for(".queue", stage=posted_stage.value))
@@ -136,7 +156,8 @@ def _version(form: DecisionForm) -> int | None:
         return None
 
 
-def _render_decision(challenge: Challenge, stage: Stage | None, form: DecisionForm) -> str:
+def _render_decision(challenge: Challenge, stage: Stage | None, form: DecisionForm,
+                     refusal: str | None = None) -> str:
     user = current_user._get_current_object()
     bids = visible_bids(challenge, user) if stage is not None else []
     workbench = {}
@@ -150,7 +171,9 @@ def _render_decision(challenge: Challenge, stage: Stage | None, form: DecisionFo
             "config": config,
             "progress": assignment.approvals_progress(challenge),
             "tasks": [t for t in assignment.round_tasks(challenge, key) if t.round == round_no],
-            "conflict": conflicts.blocking_conflict(user, challenge),
+            # who may decide here may score here (bounty.review.scoring.submit_scores)
+            "score_problem": assignment.decision_problem(challenge, key, user),
+            "bar": assignment.decision_bar(challenge, user),
             "own_sheet": scoring.own_sheet(challenge, key, round_no, user),
             "sheet_count": len(sheets),
             "summary": scoring.summarize(sheets) if can_see else None,
@@ -160,6 +183,7 @@ def _render_decision(challenge: Challenge, stage: Stage | None, form: DecisionFo
         challenge=challenge,
         stage=stage,
         form=form,
+        refusal=refusal,
         bids=bids,
         winning_bid=challenge.winning_bid,
         Stage=Stage,

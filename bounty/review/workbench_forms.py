@@ -17,7 +17,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from .stages import DECIDER_LABELS, MAX_APPROVALS, STAGE_KEY_LABELS, Decider, StageKey
+from .models import STAGE_KEY_LABELS, StageKey
+from .stages import DECIDER_LABELS, MAX_APPROVALS, Decider
 
 
 class StageForm(FlaskForm):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -39,3 +40,24 @@ def error_texts(page: str) -> list[str]:
 def audit_actions(db) -> list[str]:
     return list(db.session.execute(
         sa.select(AuditEvent.action).order_by(AuditEvent.seq)).scalars())
+
+
+def mailed_link(db, recipient: str) -> str:
+    """The link in the last account mail to ``recipient`` (the outbox, as sent)."""
+    from bounty.digests.models import OutboxBody, OutboxEmail
+
+    body = db.session.execute(
+        sa.select(OutboxBody.text_body).join(OutboxEmail, OutboxEmail.id == OutboxBody.email_id)
+        .where(OutboxEmail.recipient == recipient, OutboxEmail.kind == "account")
+        .order_by(OutboxEmail.id.desc())).scalars().first()
+    assert body is not None, f"no mail to {recipient}"
+    match = re.search(r"https?://\S+", body)
+    return match.group(0) if match else ""
+
+
+def register(client, db, data: dict):
+    """Post the registration form, then follow the link mailed to its address."""
+    response = client.post("/accounts/register", data=data)
+    if response.status_code != 302:
+        return response
+    return client.get(urlsplit(mailed_link(db, data["email"].strip().lower())).path)

@@ -8,13 +8,14 @@ import sqlalchemy as sa
 from bounty.accounts import services
 from bounty.accounts.models import MembershipStatus, OrgKind, Role, User
 from bounty.errors import DomainError, PermissionDenied
+from bounty.extensions import db as _db
 
 from ..factories import create_org, create_user
-from .helpers import STRONG, audit_actions, error_texts
+from .helpers import STRONG, audit_actions, error_texts, register
 
 
 def register_into(client, org, email="newcomer@lock-maker.cn"):
-    return client.post("/accounts/register", data={
+    return register(client, _db, {
         "name": "新成员", "email": email, "password": STRONG, "password2": STRONG,
         "kind": org.kind.value, "org_name": "随便写的名称", "uscc": org.uscc,
     })

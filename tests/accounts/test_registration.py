@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from bounty.accounts.models import MembershipStatus, Organization, OrgKind, Role
 from bounty.signals import organization_saved
 
 from ..factories import create_org, create_user, make_uscc
-from .helpers import STRONG, audit_actions, field_block, row_counts
+from .helpers import STRONG, audit_actions, field_block, mailed_link, register, row_counts
 
 
 def form_data(**overrides) -> dict:
@@ -42,6 +43,10 @@ def test_register_page_offers_only_enterprise_and_institute(client, db):
 def test_enterprise_registers_with_a_new_unverified_organisation(client, db):
     data = form_data(email="Chen@Lock-Maker.CN", uscc=form_data()["uscc"].lower())
     response = client.post("/accounts/register", data=data)
+    assert response.status_code == 302 and response.headers["Location"] == "/accounts/login"
+    assert row_counts(db)[0] == 0  # nothing until the mailed link is followed
+    assert "请查收邮件" in client.get("/accounts/login").get_data(as_text=True)
+    response = client.get(urlsplit(mailed_link(db, "chen@lock-maker.cn")).path)
     assert response.status_code == 302
     user = db.session.execute(sa.select(User)).scalar_one()
     assert user.email == "chen@lock-maker.cn"
@@ -67,7 +72,7 @@ def test_institute_registers_with_expertise_and_signal(client, db):
                      uscc=make_uscc(OrgKind.institute), email="li@wzu.edu.cn",
                      expertise="超快激光精密加工、光电材料表面处理", keywords="激光 光电材料")
     with organization_saved.connected_to(receiver):
-        assert client.post("/accounts/register", data=data).status_code == 302
+        assert register(client, db, data).status_code == 302
     org = db.session.execute(sa.select(Organization)).scalar_one()
     assert org.kind == OrgKind.institute
     assert org.expertise == "超快激光精密加工、光电材料表面处理"
@@ -105,9 +110,42 @@ def test_enterprise_code_chosen_as_institute(client, db):
                     "uscc", "与所选单位类型“高校 / 科研院所”不符")
 
 
-def test_duplicate_email_in_different_case(client, db):
+def test_a_registered_email_gets_the_same_answer_and_its_owner_is_told(client, db):
+    """The form never tells whether an address has an account: the owner is mailed."""
     create_user(Role.enterprise, email="chen@lock-maker.cn")
-    _assert_refused(client, db, form_data(email="CHEN@Lock-Maker.cn"), "email", "该邮箱已注册")
+    before = row_counts(db)
+    taken = client.post("/accounts/register", data=form_data(email="CHEN@Lock-Maker.cn"))
+    taken_page = client.get("/accounts/login").get_data(as_text=True)
+    free = client.post("/accounts/register", data=form_data(email="new@lock-maker.cn"))
+    free_page = client.get("/accounts/login").get_data(as_text=True)
+    assert taken.status_code == free.status_code == 302
+    assert taken.headers["Location"] == free.headers["Location"]
+    strip = lambda page, email: page.replace(email, "")  # noqa: E731
+    assert strip(taken_page, "chen@lock-maker.cn") == strip(free_page, "new@lock-maker.cn")
+    assert "该邮箱已注册" not in taken_page
+    assert row_counts(db) == before
+    assert mailed_link(db, "chen@lock-maker.cn").endswith("/accounts/login")
+    assert "/accounts/register/confirm/" in mailed_link(db, "new@lock-maker.cn")
+
+
+def test_a_link_for_an_address_registered_meanwhile_is_refused(client, db):
+    client.post("/accounts/register", data=form_data(email="chen@lock-maker.cn"))
+    link = urlsplit(mailed_link(db, "chen@lock-maker.cn")).path
+    create_user(Role.enterprise, email="chen@lock-maker.cn")
+    response = client.get(link, follow_redirects=True)
+    assert "该邮箱已注册" in response.get_data(as_text=True)  # only the mailbox owner sees it
+
+
+def test_a_forged_or_expired_link_is_refused(client, db, app, time_machine):
+    time_machine.move_to("2026-05-01 10:00:00+08:00", tick=False)
+    client.post("/accounts/register", data=form_data(email="chen@lock-maker.cn"))
+    link = urlsplit(mailed_link(db, "chen@lock-maker.cn")).path
+    forged = client.get(link[:-3] + "abc", follow_redirects=True).get_data(as_text=True)
+    assert "注册链接无效" in forged
+    time_machine.shift(app.config["BOUNTY_REGISTRATION_LINK_SECONDS"] + 60)
+    expired = client.get(link, follow_redirects=True).get_data(as_text=True)
+    assert "注册链接已过期" in expired
+    assert row_counts(db)[0] == 0
 
 
 @pytest.mark.parametrize("password,message", [
@@ -140,7 +178,7 @@ def test_with_csrf_token_registration_works(csrf_app, db):
     client = csrf_app.test_client()
     html = client.get("/accounts/register").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-    response = client.post("/accounts/register", data=form_data(csrf_token=token))
+    response = register(client, db, form_data(csrf_token=token))
     assert response.status_code == 302
     assert row_counts(db)[0] == 1
 
@@ -155,7 +193,7 @@ def test_forged_kind_is_refused(client, db, kind):
 
 
 def test_forged_role_field_is_ignored(client, db):
-    client.post("/accounts/register", data=form_data(role="admin"))
+    register(client, db, form_data(role="admin"))
     assert db.session.execute(sa.select(User.role)).scalar_one() == Role.enterprise
 
 

@@ -19,8 +19,7 @@ from bounty.accounts.uscc import (
     validate_uscc,
 )
 
-# Real codes and corrupted ones, copied from the project's shared reference data
-# (shared/data/uscc.tsv) so that a clone with nothing beside it runs its tests.
+# Real codes and corrupted ones, kept in the repository (source: tests/data/README.md).
 TABLE = Path(__file__).resolve().parents[1] / "data" / "uscc.tsv"
 
 

@@ -2,9 +2,9 @@
 four users logging in and out through the UI.
 
 The users and their organisations are made directly (they are not what is tested);
-every step of the challenge's life goes through the pages. The bid deadline passes by
-moving the clock of the whole process (the live server runs in it) a few minutes on;
-the closing job then runs as the scheduler would run it.
+every step of the challenge's life goes through the pages. The bid deadline (the shortest
+bidding window away) passes by moving the clock of the whole process (the live server
+runs in it) past it; the closing job then runs as the scheduler would run it.
 
 The final challenge page is saved as test-artifacts/challenge-page.png; with
 BOUNTY_UPDATE_DOCS=1 also as docs/challenge-page.png, the README's screenshot.
@@ -50,7 +50,7 @@ def people(live_server) -> dict:
             "institute": create_user(Role.institute, organization=institute,
                                      email="li@wzu.example.com", name="李教授"),
             "reviewer": create_user(Role.reviewer, email="liu@kjj.example.com", name="刘审核"),
-            # One person may not approve the same challenge at two stages (issue #4).
+            # A reviewer per stage (揭榜结果审核 and 验收 are separated by default).
             "award_reviewer": create_user(Role.reviewer, email="chen@kjj.example.com",
                                           name="陈审核"),
             "acceptance_reviewer": create_user(Role.reviewer, email="zhou@kjj.example.com",
@@ -105,7 +105,8 @@ def decide(page, outcome: str, comment: str) -> None:
 def test_one_challenge_from_posting_to_acceptance(live_server, page, people, time_machine,
                                                   artifacts_dir):
     base = live_server.url
-    deadline = (to_local(utcnow()) + timedelta(minutes=10)).replace(second=0, microsecond=0)
+    window = timedelta(days=live_server.app.config["MIN_BIDDING_DAYS"], minutes=10)
+    deadline = (to_local(utcnow()) + window).replace(second=0, microsecond=0)
 
     # 1. The enterprise posts the challenge through the form and submits it for 审题.
     login(page, base, people["enterprise"])
@@ -157,7 +158,7 @@ def test_one_challenge_from_posting_to_acceptance(live_server, page, people, tim
     logout(page)
 
     # 4. The deadline passes; bidding closes as the scheduled job closes it.
-    time_machine.move_to(utcnow() + timedelta(minutes=12), tick=True)
+    time_machine.move_to(utcnow() + window + timedelta(minutes=2), tick=True)
     with live_server.app.app_context():
         closed = close_due_challenges()
         assert [c.title for c in closed] == [TITLE]

@@ -72,7 +72,8 @@ def upload(content: bytes, name: str):
 def snapshot() -> tuple:
     """Rows and stored files that a refused form must leave unchanged."""
     folder = Path(current_app.config["UPLOAD_FOLDER"])
-    files = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    # Stored attachments (files chosen on a failed form are kept apart, in pending/).
+    files = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
     count = lambda model: db.session.execute(  # noqa: E731
         sa.select(sa.func.count()).select_from(model)).scalar_one()
     return count(Challenge), count(Attachment), count(AuditEvent), files

@@ -75,7 +75,10 @@ def test_save_draft_with_indicators_and_attachments(app, db, owner):
 
 BAD_INPUTS = [
     ("past deadline", {"bid_deadline": local_input(utcnow() - timedelta(hours=1))},
-     "bid_deadline", "揭榜截止时间须晚于当前时间"),
+     "bid_deadline", "揭榜期不得少于 7 天"),
+    ("deadline within the minimum bidding window",
+     {"bid_deadline": local_input(utcnow() + timedelta(days=6))}, "bid_deadline",
+     "揭榜期不得少于 7 天：截止时间须不早于"),
     ("zero bounty", {"bounty_yuan": "0"}, "bounty_yuan", "悬赏金额须为正数"),
     ("negative bounty", {"bounty_yuan": "-5000"}, "bounty_yuan", "悬赏金额须为正数"),
     ("too large bounty", {"bounty_yuan": str(10**10 + 1)}, "bounty_yuan", "不超过 100 亿元"),

@@ -229,7 +229,8 @@ def test_acceptance_approver_may_not_approve_certification(app):
                                    outcome=Outcome.approve, reviewer_id=acceptor.id))
     _db.session.commit()
     application = _apply(challenge, owner)
-    with pytest.raises(PermissionDenied, match="两个阶段"):
+    # 验收 and 首台套认定 are separated by default.
+    with pytest.raises(PermissionDenied, match="「验收」阶段通过该榜单，按审核分离规则"):
         cert.decide_certification(application, Outcome.approve, acceptor)
     assert application.state == cert.CertificationState.submitted
     cert.decide_certification(application, Outcome.approve, other)

@@ -176,6 +176,7 @@ def test_deal_refusals(app, frozen):
 
 
 def test_only_reviewers_decide_and_not_twice_on_one_item(app, frozen):
+    app.config["REVIEW_SEPARATED_STAGES"] = "acceptance+listing"
     challenge, owner, _ = completed_challenge()
     listing = _submit(challenge, owner)
     for user in (owner, create_user("admin")):
@@ -185,10 +186,11 @@ def test_only_reviewers_decide_and_not_twice_on_one_item(app, frozen):
     _db.session.add(ReviewDecision(challenge_id=challenge.id, stage=Stage.acceptance,
                                    outcome=Outcome.approve, reviewer_id=acceptor.id))
     _db.session.commit()
-    with pytest.raises(PermissionDenied, match="两个阶段"):
-        market.decide_listing(listing, Outcome.approve, acceptor)
+    for outcome in Outcome:  # a separated stage is decided by someone else, a return too
+        with pytest.raises(PermissionDenied, match="审核分离规则"):
+            market.decide_listing(listing, outcome, acceptor, "补充材料")
     seen = listing.version
-    market.decide_listing(listing, Outcome.return_, acceptor, "补充材料")  # a return is allowed
+    market.decide_listing(listing, Outcome.return_, create_user("reviewer"), "补充材料")
     market.resubmit_listing(listing, owner, listing_data(), [])
     with pytest.raises(ConcurrentUpdate):  # decided on the page showing the earlier version
         market.decide_listing(listing, Outcome.approve, create_user("reviewer"), version=seen)
@@ -287,6 +289,7 @@ def test_market_search_and_pagination(app, client, frozen):
 def test_certification_approver_may_not_approve_a_listing_of_the_same_challenge(app, frozen):
     from bounty.review import certification as cert
 
+    app.config["REVIEW_SEPARATED_STAGES"] = "certification+listing"
     from .registry_helpers import cert_data, evidence_files
 
     challenge, owner, winner = completed_challenge()
@@ -294,7 +297,7 @@ def test_certification_approver_may_not_approve_a_listing_of_the_same_challenge(
     application = cert.apply_for_certification(challenge, owner, cert_data(), evidence_files())
     cert.decide_certification(application, Outcome.approve, certifier)
     listing = _submit(challenge, owner)
-    with pytest.raises(PermissionDenied, match="两个阶段"):
+    with pytest.raises(PermissionDenied, match="审核分离规则"):
         market.decide_listing(listing, Outcome.approve, certifier)
     market.decide_listing(listing, Outcome.approve, other)
     # Two listings of one result are one stage: the same reviewer may approve both.

@@ -158,16 +158,18 @@ def test_comment_is_required_for_a_return(app):
     assert _count(ReviewDecision) == 0
 
 
-def test_one_person_cannot_approve_one_challenge_at_two_stages(app):
+def test_one_person_cannot_decide_two_separated_stages(app):
+    app.config["REVIEW_SEPARATED_STAGES"] = "vetting+award"
     reviewer = create_user("reviewer")
     challenge = create_challenge(state=ChallengeState.vetting)
     decide(challenge, Stage.vetting, Outcome.approve, reviewer)
     challenge.state = ChallengeState.award_review  # fixture shortcut to the next stage
     db.session.commit()
-    with pytest.raises(PermissionDenied, match="同一人不能在两个阶段通过同一事项"):
+    with pytest.raises(PermissionDenied, match="「审题」阶段通过该榜单，按审核分离规则"):
         decide(challenge, Stage.award, Outcome.approve, reviewer)
-    # A return is not an approval: it stays allowed.
-    decide(challenge, Stage.award, Outcome.return_, reviewer, "请企业补充评选说明")
+    with pytest.raises(PermissionDenied, match="审核分离规则"):  # a return is a decision too
+        decide(challenge, Stage.award, Outcome.return_, reviewer, "请企业补充评选说明")
+    decide(challenge, Stage.award, Outcome.return_, create_user("reviewer"), "请企业补充评选说明")
     assert challenge.state == ChallengeState.evaluating
 
 

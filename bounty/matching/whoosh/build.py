@@ -155,13 +155,16 @@ def build(
     docs: Iterable[Doc],
     prepare: Callable[[Doc, Mapping[str, Any] | None], dict[str, Any]],
     progress: Callable[[int], None] | None = None,
+    *,
+    reuse: bool = True,
 ) -> int:
     """Write ``docs`` into the fresh generation ``gen``; returns their count.
 
-    A document unchanged since the live generation keeps its stored terms
-    (``prepare(doc, previous)``). On failure ``gen`` is deleted.
+    With ``reuse``, a document unchanged since the live generation keeps its
+    stored terms (``prepare(doc, previous)``); without, the live generation is
+    not read at all (it is damaged). On failure ``gen`` is deleted.
     """
-    old = {k: store.view(k) for k in store.kinds}
+    old = {k: store.view(k) for k in store.kinds} if reuse else {}
     writers: dict[str, SegmentBuilder] = {}
     count = 0
     try:
@@ -169,7 +172,7 @@ def build(
             kind = str(doc["kind"])
             if kind not in writers:
                 writers[kind] = SegmentBuilder(store.ensure_kind(kind, gen))
-            view = old.get(kind) or store.view(kind)
+            view = (old.get(kind) or store.view(kind)) if reuse else None
             previous = None
             if view is not None:
                 stored = view.searcher.document(key=f"{kind}:{doc['id']}")

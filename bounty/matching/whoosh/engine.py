@@ -29,7 +29,7 @@ from typing import Any
 from markupsafe import Markup
 
 from ..analyzer import Analyzer, get_analyzer
-from ..engine import Doc, Filters, Hit, SearchResult, SortKey
+from ..engine import Doc, Filters, Hit, IndexUnavailable, SearchResult, SortKey
 from ..highlight import highlight as _highlight
 from ..ranking import DOC_FIELD_WEIGHTS, DocVector
 from . import build, schema, search
@@ -75,11 +75,13 @@ class WhooshEngine:
         kinds: Iterable[str] = ("challenge", "bid", "institute"),
         refresh: float | None = INDEX_REFRESH_SECONDS,
         queue: IndexQueue | None = None,
+        on_damage: Callable[[str], None] | None = None,
     ) -> None:
         """``queue`` holds the writes until Whoosh does (by default one in memory);
         ``loader(kind, id)`` returns what the database holds now, which flushes and
         replays write instead of the queued document (required when the queue
-        keeps no documents)."""
+        keeps no documents). ``on_damage(problem)`` is called when a read finds the
+        live generation unreadable (the app rebuilds it from the database)."""
         self.root = Path(index_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.analyzer = analyzer or get_analyzer()
@@ -92,6 +94,8 @@ class WhooshEngine:
         self.store = Store(self.root, self.schema, self.kinds)
         self._rebuild_lock = threading.Lock()
         self._closed = False
+        self.on_damage = on_damage
+        self._damaged_gen: Path | None = None  # the live generation found unreadable
         # the overlay: pending writes by kind, visible to reads, flushed to Whoosh
         # by one flusher at a time (see flush())
         self.refresh = refresh or 0.0
@@ -191,6 +195,8 @@ class WhooshEngine:
             # writes outrun the flusher (or there is none): this writer flushes
             try:
                 self.flush()
+            except IndexUnavailable:  # reported once; the rebuild writes them
+                pass
             except Exception:  # the entries stay pending (queue and overlay)
                 logger.exception("flushing pending index writes failed; retrying later")
         elif size >= FLUSH_DOCS:
@@ -214,6 +220,8 @@ class WhooshEngine:
                 return
             try:
                 self.flush()
+            except IndexUnavailable:  # reported once; the rebuild writes them
+                pass
             except Exception:  # pragma: no cover - the next round retries
                 logger.exception("flushing pending index writes failed; retrying")
 
@@ -228,6 +236,8 @@ class WhooshEngine:
         and their jobs are settled after that.
         """
         with self._flush_lock:
+            if self.is_damaged():
+                return 0  # kept in the overlay and the queue: the rebuild writes them
             batch = self.overlay.batch()
             if not batch:
                 return 0
@@ -245,9 +255,13 @@ class WhooshEngine:
                 self.overlay.mark(kind, flushed, generation)
 
             with self.store.lock:
-                self.store.commit(prepared, before_commit=mark)
-                for kind in batch:
-                    self.store.index(kind)  # the view now shows the commit
+                try:
+                    self.store.commit(prepared, before_commit=mark)
+                    for kind in batch:
+                        self.store.index(kind)  # the view now shows the commit
+                except Exception as exc:
+                    self._check_damage(exc)
+                    raise
                 self.overlay.drop(flushed)
             self.queue.done(j for per_kind in flushed.values() for jobs in per_kind.values()
                             for j in jobs)
@@ -305,8 +319,14 @@ class WhooshEngine:
         with self._rebuild_lock:
             rebuild = self.queue.begin_rebuild()
             try:
+                # a damaged live generation is never read: every document is segmented anew
+                problem = self.store.problem()
+                if problem is not None:
+                    logger.warning("rebuilding the index without the unreadable one (%s)",
+                                   problem)
                 gen = self.store.new_generation()
-                count = build.build(self.store, gen, docs, self.prepare, progress)
+                count = build.build(self.store, gen, docs, self.prepare, progress,
+                                    reuse=problem is None)
 
                 def copy_held(gen: Path) -> None:
                     held = self.queue.held()
@@ -314,9 +334,50 @@ class WhooshEngine:
                         self._write(self._current(held), gen)
 
                 self.store.swap_in(gen, copy_held)
+                self._damaged_gen = None
                 return count
             finally:
                 self.queue.end_rebuild(rebuild)
+
+    # -- damage -----------------------------------------------------------
+    def problem(self) -> str | None:
+        """Why the live generation cannot be read, or ``None`` (opens every file)."""
+        return self.store.problem()
+
+    def is_damaged(self) -> bool:
+        """Whether the live generation was found unreadable (until a rebuild replaces it)."""
+        return self._damaged_gen is not None and self._damaged_gen == self.store.generation()
+
+    def report_damage(self, problem: str) -> None:
+        """Note that the live generation is unreadable: one log line per generation, and
+        ``on_damage`` asked to rebuild it."""
+        gen = self.store.generation()
+        first = self._damaged_gen != gen
+        self._damaged_gen = gen
+        if first:
+            logger.error("search index unreadable (%s): search is degraded until it is "
+                         "rebuilt from the database", problem)
+        if self.on_damage is not None:
+            self.on_damage(problem)
+
+    def _check_damage(self, exc: Exception) -> None:
+        """After a failed read or write: raise :class:`IndexUnavailable` if the index is
+        damaged, else return (the error is not the files', the caller re-raises it)."""
+        problem = str(exc) if isinstance(exc, IndexUnavailable) else self.store.problem()
+        if problem is None:
+            return
+        self.report_damage(problem)
+        if not isinstance(exc, IndexUnavailable):
+            raise IndexUnavailable(problem)  # noqa: B904 - the problem says it all
+
+    def _guarded(self, read: Callable[[], Any]) -> Any:
+        if self.is_damaged():  # e.g. the empty one made for a deleted folder
+            raise IndexUnavailable("the live generation is being rebuilt")
+        try:
+            return read()
+        except Exception as exc:
+            self._check_damage(exc)
+            raise
 
     # -- reading ----------------------------------------------------------
     def _reader(self, kind: str) -> Reading | None:
@@ -335,9 +396,9 @@ class WhooshEngine:
         facets: bool = True,
         dense: Mapping[str, float] | None = None,
     ) -> SearchResult:
-        return search.search(self.analyzer, self._reader(kind), text, kind=kind,
-                             filters=filters, sort=sort, page=page, pagesize=pagesize,
-                             facets=facets, dense=dense)
+        return self._guarded(lambda: search.search(
+            self.analyzer, self._reader(kind), text, kind=kind, filters=filters, sort=sort,
+            page=page, pagesize=pagesize, facets=facets, dense=dense))
 
     def rank(
         self,
@@ -349,12 +410,13 @@ class WhooshEngine:
         max_terms: int | None = None,
         dense: Mapping[str, float] | None = None,
     ) -> list[Hit]:
-        return search.rank(self.analyzer, self._reader(kind), query_doc, kind=kind,
-                           filters=filters, limit=limit, max_terms=max_terms, dense=dense)
+        return self._guarded(lambda: search.rank(
+            self.analyzer, self._reader(kind), query_doc, kind=kind, filters=filters,
+            limit=limit, max_terms=max_terms, dense=dense))
 
     def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
         return _highlight(self.analyzer, text, terms, fragment=fragment)
 
     def count(self, kind: str) -> int:
-        view = self._reader(kind)
+        view = self._guarded(lambda: self._reader(kind))
         return 0 if view is None else view.doc_count

@@ -8,10 +8,12 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from whoosh import fields
 
 from ..engine import Doc, Filters
-from ..ranking import DOC_FIELD_WEIGHTS, DocVector, QueryTerm
+from ..ranking import DOC_FIELD_WEIGHTS, DocVector, Scorer
+from . import arrays
 from .filters import passes
 from .schema import column_value, whoosh_length
 from .view import MISSING, KindIndex, Reading, touch
@@ -60,6 +62,7 @@ class Overlaid(Reading):
         self.generation = view.generation
         self._init_caches()
         self._hidden = {d for e in entries if (d := view.live_docnum(e.key)) is not None}
+        self._hidden_docs = np.array(sorted(self._hidden), np.int64)
         self._docs = [e for e in entries if e.fields is not None]
         self._first = view.doc_count_all
         self.doc_count = view.doc_count - len(self._hidden) + len(self._docs)
@@ -96,14 +99,12 @@ class Overlaid(Reading):
             self._dfs[term] = dfs
         return dfs
 
-    def term_units(self, term: str) -> dict[int, float]:
-        cached = self._cached_units(term)
-        if cached is not None:
-            return cached
-        scorer = self.scorer()
-        tf = self.view.postings_tf(term, scorer)
-        for d in self._hidden:
-            tf.pop(d, None)
+    def term_tf(self, term: str, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
+        docs, tf = self.view.term_tf(term, scorer)
+        if self._hidden:
+            keep = ~np.isin(docs, self._hidden_docs)
+            docs, tf = docs[keep], tf[keep]
+        own_docs, own_tf = [], []
         for d, e in self._own():
             if term not in e.terms:
                 continue
@@ -114,8 +115,10 @@ class Overlaid(Reading):
                 if n:
                     t = t + n * scorer.norm(f, whoosh_length(e.vec.lengths[f]))
             if t:
-                tf[d] = t
-        return self._cache_units(term, {d: scorer.unit(term, t) for d, t in tf.items()})
+                own_docs.append(d)
+                own_tf.append(t)
+        return (np.concatenate([docs, np.array(own_docs, np.int64)]),
+                np.concatenate([tf, np.array(own_tf, np.float64)]))
 
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
         if docnum < self._first:
@@ -124,24 +127,42 @@ class Overlaid(Reading):
         assert e.vec is not None and e.stored is not None
         return e.vec, e.stored
 
+    def stored_fields(self, docnum: int) -> dict:
+        if docnum < self._first:
+            return self.view.stored_fields(docnum)
+        return self.stored(docnum)[1]
+
     def values(self, name: str) -> list[Any]:
         col = self._columns.get(name)
         if col is None:
-            own = [column_value(self.schema, name, e.stored or {}) for e in self._docs]
-            col = self._columns[name] = self.view.values(name) + own
+            col = self._columns[name] = self.view.values(name) + self._own_values(name)
         return col
+
+    def _own_values(self, name: str) -> list[Any]:
+        return [column_value(self.schema, name, e.stored or {}) for e in self._docs]
 
     def all_doc_ids(self) -> Iterable[int]:
         hidden = self._hidden
         return [*(d for d in self.view.all_doc_ids() if d not in hidden),
                 *(d for d, _e in self._own())]
 
-    def match_docs(self, terms: list[QueryTerm]) -> set[int]:
-        out = self.view.match_docs(terms) - self._hidden
-        for d, e in self._own():
-            if any(q.text in e.terms for q in terms):
-                out.add(d)
-        return out
+    # the numpy forms: the view's, with the pending documents on top
+    def live_docs(self) -> np.ndarray:
+        def build() -> np.ndarray:
+            docs = self.view.live_docs()
+            if self._hidden:
+                docs = docs[~np.isin(docs, self._hidden_docs)]
+            return np.concatenate([docs, np.arange(self._first, self.doc_count_all)])
+
+        return self._np("live", build)
+
+    def codes(self, name: str) -> tuple[list[Any], np.ndarray]:
+        return self._np("codes:" + name, lambda: arrays.merge_codes(
+            [self.view.codes(name), arrays.column_codes(self._own_values(name))]))
+
+    def sort_keys(self, name: str) -> np.ndarray:
+        return self._np("keys:" + name, lambda: np.concatenate(
+            [self.view.sort_keys(name), arrays.sort_keys(self._own_values(name))]))
 
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:
         key = repr(filters)

@@ -8,14 +8,16 @@ candidates are few (a challenge's bids).
 from __future__ import annotations
 
 import dataclasses
-import heapq
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from ..analyzer import Analyzer
+import numpy as np
+
+from ..analyzer import GRAM_MARK, Analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
-from ..fusion import SEARCH, fuse
+from ..fusion import SEARCH, fuse_arrays
 from ..ranking import MAX_QUERY_TERMS, QueryTerm, query_terms
+from . import arrays
 from .view import Reading
 
 SEARCH_MAX_TERMS = 8
@@ -23,72 +25,95 @@ RECOMMEND_MAX_TERMS = 16
 SMALL_CANDIDATE_SET = 3000
 # Candidate sets up to this size are scored from stored vectors, larger ones from postings.
 VECTOR_SCORING_MAX = 64
+# sort -> (column, descending); descending sorts put the higher document number first
+# on equal values, ascending ones the lower (documents without a value go last)
+COLUMN_SORTS = {
+    "newest": ("published_at", True),
+    "deadline": ("deadline", False),
+    "bounty": ("bounty", True),
+}
+
+Scored = tuple[np.ndarray, np.ndarray]  # document numbers (ascending) and their scores
 
 
 def _terms(analyzer: Analyzer, view: Reading, q: Doc | str, max_terms: int) -> list[QueryTerm]:
     return query_terms(analyzer, q, view.idf, max_terms=max_terms)
 
 
-def _score_postings(
-    view: Reading, terms: list[QueryTerm], allowed: frozenset[int] | None
-) -> dict[int, float]:
-    """Term-at-a-time BM25F over the (cached, per-term) postings of the bounded terms."""
-    scores: dict[int, float] = {}
-    for q in terms:
-        units = view.term_units(q.text)
-        w = q.weight  # Scorer.saturate(q, tf) == q.weight * Scorer.unit(q.text, tf)
-        if allowed is None:
-            pairs: Iterable[tuple[int, float]] = units.items()
-        elif len(allowed) < len(units):
-            pairs = ((d, units[d]) for d in allowed if d in units)
-        else:
-            pairs = ((d, c) for d, c in units.items() if d in allowed)
-        for d, c in pairs:
-            scores[d] = scores.get(d, 0.0) + w * c
-    return scores
+def _score_postings(view: Reading, terms: list[QueryTerm], allowed: np.ndarray | None
+                    ) -> Scored:
+    """Term-at-a-time BM25F over the (cached, per-term) scores of the bounded terms:
+    ``Scorer.saturate(q, tf) == q.weight * Scorer.unit(q.text, tf)``, added up in
+    query-term order."""
+    postings = [(q.weight, *view.term_scores(q.text)) for q in terms]
+    return arrays.accumulate(postings, view.doc_count_all, allowed)
 
 
-def _matches(view: Reading, terms: list[QueryTerm], allowed: frozenset[int] | None) -> set[int]:
+def _matches(view: Reading, terms: list[QueryTerm], allowed: np.ndarray | None) -> np.ndarray:
     """The documents any term occurs in (what scoring would return), unscored."""
-    if allowed is not None and len(allowed) <= SMALL_CANDIDATE_SET:
-        return set(_score_vectors(view, terms, allowed))
-    out = view.match_docs(terms)
-    if allowed is not None:
-        out &= allowed
-    return out
+    return arrays.matching((view.term_scores(q.text)[0] for q in terms), view.doc_count_all,
+                           allowed)
 
 
-def _score_vectors(view: Reading, terms: list[QueryTerm], docnums: Iterable[int]
-                   ) -> dict[int, float]:
+def _score_vectors(view: Reading, terms: list[QueryTerm], docnums: Iterable[int]) -> Scored:
     scorer = view.scorer()
-    out = {}
-    for d in docnums:
+    docs, scores = [], []
+    for d in sorted(docnums):
         s, _ = scorer.score(terms, view.stored(d)[0])
         if s > 0:
-            out[d] = s
-    return out
+            docs.append(d)
+            scores.append(s)
+    return np.array(docs, np.int64), np.array(scores, np.float64)
 
 
-def _scores(
-    view: Reading, terms: list[QueryTerm], allowed: frozenset[int] | None
-) -> dict[int, float]:
+def _by_vectors(allowed: np.ndarray | None) -> bool:
     # A few candidates (a challenge's bids): score their stored vectors. More (digest
     # candidates, open challenges): per-term cached postings, shared by later queries.
-    if allowed is not None and len(allowed) <= VECTOR_SCORING_MAX:
-        return _score_vectors(view, terms, allowed)
+    return allowed is not None and len(allowed) <= VECTOR_SCORING_MAX
+
+
+def _scores(view: Reading, terms: list[QueryTerm], allowed: np.ndarray | None) -> Scored:
+    if _by_vectors(allowed):
+        assert allowed is not None
+        return _score_vectors(view, terms, allowed.tolist())
     return _score_postings(view, terms, allowed)
 
 
-def _hit(
-    view: Reading, kind: str, docnum: int, score: float | None, terms: list[QueryTerm]
-) -> Hit:
-    """A hit; ``score`` ``None`` means score it here (results sorted by a column)."""
-    vec, stored = view.stored(docnum)
-    if terms:
-        exact, matched = view.scorer().score(terms, vec)
-        score = exact if score is None else score
-    else:
-        matched = []
+def _hits(view: Reading, kind: str, docnums: list[int], scores: list[float] | None,
+          terms: list[QueryTerm], *, by_vectors: bool) -> list[Hit]:
+    """The hits of ``docnums``. ``scores`` ``None``: score each here (results sorted by
+    a column); ``by_vectors``: the scores came from term vectors, so the matched terms
+    come from them too (else from the per-term postings, which the scores came from)."""
+    if terms and (scores is None or by_vectors):
+        scorer = view.scorer()
+        hits = []
+        for i, d in enumerate(docnums):
+            vec, stored = view.stored(d)
+            exact, matched = scorer.score(terms, vec)
+            hits.append(_hit(kind, stored, exact if scores is None else scores[i], matched))
+        return hits
+    matched = _matched(view, terms, docnums)
+    return [_hit(kind, view.stored_fields(d), scores[i] if scores else 0.0, matched[i])
+            for i, d in enumerate(docnums)]
+
+
+def _matched(view: Reading, terms: list[QueryTerm], docnums: list[int]) -> list[list[str]]:
+    """Each document's matched terms, as ``Scorer.score`` lists them: in query-term
+    order, each word's origin then itself; bigrams are not listed."""
+    out: list[dict[str, None]] = [{} for _ in docnums]
+    page = np.array(docnums, np.int64)
+    for q in terms:
+        docs = view.term_scores(q.text)[0] if not q.text.startswith(GRAM_MARK) else ()
+        if not len(docs) or not len(page):
+            continue
+        pos = np.minimum(np.searchsorted(docs, page), len(docs) - 1)
+        for i in np.flatnonzero(docs[pos] == page).tolist():
+            out[i][q.origin] = None
+            out[i][q.text] = None
+    return [list(m) for m in out]
+
+
+def _hit(kind: str, stored: dict, score: float, matched: list[str]) -> Hit:
     score = score or 0.0
     meta = {k: v for k, v in stored.items() if k not in ("data", "key")}
     meta["title"] = stored["data"]["title"]
@@ -116,54 +141,50 @@ def search(
     pagesize = max(1, min(int(pagesize), 100))
     if view is None:
         return SearchResult([], 0, page, pagesize)
-    allowed = view.allowed(filters)
+    allowed = view.allowed_docs(filters)
     terms = _terms(analyzer, view, text or "", SEARCH_MAX_TERMS) if text and text.strip() else []
     unscored = False
     if terms and sort != "relevance":
         # sorted by a column: which documents match is all that matters; the
         # page's hits are scored one by one
-        scores = dict.fromkeys(_matches(view, terms, allowed), 0.0)
+        docs = _matches(view, terms, allowed)
+        scores = np.zeros(len(docs))
         unscored = True
     elif terms:
-        scores = _scores(view, terms, allowed)
+        docs, scores = _scores(view, terms, allowed)
     elif text and text.strip():
-        scores = {}  # only unknown words: nothing can match
+        docs, scores = arrays.EMPTY_DOCS, arrays.EMPTY_SCORES  # only unknown words
     else:
-        docs = allowed if allowed is not None else view.all_doc_ids()
-        scores = dict.fromkeys(docs, 0.0)
+        docs = allowed if allowed is not None else view.live_docs()
+        scores = np.zeros(len(docs))
         if sort == "relevance":
             sort = "newest"
         dense = None
     if dense:
-        near = _dense(view, dense, filters)
-        scores = (dict.fromkeys(scores.keys() | near.keys(), 0.0) if unscored
-                  else fuse(scores, near, **SEARCH))
-    total = len(scores)
+        near_docs, near = _dense(view, dense, filters)
+        if len(near_docs):
+            docs, scores, sims = arrays.union(docs, scores, near_docs, near)
+            scores = np.zeros(len(docs)) if unscored else fuse_arrays(scores, sims, **SEARCH)
+    total = len(docs)
     start = (page - 1) * pagesize
-    ordered = _order(view, scores, sort, start + pagesize)
-    hits = [_hit(view, kind, d, None if unscored else scores[d], terms)
-            for d in ordered[start:]]
+    ordered = _order(view, docs, scores, sort, start + pagesize)[start:]
+    hits = _hits(view, kind, docs[ordered].tolist(),
+                 None if unscored else scores[ordered].tolist(), terms,
+                 by_vectors=_by_vectors(allowed))
     counts: dict[str, dict[str, int]] = {}
     if facets:
         key = (tuple(t.text for t in terms), bool(text and text.strip()), repr(filters))
-        counts = view.facet_counts(key, scores)
+        counts = view.facet_counts(key, docs)
     return SearchResult(hits, total, page, pagesize, counts, [t.text for t in terms])
 
 
-def _order(view: Reading, scores: dict[int, float], sort: str, n: int) -> list[int]:
+def _order(view: Reading, docs: np.ndarray, scores: np.ndarray, sort: str, n: int
+           ) -> np.ndarray:
+    """Positions in ``docs`` of the first ``n`` results."""
     if sort == "relevance":
-        return heapq.nlargest(n, scores, key=lambda d: (scores[d], -d))
-    name, reverse = {
-        "newest": ("published_at", True),
-        "deadline": ("deadline", False),
-        "bounty": ("bounty", True),
-    }.get(sort, ("published_at", True))
-    col = view.values(name)
-    keyed = ((col[d], d) for d in scores)
-    if reverse:
-        return [d for _, d in heapq.nlargest(n, keyed)]
-    # documents without a deadline sort last
-    return [d for _, d in heapq.nsmallest(n, ((v if v else float("inf"), d) for v, d in keyed))]
+        return arrays.best(docs, scores, n)
+    name, reverse = COLUMN_SORTS.get(sort, COLUMN_SORTS["newest"])
+    return arrays.by_column(docs, view.sort_keys(name), n, reverse=reverse)
 
 
 def rank(
@@ -180,27 +201,35 @@ def rank(
     """``WhooshEngine.rank`` over ``view`` (``None``: the kind has no index)."""
     if view is None:
         return []
-    allowed = view.allowed(filters)
+    allowed = view.allowed_docs(filters)
     small = allowed is not None and len(allowed) <= SMALL_CANDIDATE_SET
     terms = _terms(
         analyzer, view, query_doc, max_terms or (MAX_QUERY_TERMS if small else RECOMMEND_MAX_TERMS)
     )
     if not terms and not dense:
         return []
-    scores = _scores(view, terms, allowed) if terms else {}
+    if terms:
+        docs, scores = _scores(view, terms, allowed)
+    else:
+        docs, scores = arrays.EMPTY_DOCS, arrays.EMPTY_SCORES
     if dense:
-        scores = fuse(scores, _dense(view, dense, filters))
-    best = heapq.nlargest(limit, scores, key=lambda d: (scores[d], -d))
-    return [_hit(view, kind, d, scores[d], terms) for d in best]
+        near_docs, near = _dense(view, dense, filters)
+        if len(near_docs):
+            docs, scores, sims = arrays.union(docs, scores, near_docs, near)
+            scores = fuse_arrays(scores, sims)
+    best = arrays.best(docs, scores, limit)
+    return _hits(view, kind, docs[best].tolist(), scores[best].tolist(), terms,
+                 by_vectors=_by_vectors(allowed))
 
 
-def _dense(view: Reading, dense: Mapping[str, float], filters: Filters | None) -> dict[int, float]:
+def _dense(view: Reading, dense: Mapping[str, float], filters: Filters | None) -> Scored:
     """Dense similarities by doc number, for the documents that pass ``filters``."""
     ids = [str(i) for i in dense]
     docs = view.allowed(dataclasses.replace(filters or Filters(), ids=ids))
     out = {}
     for d in docs or ():
-        doc_id = view.stored(d)[1]["id"]
+        doc_id = view.stored_fields(d)["id"]
         if doc_id in dense:
             out[d] = dense[doc_id]
-    return out
+    near = sorted(out)
+    return np.array(near, np.int64), np.array([out[d] for d in near], np.float64)

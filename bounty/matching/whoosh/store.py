@@ -8,12 +8,14 @@ Layout of the directory::
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from whoosh import fields, index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import LockError
 
+from ..engine import IndexUnavailable
 from .merge import MERGE_NOW, merge_tiers, tier_to_merge
 from .view import KindIndex, KindView
 
@@ -39,6 +42,27 @@ def _writer_lock(path: Path) -> threading.RLock:
     key = str(path.resolve())
     with _path_locks_guard:
         return _path_locks.setdefault(key, threading.RLock())
+
+
+def _failure(read: Callable[[], Any]) -> str | None:
+    """Run ``read``; its failure as one line, or ``None``.
+
+    Whoosh leaves a file open when it cannot read a table of contents or a
+    segment; the failure is reported here, so the warning of that file's
+    collection (when the traceback holding it goes) is not repeated.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            read()
+        except IndexUnavailable as exc:
+            return str(exc)
+        except Exception as exc:  # any damage: a read fails the same way
+            message = f"{type(exc).__name__}: {exc}"
+        else:
+            return None
+        gc.collect()  # the traceback and the file it held, now
+    return message
 
 
 def open_writer(ix: index.Index, timeout: float = 60.0) -> Any:
@@ -71,12 +95,17 @@ class Store:
         self._merging: set[str] = set()
         self._merge_threads: list[threading.Thread] = []
         self._closed = False
+        # True when this store found no live generation and made an empty one: the
+        # caller decides whether the database has documents it must rebuild from
+        self.created_empty = False
         with self.lock:
             if not (self.root / "current").exists():
                 self.swap(self.new_generation())
+                self.created_empty = True
 
     # -- generations ------------------------------------------------------
     def new_generation(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)  # the whole folder may have been deleted
         gen = self.root / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         gen.mkdir()
         storage = FileStorage(str(gen))
@@ -105,12 +134,15 @@ class Store:
 
     def swap_in(self, gen: Path, before_swap: Callable[[Path], None]) -> None:
         """Make ``gen`` live; ``before_swap(gen)`` runs while no process can commit to the
-        live generation (its Whoosh locks are held), so it can copy the last writes over."""
+        live generation (its Whoosh locks are held), so it can copy the last writes over.
+        A live generation that is missing or unreadable is not locked (nothing commits to
+        it)."""
         with self.lock:
             previous_gen = self.generation()
-            held = [open_writer(self.ensure_kind(k, previous_gen), timeout=600.0)
-                    for k in self.kinds
-                    if self.storage(previous_gen).index_exists(indexname=k)]
+            held = []
+            if self.problem(previous_gen) is None:
+                held = [open_writer(self.ensure_kind(k, previous_gen), timeout=600.0)
+                        for k in self.kinds]
             try:
                 before_swap(gen)
                 self.swap(gen)
@@ -124,10 +156,47 @@ class Store:
         for path in self.root.glob("gen-*"):
             if path.resolve() not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+        # the write journal of an index from before the index_jobs queue: never read now
+        for path in self.root.glob("journal.sqlite*"):
+            path.unlink(missing_ok=True)
+
+    def problem(self, gen: Path | None = None) -> str | None:
+        """Why generation ``gen`` (the live one by default) cannot be read, or ``None``.
+
+        Opens every kind's table of contents and segment files afresh (nothing
+        cached), as a read would: a missing folder, a damaged ``.toc``, a missing or
+        truncated segment file are all found here.
+        """
+        gen = gen or self.generation()
+        if not gen.is_dir():
+            return f"the index folder {gen} is missing"
+        storage = self.storage(gen)
+
+        def open_kind(kind: str) -> None:
+            if not storage.index_exists(indexname=kind):  # reads the table of contents
+                raise IndexUnavailable(f"no table of contents in {gen.name}")
+            KindIndex(storage.open_index(indexname=kind)).close()
+
+        for kind in self.kinds:
+            failure = _failure(lambda k=kind: open_kind(k))
+            if failure is not None:
+                return f"{kind}: {failure}"
+        return None
 
     # -- reading ----------------------------------------------------------
     def index(self, kind: str, *, refresh: bool = True) -> KindIndex | None:
+        """``kind``'s index in the live generation (``None`` for a kind never written);
+        raises :class:`IndexUnavailable` when its files are missing or unreadable."""
+        found: list[KindIndex | None] = []
+        failure = _failure(lambda: found.append(self._index(kind, refresh)))
+        if failure is not None:
+            raise IndexUnavailable(f"{kind}: {failure}")
+        return found[0]
+
+    def _index(self, kind: str, refresh: bool) -> KindIndex | None:
         gen = self.generation()
+        if not gen.is_dir():
+            raise IndexUnavailable(f"the index folder {gen} is missing")
         with self._views_lock:
             if gen != self._gen:
                 self._retired_views.extend(self._views.values())
@@ -141,6 +210,8 @@ class Store:
             if view is None:
                 storage = self.storage(gen)
                 if not storage.index_exists(indexname=kind):
+                    if kind in self.kinds:  # every generation is made with them
+                        raise IndexUnavailable(f"{kind}: no table of contents in {gen.name}")
                     return None
                 view = self._views[kind] = KindIndex(storage.open_index(indexname=kind))
         if refresh:

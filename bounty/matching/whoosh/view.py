@@ -6,22 +6,22 @@ and per-term scores cached with it; a refresh builds a new view.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 from whoosh import index
 
 from ..engine import FACET_FIELDS, Filters
-from ..ranking import DOC_FIELD_WEIGHTS, DocVector, QueryTerm, Scorer, bm25_idf
-from . import adapter
+from ..ranking import DOC_FIELD_WEIGHTS, DocVector, Scorer, bm25_idf
+from . import adapter, arrays, segments
+from .cache import ByteCache, frozen
 from .filters import filter_query, values
-
-# Cached per-term document scores kept at most (entries over all terms).
-TERM_UNITS_CACHE_ENTRIES = 2_000_000
 
 MISSING: Any = object()
 
@@ -34,11 +34,12 @@ def touch(cache: OrderedDict, key: Any) -> None:
 
 
 class Reading:
-    """What every read view shares: IDF and facet counts over its own statistics.
+    """What every read view shares: IDF, per-term scores and facet counts over its own
+    statistics, and numpy forms of its columns and filters.
 
     Subclasses set ``doc_count``, ``doc_count_all``, ``avg`` and implement
-    ``field_dfs``, ``values``, ``allowed``, ``stored``, ``term_units``, ``all_doc_ids``
-    and ``match_docs`` over one document numbering.
+    ``field_dfs``, ``values``, ``allowed``, ``stored``, ``term_tf`` and ``all_doc_ids``
+    over one document numbering (and may override the numpy forms with faster ones).
     """
 
     doc_count: int
@@ -50,8 +51,9 @@ class Reading:
         self._idf: dict[str, float] = {}
         self._filters: OrderedDict[tuple, frozenset[int] | None] = OrderedDict()
         self._facets: OrderedDict[tuple, dict[str, dict[str, int]]] = OrderedDict()
-        self._units: OrderedDict[str, dict[int, float]] = OrderedDict()
-        self._units_size = 0
+        self._scores = ByteCache()  # term -> (documents, unit scores)
+        self._allowed_docs: OrderedDict[str, np.ndarray | None] = OrderedDict()
+        self._columns_np: dict[str, Any] = {}  # live documents, facet codes, sort keys
 
     def field_dfs(self, term: str) -> list[int]:
         raise NotImplementedError
@@ -62,13 +64,18 @@ class Reading:
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
         raise NotImplementedError
 
-    def term_units(self, term: str) -> dict[int, float]:
+    def stored_fields(self, docnum: int) -> dict:
+        """A document's stored fields without its term vector (``data`` may hold only
+        the title): what a hit shows."""
+        return self.stored(docnum)[1]
+
+    def term_tf(self, term: str, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
+        """The live documents containing ``term`` (ascending) and each one's
+        length-normalised, field-weighted frequency of it (as ``Scorer.score`` sums
+        it, over Whoosh's one-byte field lengths)."""
         raise NotImplementedError
 
     def all_doc_ids(self) -> Iterable[int]:
-        raise NotImplementedError
-
-    def match_docs(self, terms: list[QueryTerm]) -> set[int]:
         raise NotImplementedError
 
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:
@@ -89,32 +96,61 @@ class Reading:
     def scorer(self) -> Scorer:
         return Scorer(self.idf, self.avg)
 
-    def _cache_units(self, term: str, units: dict[int, float]) -> dict[int, float]:
-        self._units[term] = units
-        self._units_size += len(units)
-        while self._units_size > TERM_UNITS_CACHE_ENTRIES and len(self._units) > 1:
-            _old, dropped = self._units.popitem(last=False)
-            self._units_size -= len(dropped)
-        return units
-
-    def _cached_units(self, term: str) -> dict[int, float] | None:
-        cached = self._units.get(term)
+    def term_scores(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """The live documents containing ``term`` (int32, ascending) and each one's BM25F
+        score for it at query weight 1 (``Scorer.unit``, float64), cached until the view
+        refreshes: repeated queries (digests rank thousands of subscribers over the same
+        candidates) then cost an array lookup per term instead of a postings walk."""
+        cached = self._scores.get(term)
         if cached is not None:
-            touch(self._units, term)
-        return cached
+            return cached
+        scorer = self.scorer()
+        docs, tf = self.term_tf(term, scorer)
+        return self._scores.put(term, frozen(docs.astype(np.int32), scorer.unit(term, tf)))
 
-    def facet_counts(self, key: tuple, docs: Iterable[int]) -> dict[str, dict[str, int]]:
-        """Facet counts of ``docs``, cached per view under ``key``."""
+    def _np(self, key: str, build: Callable[[], Any]) -> Any:
+        value = self._columns_np.get(key, MISSING)
+        if value is MISSING:
+            value = self._columns_np[key] = build()
+        return value
+
+    def live_docs(self) -> np.ndarray:
+        """The live document numbers, ascending."""
+        return self._np("live", lambda: np.sort(np.fromiter(self.all_doc_ids(), np.int64)))
+
+    def codes(self, name: str) -> tuple[list[Any], np.ndarray]:
+        """A facet column as its distinct values and each document's index into them."""
+        return self._np("codes:" + name, lambda: arrays.column_codes(self.values(name)))
+
+    def sort_keys(self, name: str) -> np.ndarray:
+        """A sortable column as floats that sort the same (NaN: no value)."""
+        return self._np("keys:" + name, lambda: arrays.sort_keys(self.values(name)))
+
+    def allowed_docs(self, filters: Filters | None) -> np.ndarray | None:
+        """``allowed(filters)`` as an ascending array (``None``: all live documents)."""
+        key = repr(filters)
+        cached = self._allowed_docs.get(key, MISSING)
+        if cached is not MISSING:
+            touch(self._allowed_docs, key)
+            return cached
+        docs = self.allowed(filters)
+        out = None if docs is None else np.sort(np.fromiter(docs, np.int64, len(docs)))
+        if filters is not None and filters.ids is not None:
+            return out  # a digest's candidates: seldom asked twice
+        self._allowed_docs[key] = out
+        if len(self._allowed_docs) > 64:
+            with contextlib.suppress(KeyError):  # another thread popped it first
+                self._allowed_docs.popitem(last=False)
+        return out
+
+    def facet_counts(self, key: tuple, docs: np.ndarray) -> dict[str, dict[str, int]]:
+        """Facet counts of ``docs`` (ascending), cached per view under ``key``; values
+        with equal counts in order of their first document."""
         counts = self._facets.get(key)
         if counts is not None:
             touch(self._facets, key)
             return counts
-        counts = {}
-        docs = list(docs)
-        for name in FACET_FIELDS:
-            column = self.values(name)
-            c = Counter(column[d] for d in docs)
-            counts[name] = {k: v for k, v in c.most_common() if k}
+        counts = {name: arrays.counts(*self.codes(name), docs) for name in FACET_FIELDS}
         self._facets[key] = counts
         if len(self._facets) > 256:
             self._facets.popitem(last=False)
@@ -184,6 +220,8 @@ class KindIndex:
         if dropped:
             # a search in another thread may still read them: close them two
             # refreshes later
+            for r in dropped:
+                segments.stop_warming(r)
             self._retired.append(dropped)
         while len(self._retired) > 2:
             for r in self._retired.pop(0):
@@ -208,6 +246,7 @@ class KindIndex:
     def close(self) -> None:
         for group in [*self._retired, list(self._bases.values())]:
             for r in group:
+                segments.stop_warming(r)
                 r.close()
         self._retired = []
         self._bases = {}
@@ -229,9 +268,11 @@ class KindView(Reading):
         self._init_caches()
         self._dfs: dict[str, list[int]] = {}
         self._vectors: OrderedDict[int, tuple[DocVector, dict]] = OrderedDict()
-        self._arrays: dict[str, list[Any]] = {}
-        self._ids: dict[str, int] | None = None
-        self._keys: dict[str, int | None] = {}
+        self._norm_arrays: dict[tuple[str, float], np.ndarray] = {}
+        self._starts = [0]  # each segment's first document number
+        for base in segment_bases:
+            self._starts.append(self._starts[-1] + base.doc_count_all())
+        self._keys: dict[tuple[str, str], int | None] = {}
         reader = self.searcher.reader()
         self.doc_count = reader.doc_count()
         # term statistics still count deleted documents until segments merge,
@@ -254,34 +295,32 @@ class KindView(Reading):
             self._dfs[term] = dfs
         return dfs
 
-    def postings_tf(self, term: str, scorer: Scorer) -> dict[int, float]:
-        """Each live document's length-normalised, field-weighted frequency of ``term``."""
-        tf: dict[int, float] = {}
+    def term_tf(self, term: str, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
+        parts = []  # (documents, frequency × field norm) per field and segment, in order
         for f in DOC_FIELD_WEIGHTS:
-            flen = self.lengths(f)
-            norms: dict[int, float] = {}  # lengths are one-byte codes: few distinct values
             offset = 0
-            for reader in self._segment_readers:
-                for d, w in adapter.postings(reader, f, term):
-                    d += offset
-                    n = flen[d]
-                    norm = norms.get(n)
-                    if norm is None:
-                        norm = norms[n] = scorer.norm(f, n)
-                    tf[d] = tf.get(d, 0.0) + w * norm
-                offset += reader.doc_count_all()
-        return tf
+            norms = None
+            for base in self._segment_bases:
+                ids, weights = segments.postings(base, f, term)
+                if len(ids):
+                    norms = self._norms(f, scorer) if norms is None else norms
+                    docs = ids + offset
+                    parts.append((docs, weights * norms[docs]))
+                offset += base.doc_count_all()
+        return arrays.merge_tf(parts, self.doc_count_all, self._live_mask())
 
-    def term_units(self, term: str) -> dict[int, float]:
-        """Each document's BM25F score for ``term`` at query weight 1, cached until the
-        view refreshes: repeated queries (digests rank thousands of subscribers over the
-        same candidates) then cost a dictionary lookup per term instead of a postings walk."""
-        cached = self._cached_units(term)
-        if cached is not None:
-            return cached
-        scorer = self.scorer()
-        tf = self.postings_tf(term, scorer)
-        return self._cache_units(term, {d: scorer.unit(term, t) for d, t in tf.items()})
+    def _norms(self, field: str, scorer: Scorer) -> np.ndarray:
+        """``scorer.norm`` of each document's length of ``field`` (an overlaid view
+        scores this view's documents with its own statistics)."""
+        key = (field, scorer.avg[field])
+        norms = self._norm_arrays.get(key)
+        if norms is None:
+            lengths = [segments.lengths(b, field) for b in self._segment_bases]
+            norms = scorer.norm(field, np.concatenate(lengths))
+            if len(self._norm_arrays) >= 2 * len(DOC_FIELD_WEIGHTS):  # this view's + the
+                self._norm_arrays.clear()  # latest overlay's statistics
+            self._norm_arrays[key] = norms
+        return norms
 
     def stored(self, docnum: int) -> tuple[DocVector, dict]:
         cached = self._vectors.get(docnum)
@@ -296,88 +335,88 @@ class KindView(Reading):
             self._vectors.popitem(last=False)
         return result
 
-    def _array(self, key: str, build: Callable[[Any], list[Any]]) -> list[Any]:
-        """A per-document array over the whole kind, built from per-segment parts.
-
-        A segment's part is cached on its (immutable) base reader, so after a
-        write only the new segment's part is computed.
-        """
-        arr = self._arrays.get(key)
-        if arr is None:
-            arr = []
-            for base in self._segment_bases:
-                parts = adapter.segment_memo(base)
-                part = parts.get(key)
-                if part is None:
-                    part = parts[key] = build(base)
-                arr.extend(part)
-            self._arrays[key] = arr
-        return arr
-
-    def lengths(self, field: str) -> list[int]:
-        """Field lengths by document number (Whoosh's one-byte approximation)."""
-        return self._array(
-            "len:" + field,
-            lambda r: [r.doc_field_length(d, field, 0) or 0 for d in range(r.doc_count_all())],
-        )
+    def stored_fields(self, docnum: int) -> dict:
+        cached = self._vectors.get(docnum)
+        if cached is not None:
+            return cached[1]
+        i = bisect.bisect_right(self._starts, docnum) - 1
+        return segments.stored_fields(self._segment_bases[i], docnum - self._starts[i])
 
     def values(self, name: str) -> list[Any]:
         """A sortable/facet column's values by document number."""
 
-        def build(r: Any) -> list[Any]:
-            col = r.column_reader(name)
-            return [col[d] for d in range(r.doc_count_all())]
+        def build() -> list[Any]:
+            out: list[Any] = []
+            for base in self._segment_bases:
+                out.extend(segments.column(base, name))
+            return out
 
-        return self._array("col:" + name, build)
+        return self._np("col:" + name, build)
 
-    def id_docnums(self) -> dict[str, int]:
-        """Document id -> live doc number, built once per view (for ``Filters.ids``)."""
-        if self._ids is None:
-            reader = self.searcher.reader()
-            ids: dict[str, int] = {}
-            for term in reader.lexicon("id"):
-                text = term.decode() if isinstance(term, bytes) else term
-                for d in reader.postings("id", text).all_ids():
-                    if not reader.is_deleted(d):
-                        ids[text] = d
-            self._ids = ids
-        return self._ids
+    def codes(self, name: str) -> tuple[list[Any], np.ndarray]:
+        return self._np("codes:" + name, lambda: arrays.merge_codes(
+            segments.codes(b, name) for b in self._segment_bases))
+
+    def sort_keys(self, name: str) -> np.ndarray:
+        return self._np("keys:" + name, lambda: np.concatenate(
+            [segments.sort_keys(b, name) for b in self._segment_bases]
+            or [arrays.EMPTY_SCORES]))
+
+    def _live_mask(self) -> np.ndarray | None:
+        """Whether each document number is live (``None``: all are)."""
+
+        def build() -> np.ndarray | None:
+            mask = np.ones(self.doc_count_all, bool)
+            offset = 0
+            for reader in self._segment_readers:
+                if reader.has_deletions():
+                    mask[np.fromiter(reader.deleted_docs_set, np.int64) + offset] = False
+                offset += reader.doc_count_all()
+            return None if mask.all() else mask
+
+        return self._np("live-mask", build)
+
+    def live_docs(self) -> np.ndarray:
+        def build() -> np.ndarray:
+            mask = self._live_mask()
+            return np.arange(self.doc_count_all) if mask is None else np.flatnonzero(mask)
+
+        return self._np("live", build)
 
     def live_docnum(self, key: str) -> int | None:
         """The document number of the live document with ``key``, if any."""
-        if key in self._keys:
-            return self._keys[key]
+        return self._term_docnum("key", key)
+
+    def id_docnum(self, doc_id: str) -> int | None:
+        """The document number of the live document with id ``doc_id``, if any (looked
+        up per id, not from a map of every id: a view after a write builds nothing)."""
+        return self._term_docnum("id", doc_id)
+
+    def _term_docnum(self, field: str, text: str) -> int | None:
+        """The live document with ``text`` in the unique field ``field``, cached per view."""
+        if (field, text) in self._keys:
+            return self._keys[field, text]
         reader = self.searcher.reader()
         found = None
-        if ("key", key) in reader:
-            for d in reader.postings("key", key).all_ids():
+        if (field, text) in reader:
+            for d in reader.postings(field, text).all_ids():
                 if not reader.is_deleted(d):
                     found = d
                     break
         if len(self._keys) > 100_000:
             self._keys.clear()
-        self._keys[key] = found
+        self._keys[field, text] = found
         return found
 
     def all_doc_ids(self) -> Iterable[int]:
         return self.searcher.reader().all_doc_ids()
 
-    def match_docs(self, terms: list[QueryTerm]) -> set[int]:
-        """The live documents any of ``terms`` occurs in."""
-        reader = self.searcher.reader()
-        out: set[int] = set()
-        for q in terms:
-            for f in DOC_FIELD_WEIGHTS:
-                if reader.doc_frequency(f, q.text):
-                    out.update(reader.postings(f, q.text).all_ids())
-        return out
-
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:
         """Doc numbers passing ``filters``; ``None`` means all live documents."""
         if filters is not None and filters.ids is not None:
             # Restrict to these documents (digests rank only their candidates).
-            known = self.id_docnums()
-            docs = frozenset(known[i] for i in map(str, values(filters.ids)) if i in known)
+            docs = frozenset(d for i in map(str, values(filters.ids))
+                             if (d := self.id_docnum(i)) is not None)
             rest = self.allowed(dataclasses.replace(filters, ids=None))
             return docs if rest is None else docs & rest
         q = filter_query(filters)
