@@ -100,8 +100,13 @@ def record_event(
     from_state: str | None = None,
     to_state: str | None = None,
     comment: str = "",
+    at: datetime | None = None,
 ) -> AuditEvent:
-    """Append an event in the caller's transaction; it commits or rolls back with the change."""
+    """Append an event in the caller's transaction; it commits or rolls back with the change.
+
+    :param at: when it happened, if the service was told a time (``now=``, as the demo and
+        the scheduled jobs do); the clock otherwise.
+    """
     session = db.session
     if subject.id is None:
         session.flush()
@@ -111,7 +116,7 @@ def record_event(
     if head is None:
         head = AuditHead(id=1, seq=0, last_hash=GENESIS)
         session.add(head)
-    created_at = utcnow()
+    created_at = at or utcnow()
     keys = audit_keys(current_app.config)
     event = AuditEvent(
         seq=head.seq + 1,

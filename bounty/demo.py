@@ -516,31 +516,37 @@ def _drive(spec: ChallengeSpec, users: dict[str, User], reviewers: list[User]) -
             for i, b in enumerate(spec.bids)]
     if spec.target == S.open:
         return challenge
-    challenges.close_due_challenges(now=now)  # bidding closes by itself at the deadline
+    # Bidding closes by itself at the deadline; each later step takes days, as in an office
+    # (the statistics' time per stage are read from these times).
+    challenges.close_due_challenges(now=min(deadline, now))
     if spec.target in (S.evaluating, S.failed):
         return challenge
 
     winner = bids[spec.winner]
-    challenges.select_bid(challenge, winner, owner)
+    challenges.select_bid(challenge, winner, owner, now=_later(deadline, 4, now))
     if spec.target == S.award_review:
         return challenge
     decide(challenge, Stage.award, Outcome.approve, expert,
-           "揭榜方技术路线可行、团队基础扎实，报价合理，同意企业选定结果。")
+           "揭榜方技术路线可行、团队基础扎实，报价合理，同意企业选定结果。",
+           now=_later(deadline, 9, now))
     institute = users[spec.bids[spec.winner].institute]
     milestones = list(winner.milestones)
     if spec.target == S.in_progress:
         challenges.report_milestone(milestones[0], institute,
-                                    "已完成传感器结构设计与电磁仿真，样件 UHF 灵敏度实测 4.2 pC。")
-        challenges.confirm_milestone(milestones[0], owner)
+                                    "已完成传感器结构设计与电磁仿真，样件 UHF 灵敏度实测 4.2 pC。",
+                                    now=_later(deadline, 40, now))
+        challenges.confirm_milestone(milestones[0], owner, now=_later(deadline, 42, now))
         return challenge
-    for milestone in milestones:
+    for n, milestone in enumerate(milestones, start=1):
         challenges.report_milestone(milestone, institute,
-                                    f"{milestone.name}已完成，交付物：{milestone.deliverable}。")
-        challenges.confirm_milestone(milestone, owner)
+                                    f"{milestone.name}已完成，交付物：{milestone.deliverable}。",
+                                    now=_later(deadline, 9 + 25 * n, now))
+        challenges.confirm_milestone(milestone, owner, now=_later(deadline, 11 + 25 * n, now))
     if spec.target == S.acceptance_review:
         return challenge
     decide(challenge, Stage.acceptance, Outcome.approve, inspector,
-           "各项技术指标经第三方检测均达到榜单要求，同意验收。")
+           "各项技术指标经第三方检测均达到榜单要求，同意验收。",
+           now=_later(deadline, 20 + 25 * len(milestones), now))
     return challenge
 
 

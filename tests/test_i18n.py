@@ -245,7 +245,10 @@ def test_challenge_list_in_english(english, db):
     assert "Open for bids" in text
     assert challenge.title in text
     assert_no_cjk(page.chrome)
-    assert_no_cjk(page.main, allowed=(challenge.title, challenge.organization.name))
+    # the card's snippet quotes the challenge's own text
+    assert_no_cjk(page.main, allowed=(challenge.title, challenge.organization.name,
+                                      challenge.bottleneck, challenge.background,
+                                      challenge.expected_outcome))
 
 
 def test_challenge_page_in_english(english, db):
@@ -333,3 +336,14 @@ def test_review_workbench_in_english(db, login_as):
     page = parse(client.get("/review/conflicts"))
     assert "Employment history" in " ".join(page.main)
     assert_no_cjk(page.chrome + page.main + [page.title], allowed=data)
+
+
+def test_no_template_puts_chinese_punctuation_after_a_translated_string():
+    # "Matched terms：" -- the colon belongs inside the translated string, where English
+    # can have its own.
+    offenders = [f"{path.relative_to(ROOT)}:{n}"
+                 for path in sorted((ROOT / "templates").rglob("*.html"))
+                 if "email" not in path.parts
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if re.search(r"(\}\}|</strong>)[：、]", line)]
+    assert not offenders, offenders

@@ -17,3 +17,11 @@ def test_login_and_logout(client, auth, db):
     assert user.name in client.get("/").get_data(as_text=True)
     auth.logout()
     assert user.name not in client.get("/").get_data(as_text=True)
+
+
+def test_the_site_icon_exists(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'rel="icon" href="/static/favicon.svg"' in html
+    with client.get("/static/favicon.svg") as response:
+        assert response.status_code == 200
+    assert client.get("/favicon.ico").location == "/static/favicon.svg"

@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 from ..limits import TOO_LONG, fits
 from .models import Organization, OrgKind, Role, User
 from .passwords import MAX_LENGTH, MIN_LENGTH, check_password_strength
+from .uscc import clean_uscc
 
 
 def _email_field() -> EmailField:
@@ -73,7 +74,7 @@ class RegistrationForm(FlaskForm):
                                        fits(Organization.name)],
                            description=_l("若单位已在平台登记，以已登记的名称为准。"))
     uscc = StringField(
-        _l("统一社会信用代码"), filters=[lambda v: _strip(v).upper() if v else v],
+        _l("统一社会信用代码"), filters=[lambda v: clean_uscc(v) if v else v],
         validators=[DataRequired(_l("请填写统一社会信用代码。"))],
         description=_l("18 位，企业以 91/92/93 开头，高校和科研院所以 12、52 等开头。"),
     )
@@ -144,7 +145,7 @@ class StaffUserForm(FlaskForm):
     new_org_name = StringField(_l("新政府部门名称"), filters=[_strip],
                                validators=[fits(Organization.name)])
     new_org_uscc = StringField(_l("新政府部门统一社会信用代码"),
-                               filters=[lambda v: _strip(v).upper() if v else v])
+                               filters=[lambda v: clean_uscc(v) if v else v])
     new_org_region = StringField(_l("新政府部门所在地区"), filters=[_strip],
                                  validators=[fits(Organization.region)])
     submit = SubmitField(_l("创建用户"))

@@ -32,6 +32,7 @@ from .uscc import (
     REASON_LENGTH,
     REASON_PREFIX,
     USCCError,
+    clean_uscc,
     validate_uscc,
 )
 
@@ -246,7 +247,7 @@ def uscc_problem(code: str, kind: OrgKind | str | None = None) -> str | None:
 
 
 def normalize_uscc(code: str) -> str:
-    return (code or "").strip().upper()
+    return clean_uscc(code)
 
 
 def find_organization_by_uscc(code: str) -> Organization | None:

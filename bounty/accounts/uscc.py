@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
@@ -44,6 +46,12 @@ def check_character(body: str) -> str:
     return CHARSET[(31 - total % 31) % 31]
 
 
+def clean_uscc(code: str) -> str:
+    """A code as typed or pasted, cleaned: full-width characters made half-width, every
+    space (also inside, as in "9133 0304 ...") dropped, letters in upper case."""
+    return "".join(unicodedata.normalize("NFKC", code or "").split()).upper()
+
+
 def validate_uscc(code: str) -> str:
     """Return the organisation kind a USCC implies, or raise ValueError with the reason.
 
@@ -52,7 +60,7 @@ def validate_uscc(code: str) -> str:
     """
     if not isinstance(code, str):
         raise USCCError(REASON_TYPE, "the code must be a string")
-    code = code.strip().upper()
+    code = clean_uscc(code)
     if len(code) != 18:
         raise USCCError(REASON_LENGTH, f"wrong length: {len(code)} characters, 18 expected",
                         length=len(code))

@@ -183,8 +183,12 @@ def confirm_registration(token: str):
                 "本单位已有成员审核；审核通过前暂不能登录。"), "info")
         return redirect(url_for("accounts.login"))
     login_user(user)
-    flash(_("注册成功。贵单位尚待平台管理员认证：认证前可以保存榜单草稿，"
-            "但不能提交审核。"), "success")
+    if user.organization.kind == OrgKind.enterprise:
+        flash(_("注册成功。贵单位尚待平台管理员认证：认证前可以保存榜单草稿，"
+                "但不能提交审核。"), "success")
+    else:
+        flash(_("注册成功。贵单位尚待平台管理员认证：认证前可以浏览榜单、保存揭榜方案草稿，"
+                "但不能提交揭榜方案。"), "success")
     return redirect(url_for("accounts.profile"))
 
 

@@ -13,6 +13,7 @@ from wtforms import (
     IntegerField,
     MultipleFileField,
     RadioField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
@@ -183,4 +184,7 @@ class MilestoneReportForm(FlaskForm):
     attachments = MultipleFileField(_l("附件"),
                                     description=_l("可选 %(types)s，每个不超过 20 MB。",
                                                    types=ALLOWED_LABEL))
+    # ids of the milestone's own files to delete (others' ids are ignored by the service)
+    remove_attachments = SelectMultipleField(_l("删除已上传的附件"), coerce=int, choices=[],
+                                             validate_choice=False)
     send = SubmitField(_l("提交报告"))

@@ -268,7 +268,8 @@ def report_milestone(milestone_id: int):
     if valid and not form.attachments.errors:
         try:
             services.report_milestone(milestone, _user(), form.report.data,
-                                      uploads=files.checked)
+                                      uploads=files.checked,
+                                      remove_attachment_ids=form.remove_attachments.data or ())
         except DomainError as exc:
             form.report.errors = [*form.report.errors, exc.message]
         else:

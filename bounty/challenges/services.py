@@ -293,20 +293,28 @@ def organization_challenges(user) -> list[Challenge]:
     ).scalars())
 
 
+def bounty_total(states: Iterable[ChallengeState] = PUBLIC_STATES) -> int:
+    """悬赏总额: the bounties of the challenges in ``states`` added up -- by default every
+    published challenge, the figure the home page and the statistics page both show."""
+    return int(db.session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(Challenge.bounty_yuan), 0))
+        .where(Challenge.state.in_(list(states)))
+    ).scalar_one())
+
+
 def public_counts() -> dict[str, int]:
-    """Figures for the home page: open challenges, their bounty, published and completed."""
-    open_count, open_bounty = db.session.execute(
-        sa.select(sa.func.count(Challenge.id),
-                  sa.func.coalesce(sa.func.sum(Challenge.bounty_yuan), 0))
-        .where(Challenge.state == ChallengeState.open)
-    ).one()
+    """Figures for the home page: open challenges, published ones and their 悬赏总额,
+    completed ones."""
+    open_count = db.session.execute(
+        sa.select(sa.func.count(Challenge.id)).where(Challenge.state == ChallengeState.open)
+    ).scalar_one()
     published = db.session.execute(
         sa.select(sa.func.count(Challenge.id)).where(Challenge.state.in_(PUBLIC_STATES))
     ).scalar_one()
     completed = db.session.execute(
         sa.select(sa.func.count(Challenge.id)).where(Challenge.state == ChallengeState.completed)
     ).scalar_one()
-    return {"open": open_count, "open_bounty": int(open_bounty), "published": published,
+    return {"open": open_count, "bounty_total": bounty_total(), "published": published,
             "completed": completed}
 
 
@@ -492,7 +500,7 @@ def submit_challenge(challenge: Challenge, user, now: datetime | None = None) ->
         raise TransitionRefused(str(_l("%(problem)s请修改揭榜截止时间后再提交审题。",
                                        problem=problem)))
     with atomic():
-        workflow.apply_transition(challenge, transition.action, user)
+        workflow.apply_transition(challenge, transition.action, user, now=now)
     return challenge
 
 
@@ -510,21 +518,21 @@ def close_due_challenges(now: datetime | None = None) -> list[Challenge]:
         action = "close_bidding" if challenge.submitted_bids else "close_unbid"
         try:
             with atomic():
-                workflow.apply_transition(challenge, action, None)
+                workflow.apply_transition(challenge, action, None, now=now)
         except DomainError:
             continue  # another process closed it first
         closed.append(challenge)
     return closed
 
 
-def select_bid(challenge: Challenge, bid: Bid, user) -> Challenge:
+def select_bid(challenge: Challenge, bid: Bid, user, now: datetime | None = None) -> Challenge:
     """The enterprise picks the winning bid; a reviewer confirms it next."""
     transition = workflow.find_transition(challenge, "select_bid", user)
     if bid.challenge_id != challenge.id or bid.state != BidState.submitted:
         raise DomainError(str(_l("只能选定本榜单已提交的揭榜方案。")))
     with atomic():
         challenge.winning_bid_id = bid.id
-        workflow.apply_transition(challenge, transition.action, user)
+        workflow.apply_transition(challenge, transition.action, user, now=now)
     return challenge
 
 
@@ -658,11 +666,13 @@ def withdraw_bid(bid: Bid, user, now: datetime | None = None) -> Bid:
 
 
 def report_milestone(milestone: Milestone, user, report: str,
-                     uploads: Iterable[files.CheckedUpload] = (), now: datetime | None = None
-                     ) -> Milestone:
+                     uploads: Iterable[files.CheckedUpload] = (), now: datetime | None = None,
+                     remove_attachment_ids: Iterable[int] = ()) -> Milestone:
     """The winning institute reports progress on one milestone (again, until confirmed).
 
     :param uploads: checked files stored with the report in the same transaction.
+    :param remove_attachment_ids: ids of this milestone's files to delete with it (ids of
+        other files are ignored).
     """
     challenge = milestone.bid.challenge
     if challenge.state != ChallengeState.in_progress or not milestone.bid.is_winner:
@@ -673,13 +683,19 @@ def report_milestone(milestone: Milestone, user, report: str,
         raise DomainError(str(_l("请填写里程碑报告。")))
     if milestone.confirmed_at is not None:
         raise TransitionRefused(str(_l("该里程碑已确认，不能再修改。")))
+    wanted = set(remove_attachment_ids)
+    doomed = [a for a in milestone.attachments if a.id in wanted]
     with _storing_files() as written, atomic():
         milestone.report = report.strip()
         milestone.reported_at = now or utcnow()
+        for attachment in doomed:
+            files.remove_attachment(attachment, user=user)
         _attach(challenge, user, uploads, written, bid=milestone.bid, milestone=milestone)
         record_event(actor=user, action="report_milestone", subject=milestone,
-                     challenge_id=challenge.id, comment=milestone.name)
+                     challenge_id=challenge.id, comment=milestone.name, at=now)
         milestone_changed.send(milestone, actor=user, action="report")
+    files.unlink_stored([a.stored_name for a in doomed])  # once the rows are gone for good
+    db.session.expire(milestone, ["attachments"])
     return milestone
 
 
@@ -697,10 +713,10 @@ def confirm_milestone(milestone: Milestone, user, now: datetime | None = None) -
     with atomic():
         milestone.confirmed_at = now or utcnow()
         record_event(actor=user, action="confirm_milestone", subject=milestone,
-                     challenge_id=challenge.id, comment=milestone.name)
+                     challenge_id=challenge.id, comment=milestone.name, at=now)
         milestone_changed.send(milestone, actor=user, action="confirm")
         if all(m.confirmed_at is not None for m in milestone.bid.milestones):
-            workflow.apply_transition(challenge, "request_acceptance", user)
+            workflow.apply_transition(challenge, "request_acceptance", user, now=now)
     return milestone
 
 

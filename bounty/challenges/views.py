@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -18,10 +17,9 @@ from flask_login import current_user, login_required
 from ..accounts.models import Role
 from ..errors import DomainError, InvalidField
 from ..extensions import csrf, db
-from ..inputs import page_arg
 from . import attachments, services, uploads, workflow
 from .forms import ChallengeForm
-from .models import PUBLIC_STATES, Attachment, Category, Challenge, ChallengeState, Industry
+from .models import Attachment, Challenge, ChallengeState
 
 bp = Blueprint("challenges", __name__, url_prefix="/challenges")
 
@@ -62,35 +60,8 @@ def _require_enterprise() -> None:
 # --------------------------------------------------------------------------- public pages
 
 
-def _enum_arg(name: str, enum_cls, allowed=None):
-    """One filter value from the query string; an unknown value means no filter."""
-    value = request.args.get(name, "")
-    try:
-        member = enum_cls(value)
-    except ValueError:
-        return None
-    return member if allowed is None or member in allowed else None
-
-
-@bp.route("/")
-def index():
-    """The public challenge list, filtered by industry, category and status."""
-    industry = _enum_arg("industry", Industry)
-    category = _enum_arg("category", Category)
-    status = _enum_arg("status", ChallengeState, PUBLIC_STATES)
-    query = services.public_challenges_query(
-        industries=[industry] if industry else (),
-        categories=[category] if category else (),
-        states=[status] if status else (),
-    )
-    page = db.paginate(query, page=page_arg(), per_page=current_app.config["CHALLENGES_PER_PAGE"],
-                       error_out=False, max_per_page=100)
-    filters = {key: member.value for key, member in
-               (("industry", industry), ("category", category), ("status", status)) if member}
-    public_states = [state for state in ChallengeState if state in PUBLIC_STATES]
-    return render_template("challenges/index.html", page=page, filters=filters,
-                           industries=list(Industry), categories=list(Category),
-                           states=public_states)
+# The hall, /challenges/ (endpoint challenges.index), is the search page: bounty.matching
+# serves it, since it ranks with the matcher.
 
 
 @bp.route("/<int:challenge_id>")

@@ -148,6 +148,7 @@ def apply_transition(challenge: Challenge, action: str, user, comment: str = "",
         from_state=source.value,
         to_state=transition.target.value,
         comment=comment,
+        at=now,
     )
     challenge_transitioned.send(challenge, transition=transition, actor=user, comment=comment)
     return transition

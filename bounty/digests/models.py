@@ -167,6 +167,16 @@ class OutboxEmail(db.Model):
     body: Mapped[OutboxBody] = relationship(cascade="all, delete-orphan")
 
     @property
+    def kind_label(self) -> str:
+        """What the email is, for people: 订阅摘要 or the notification's name."""
+        if self.kind == "digest":
+            return str(_l("订阅摘要"))
+        try:
+            return str(NotificationKind(self.kind).label)
+        except ValueError:
+            return self.kind
+
+    @property
     def text_body(self) -> str:
         return self.body.text_body
 

@@ -102,8 +102,13 @@ def replay_pending(app: Flask) -> int:
 
     try:
         with app.app_context():
-            if not sa.inspect(db.engine).has_table(IndexRebuild.__tablename__):
-                app.logger.warning("the index queue's tables are missing: run `flask db upgrade`")
+            inspector = sa.inspect(db.engine)
+            if not inspector.has_table(IndexRebuild.__tablename__):
+                # An empty database is being installed (this may be `bounty db upgrade`
+                # itself starting): nothing to say. Tables of an older schema: migrate.
+                if inspector.get_table_names():
+                    app.logger.warning("the index queue's tables are missing: "
+                                       "run `bounty db upgrade`")
                 return 0
             return start_up(app, app.extensions[EXTENSION_KEY]())
     except Exception:  # pragma: no cover - never block start-up on the index

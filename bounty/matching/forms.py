@@ -1,4 +1,4 @@
-"""The search form (GET, no CSRF token) and the invitation button's form."""
+"""The hall's search form (GET, no CSRF token) and the invitation button's form."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class SearchForm(FlaskForm):
     q = SearchField(_l("关键词"))
     industry = SelectField(_l("产业"), validators=[Optional()])
     category = SelectField(_l("类别"), validators=[Optional()])
-    state = SelectField(_l("状态"), validators=[Optional()])
+    status = SelectField(_l("状态"), validators=[Optional()])
     bounty_min = IntegerField(_l("悬赏不低于（万元）"),
                               validators=[Optional(), NumberRange(min=0, max=10**6)])
     bounty_max = IntegerField(_l("悬赏不高于（万元）"),
@@ -48,7 +48,12 @@ class SearchForm(FlaskForm):
         super().__init__(formdata=formdata)
         self.industry.choices = _choices(Industry)
         self.category.choices = _choices(Category)
-        self.state.choices = _choices(s for s in ChallengeState if s in PUBLIC_STATES)
+        self.status.choices = _choices(s for s in ChallengeState if s in PUBLIC_STATES)
+
+    def filter_names(self) -> list[str]:
+        """The query-string names of the filters (not the text, sorting or page)."""
+        return ["industry", "category", "status", "bounty_min", "bounty_max",
+                "deadline_from", "deadline_to"]
 
     def params(self) -> SearchParams:
         """The valid part of what was asked: each invalid field is ignored."""
@@ -63,7 +68,7 @@ class SearchForm(FlaskForm):
 
         return SearchParams(
             q=(self.q.data or "").strip()[:MAX_QUERY_CHARS],
-            industry=ok(self.industry), category=ok(self.category), state=ok(self.state),
+            industry=ok(self.industry), category=ok(self.category), state=ok(self.status),
             bounty_min=wan(self.bounty_min), bounty_max=wan(self.bounty_max),
             deadline_from=ok(self.deadline_from), deadline_to=ok(self.deadline_to),
             sort=ok(self.sort) or "relevance", page=ok(self.page) or 1,

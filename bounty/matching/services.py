@@ -303,15 +303,19 @@ def suggest_institutes(challenge: Challenge, user, *, limit: int = 8,
                        now: datetime | None = None) -> list[Suggestion]:
     """Verified institutes whose public profile matches the challenge, with the matched terms.
 
-    Only for the challenge's enterprise while it may invite; empty otherwise.
+    Only for the challenge's enterprise while it may invite; empty otherwise. Institutes
+    already working on a bid for it are left out: there is nothing to invite them to.
     """
     if not can_invite(challenge, user, now):
         return []
     doc = indexing.challenge_doc(challenge)
     if doc is None:
         return []
-    hits = get_matcher().rank(doc, kind="institute", filters=Filters(state="verified"),
-                              limit=limit)
+    bidding = _bidding_organizations(challenge)
+    hits = [h for h in get_matcher().rank(doc, kind="institute",
+                                          filters=Filters(state="verified"),
+                                          limit=limit + len(bidding))
+            if int(h.id) not in bidding][:limit]
     ids = [int(h.id) for h in hits]
     orgs = {o.id: o for o in db.session.execute(
         sa.select(Organization).where(Organization.id.in_(ids),
@@ -325,6 +329,14 @@ def suggest_institutes(challenge: Challenge, user, *, limit: int = 8,
         Suggestion(orgs[int(h.id)], h.score, _origins(h.matched), int(h.id) in invited)
         for h in hits if int(h.id) in orgs
     ]
+
+
+def _bidding_organizations(challenge: Challenge) -> set[int]:
+    """Organisations with a bid (a draft or handed in) on the challenge."""
+    return set(db.session.execute(
+        sa.select(Bid.organization_id).where(Bid.challenge_id == challenge.id,
+                                             Bid.state != BidState.withdrawn)
+    ).scalars())
 
 
 def _origins(matched: list[str], limit: int = 8) -> list[str]:
@@ -359,6 +371,8 @@ def invite_institute(challenge: Challenge, organization: Organization, user,
     ).scalar()
     if exists is not None:
         raise DomainError(already)
+    if organization.id in _bidding_organizations(challenge):
+        raise DomainError(str(_l("无需邀请该单位。")))
     with atomic(already):
         invitation = Invitation(challenge_id=challenge.id, organization_id=organization.id,
                                 invited_by_id=user.id, created_at=now or utcnow())

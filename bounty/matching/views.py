@@ -1,8 +1,18 @@
-"""Matching pages: challenge search, 为您推荐 for institutes, inviting a suggested institute."""
+"""Matching pages: the challenge hall and its search, 为您推荐 for institutes, and inviting
+a suggested institute."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -17,35 +27,51 @@ from .forms import InviteForm, SearchForm
 bp = Blueprint("matching", __name__, url_prefix="/matching")
 
 
-@bp.route("/search")
-def search():
-    """Public challenge search: query, filters, facets, sorting, pages, highlighted snippets."""
+# Filter parameters of the hall whose links drop them together (the range's two ends).
+_RANGES = {"bounty": ("bounty_min", "bounty_max"), "deadline": ("deadline_from", "deadline_to")}
+
+
+def hall():
+    """The challenge hall: every public challenge, with one search box, filters, facets and
+    sorting; with ``q`` it is the search results page, ranked by the matcher."""
     form = SearchForm(request.args)
     params = form.params()
-    result = services.search_challenges(params)
+    result = services.search_challenges(
+        params, pagesize=current_app.config["CHALLENGES_PER_PAGE"])
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     popular = services.popular_industries() if not result.results else []
     # one link per active filter that drops it (for the page that found nothing)
-    without = {name: {k: v for k, v in args.items() if k != name}
-               for name in params.active_filters()}
-    if "bounty_min" in without or "bounty_max" in without:
-        for name in ("bounty_min", "bounty_max"):
-            without.pop(name, None)
-        without["bounty"] = {k: v for k, v in args.items()
-                             if k not in ("bounty_min", "bounty_max")}
-    if "deadline_from" in without or "deadline_to" in without:
-        for name in ("deadline_from", "deadline_to"):
-            without.pop(name, None)
-        without["deadline"] = {k: v for k, v in args.items()
-                               if k not in ("deadline_from", "deadline_to")}
+    without = {}
+    for name in form.filter_names():
+        if args.get(name) and not form[name].errors:
+            key = next((k for k, ends in _RANGES.items() if name in ends), name)
+            dropped = _RANGES.get(key, (name,))
+            without[key] = {k: v for k, v in args.items() if k not in dropped}
     # A date out of range is dropped like any invalid filter, but said (and answered 422).
     refused = [_("%(field)s：%(message)s", field=field.label.text, message=field.errors[0])
                for field in (form.deadline_from, form.deadline_to)
                if field.errors and field.data is not None]  # parsed, but out of range
     for message in refused:
         flash(message, "error")
-    return render_template("matching/search.html", form=form, params=params, result=result,
-                           args=args, popular=popular, without=without), 422 if refused else 200
+    return render_template("challenges/index.html", form=form, params=params, result=result,
+                           args=args, popular=popular,
+                           without=without), 422 if refused else 200
+
+
+@bp.record_once
+def _register_hall(state) -> None:
+    # The hall is the challenges' public list under /challenges/, but as the search page
+    # it needs the matcher, which the challenges package may not import: its view lives here.
+    state.app.add_url_rule("/challenges/", endpoint="challenges.index", view_func=hall)
+
+
+@bp.route("/search")
+def search():
+    """The former search page: its links (and bookmarks) now open the hall."""
+    args = request.args.to_dict()
+    if "state" in args:  # the hall names the state filter "status"
+        args.setdefault("status", args.pop("state"))
+    return redirect(url_for("challenges.index", **args), 301)
 
 
 @bp.route("/for-me")

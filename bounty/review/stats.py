@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from ..audit import AuditEvent
+from ..challenges import services as challenges
 from ..challenges.models import PUBLIC_STATES, Challenge, ChallengeState, Industry
 from ..extensions import db
 from .certification import CertificationApplication, CertificationState, EquipmentCategory
@@ -119,12 +120,11 @@ def compute(staff: bool = False) -> Stats:
     counts: dict[Industry, dict[ChallengeState, int]] = defaultdict(dict)
     bounty_by_industry: dict[Industry, int] = defaultdict(int)
     by_state: dict[ChallengeState, int] = defaultdict(int)
-    bounty_total = bounty_awarded = 0
+    bounty_awarded = 0
     for industry, state, count, bounty in rows:
         counts[industry][state] = count
         by_state[state] += count
         bounty_by_industry[industry] += int(bounty)
-        bounty_total += int(bounty)
         if state in AWARDED_STATES:
             bounty_awarded += int(bounty)
     industry_rows = [(industry, counts[industry], sum(counts[industry].values()))
@@ -152,7 +152,7 @@ def compute(staff: bool = False) -> Stats:
         by_industry=[(industry.label, total) for industry, _, total in industry_rows],
         by_state=[(s.label, by_state[s]) for s in states if by_state.get(s)],
         challenge_total=sum(by_state.values()),
-        bounty_total=bounty_total,
+        bounty_total=challenges.bounty_total(states),
         bounty_awarded=bounty_awarded,
         bounty_by_industry=[(i.label, bounty_by_industry[i]) for i, _, _ in industry_rows],
         awarded=sum(by_state.get(s, 0) for s in AWARDED_STATES),

@@ -33,6 +33,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
     app.jinja_env.globals["has_endpoint"] = has_endpoint
     app.jinja_env.globals["nav_links"] = nav_links
+    app.jinja_env.globals["error_ids"] = error_ids
+    app.jinja_env.globals["form_problems"] = form_problems
+    app.jinja_env.globals["zip"] = zip
 
 
 def has_endpoint(name: str) -> bool:
@@ -47,7 +50,7 @@ def nav_links() -> list[tuple[str, str]]:
     from flask_login import current_user
 
     links = [("web.home", _("首页")), ("challenges.index", _("榜单大厅")),
-             ("matching.search", _("搜索")), ("registry.register", _("公示名录")),
+             ("registry.register", _("公示名录")),
              ("registry.market_index", _("科技大市场")), ("registry.statistics", _("统计"))]
     if current_user.is_authenticated:
         role = current_user.role
@@ -70,3 +73,44 @@ def nav_links() -> list[tuple[str, str]]:
                       ("workbench.stage_settings", _("审核设置"))]
         links.append(("digests.settings", _("邮件订阅")))
     return [(endpoint, label) for endpoint, label in links if has_endpoint(endpoint)]
+
+
+def error_ids(field) -> list[str]:  # noqa: ANN001
+    """The ids of a field's error messages, which its aria-describedby names."""
+    errors = field.errors if isinstance(field.errors, list | tuple) else []
+    return [f"{field.id}-error" + (f"-{n}" if n > 1 else "")
+            for n, _error in enumerate(errors, start=1) if not isinstance(_error, dict | list)]
+
+
+def form_problems(form) -> list[tuple[str | None, str, str]]:  # noqa: ANN001
+    """Every error of a form that came back, as (field id or None, label, message), in the
+    order of the fields: the error summary at the top of the page lists them."""
+    if form is None or not hasattr(form, "_fields"):
+        return []
+    problems: list[tuple[str | None, str, str]] = []
+
+    def walk(fields, prefix_label: str = "") -> None:  # noqa: ANN001
+        for field in fields:
+            if field.type in ("CSRFTokenField", "HiddenField"):
+                continue
+            if hasattr(field, "entries"):  # FieldList: its rows
+                for entry in field.entries:
+                    walk([entry], field.label.text)
+                continue
+            if hasattr(field, "form") and hasattr(field.form, "_fields"):  # FormField
+                walk(field.form, prefix_label or field.label.text)
+                continue
+            label = field.label.text if field.label else ""
+            if prefix_label and label != prefix_label:
+                label = f"{prefix_label} · {label}"
+            problems.extend((field.id, label, error) for error in field.errors
+                            if not isinstance(error, dict | list))
+
+    walk(form)
+    csrf_errors = getattr(getattr(form, "csrf_token", None), "errors", None)
+    if csrf_errors:
+        from flask_babel import gettext as _
+
+        problems.insert(0, (None, "", _("表单已过期或缺少安全令牌，请核对下方内容后重新提交。")))
+    problems += [(None, "", error) for error in getattr(form, "form_errors", [])]
+    return problems

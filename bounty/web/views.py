@@ -22,6 +22,12 @@ def home():
                            counts=services.public_counts(), industries=list(Industry))
 
 
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers and tools that ask for /favicon.ico get the site icon (no 404 in the log)."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
+
+
 @bp.route("/lang/<code>", methods=["POST"])
 def set_language(code: str):
     """Switch the interface language (stored in a cookie, and on the user if logged in).

@@ -34,7 +34,7 @@ def field_block(page: str, field: str) -> str:
 def error_texts(page: str) -> list[str]:
     """Every error message on a page, in order."""
     return [html_lib.unescape(m) for m in
-            re.findall(r'<p class="error[^"]*" role="alert">(.*?)</p>', page, re.S)]
+            re.findall(r'<p class="error[^"]*"[^>]*>(.*?)</p>', page, re.S)]
 
 
 def audit_actions(db) -> list[str]:

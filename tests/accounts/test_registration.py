@@ -214,3 +214,30 @@ def test_register_service_refuses_staff_kinds(db):
         services.register(data)
     assert info.value.field == "kind"
     assert row_counts(db) == (0, 0, 0)
+
+
+def test_a_code_pasted_with_spaces_or_full_width_is_cleaned(client, db):
+    code = make_uscc(OrgKind.enterprise)
+    pasted = f" {code[:4]} {code[4:8]}\u3000{code[8:12]} {code[12:].lower()} ".replace(
+        code[0], chr(ord(code[0]) + 0xFEE0), 1)  # and a full-width first digit
+    assert register(client, db, form_data(uscc=pasted)).status_code == 302
+    assert db.session.execute(sa.select(Organization)).scalar_one().uscc == code
+
+
+def test_each_kind_is_told_what_it_may_do_before_verification(client, db):
+    data = form_data(kind="institute", uscc=make_uscc(OrgKind.institute), org_name="温州研究院")
+    response = register(client, db, data)
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "揭榜方案草稿" in html and "榜单草稿" not in html
+
+
+def test_errors_are_tied_to_their_fields_and_summed_up_first(client, db):
+    html = client.post("/accounts/register", data=form_data(uscc="91330300MA2ABC")).get_data(
+        as_text=True)
+    block = field_block(html, "uscc")
+    assert 'aria-invalid="true"' in block
+    assert re.search(r'aria-describedby="(uscc-help )?uscc-error"', block)
+    assert '<p class="error" id="uscc-error">' in block
+    summary = html[html.index('class="error-summary"'):html.index('<h1')]
+    assert "autofocus" in summary and 'href="#uscc"' in summary
+    assert 'aria-invalid' not in field_block(html, "name")

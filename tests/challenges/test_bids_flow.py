@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from bounty.audit import AuditEvent
-from bounty.challenges import services
+from bounty.challenges import attachments, services
 from bounty.challenges.models import Attachment, ChallengeState
 from bounty.errors import PermissionDenied, TransitionRefused
 from bounty.extensions import db
@@ -234,3 +234,37 @@ def test_request_acceptance_by_hand_waits_for_every_milestone(app, delivering):
     assert delivering.challenge.state == ChallengeState.in_progress
     with pytest.raises(TransitionRefused):
         services.request_acceptance(delivering.challenge, delivering.owner)
+
+
+def test_a_report_can_remove_its_own_files(app, delivering):
+    milestone = delivering.bid.milestones[0]
+    winner = client_for(app, delivering.bidder)
+    prefix = f"m{milestone.id}"
+    winner.post(f"/milestones/{milestone.id}/report",
+                data={f"{prefix}-report": "初稿", f"{prefix}-attachments": [
+                    upload("旧报告.pdf", PDF), upload("测试数据.pdf", PDF)]},
+                content_type="multipart/form-data")
+    old = next(a for a in milestone.attachments if a.original_name == "旧报告.pdf")
+    stored = attachments.upload_folder() / old.stored_name
+    assert stored.exists()
+    page = winner.get(f"/challenges/{delivering.challenge.id}/delivery").get_data(as_text=True)
+    assert "删除 旧报告.pdf" in page
+    response = winner.post(
+        f"/milestones/{milestone.id}/report",
+        data={f"{prefix}-report": "终稿", f"{prefix}-remove_attachments": [str(old.id)],
+              f"{prefix}-attachments": [upload("新报告.pdf", PDF)]},
+        content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert sorted(a.original_name for a in milestone.attachments) == ["新报告.pdf", "测试数据.pdf"]
+    assert not stored.exists()
+    assert _events("remove_attachment") == 1
+
+
+def test_a_failed_report_is_summed_up_at_the_top(app, delivering):
+    milestone = delivering.bid.milestones[0]
+    winner = client_for(app, delivering.bidder)
+    response = winner.post(f"/milestones/{milestone.id}/report",
+                           data={f"m{milestone.id}-report": ""})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'class="error-summary"' in html and f'href="#m{milestone.id}-report"' in html

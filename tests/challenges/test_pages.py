@@ -55,18 +55,19 @@ def test_list_paginates_public_challenges_only(app, client, listed):
 ])
 def test_list_filters(app, client, listed, query, total):
     page = client.get(f"/challenges/?{query}").get_data(as_text=True)
-    assert f"共 {total} 个榜单" in page
+    assert f"共 {total} 个榜单" in page if total else "没有符合条件的榜单" in page
     assert "保密的草稿" not in page
 
 
 def test_pagination_links_keep_filters(app, client, listed):
     page = client.get("/challenges/?industry=apparel&status=open").get_data(as_text=True)
-    hrefs = re.findall(r'<nav class="pagination">.*?</nav>', page, re.S)[0]
+    hrefs = re.findall(r'<nav class="pagination"[^>]*>.*?</nav>', page, re.S)[0]
     link = re.search(r'href="([^"]+)"', hrefs).group(1).replace("&amp;", "&")
     assert "page=2" in link and "industry=apparel" in link and "status=open" in link
     second = client.get(link).get_data(as_text=True)
     assert cards(second) == 10 and "服装智能裁剪难题" in second and "眼镜镜架首台套" not in second
-    assert 'value="apparel" selected' in second
+    assert re.search(r'<option[^>]* selected[^>]* value="apparel"'
+                     r'|<option value="apparel" selected', second)
 
 
 def test_home_shows_open_challenges_and_counts(app, client, listed):

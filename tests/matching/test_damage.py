@@ -65,7 +65,7 @@ def indexed(app):
 
 
 def _found(client) -> int:
-    response = client.get("/matching/search", query_string={"q": "伺服电机"})
+    response = client.get("/challenges/", query_string={"q": "伺服电机"})
     assert response.status_code == 200
     return response.get_data(as_text=True).count('class="challenge-card"')
 
@@ -100,7 +100,7 @@ def test_a_server_finds_the_damage_at_start_and_heals(make_app, indexed, damage,
         assert len(lines) == 1
         client = fresh.test_client()
         # still serving: search answers degraded, from the database, with a notice
-        response = client.get("/matching/search", query_string={"q": "伺服电机"})
+        response = client.get("/challenges/", query_string={"q": "伺服电机"})
         assert response.status_code == 200
         html = response.get_data(as_text=True)
         assert "搜索索引正在重建" in html
@@ -110,7 +110,7 @@ def test_a_server_finds_the_damage_at_start_and_heals(make_app, indexed, damage,
         healer.thread.join(timeout=120)
         assert engine.problem() is None and engine.generation() != indexed["gen"]
         assert PROBLEM_KEY not in fresh.extensions
-        response = client.get("/matching/search", query_string={"q": "伺服电机"})
+        response = client.get("/challenges/", query_string={"q": "伺服电机"})
         assert "搜索索引正在重建" not in response.get_data(as_text=True)
         assert _found(client) == 2
         engine.close()
@@ -125,7 +125,7 @@ def test_a_failed_read_starts_one_rebuild(make_app, indexed, damage, caplog):
         assert healer.thread is None
         DAMAGE[damage](indexed["gen"])
         client = fresh.test_client()
-        response = client.get("/matching/search", query_string={"q": "伺服电机"})
+        response = client.get("/challenges/", query_string={"q": "伺服电机"})
         assert response.status_code == 200
         assert "搜索索引正在重建" in response.get_data(as_text=True)
         first = healer.thread

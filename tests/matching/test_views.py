@@ -52,7 +52,7 @@ def result_ids(html: str, challenges: dict) -> set[str]:
 
 
 def test_search_chinese_english_and_mixed(client, catalogue):
-    found = lambda q: result_ids(page(client.get("/matching/search", query_string={"q": q})),  # noqa: E731
+    found = lambda q: result_ids(page(client.get("/challenges/", query_string={"q": q})),  # noqa: E731
                                  catalogue)
     assert found("鞋底") == {"shoes"}  # the draft about 鞋底 stays hidden
     assert found("plc") == {"plc"}
@@ -62,26 +62,26 @@ def test_search_chinese_english_and_mixed(client, catalogue):
 
 
 def test_search_highlights_and_escapes(client, catalogue):
-    html = page(client.get("/matching/search", query_string={"q": "TR90 注塑"}))
+    html = page(client.get("/challenges/", query_string={"q": "TR90 注塑"}))
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
     assert "<mark>tr90</mark>" in html.lower()
 
 
 def test_search_filters_facets_sort_and_pages(client, catalogue):
-    html = page(client.get("/matching/search"))
+    html = page(client.get("/challenges/"))
     assert "鞋革</a> (1)" in html and "智能锁</a> (1)" in html
-    html = page(client.get("/matching/search", query_string={"industry": "smart_lock"}))
+    html = page(client.get("/challenges/", query_string={"industry": "smart_lock"}))
     assert result_ids(html, catalogue) == {"plc"}
-    html = page(client.get("/matching/search", query_string={"bounty_min": "50",
+    html = page(client.get("/challenges/", query_string={"bounty_min": "50",
                                                              "bounty_max": "100"}))
     assert result_ids(html, catalogue) == {"shoes"}
     soon = (utcnow() + timedelta(days=10)).date().isoformat()
-    html = page(client.get("/matching/search", query_string={"deadline_to": soon}))
+    html = page(client.get("/challenges/", query_string={"deadline_to": soon}))
     assert result_ids(html, catalogue) == {"xss"}
-    html = page(client.get("/matching/search", query_string={"state": "completed"}))
+    html = page(client.get("/challenges/", query_string={"status": "completed"}))
     assert result_ids(html, catalogue) == {"xss"}
-    html = page(client.get("/matching/search", query_string={"sort": "bounty"}))
+    html = page(client.get("/challenges/", query_string={"sort": "bounty"}))
     ids = [c.id for c in (catalogue["plc"], catalogue["shoes"], catalogue["xss"])]
     positions = [html.index(f'href="/challenges/{i}"') for i in ids]
     assert positions == sorted(positions)
@@ -92,21 +92,21 @@ def test_search_pagination(client, app):
     owner = create_user(Role.enterprise)
     made = [create_challenge(owner, state=ChallengeState.open, title=f"伺服电机控制{i}",
                              bounty_yuan=100_000 * (i + 1)) for i in range(23)]
-    html = page(client.get("/matching/search", query_string={"q": "伺服", "sort": "bounty"}))
+    html = page(client.get("/challenges/", query_string={"q": "伺服", "sort": "bounty"}))
     assert "第 1 / 2 页" in html and 'rel="next"' in html
     assert f'href="/challenges/{made[-1].id}"' in html
-    html = page(client.get("/matching/search",
+    html = page(client.get("/challenges/",
                            query_string={"q": "伺服", "sort": "bounty", "page": 2}))
     assert f'href="/challenges/{made[0].id}"' in html
     assert f'href="/challenges/{made[-1].id}"' not in html
 
 
 def test_nothing_found_page_helps(client, catalogue):
-    html = page(client.get("/matching/search",
+    html = page(client.get("/challenges/",
                            query_string={"q": "鞋底", "industry": "smart_lock"}))
     assert "没有找到" in html
     assert "试试去掉筛选条件" in html
-    assert 'href="/matching/search?q=%E9%9E%8B%E5%BA%95"' in html  # the query without the filter
+    assert 'href="/challenges/?q=%E9%9E%8B%E5%BA%95"' in html  # the query without the filter
     assert "热门产业" in html and "industry=footwear" in html
 
 
@@ -115,15 +115,15 @@ def test_nothing_found_page_helps(client, catalogue):
     "x" * 5000, "１２３ＡＢＣ", "\u200b\ufeff", "😀🔧",
 ])
 def test_hostile_queries_never_error(client, catalogue, q):
-    assert client.get("/matching/search", query_string={"q": q}).status_code == 200
+    assert client.get("/challenges/", query_string={"q": q}).status_code == 200
 
 
 @pytest.mark.parametrize("args", [
     {"page": "-3"}, {"page": "abc"}, {"page": "99999999999"}, {"bounty_min": "x"},
-    {"deadline_from": "2026-13-45"}, {"industry": "nope"}, {"state": "draft"}, {"sort": "drop"},
+    {"deadline_from": "2026-13-45"}, {"industry": "nope"}, {"status": "draft"}, {"sort": "drop"},
 ])
 def test_odd_parameters_are_ignored(client, catalogue, args):
-    html = page(client.get("/matching/search", query_string=args))
+    html = page(client.get("/challenges/", query_string=args))
     assert "鞋底草稿" not in html
 
 
@@ -241,7 +241,7 @@ def test_sealed_bids_never_shown_before_the_deadline(app, login_as, catalogue):
         "reviewer": login_as(create_user(Role.reviewer)),
         "admin": login_as(create_user(Role.admin)),
     }
-    urls = [f"/matching/search?q={secret}", "/matching/search?q=鞋底",
+    urls = [f"/challenges/?q={secret}", "/challenges/?q=鞋底",
             f"/challenges/{shoes.id}", f"/challenges/{shoes.id}/bids", "/matching/for-me"]
     for role, client in {**others, "colleague": login_as(colleague)}.items():
         for url in urls:
@@ -271,3 +271,44 @@ def test_evaluation_page_ranks_bids_with_scores_and_escaped_highlights(app, logi
     assert "<script>x()</script>" not in html and "&lt;script&gt;" in html
     assert "<b>产线</b>" not in html
     assert page(login_as(reviewer).get(f"/challenges/{challenge.id}/bids")).count("<mark>") > 0
+
+
+def test_the_hall_is_the_search_page_and_the_old_address_leads_there(client, catalogue):
+    html = page(client.get("/challenges/", query_string={"q": "鞋底", "status": "open"}))
+    assert result_ids(html, catalogue) == {"shoes"}
+    assert 'name="q"' in html and 'value="鞋底"' in html  # the box keeps the query
+    assert "<mark>鞋底</mark>" in html
+    response = client.get("/matching/search", query_string={"q": "鞋底", "state": "open"})
+    assert response.status_code == 301
+    assert response.location == "/challenges/?q=%E9%9E%8B%E5%BA%95&status=open"
+
+
+def test_filters_facets_and_pages_keep_the_query(client, app):
+    owner = create_user(Role.enterprise)
+    for i in range(23):
+        create_challenge(owner, state=ChallengeState.open, title=f"伺服电机控制{i}",
+                         industry=Industry.smart_lock)
+    html = page(client.get("/challenges/", query_string={"q": "伺服"}))
+    assert 'href="/challenges/?q=%E4%BC%BA%E6%9C%8D&amp;industry=smart_lock"' in html
+    assert 'href="/challenges/?page=2&amp;q=%E4%BC%BA%E6%9C%8D"' in html
+
+
+def test_the_home_page_has_the_search_box(client, catalogue):
+    html = page(client.get("/"))
+    assert 'action="/challenges/"' in html and 'name="q"' in html
+
+
+def test_an_institute_already_bidding_is_not_offered_an_invitation(app, login_as, catalogue):
+    shoes = catalogue["shoes"]
+    bidder = create_org(OrgKind.institute, name="已揭榜鞋材所", expertise="鞋底注塑与快速换模",
+                        keywords="注塑 换模 鞋底")
+    create_bid(shoes, create_user(Role.institute, organization=bidder), state=BidState.draft)
+    other = create_org(OrgKind.institute, name="鞋材研究院", expertise="鞋底注塑与快速换模技术",
+                       keywords="注塑 换模")
+    owner_client = login_as(catalogue["owner"])
+    html = page(owner_client.get(f"/challenges/{shoes.id}"))
+    assert other.name in html and bidder.name not in html
+    response = owner_client.post(f"/matching/challenges/{shoes.id}/invite",
+                                 data={"organization_id": bidder.id}, follow_redirects=True)
+    assert "无需邀请该单位" in page(response)
+    assert db.session.execute(sa.select(Invitation)).first() is None

@@ -104,3 +104,22 @@ def test_chart_escapes_labels_and_scales_bars():
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "b&amp;c" in svg
     assert "&lt;b&gt;" in svg
     assert 'width="300"' in svg and 'width="150"' in svg and 'width="0"' in svg
+
+
+def test_home_and_statistics_show_one_bounty_total(dataset, client):
+    figures = stats.compute(staff=False)
+    home = client.get("/").get_data(as_text=True)
+    page = client.get("/stats").get_data(as_text=True)
+    shown = "280 万元"  # the published challenges' bounties: 100 + 20 + 10 (流榜) + 150 万元
+    assert figures.bounty_total == 2_800_000 == services.bounty_total()
+    assert f"<strong>{shown}</strong> 悬赏总额" in home
+    assert f'<dd id="bounty-total">{shown}</dd>' in page
+
+
+def test_the_demo_spends_time_in_each_stage(app):
+    from bounty.demo import load_demo
+
+    load_demo()
+    medians = {s.label: s.median_days for s in stats.stage_times() if s.count}
+    assert set(medians) >= {"审题", "揭榜期", "评选", "揭榜结果审核", "攻关", "验收"}
+    assert all(days and days >= 1 for days in medians.values()), medians
