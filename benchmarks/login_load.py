@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUNTY = Path(sys.executable).with_name("bounty")
-PAGES = ["/", "/challenges/", "/matching/search?q=%E6%B3%A8%E5%A1%91", "/challenges/1"]
+PAGES = ["/", "/challenges/", "/challenges/?q=%E6%B3%A8%E5%A1%91", "/challenges/1"]
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 

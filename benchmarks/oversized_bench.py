@@ -8,7 +8,7 @@ database it creates), each with ``--challenges`` open challenges in the platform
 genre, indexed as ``bounty reindex`` does; in the second, one challenge's 需求背景 is
 overwritten *directly in the database* with 3 MB of text that matches every query (as
 a row from before the input limits, or an import, would be) before indexing. Then it
-times public searches (``GET /matching/search?q=...`` through the app, queries from a
+times public searches (``GET /challenges/?q=...``, the hall through the app, queries from a
 fixed list) on both in turn, request by request, so that the load of a shared machine
 weighs on both alike; every other search sorts newest first, where the big (newest)
 challenge always shows.
@@ -106,13 +106,13 @@ def measure(clients: dict, requests: int) -> tuple[dict[str, dict[str, float]], 
     times: dict[str, list[float]] = {name: [] for name in clients}
     for i in range(4):  # warm up caches and the index readers
         for client in clients.values():
-            client.get("/matching/search", query_string=search_args(i))
+            client.get("/challenges/", query_string=search_args(i))
     big_hits = 0
     names = list(clients)
     for i in range(requests):
         for name in (names if i % 2 == 0 else names[::-1]):
             t0 = time.perf_counter()
-            response = clients[name].get("/matching/search", query_string=search_args(i))
+            response = clients[name].get("/challenges/", query_string=search_args(i))
             times[name].append((time.perf_counter() - t0) * 1000)
             if response.status_code != 200:
                 sys.exit(f"search answered {response.status_code}")
