@@ -116,7 +116,7 @@ def test_a_page_past_the_limit_is_not_found_and_a_negative_one_is_the_first(clie
 
 
 def test_search_dates_out_of_range_are_dropped_and_said(client):
-    response = client.get("/matching/search", query_string={"q": "模温",
+    response = client.get("/challenges/", query_string={"q": "模温",
                                                             "deadline_from": "0001-01-01",
                                                             "deadline_to": "9999-12-31"})
     assert response.status_code == 422

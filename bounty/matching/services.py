@@ -194,9 +194,11 @@ def _search_without_index(q: str, params: SearchParams, page: int,
     if q.strip():
         query = query.where(Challenge.title.contains(q.strip(), autoescape=True))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = db.session.execute(query.order_by(Challenge.id.desc())
-                              .offset((page - 1) * pagesize).limit(pagesize)).scalars()
-    results = [_challenge_result(c, 0.0, []) for c in rows]
+    ids = db.session.execute(query.with_only_columns(Challenge.id)
+                             .order_by(Challenge.id.desc())
+                             .offset((page - 1) * pagesize).limit(pagesize)).scalars().all()
+    rows = _public_challenges(ids)  # bounded texts, as for indexed results
+    results = [_challenge_result(rows[i], 0.0, []) for i in ids if i in rows]
     return SearchPage(results, total, page, max(1, -(-total // pagesize)), {}, [],
                       degraded=True)
 

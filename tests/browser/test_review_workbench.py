@@ -54,7 +54,7 @@ def _login(page, url: str, email: str) -> None:
     page.goto(url + "/accounts/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.click("button[type=submit]")
+    page.locator("main form button[type=submit]").click()
     page.wait_for_load_state()
 
 

@@ -41,7 +41,7 @@ def test_a_reviewer_reads_the_semantic_evidence(live_server, page, artifacts_dir
     page.goto(live_server.url + "/accounts/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.click("button[type=submit]")
+    page.locator("main form button[type=submit]").click()
     page.wait_for_load_state()
 
     page.goto(f"{live_server.url}/challenges/{challenge_id}/bids")
