@@ -9,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from ..challenges.models import PUBLIC_STATES, Category, ChallengeState, Industry
-from ..inputs import MAX_PAGE, DateInRange
+from ..inputs import DateInRange, page_arg
 from .services import MAX_QUERY_CHARS, SearchParams
 
 SORTS = [
@@ -42,7 +42,6 @@ class SearchForm(FlaskForm):
     deadline_to = DateField(_l("截止日期至"), validators=[Optional(), DateInRange()])
     sort = SelectField(_l("排序"), choices=[SelectChoice(v, label) for v, label in SORTS],
                        default="relevance", validators=[Optional()])
-    page = IntegerField(validators=[Optional(), NumberRange(min=1, max=MAX_PAGE)])
 
     def __init__(self, formdata) -> None:  # noqa: ANN001
         super().__init__(formdata=formdata)
@@ -71,7 +70,7 @@ class SearchForm(FlaskForm):
             industry=ok(self.industry), category=ok(self.category), state=ok(self.status),
             bounty_min=wan(self.bounty_min), bounty_max=wan(self.bounty_max),
             deadline_from=ok(self.deadline_from), deadline_to=ok(self.deadline_to),
-            sort=ok(self.sort) or "relevance", page=ok(self.page) or 1,
+            sort=ok(self.sort) or "relevance", page=page_arg(),  # past the last page: 404
         )
 
 

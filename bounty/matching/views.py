@@ -20,7 +20,7 @@ from ..accounts.models import Organization, Role
 from ..challenges.views import get_challenge
 from ..errors import DomainError
 from ..extensions import db
-from ..inputs import page_arg, parse_id
+from ..inputs import parse_id
 from . import services, similarity
 from .forms import InviteForm, SearchForm
 
@@ -34,7 +34,6 @@ _RANGES = {"bounty": ("bounty_min", "bounty_max"), "deadline": ("deadline_from",
 def hall():
     """The challenge hall: every public challenge, with one search box, filters, facets and
     sorting; with ``q`` it is the search results page, ranked by the matcher."""
-    page_arg()  # a page past MAX_PAGE is a 404 here as on every list
     form = SearchForm(request.args)
     params = form.params()
     result = services.search_challenges(
