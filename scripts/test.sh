@@ -157,7 +157,8 @@ RUN_LOG=$(mktemp "${TMPDIR:-/tmp}/bounty-pytest.XXXXXX")
 # Add up the counts on pytest's closing line ("3 failed, 40 passed, 1 skipped in 9.1s").
 count_results() {
     local line n
-    line=$(grep -E '^=* ?[0-9]+ (passed|failed|skipped|errors?|deselected|xfailed|xpassed)' "$1" |
+    line=$(sed 's/\x1b\[[0-9;]*m//g' "$1" |
+        grep -E '^=* ?[0-9]+ (passed|failed|skipped|errors?|deselected|xfailed|xpassed)' |
         tail -n 1 || true)
     for kind in passed failed skipped error errors; do
         n=$(grep -oE "[0-9]+ $kind\b" <<<"$line" | grep -oE '^[0-9]+' || echo 0)
@@ -181,7 +182,11 @@ run_suite() { # NAME [VAR=VALUE...] -- PYTEST_ARGS...
     say "pytest on $name"
     t0=$(now)
     set +e
-    env -u BOUNTY_TEST_DATABASE_URL "${envs[@]}" "$VENV/bin/python" -m pytest -q -ra "$@" 2>&1 |
+    local args=() arg
+    for arg in "$@"; do # -q is ours already: -qq would drop the closing line we count
+        [ "$arg" = -q ] || args+=("$arg")
+    done
+    env -u BOUNTY_TEST_DATABASE_URL "${envs[@]}" "$VENV/bin/python" -m pytest -q -ra "${args[@]}" 2>&1 |
         tee -i "$RUN_LOG"
     rc=${PIPESTATUS[0]}
     set -e

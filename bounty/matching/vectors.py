@@ -128,8 +128,14 @@ class _Matrix:
     rows: dict[str, int] = field(default_factory=dict)
     data: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     size: int = 0
-    synced_at: float = 0.0  # time.time() of the last refresh's start
-    checked: float = 0.0  # time.monotonic() of the last refresh
+    synced_at: float = 0.0  # time.time() of the last successful refresh's start
+    checked: float = 0.0  # time.monotonic() of the last refresh's end
+    due: float = 0.0  # time.monotonic() when the next refresh is due
+    refreshing: bool = False
+    # the overlap window's rows as last read (doc id -> stored updated_at): a row read
+    # again unchanged is not fetched again
+    recent: dict[str, object] = field(default_factory=dict)
+    loading: threading.Lock = field(default_factory=threading.Lock)
 
     def put(self, doc_id: str, vector: np.ndarray) -> None:
         row = self.rows.get(doc_id)
@@ -203,9 +209,9 @@ class DbVectorStore:
     """Vectors from the ``doc_vectors`` table of one model.
 
     Whole-kind searches read an in-memory float32 matrix per resident kind, loaded on
-    first use and refreshed (only rows updated since the last look) at most every
-    ``REFRESH_SECONDS``, so vectors the worker stores — in this process or another —
-    are searched within seconds. A row that cannot be decoded is skipped with a log
+    first use and refreshed in a background thread (only rows updated since the last
+    look) at most every ``REFRESH_SECONDS``, so vectors the worker stores — in this
+    process or another — are searched within seconds and no request waits for them. A row that cannot be decoded is skipped with a log
     line. ``connect`` gives a SQLAlchemy connection context (the app's engine).
     """
 
@@ -295,35 +301,87 @@ class DbVectorStore:
         return v[0] if v is not None and len(v) == 1 else None
 
     def _matrix(self, kind: str, role: str) -> _Matrix:
+        """The resident matrix of ``kind``: loaded on first use (the caller waits), then
+        refreshed in a background thread when due, so no request waits for a refresh
+        (after a bulk ``bounty embed`` the overlap window alone holds every new row)."""
         with self._lock:
             matrix = self._matrices.setdefault((kind, role), _Matrix())
-            if time.monotonic() - matrix.checked >= REFRESH_SECONDS or not matrix.checked:
+            due = not matrix.checked or time.monotonic() >= matrix.due
+            if not due or matrix.refreshing:
+                first = False
+            else:
+                matrix.refreshing = True
+                first = not matrix.checked
+                if first:
+                    matrix.loading.acquire()
+                else:
+                    threading.Thread(target=self._refresh, args=(kind, role, matrix),
+                                     name=f"vectors-{kind}-{role}", daemon=True).start()
+        if first:
+            try:
                 self._refresh(kind, role, matrix)
-            return matrix
+            finally:
+                matrix.loading.release()
+        elif not matrix.checked:  # another request is loading it: wait for that load
+            with matrix.loading:
+                pass
+        return matrix
 
     def _refresh(self, kind: str, role: str, matrix: _Matrix) -> None:
+        """Read the rows updated since the last look (less the overlap window), then
+        only the vectors of those that changed since they were last read."""
         import sqlalchemy as sa
 
         t, of_model = self._select()
-        started = time.time()
-        query = sa.select(t.c.doc_id, t.c.dim, t.c.vector).where(
-            of_model, t.c.kind == kind, t.c.role == role)
-        if matrix.synced_at:
-            since = datetime.fromtimestamp(matrix.synced_at - REFRESH_OVERLAP_SECONDS, UTC)
-            query = query.where(t.c.updated_at >= since)
+        started, clock = time.time(), time.monotonic()
         try:
             with self.connect() as conn:
-                for doc_id, dim, data in conn.execute(query):
-                    v = unpack(data, dim)
-                    if v is None or len(v) != 1:
-                        log.warning("doc_vectors: unreadable %s %s vector skipped", kind, doc_id)
-                        continue
-                    if matrix.size and v.shape[1] != matrix.data.shape[1]:
-                        continue
-                    matrix.put(doc_id, v[0])
+                if not matrix.synced_at:
+                    changed = self._read(conn, sa.select(t.c.doc_id, t.c.dim, t.c.vector).where(
+                        of_model, t.c.kind == kind, t.c.role == role), kind, matrix)
+                else:
+                    changed = self._read_recent(conn, t, of_model, kind, role, matrix)
         except Exception:  # never fail a search on the vectors: it goes lexical
             log.exception("doc_vectors: refresh of %s failed; ranking stays lexical", kind)
+        else:
+            matrix.synced_at = started
+            if changed:
+                log.debug("doc_vectors: %d %s vectors refreshed", changed, kind)
+        finally:
+            took = time.monotonic() - clock
             matrix.checked = time.monotonic()
-            return
-        matrix.synced_at = started
-        matrix.checked = time.monotonic()
+            # a slow refresh (a large window after a bulk load) runs less often
+            matrix.due = matrix.checked + max(REFRESH_SECONDS, 10 * took)
+            matrix.refreshing = False
+
+    def _read_recent(self, conn, t, of_model, kind: str, role: str,  # noqa: ANN001
+                     matrix: _Matrix) -> int:
+        import sqlalchemy as sa
+
+        since = datetime.fromtimestamp(matrix.synced_at - REFRESH_OVERLAP_SECONDS, UTC)
+        stamps = sa.type_coerce(t.c.updated_at, sa.String)  # compared as stored
+        recent = {doc_id: stamp for doc_id, stamp in conn.execute(
+            sa.select(t.c.doc_id, stamps).where(of_model, t.c.kind == kind, t.c.role == role,
+                                                t.c.updated_at >= since))}
+        wanted = [d for d, stamp in recent.items() if matrix.recent.get(d) != stamp]
+        matrix.recent = recent
+        changed = 0
+        for start in range(0, len(wanted), 500):
+            changed += self._read(conn, sa.select(t.c.doc_id, t.c.dim, t.c.vector).where(
+                of_model, t.c.kind == kind, t.c.role == role,
+                t.c.doc_id.in_(wanted[start:start + 500])), kind, matrix)
+        return changed
+
+    @staticmethod
+    def _read(conn, query, kind: str, matrix: _Matrix) -> int:  # noqa: ANN001
+        count = 0
+        for doc_id, dim, data in conn.execute(query):
+            v = unpack(data, dim)
+            if v is None or len(v) != 1:
+                log.warning("doc_vectors: unreadable %s %s vector skipped", kind, doc_id)
+                continue
+            if matrix.size and v.shape[1] != matrix.data.shape[1]:
+                continue
+            matrix.put(doc_id, v[0])
+            count += 1
+        return count

@@ -7,6 +7,7 @@ short text embeds in tens of milliseconds on this machine.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import pytest
@@ -201,8 +202,40 @@ def test_vectors_stored_by_another_process_are_searched_within_seconds(app, topi
                              model=matcher.embedder.key, text_hash="x", dim=len(vector),
                              vector=vectors_mod.pack(vector[None, :]), updated_at=utcnow()))
     db.session.commit()
-    after = matcher.store.similarities("challenge", vector)
+    deadline = time.monotonic() + 10  # refreshed in the background, not on the request
+    while str(late.id) not in (after := matcher.store.similarities("challenge", vector)):
+        assert time.monotonic() < deadline, "the new vector was never searched"
+        time.sleep(0.05)
     assert str(late.id) not in before and after[str(late.id)] == pytest.approx(1.0, abs=2e-3)
+
+
+def test_a_refresh_fetches_only_the_vectors_that_changed(app, topics, monkeypatch):
+    """Rows in the overlap window are listed again on every refresh, but a row read
+    before and unchanged is not fetched and decoded again (after a bulk embed the
+    window holds every row)."""
+    store = get_matcher().store
+    store._matrices.clear()
+    matrix = store._matrix("challenge", "passage")
+    assert matrix.size == len(TOPICS)
+    fetched = []
+    real = store._read
+    monkeypatch.setattr(store, "_read", lambda conn, query, kind, m: fetched.append(
+        n := real(conn, query, kind, m)) or n)
+    store._refresh("challenge", "passage", matrix)  # the first look at the window
+    assert sum(fetched) == len(TOPICS)
+    store._refresh("challenge", "passage", matrix)
+    assert sum(fetched) == len(TOPICS)  # nothing fetched again
+    moved = str(topics[2].id)
+    db.session.execute(sa.update(DocVector).where(
+        DocVector.doc_id == moved, DocVector.kind == "challenge", DocVector.role == "passage")
+        .values(vector=vectors_mod.pack(matrix.data[matrix.rows[str(topics[0].id)]][None, :]),
+                updated_at=utcnow()))
+    db.session.commit()
+    fetched.clear()
+    store._refresh("challenge", "passage", matrix)
+    assert sum(fetched) == 1
+    assert np.allclose(matrix.data[matrix.rows[moved]], matrix.data[matrix.rows[str(topics[0].id)]],
+                       atol=2e-3)
 
 
 def test_embed_command_fills_missing_vectors_and_resumes(app, runner, monkeypatch):
