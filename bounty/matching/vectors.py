@@ -336,11 +336,13 @@ class DbVectorStore:
         started, clock = time.time(), time.monotonic()
         try:
             with self.connect() as conn:
-                if not matrix.synced_at:
+                if not matrix.synced_at:  # the window's stamps first: a row changed
+                    # while the whole kind is read is fetched again next time
+                    matrix.recent = self._window(conn, kind, role, started)
                     changed = self._read(conn, sa.select(t.c.doc_id, t.c.dim, t.c.vector).where(
                         of_model, t.c.kind == kind, t.c.role == role), kind, matrix)
                 else:
-                    changed = self._read_recent(conn, t, of_model, kind, role, matrix)
+                    changed = self._read_recent(conn, kind, role, matrix)
         except Exception:  # never fail a search on the vectors: it goes lexical
             log.exception("doc_vectors: refresh of %s failed; ranking stays lexical", kind)
         else:
@@ -354,15 +356,22 @@ class DbVectorStore:
             matrix.due = matrix.checked + max(REFRESH_SECONDS, 10 * took)
             matrix.refreshing = False
 
-    def _read_recent(self, conn, t, of_model, kind: str, role: str,  # noqa: ANN001
-                     matrix: _Matrix) -> int:
+    def _window(self, conn, kind: str, role: str, now: float) -> dict[str, object]:  # noqa: ANN001
+        """The rows updated within the overlap window before ``now``: doc id -> the
+        stored ``updated_at``, compared as stored."""
         import sqlalchemy as sa
 
-        since = datetime.fromtimestamp(matrix.synced_at - REFRESH_OVERLAP_SECONDS, UTC)
-        stamps = sa.type_coerce(t.c.updated_at, sa.String)  # compared as stored
-        recent = {doc_id: stamp for doc_id, stamp in conn.execute(
-            sa.select(t.c.doc_id, stamps).where(of_model, t.c.kind == kind, t.c.role == role,
-                                                t.c.updated_at >= since))}
+        t, of_model = self._select()
+        since = datetime.fromtimestamp(now - REFRESH_OVERLAP_SECONDS, UTC)
+        stamps = sa.type_coerce(t.c.updated_at, sa.String)
+        return dict(conn.execute(sa.select(t.c.doc_id, stamps).where(
+            of_model, t.c.kind == kind, t.c.role == role, t.c.updated_at >= since)).all())
+
+    def _read_recent(self, conn, kind: str, role: str, matrix: _Matrix) -> int:  # noqa: ANN001
+        import sqlalchemy as sa
+
+        t, of_model = self._select()
+        recent = self._window(conn, kind, role, matrix.synced_at)
         wanted = [d for d, stamp in recent.items() if matrix.recent.get(d) != stamp]
         matrix.recent = recent
         changed = 0
