@@ -54,7 +54,7 @@ def merge_tf(parts: Sequence[tuple[np.ndarray, np.ndarray]], n: int,
             seen[ids] = True
         docs = np.flatnonzero(seen)
         return docs, acc[docs]
-    docs = np.unique(np.concatenate([ids for ids, _ in parts])).astype(np.int64)
+    docs = unique(np.concatenate([ids for ids, _ in parts])).astype(np.int64)
     acc = np.zeros(len(docs))
     for ids, v in parts:
         acc[np.searchsorted(docs, ids)] += v
@@ -94,6 +94,19 @@ def accumulate(postings: Sequence[tuple[float, np.ndarray, np.ndarray]], n: int,
     return docs, acc[docs]
 
 
+def unique(values: np.ndarray, *, return_index: bool = False):  # noqa: ANN201
+    """``np.unique`` of integers by a stable sort (with ``return_index``: where each
+    value first occurs). numpy 2.4's hash-based ``np.unique`` (and ``union1d``) took
+    1.5-2.8 s on 60,000 document numbers on this machine; the sort takes under 1 ms."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.ones(len(ordered), bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    if return_index:
+        return ordered[first], order[first]
+    return ordered[first]
+
+
 def matching(postings: Iterable[np.ndarray], n: int, allowed: np.ndarray | None) -> np.ndarray:
     """The documents (of ``allowed``) in any of ``postings``, unscored."""
     hit = np.zeros(n, bool)
@@ -108,7 +121,7 @@ def union(docs: np.ndarray, values: np.ndarray, other: np.ndarray, other_values:
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Both sides aligned over their union: documents, ``values`` (0 where missing) and
     ``other_values`` (NaN where missing)."""
-    out = np.union1d(docs, other)
+    out = unique(np.concatenate([docs, other]))
     left = np.zeros(len(out))
     left[np.searchsorted(out, docs)] = values
     right = np.full(len(out), np.nan)
@@ -198,7 +211,7 @@ def counts(labels: list[Any], codes: np.ndarray, docs: np.ndarray) -> dict[Any, 
         if len(wanted) <= 64:
             first = {code: int(np.argmax(c == code)) for code in wanted}
         else:
-            values, where = np.unique(c, return_index=True)
+            values, where = unique(c, return_index=True)
             first = dict(zip(values.tolist(), where.tolist(), strict=True))
     ranked = sorted(present, key=lambda code: (-n[code], first.get(code, 0)))
     return {labels[code]: n[code] for code in ranked if labels[code]}
