@@ -211,8 +211,8 @@ class DbVectorStore:
     Whole-kind searches read an in-memory float32 matrix per resident kind, loaded on
     first use and refreshed in a background thread (only rows updated since the last
     look) at most every ``REFRESH_SECONDS``, so vectors the worker stores — in this
-    process or another — are searched within seconds and no request waits for them. A row that cannot be decoded is skipped with a log
-    line. ``connect`` gives a SQLAlchemy connection context (the app's engine).
+    process or another — are searched within seconds and no request waits for them. A
+    row that cannot be decoded is skipped with a log line. ``connect`` gives a SQLAlchemy connection context (the app's engine).
     """
 
     def __init__(self, connect, model: str) -> None:  # noqa: ANN001
