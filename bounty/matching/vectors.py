@@ -212,7 +212,8 @@ class DbVectorStore:
     first use and refreshed in a background thread (only rows updated since the last
     look) at most every ``REFRESH_SECONDS``, so vectors the worker stores — in this
     process or another — are searched within seconds and no request waits for them. A
-    row that cannot be decoded is skipped with a log line. ``connect`` gives a SQLAlchemy connection context (the app's engine).
+    row that cannot be decoded is skipped with a log line. ``connect`` gives a
+    SQLAlchemy connection context (the app's engine).
     """
 
     def __init__(self, connect, model: str) -> None:  # noqa: ANN001
