@@ -137,11 +137,18 @@ class _Matrix:
     recent: dict[str, object] = field(default_factory=dict)
     loading: threading.Lock = field(default_factory=threading.Lock)
 
+    def reserve(self, rows: int, dim: int | None) -> None:
+        """Room for ``rows`` vectors of ``dim`` (the first load sizes the matrix exactly)."""
+        if dim and rows > len(self.data) and not self.size:
+            self.data = np.zeros((rows, dim), np.float32)
+
     def put(self, doc_id: str, vector: np.ndarray) -> None:
         row = self.rows.get(doc_id)
         if row is None:
             if self.size == len(self.data) or self.data.shape[1] != vector.shape[0]:
-                grown = np.zeros((max(64, 2 * self.size), vector.shape[0]), np.float32)
+                # an eighth more room: resident memory stays within 1/8 of the vectors
+                grown = np.zeros((max(64, self.size + self.size // 8), vector.shape[0]),
+                                 np.float32)
                 if self.size:
                     grown[: self.size] = self.data[: self.size]
                 self.data = grown
@@ -340,6 +347,9 @@ class DbVectorStore:
                 if not matrix.synced_at:  # the window's stamps first: a row changed
                     # while the whole kind is read is fetched again next time
                     matrix.recent = self._window(conn, kind, role, started)
+                    matrix.reserve(*conn.execute(sa.select(sa.func.count(), sa.func.max(t.c.dim))
+                                                 .where(of_model, t.c.kind == kind,
+                                                        t.c.role == role)).one())
                     changed = self._read(conn, sa.select(t.c.doc_id, t.c.dim, t.c.vector).where(
                         of_model, t.c.kind == kind, t.c.role == role), kind, matrix)
                 else:
