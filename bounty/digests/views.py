@@ -27,30 +27,6 @@ from .models import (
 log = logging.getLogger(__name__)
 bp = Blueprint("digests", __name__, url_prefix="/digests")
 
-DEFAULTS = {
-    "DIGEST_DAILY_HOUR": 8,
-    "DIGEST_DAILY_MINUTE": 0,
-    "DIGEST_WEEKLY_DAY": "mon",
-    "DIGEST_MAX_ITEMS": 20,
-    "MAIL_TIMEOUT": 30,
-    "OUTBOX_BATCH_SIZE": 100,
-    "OUTBOX_WORKERS": 2,  # parallel SMTP connections of one drain
-    "OUTBOX_MAX_ATTEMPTS": 12,
-    "OUTBOX_BACKOFF_SECONDS": 60,
-    "OUTBOX_BACKOFF_MAX": 3600,
-    "OUTBOX_LEASE_SECONDS": 15 * 60,
-    "OUTBOX_LEASE_EXPIRED": "requeue",  # or "fail": see bounty/digests/outbox.py
-    "UNSUBSCRIBE_MAX_AGE": 366 * 24 * 3600,
-}
-
-
-@bp.record_once
-def _setup(state) -> None:
-    for key, value in DEFAULTS.items():
-        state.app.config.setdefault(key, value)
-    from . import notifications  # noqa: F401  (connects the signal receivers)
-
-
 @bp.after_app_request
 def _remember_challenge_visit(response):
     """A logged-in user who opened a challenge gets its deadline reminder."""

@@ -1,205 +1,38 @@
-"""科技大市场挂牌: a completed challenge's result offered on the technology market.
-
-The owner of a result (the enterprise that posted the challenge, or the
-winning institute) lists it; a reviewer approves, returns or rejects; an
-approved listing gets a number (OH-KJSC-<year>-<seq>) and appears on the
-public market page until the owner records a deal or withdraws it.
-"""
+"""科技大市场 rules: listing, revising, deciding, deals, withdrawal, the public market."""
 
 from __future__ import annotations
 
-import enum
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.datastructures import FileStorage
 
-from ..accounts.models import Organization, Role, User
+from ..accounts.models import Organization
 from ..audit import record_event
 from ..challenges import workflow
 from ..challenges.attachments import CheckedUpload, check_upload
 from ..challenges.models import MAX_BOUNTY_YUAN, Challenge, ChallengeState
-from ..challenges.services import register_event_subject
-from ..enums import LabelledEnum
-from ..errors import DomainError, PermissionDenied, TransitionRefused
+from ..errors import DomainError, InvalidField, PermissionDenied, TransitionRefused
 from ..extensions import db
-from ..limits import bounded_text
-from ..timeutil import UTCDateTime, to_local, utcnow
+from ..registry.services import FileBatch, register_registry_kind
+from ..review.models import StageKey
+from ..timeutil import to_local, utcnow
 from ..transactions import atomic
-from .certification import is_staff
-from .models import Outcome
-from .registry import (
-    OUTCOME_ACTIONS,
-    FileBatch,
-    InvalidSubmission,
-    Lifecycle,
-    Party,
-    RegistryDecision,
-    RegistryDocument,
-    Transition,
-    check_version,
-    next_number,
-    retrying,
+from .models import (
+    ACTIVE_LISTING_STATES,
+    IP_DOCUMENT,
+    LIFECYCLE,
+    LISTING_PREFIX,
+    PUBLIC_LISTING_STATES,
+    REGISTRATION_RE,
+    ListingState,
+    MarketDeal,
+    MarketListing,
+    TransactionType,
 )
-
-LISTING_PREFIX = "OH-KJSC"
-IP_DOCUMENT = "ip"
-REGISTRATION_RE = re.compile(r"^[0-9A-Za-z-]{6,40}$")
-
-
-def _enum(cls: type[enum.Enum], length: int = 30) -> sa.Enum:
-    return sa.Enum(cls, native_enum=False, length=length, validate_strings=True)
-
-
-class TransactionType(LabelledEnum):
-    transfer = "transfer"
-    licence = "licence"
-    equity = "equity"
-    service = "service"
-
-
-TRANSACTION_LABELS = {
-    TransactionType.transfer: _l("转让"),
-    TransactionType.licence: _l("许可"),
-    TransactionType.equity: _l("作价入股"),
-    TransactionType.service: _l("技术服务"),
-}
-TransactionType.label_map = TRANSACTION_LABELS
-
-
-class ListingState(LabelledEnum):
-    submitted = "submitted"
-    returned = "returned"
-    rejected = "rejected"
-    listed = "listed"
-    traded = "traded"
-    withdrawn = "withdrawn"
-
-
-LISTING_STATE_LABELS = {
-    ListingState.submitted: _l("待审核"),
-    ListingState.returned: _l("退回修改"),
-    ListingState.rejected: _l("不予通过"),
-    ListingState.listed: _l("挂牌中"),
-    ListingState.traded: _l("已成交"),
-    ListingState.withdrawn: _l("已撤牌"),
-}
-ListingState.label_map = LISTING_STATE_LABELS
-
-# What the public sees on the market page.
-PUBLIC_LISTING_STATES = frozenset({ListingState.listed, ListingState.traded})
-# An organisation has at most one of these per challenge at a time.
-ACTIVE_LISTING_STATES = frozenset({ListingState.submitted, ListingState.returned,
-                                   ListingState.listed})
-
-
-class MarketListing(db.Model):
-    """A result offered on the technology market."""
-
-    __tablename__ = "market_listings"
-    __table_args__ = (
-        sa.CheckConstraint(f"price_yuan IS NULL OR (price_yuan > 0 AND price_yuan <= "
-                           f"{MAX_BOUNTY_YUAN})", name="price"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    challenge_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("challenges.id", ondelete="CASCADE"), index=True
-    )
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
-    created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    title: Mapped[str] = mapped_column(sa.String(200))
-    summary: Mapped[str] = bounded_text(5_000)
-    transaction_type: Mapped[TransactionType] = mapped_column(_enum(TransactionType))
-    # None: 面议 (price negotiable).
-    price_yuan: Mapped[int | None] = mapped_column(sa.BigInteger)
-    state: Mapped[ListingState] = mapped_column(_enum(ListingState), index=True)
-    listing_number: Mapped[str | None] = mapped_column(sa.String(30), unique=True)
-    listed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(default=1)
-
-    __mapper_args__ = {"version_id_col": version}
-
-    challenge: Mapped[Challenge] = relationship()
-    organization: Mapped[Organization] = relationship()
-    created_by: Mapped[User] = relationship()
-    deal: Mapped[MarketDeal | None] = relationship(back_populates="listing", uselist=False)
-    documents: Mapped[list[RegistryDocument]] = relationship(
-        primaryjoin="RegistryDocument.listing_id == MarketListing.id",
-        viewonly=True, order_by="RegistryDocument.id",
-    )
-    decisions: Mapped[list[RegistryDecision]] = relationship(
-        primaryjoin="RegistryDecision.listing_id == MarketListing.id",
-        viewonly=True, order_by="RegistryDecision.id",
-    )
-
-    @property
-    def is_negotiable(self) -> bool:
-        return self.price_yuan is None
-
-    @property
-    def is_public(self) -> bool:
-        return self.state in PUBLIC_LISTING_STATES
-
-
-class MarketDeal(db.Model):
-    """The deal that closed a listing, with its 技术合同登记 number."""
-
-    __tablename__ = "market_deals"
-    __table_args__ = (
-        sa.CheckConstraint(f"price_yuan > 0 AND price_yuan <= {MAX_BOUNTY_YUAN}", name="price"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    listing_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("market_listings.id", ondelete="CASCADE"), unique=True
-    )
-    counterparty: Mapped[str] = mapped_column(sa.String(200))
-    price_yuan: Mapped[int] = mapped_column(sa.BigInteger)
-    contract_date: Mapped[date] = mapped_column(sa.Date)
-    registration_number: Mapped[str] = mapped_column(sa.String(40))
-    recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    listing: Mapped[MarketListing] = relationship(back_populates="deal")
-
-
-S = ListingState
-LIFECYCLE = Lifecycle(
-    (
-        Transition("submit", None, S.submitted, Party.owner),
-        Transition("resubmit", S.returned, S.submitted, Party.owner),
-        Transition("approve", S.submitted, S.listed, Party.reviewer),
-        Transition("return", S.submitted, S.returned, Party.reviewer, True),
-        Transition("reject", S.submitted, S.rejected, Party.reviewer, True),
-        Transition("record_deal", S.listed, S.traded, Party.owner),
-        Transition("withdraw", S.submitted, S.withdrawn, Party.owner),
-        Transition("withdraw", S.returned, S.withdrawn, Party.owner),
-        Transition("withdraw", S.listed, S.withdrawn, Party.owner),
-    ),
-    labels={
-        "submit": _l("申请挂牌"),
-        "resubmit": _l("修改后重新提交"),
-        "approve": _l("挂牌审核通过"),
-        "return": _l("退回修改"),
-        "reject": _l("不予通过"),
-        "record_deal": _l("登记成交"),
-        "withdraw": _l("撤牌"),
-    },
-    owner_roles={Role.enterprise, Role.institute},
-)
-register_event_subject("marketlisting", LIFECYCLE.labels, ListingState)
-register_event_subject("marketdeal", {"record_deal": LIFECYCLE.labels["record_deal"]})
-
 
 # --------------------------------------------------------------------------- rules
 
@@ -277,7 +110,7 @@ def _validate(data: ListingData, files: Iterable[FileStorage], has_documents: bo
     if not checked and not has_documents and "documents" not in errors:
         errors["documents"] = str(_l("请上传知识产权证明文件（如专利证书、软件著作权登记证书）。"))
     if errors:
-        raise InvalidSubmission(errors)
+        raise InvalidField(errors=errors)
     return checked
 
 
@@ -298,7 +131,7 @@ def create_listing(challenge: Challenge, user, data: ListingData,
     """Submit a completed challenge's result for listing.
 
     :param files: IP documents; at least one is required.
-    :raises InvalidSubmission: with a message per field; nothing is written.
+    :raises InvalidField: with a message per field; nothing is written.
     """
     check_can_list(challenge, user)
     checked = _validate(data, files, has_documents=False)
@@ -335,37 +168,6 @@ def resubmit_listing(listing: MarketListing, user, data: ListingData,
     return listing
 
 
-def decide_listing(listing: MarketListing, outcome: Outcome, user, comment: str = "", *,
-                   version: int | None = None) -> RegistryDecision:
-    """A reviewer approves (listing number issued, listed publicly), returns or rejects."""
-    from .assignment import check_may_vote, record_partial_approval, record_vote
-    from .stages import StageKey
-
-    transition = LIFECYCLE.find(listing, OUTCOME_ACTIONS[outcome], user)
-    if transition.comment_required and not (comment or "").strip():
-        raise TransitionRefused(str(_l("退回或不予通过时必须填写意见。")))
-    config = check_may_vote(listing, StageKey.listing, user)
-
-    def work() -> RegistryDecision:
-        with atomic():
-            check_version(listing, version)
-            vote = record_vote(listing, config, user, outcome)
-            decision = RegistryDecision(
-                challenge_id=listing.challenge_id, listing_id=listing.id, outcome=outcome,
-                comment=(comment or "").strip(), reviewer_id=user.id, task_id=vote.task.id)
-            db.session.add(decision)
-            if not vote.final:
-                record_partial_approval(listing, user, vote, comment)
-                return decision
-            LIFECYCLE.apply(listing, OUTCOME_ACTIONS[outcome], user, comment)
-            if outcome == Outcome.approve:
-                listing.listing_number = next_number(LISTING_PREFIX)
-                listing.listed_at = utcnow()
-        return decision
-
-    return retrying(work)
-
-
 def record_deal(listing: MarketListing, user, data: DealData) -> MarketDeal:
     """The owner records the deal that closes a listing."""
     LIFECYCLE.find(listing, "record_deal", user)
@@ -383,7 +185,7 @@ def record_deal(listing: MarketListing, user, data: DealData) -> MarketDeal:
         errors["registration_number"] = str(_l(
             "请填写技术合同登记号（6 至 40 位字母、数字或连字符）。"))
     if errors:
-        raise InvalidSubmission(errors)
+        raise InvalidField(errors=errors)
     with atomic():
         deal = MarketDeal(listing_id=listing.id, counterparty=data.counterparty.strip(),
                           price_yuan=data.price_yuan, contract_date=data.contract_date,
@@ -417,7 +219,7 @@ def can_view_listing(listing: MarketListing, user) -> bool:
 
 
 def can_manage_or_review(listing: MarketListing, user) -> bool:
-    if is_staff(user):
+    if user is not None and user.is_staff:
         return True
     return bool(user is not None and user.is_authenticated
                 and user.belongs_to(listing.organization_id))
@@ -441,8 +243,9 @@ def market_query(q: str = "", transaction_type: TransactionType | None = None,
     return query.order_by(MarketListing.listed_at.desc(), MarketListing.id.desc())
 
 
-def pending_listings() -> list[MarketListing]:
-    return list(db.session.execute(
-        sa.select(MarketListing).where(MarketListing.state == ListingState.submitted)
-        .order_by(MarketListing.submitted_at, MarketListing.id)
-    ).scalars())
+register_registry_kind(
+    name="listing", model=MarketListing, submitted=ListingState.submitted,
+    stage=StageKey.listing, lifecycle=LIFECYCLE, prefix=LISTING_PREFIX,
+    number_attr="listing_number", at_attr="listed_at", title=lambda li: li.title,
+    endpoint="market.detail", id_arg="listing_id", owner_column="listing_id",
+)
