@@ -46,10 +46,10 @@ class CertificationForm(ShowsServiceErrors, FlaskForm):
     description = TextAreaField(_l("产品简介与创新点"),
                                 [Optional(), fits(CertificationApplication.description)])
     indicators = FieldList(FormField(ComparisonRowForm), min_entries=4, max_entries=12)
-    invention_patent = FileField(EvidenceKind.invention_patent.label)
-    test_report = FileField(EvidenceKind.test_report.label)
-    novelty_search = FileField(EvidenceKind.novelty_search.label)
-    user_report = FileField(EvidenceKind.user_report.label)
+    invention_patent = FileField(EvidenceKind.invention_patent.lazy_label)
+    test_report = FileField(EvidenceKind.test_report.lazy_label)
+    novelty_search = FileField(EvidenceKind.novelty_search.lazy_label)
+    user_report = FileField(EvidenceKind.user_report.lazy_label)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

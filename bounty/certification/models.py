@@ -9,7 +9,6 @@ A reviewer approves, returns or rejects; approval issues a certificate number
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import Organization, Role, User
 from ..challenges.models import Category, Challenge
 from ..challenges.services import register_event_subject
-from ..enums import LabelledEnum
+from ..enums import LabelledEnum, enum_column
 from ..extensions import db
 from ..limits import bounded_text
 from ..registry.lifecycle import Lifecycle, Party, Transition
@@ -33,22 +32,11 @@ CERTIFICATE_PREFIX = "OH-STT"
 EQUIPMENT_CATEGORIES = frozenset({Category.complete_equipment, Category.first_set})
 
 
-def _enum(cls: type[enum.Enum], length: int = 30) -> sa.Enum:
-    return sa.Enum(cls, native_enum=False, length=length, validate_strings=True)
-
-
 class EquipmentCategory(LabelledEnum):
-    complete_set = "complete_set"
-    single_machine = "single_machine"
-    core_component = "core_component"
+    complete_set = "complete_set", _l("成套装备")
+    single_machine = "single_machine", _l("单台设备")
+    core_component = "core_component", _l("核心部件")
 
-
-EQUIPMENT_CATEGORY_LABELS = {
-    EquipmentCategory.complete_set: _l("成套装备"),
-    EquipmentCategory.single_machine: _l("单台设备"),
-    EquipmentCategory.core_component: _l("核心部件"),
-}
-EquipmentCategory.label_map = EQUIPMENT_CATEGORY_LABELS
 
 # The usual floors; app.config["CERTIFICATION_PRICE_FLOORS"] overrides any of them.
 DEFAULT_PRICE_FLOORS = {
@@ -59,35 +47,17 @@ DEFAULT_PRICE_FLOORS = {
 
 
 class EvidenceKind(LabelledEnum):
-    invention_patent = "invention_patent"
-    test_report = "test_report"
-    novelty_search = "novelty_search"
-    user_report = "user_report"
-
-
-EVIDENCE_LABELS = {
-    EvidenceKind.invention_patent: _l("发明专利证书"),
-    EvidenceKind.test_report: _l("具备资质的检测机构出具的检测报告"),
-    EvidenceKind.novelty_search: _l("查新报告"),
-    EvidenceKind.user_report: _l("用户使用报告"),
-}
-EvidenceKind.label_map = EVIDENCE_LABELS
+    invention_patent = "invention_patent", _l("发明专利证书")
+    test_report = "test_report", _l("具备资质的检测机构出具的检测报告")
+    novelty_search = "novelty_search", _l("查新报告")
+    user_report = "user_report", _l("用户使用报告")
 
 
 class CertificationState(LabelledEnum):
-    submitted = "submitted"
-    returned = "returned"
-    rejected = "rejected"
-    certified = "certified"
-
-
-CERTIFICATION_STATE_LABELS = {
-    CertificationState.submitted: _l("待审核"),
-    CertificationState.returned: _l("退回修改"),
-    CertificationState.rejected: _l("不予通过"),
-    CertificationState.certified: _l("已认定"),
-}
-CertificationState.label_map = CERTIFICATION_STATE_LABELS
+    submitted = "submitted", _l("待审核")
+    returned = "returned", _l("退回修改")
+    rejected = "rejected", _l("不予通过")
+    certified = "certified", _l("已认定")
 
 
 class CertificationApplication(db.Model):
@@ -106,10 +76,10 @@ class CertificationApplication(db.Model):
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
     applicant_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     product_name: Mapped[str] = mapped_column(sa.String(200))
-    equipment_category: Mapped[EquipmentCategory] = mapped_column(_enum(EquipmentCategory))
+    equipment_category: Mapped[EquipmentCategory] = mapped_column(enum_column(EquipmentCategory))
     price_yuan: Mapped[int] = mapped_column(sa.BigInteger)
     description: Mapped[str] = bounded_text(5_000, default="")
-    state: Mapped[CertificationState] = mapped_column(_enum(CertificationState), index=True)
+    state: Mapped[CertificationState] = mapped_column(enum_column(CertificationState), index=True)
     certificate_number: Mapped[str | None] = mapped_column(sa.String(30), unique=True)
     certified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

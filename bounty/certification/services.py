@@ -157,18 +157,13 @@ def apply_for_certification(challenge: Challenge, user, data: CertificationData,
     """
     check_can_apply(challenge, user)
     checked = _validate(data, files, {})
-    batch = FileBatch()
-    try:
-        with atomic(str(_l("该榜单已提交过首台（套）认定申请。"))):
-            application = CertificationApplication(
-                challenge_id=challenge.id, organization_id=challenge.organization_id,
-                applicant_id=user.id, submitted_at=utcnow())
-            _apply_data(application, data)
-            LIFECYCLE.apply(application, "apply", user)
-            _store_files(batch, application, user, checked)
-    except BaseException:
-        batch.discard()
-        raise
+    with FileBatch() as batch, atomic(str(_l("该榜单已提交过首台（套）认定申请。"))):
+        application = CertificationApplication(
+            challenge_id=challenge.id, organization_id=challenge.organization_id,
+            applicant_id=user.id, submitted_at=utcnow())
+        _apply_data(application, data)
+        LIFECYCLE.apply(application, "apply", user)
+        _store_files(batch, application, user, checked)
     return application
 
 
@@ -178,16 +173,11 @@ def resubmit_certification(application: CertificationApplication, user,
     """Revise a returned application and send it back; new uploads replace earlier ones."""
     LIFECYCLE.find(application, "resubmit", user)
     checked = _validate(data, files, application.evidence)
-    batch = FileBatch()
-    try:
-        with atomic():
-            _apply_data(application, data)
-            application.submitted_at = utcnow()
-            _store_files(batch, application, user, checked)
-            LIFECYCLE.apply(application, "resubmit", user)
-    except BaseException:
-        batch.discard()
-        raise
+    with FileBatch() as batch, atomic():
+        _apply_data(application, data)
+        application.submitted_at = utcnow()
+        _store_files(batch, application, user, checked)
+        LIFECYCLE.apply(application, "resubmit", user)
     return application
 
 

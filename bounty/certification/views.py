@@ -17,7 +17,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..errors import DomainError
 from ..extensions import db
 from ..inputs import page_arg
 from ..registry import views
@@ -59,6 +58,10 @@ def _certification_data(form: CertificationForm) -> cert.CertificationData:
     )
 
 
+def _evidence(files) -> dict:
+    """One upload per evidence field, by the field's name (cert.EvidenceKind)."""
+    return {r.form_field.name: r.file for r in files}
+
 
 @bp.route("/challenges/<int:challenge_id>/certification", methods=["GET", "POST"])
 @login_required
@@ -69,20 +72,12 @@ def apply(challenge_id: int):
     form = CertificationForm()
     if request.method == "GET":
         form.product_name.data = challenge.title
-    valid = form.validate_on_submit()
-    received = views.received(form, form.evidence_fields(), single=True)
-    if valid and views.files_ok(received):
-        try:
-            application = cert.apply_for_certification(
-                challenge, current_user, _certification_data(form),
-                {r.form_field.name: r.file for r in received})
-        except DomainError as exc:
-            views.reject_form(form, exc)
-        else:
-            views.finish(received)
-            flash(_("首台（套）认定申请已提交，等待审核。"), "success")
-            return redirect(url_for(".detail", application_id=application.id))
-    views.keep(received)
+    application = views.submit_form(
+        form, form.evidence_fields(), lambda files: cert.apply_for_certification(
+            challenge, current_user, _certification_data(form), _evidence(files)), single=True)
+    if application is not None:
+        flash(_("首台（套）认定申请已提交，等待审核。"), "success")
+        return redirect(url_for(".detail", application_id=application.id))
     status = 422 if request.method == "POST" else 200
     return render_template("certification/form.html", form=form, challenge=challenge,
                            application=None, floors=cert.price_floors()), status
@@ -99,19 +94,13 @@ def edit(application_id: int):
         form.equipment_category.data = application.equipment_category.value
         for row, indicator in zip(form.indicators, application.indicators, strict=False):
             row.form.process(obj=indicator)
-    valid = form.validate_on_submit()
-    received = views.received(form, form.evidence_fields(), single=True)
-    if valid and views.files_ok(received):
-        try:
-            cert.resubmit_certification(application, current_user, _certification_data(form),
-                                        {r.form_field.name: r.file for r in received})
-        except DomainError as exc:
-            views.reject_form(form, exc)
-        else:
-            views.finish(received)
-            flash(_("申请已重新提交。"), "success")
-            return redirect(url_for(".detail", application_id=application.id))
-    views.keep(received)
+    done = views.submit_form(
+        form, form.evidence_fields(), lambda files: cert.resubmit_certification(
+            application, current_user, _certification_data(form), _evidence(files)),
+        single=True)
+    if done is not None:
+        flash(_("申请已重新提交。"), "success")
+        return redirect(url_for(".detail", application_id=application.id))
     status = 422 if request.method == "POST" else 200
     return render_template("certification/form.html", form=form,
                            challenge=application.challenge, application=application,

@@ -17,7 +17,6 @@ from ..inputs import page_arg
 from . import outbox, services
 from .forms import SettingsForm
 from .models import (
-    OUTBOX_STATUS_LABELS,
     Frequency,
     NotificationKind,
     OutboxEmail,
@@ -128,7 +127,8 @@ def admin_outbox():
         status = ""
     page = db.paginate(query, page=page_arg(), per_page=50, error_out=False)
     return render_template("digests/admin_outbox.html", page=page, status=status,
-                           counts=outbox.outbox_counts(), labels=OUTBOX_STATUS_LABELS)
+                           counts=outbox.outbox_counts(),
+                           labels={s: s.lazy_label for s in OutboxStatus})
 
 
 @bp.route("/admin/outbox/<int:email_id>/retry", methods=["POST"])

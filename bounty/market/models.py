@@ -8,7 +8,6 @@ public market page until the owner records a deal or withdraws it.
 
 from __future__ import annotations
 
-import enum
 import re
 from datetime import date, datetime
 
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import Organization, Role, User
 from ..challenges.models import MAX_BOUNTY_YUAN, Challenge
 from ..challenges.services import register_event_subject
-from ..enums import LabelledEnum
+from ..enums import LabelledEnum, enum_column
 from ..extensions import db
 from ..limits import bounded_text
 from ..registry.lifecycle import Lifecycle, Party, Transition
@@ -32,44 +31,21 @@ IP_DOCUMENT = "ip"
 REGISTRATION_RE = re.compile(r"^[0-9A-Za-z-]{6,40}$")
 
 
-def _enum(cls: type[enum.Enum], length: int = 30) -> sa.Enum:
-    return sa.Enum(cls, native_enum=False, length=length, validate_strings=True)
-
-
 class TransactionType(LabelledEnum):
-    transfer = "transfer"
-    licence = "licence"
-    equity = "equity"
-    service = "service"
-
-
-TRANSACTION_LABELS = {
-    TransactionType.transfer: _l("转让"),
-    TransactionType.licence: _l("许可"),
-    TransactionType.equity: _l("作价入股"),
-    TransactionType.service: _l("技术服务"),
-}
-TransactionType.label_map = TRANSACTION_LABELS
+    transfer = "transfer", _l("转让")
+    licence = "licence", _l("许可")
+    equity = "equity", _l("作价入股")
+    service = "service", _l("技术服务")
 
 
 class ListingState(LabelledEnum):
-    submitted = "submitted"
-    returned = "returned"
-    rejected = "rejected"
-    listed = "listed"
-    traded = "traded"
-    withdrawn = "withdrawn"
+    submitted = "submitted", _l("待审核")
+    returned = "returned", _l("退回修改")
+    rejected = "rejected", _l("不予通过")
+    listed = "listed", _l("挂牌中")
+    traded = "traded", _l("已成交")
+    withdrawn = "withdrawn", _l("已撤牌")
 
-
-LISTING_STATE_LABELS = {
-    ListingState.submitted: _l("待审核"),
-    ListingState.returned: _l("退回修改"),
-    ListingState.rejected: _l("不予通过"),
-    ListingState.listed: _l("挂牌中"),
-    ListingState.traded: _l("已成交"),
-    ListingState.withdrawn: _l("已撤牌"),
-}
-ListingState.label_map = LISTING_STATE_LABELS
 
 # What the public sees on the market page.
 PUBLIC_LISTING_STATES = frozenset({ListingState.listed, ListingState.traded})
@@ -95,10 +71,10 @@ class MarketListing(db.Model):
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     title: Mapped[str] = mapped_column(sa.String(200))
     summary: Mapped[str] = bounded_text(5_000)
-    transaction_type: Mapped[TransactionType] = mapped_column(_enum(TransactionType))
+    transaction_type: Mapped[TransactionType] = mapped_column(enum_column(TransactionType))
     # None: 面议 (price negotiable).
     price_yuan: Mapped[int | None] = mapped_column(sa.BigInteger)
-    state: Mapped[ListingState] = mapped_column(_enum(ListingState), index=True)
+    state: Mapped[ListingState] = mapped_column(enum_column(ListingState), index=True)
     listing_number: Mapped[str | None] = mapped_column(sa.String(30), unique=True)
     listed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

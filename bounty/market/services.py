@@ -135,18 +135,13 @@ def create_listing(challenge: Challenge, user, data: ListingData,
     """
     check_can_list(challenge, user)
     checked = _validate(data, files, has_documents=False)
-    batch = FileBatch()
-    try:
-        with atomic():
-            listing = MarketListing(challenge_id=challenge.id,
-                                    organization_id=user.organization_id,
-                                    created_by_id=user.id, submitted_at=utcnow())
-            _apply_data(listing, data)
-            LIFECYCLE.apply(listing, "submit", user)
-            _store(batch, listing, user, checked)
-    except BaseException:
-        batch.discard()
-        raise
+    with FileBatch() as batch, atomic():
+        listing = MarketListing(challenge_id=challenge.id,
+                                organization_id=user.organization_id,
+                                created_by_id=user.id, submitted_at=utcnow())
+        _apply_data(listing, data)
+        LIFECYCLE.apply(listing, "submit", user)
+        _store(batch, listing, user, checked)
     return listing
 
 
@@ -155,16 +150,11 @@ def resubmit_listing(listing: MarketListing, user, data: ListingData,
     """Revise a returned listing and send it back to review; new documents are added."""
     LIFECYCLE.find(listing, "resubmit", user)
     checked = _validate(data, files, has_documents=bool(listing.documents))
-    batch = FileBatch()
-    try:
-        with atomic():
-            _apply_data(listing, data)
-            listing.submitted_at = utcnow()
-            _store(batch, listing, user, checked)
-            LIFECYCLE.apply(listing, "resubmit", user)
-    except BaseException:
-        batch.discard()
-        raise
+    with FileBatch() as batch, atomic():
+        _apply_data(listing, data)
+        listing.submitted_at = utcnow()
+        _store(batch, listing, user, checked)
+        LIFECYCLE.apply(listing, "resubmit", user)
     return listing
 
 

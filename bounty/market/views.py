@@ -25,7 +25,6 @@ def get_listing(listing_id: int) -> market.MarketListing:
     return listing
 
 
-
 def _listing_data(form: ListingForm) -> market.ListingData:
     return market.ListingData(
         title=form.title.data or "", summary=form.summary.data or "",
@@ -42,19 +41,12 @@ def new(challenge_id: int):
     form = ListingForm()
     if request.method == "GET":
         form.title.data = challenge.title
-    valid = form.validate_on_submit()
-    received = views.received(form, [form.documents])
-    if valid and views.files_ok(received):
-        try:
-            listing = market.create_listing(challenge, current_user, _listing_data(form),
-                                            received[0].files)
-        except DomainError as exc:
-            views.reject_form(form, exc)
-        else:
-            views.finish(received)
-            flash(_("挂牌申请已提交，等待审核。"), "success")
-            return redirect(url_for(".detail", listing_id=listing.id))
-    views.keep(received)
+    listing = views.submit_form(
+        form, [form.documents], lambda files: market.create_listing(
+            challenge, current_user, _listing_data(form), files[0].files))
+    if listing is not None:
+        flash(_("挂牌申请已提交，等待审核。"), "success")
+        return redirect(url_for(".detail", listing_id=listing.id))
     status = 422 if request.method == "POST" else 200
     return render_template("market/form.html", form=form, challenge=challenge,
                            listing=None), status
@@ -70,19 +62,12 @@ def edit(listing_id: int):
     if request.method == "GET":
         form.transaction_type.data = listing.transaction_type.value
         form.negotiable.data = listing.is_negotiable
-    valid = form.validate_on_submit()
-    received = views.received(form, [form.documents])
-    if valid and views.files_ok(received):
-        try:
-            market.resubmit_listing(listing, current_user, _listing_data(form),
-                                    received[0].files)
-        except DomainError as exc:
-            views.reject_form(form, exc)
-        else:
-            views.finish(received)
-            flash(_("挂牌申请已重新提交。"), "success")
-            return redirect(url_for(".detail", listing_id=listing.id))
-    views.keep(received)
+    done = views.submit_form(
+        form, [form.documents], lambda files: market.resubmit_listing(
+            listing, current_user, _listing_data(form), files[0].files))
+    if done is not None:
+        flash(_("挂牌申请已重新提交。"), "success")
+        return redirect(url_for(".detail", listing_id=listing.id))
     status = 422 if request.method == "POST" else 200
     return render_template("market/form.html", form=form, challenge=listing.challenge,
                            listing=listing), status

@@ -61,10 +61,21 @@ def document_folder() -> Path:
 
 
 class FileBatch:
-    """Files written for one unit of work; removed again if it rolls back."""
+    """Files written for one unit of work; removed again if it rolls back.
+
+    ``with FileBatch() as batch, atomic():`` — a failure anywhere inside, the commit
+    included, removes the files written.
+    """
 
     def __init__(self) -> None:
         self.paths: list[Path] = []
+
+    def __enter__(self) -> FileBatch:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.discard()
 
     def store(self, checked: CheckedUpload, *, user, kind: str, **owner) -> RegistryDocument:
         stored_name = f"{secrets.token_hex(16)}.{checked.extension}"

@@ -72,6 +72,24 @@ def finish(files: list[uploads.FieldUploads]) -> None:
         field_uploads.finish()
 
 
+def submit_form(form, file_fields, submit, *, single: bool = False):
+    """Validate a form with uploads and hand its files to ``submit``; return what that
+    returned, its uploads finished. None when nothing was submitted or it was refused:
+    then the errors stand on the form and the files are kept for the next try."""
+    valid = form.validate_on_submit()
+    files = received(form, file_fields, single=single)
+    if valid and files_ok(files):
+        try:
+            result = submit(files)
+        except DomainError as exc:
+            reject_form(form, exc)
+        else:
+            finish(files)
+            return result
+    keep(files)
+    return None
+
+
 def _refused(item, lifecycle, form: DecisionForm, exc: DomainError, render, detail_url: str):
     """A refused decision wrote nothing. A reviewer who may still decide sees the page as
     it stands now, why, and their comment still typed in; if the item moved on there is

@@ -50,19 +50,12 @@ DEFAULT_CAP = 10
 
 
 class TaskResult(LabelledEnum):
-    approved = "approved"
-    returned = "returned"
-    rejected = "rejected"
-    closed = "closed"  # the round ended without this slot's vote
+    approved = "approved", _l("通过")
+    returned = "returned", _l("退回修改")
+    rejected = "rejected", _l("不予通过")
+    closed = "closed", _l("已结束")  # the round ended without this slot's vote
 
 
-RESULT_LABELS = {
-    TaskResult.approved: _l("通过"),
-    TaskResult.returned: _l("退回修改"),
-    TaskResult.rejected: _l("不予通过"),
-    TaskResult.closed: _l("已结束"),
-}
-TaskResult.label_map = RESULT_LABELS
 OUTCOME_RESULTS = {Outcome.approve: TaskResult.approved, Outcome.return_: TaskResult.returned,
                    Outcome.reject: TaskResult.rejected}
 
@@ -520,19 +513,10 @@ def check_overdue(now: datetime | None = None) -> list[ReviewTask]:
 
 
 class QueueView(LabelledEnum):
-    mine = "mine"
-    unassigned = "unassigned"
-    overdue = "overdue"
-    all = "all"
-
-
-VIEW_LABELS = {
-    QueueView.mine: _l("分配给我"),
-    QueueView.unassigned: _l("待分配"),
-    QueueView.overdue: _l("已超期"),
-    QueueView.all: _l("全部待审"),
-}
-QueueView.label_map = VIEW_LABELS
+    mine = "mine", _l("分配给我")
+    unassigned = "unassigned", _l("待分配")
+    overdue = "overdue", _l("已超期")
+    all = "all", _l("全部待审")
 
 
 @dataclass

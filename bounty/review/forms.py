@@ -22,7 +22,7 @@ class DecisionForm(FlaskForm):
     version = HiddenField()
     outcome = RadioField(
         _l("审核结论"),
-        choices=[SelectChoice(o.value, o.label) for o in Outcome],
+        choices=[SelectChoice(o.value, o.lazy_label) for o in Outcome],
         validators=[DataRequired(_l("请选择审核结论。"))],
     )
     comment = TextAreaField(_l("审核意见"), validators=[fits(ReviewDecision.comment)])

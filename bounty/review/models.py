@@ -16,35 +16,17 @@ from ..timeutil import UTCDateTime, utcnow
 
 
 class StageKey(LabelledEnum):
-    vetting = "vetting"  # 审题
-    award = "award"  # 揭榜结果审核
-    acceptance = "acceptance"  # 验收
-    certification = "certification"  # 首台套认定
-    listing = "listing"  # 科技大市场挂牌
-
-
-STAGE_KEY_LABELS = {
-    StageKey.vetting: _l("审题"),
-    StageKey.award: _l("揭榜结果审核"),
-    StageKey.acceptance: _l("验收"),
-    StageKey.certification: _l("首台套认定"),
-    StageKey.listing: _l("科技大市场挂牌"),
-}
-StageKey.label_map = STAGE_KEY_LABELS
+    vetting = "vetting", _l("审题")
+    award = "award", _l("揭榜结果审核")
+    acceptance = "acceptance", _l("验收")
+    certification = "certification", _l("首台套认定")
+    listing = "listing", _l("科技大市场挂牌")
 
 
 class Outcome(LabelledEnum):
-    approve = "approve"
-    return_ = "return"
-    reject = "reject"
-
-
-OUTCOME_LABELS = {
-    Outcome.approve: _l("通过"),
-    Outcome.return_: _l("退回修改"),
-    Outcome.reject: _l("不予通过"),
-}
-Outcome.label_map = OUTCOME_LABELS
+    approve = "approve", _l("通过")
+    return_ = "return", _l("退回修改")
+    reject = "reject", _l("不予通过")
 
 
 class ReviewDecision(db.Model):

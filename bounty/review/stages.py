@@ -21,15 +21,9 @@ from .models import StageKey
 
 
 class Decider(LabelledEnum):
-    reviewer = "reviewer"  # any active reviewer
-    lead_reviewer = "lead_reviewer"  # only reviewers flagged as lead (组长)
+    reviewer = "reviewer", _l("审核员")  # any active reviewer
+    lead_reviewer = "lead_reviewer", _l("审核组长")  # only reviewers flagged as lead (组长)
 
-
-DECIDER_LABELS = {
-    Decider.reviewer: _l("审核员"),
-    Decider.lead_reviewer: _l("审核组长"),
-}
-Decider.label_map = DECIDER_LABELS
 
 MAX_APPROVALS = 9
 
