@@ -38,9 +38,13 @@ def backfill_memberships(connection) -> int:
         memberships.c.organization_id == users.c.organization_id)
     missing = sa.select(users.c.id, users.c.organization_id, users.c.created_at).where(
         users.c.organization_id.is_not(None), ~known.exists())
-    result = connection.execute(memberships.insert().from_select(
-        ["user_id", "organization_id", "joined_at"], missing))
-    return result.rowcount
+    # Counted first: an INSERT ... SELECT's rowcount is -1 through psycopg.
+    count = connection.execute(
+        sa.select(sa.func.count()).select_from(missing.subquery())).scalar()
+    if count:
+        connection.execute(memberships.insert().from_select(
+            ["user_id", "organization_id", "joined_at"], missing))
+    return count
 
 
 def upgrade():
