@@ -58,17 +58,23 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = None
+    from .accounts.models import AnonymousUser
+
+    login_manager.anonymous_user = AnonymousUser
 
     _configure_sqlite(app)
 
     from . import models  # noqa: F401  (registers every table)
     from .accounts import views as accounts_views
+    from .certification import views as certification_views
     from .challenges import bid_views
     from .challenges import views as challenge_views
     from .digests import views as digest_views
+    from .market import views as market_views
     from .matching import views as matching_views
-    from .review import registry_views, workbench_views
     from .review import views as review_views
+    from .review import workbench_views
+    from .web import results as results_views
     from .web import views as web_views
 
     app.register_blueprint(web_views.bp)
@@ -77,7 +83,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(bid_views.bp)
     app.register_blueprint(review_views.bp)
     app.register_blueprint(matching_views.bp)
-    app.register_blueprint(registry_views.bp)
+    app.register_blueprint(certification_views.bp)
+    app.register_blueprint(market_views.bp)
+    app.register_blueprint(results_views.bp)
     app.register_blueprint(digest_views.bp)
     app.register_blueprint(workbench_views.bp)
 
@@ -90,8 +98,9 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     _register_error_handlers(app)
 
-    from . import matching
+    from . import digests, matching
 
+    digests.init_app(app)
     matching.init_app(app)
 
     from .cli import register_commands

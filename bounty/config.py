@@ -95,6 +95,20 @@ def build_config(overrides: dict | None = None) -> dict:
         # "production": refuse a generated secret key and a missing audit key (production.py)
         "BOUNTY_ENV": os.environ.get("BOUNTY_ENV", "development"),
         "CHALLENGES_PER_PAGE": 20,
+        # digests and the outbox (bounty/digests)
+        "DIGEST_DAILY_HOUR": 8,
+        "DIGEST_DAILY_MINUTE": 0,
+        "DIGEST_WEEKLY_DAY": "mon",
+        "DIGEST_MAX_ITEMS": 20,
+        "MAIL_TIMEOUT": 30,
+        "OUTBOX_BATCH_SIZE": 100,
+        "OUTBOX_WORKERS": 2,  # parallel SMTP connections of one drain
+        "OUTBOX_MAX_ATTEMPTS": 12,
+        "OUTBOX_BACKOFF_SECONDS": 60,
+        "OUTBOX_BACKOFF_MAX": 3600,
+        "OUTBOX_LEASE_SECONDS": 15 * 60,
+        "OUTBOX_LEASE_EXPIRED": "requeue",  # or "fail": see bounty/digests/outbox.py
+        "UNSUBSCRIBE_MAX_AGE": 366 * 24 * 3600,
     }
     config.update(overrides)
     if "SECRET_KEY" in config:

@@ -26,8 +26,8 @@ from .challenges.models import (
     IPTerms,
 )
 from .extensions import db
-from .review.models import Outcome, Stage
-from .review.services import decide
+from .review.decisions import decide
+from .review.models import Outcome
 from .review.stages import ensure_default_stages, set_lead_reviewer
 from .signals import organization_saved
 from .timeutil import from_local, to_local, utcnow
@@ -498,18 +498,18 @@ def _drive(spec: ChallengeSpec, users: dict[str, User], reviewers: list[User]) -
     if spec.target == S.vetting:
         return challenge
     if spec.target == S.returned:
-        decide(challenge, Stage.vetting, Outcome.return_, reviewer, spec.comments["return"],
+        decide(challenge, reviewer, Outcome.return_, spec.comments["return"],
                now=_later(posted, 1, now))
         return challenge
     if spec.target == S.rejected:
-        decide(challenge, Stage.vetting, Outcome.reject, reviewer, spec.comments["reject"],
+        decide(challenge, reviewer, Outcome.reject, spec.comments["reject"],
                now=_later(posted, 1, now))
         return challenge
     if "return" in spec.comments:  # returned once, revised, submitted again
-        decide(challenge, Stage.vetting, Outcome.return_, reviewer, spec.comments["return"],
+        decide(challenge, reviewer, Outcome.return_, spec.comments["return"],
                now=_later(posted, 1, now))
         challenges.submit_challenge(challenge, owner, now=_later(posted, 2, now))
-    decide(challenge, Stage.vetting, Outcome.approve, reviewer, "需求明确，指标可考核，同意发榜。",
+    decide(challenge, reviewer, Outcome.approve, "需求明确，指标可考核，同意发榜。",
            now=_later(posted, 3, now))
 
     bids = [_bid(challenge, users[b.institute], b, _later(posted, 5 + i, now))
@@ -526,7 +526,7 @@ def _drive(spec: ChallengeSpec, users: dict[str, User], reviewers: list[User]) -
     challenges.select_bid(challenge, winner, owner, now=_later(deadline, 4, now))
     if spec.target == S.award_review:
         return challenge
-    decide(challenge, Stage.award, Outcome.approve, expert,
+    decide(challenge, expert, Outcome.approve,
            "揭榜方技术路线可行、团队基础扎实，报价合理，同意企业选定结果。",
            now=_later(deadline, 9, now))
     institute = users[spec.bids[spec.winner].institute]
@@ -544,7 +544,7 @@ def _drive(spec: ChallengeSpec, users: dict[str, User], reviewers: list[User]) -
         challenges.confirm_milestone(milestone, owner, now=_later(deadline, 11 + 25 * n, now))
     if spec.target == S.acceptance_review:
         return challenge
-    decide(challenge, Stage.acceptance, Outcome.approve, inspector,
+    decide(challenge, inspector, Outcome.approve,
            "各项技术指标经第三方检测均达到榜单要求，同意验收。",
            now=_later(deadline, 20 + 25 * len(milestones), now))
     return challenge

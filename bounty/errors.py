@@ -34,8 +34,11 @@ class ConcurrentUpdate(DomainError):
 
 
 class InvalidField(DomainError):
-    """A rule refused one input; ``field`` names the form field the message belongs next to."""
+    """A rule refused input: ``field`` names the form field the message belongs next to;
+    ``errors`` maps each refused field to its message when several are refused at once."""
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+    def __init__(self, message: str = "", field: str | None = None, *,
+                 errors: dict[str, str] | None = None):
+        self.errors = dict(errors) if errors else ({field: message} if field else {})
+        super().__init__(message or "；".join(self.errors.values()))
+        self.field = field if field is not None else next(iter(self.errors), None)

@@ -47,7 +47,7 @@ def discard_orphan_files() -> list[str]:
     """Remove uploaded files that no row refers to (a rolled-back or crashed upload) and
     pending uploads past their lifetime."""
     from .challenges.attachments import discard_orphans
-    from .review.registry import discard_orphan_documents
+    from .registry.services import discard_orphan_documents
 
     removed = discard_orphans() + discard_orphan_documents()
     return [f"removed {removed} orphaned or expired pending uploads"] if removed else []

@@ -8,8 +8,10 @@ from blinker import Namespace
 
 _signals = Namespace()
 
-#: sender=challenge; kwargs: transition (workflow.Transition), actor (User | None), comment (str)
+#: sender=challenge; kwargs: transition (transitions.Transition), actor (User | None), comment
 challenge_transitioned = _signals.signal("challenge-transitioned")
+#: sender=certification application or market listing; kwargs: as challenge_transitioned
+registry_transitioned = _signals.signal("registry-transitioned")
 #: sender=challenge; kwargs: actor (User) — created or edited while a draft/returned
 challenge_saved = _signals.signal("challenge-saved")
 #: sender=bid; kwargs: actor (User), submitted (bool), created (bool)
@@ -30,8 +32,6 @@ user_registered = _signals.signal("user-registered")
 registration_requested = _signals.signal("registration-requested")
 #: sender=user whose email someone tried to register again; kwargs: locale
 registration_repeated = _signals.signal("registration-repeated")
-#: sender=user; kwargs: organization_id (int), joined (bool: True joined, False left), actor
-membership_changed = _signals.signal("membership-changed")
 #: sender=review task (bounty.review.assignment.ReviewTask); kwargs: assignee (User), actor
 #: (User | None: None for automatic assignment)
 review_assigned = _signals.signal("review-assigned")

@@ -155,6 +155,17 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def signed_in(app, user, client=None):
+    """A test client whose session carries the user (None: anonymous), skipping the slow
+    password check (scrypt); the login form itself is tested in tests/accounts."""
+    client = client or app.test_client()
+    if user is not None:
+        with client.session_transaction() as session:
+            session["_user_id"] = user.get_id()
+            session["_fresh"] = True
+    return client
+
+
 class AuthActions:
     def __init__(self, client):
         self._client = client

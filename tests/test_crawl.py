@@ -19,21 +19,21 @@ from .challenges.helpers import client_for
 ROLES: dict[str, tuple[str | None, set[str]]] = {
     "anonymous": (None, {
         "challenges.index", "challenges.detail", "accounts.organization", "accounts.login",
-        "accounts.register", "registry.register", "registry.market_index",
-        "registry.statistics",
+        "accounts.register", "certification.register", "market.index",
+        "web.statistics",
     }),
     "admin": ("admin@example.com", {
         "accounts.admin_organizations", "accounts.admin_users", "accounts.admin_create_user",
         "accounts.profile", "challenges.audit",
     }),
     "reviewer": ("reviewer@example.com", {
-        "review.index", "review.queue", "review.decision", "registry.review_queue",
+        "review.index", "workbench.tasks", "review.decision",
         "bids.evaluate", "bids.delivery", "challenges.audit",
     }),
     # posted the completed challenge: evaluation, delivery, market listing
     "enterprise, completed": ("yayun@example.com", {
         "challenges.mine", "challenges.create", "bids.evaluate",
-        "bids.delivery", "registry.mine", "registry.listing_new", "challenges.audit",
+        "bids.delivery", "results.mine", "market.new", "challenges.audit",
         "accounts.members", "accounts.profile",
     }),
     # bidding has closed on one of its challenges: the evaluation page
@@ -43,8 +43,8 @@ ROLES: dict[str, tuple[str | None, set[str]]] = {
     "enterprise, in progress": ("oudian@example.com", {"bids.delivery"}),
     # bids on open challenges and won two: the bid form, its bids, delivery
     "institute, winner": ("wzu@example.com", {
-        "bids.mine", "bids.edit", "bids.detail", "bids.delivery", "registry.mine",
-        "registry.listing_new", "challenges.audit",
+        "bids.mine", "bids.edit", "bids.detail", "bids.delivery", "results.mine",
+        "market.new", "challenges.audit",
     }),
     "institute, draft bid": ("zjut@example.com", {"bids.mine", "bids.edit", "bids.detail"}),
 }

@@ -13,6 +13,8 @@ from bounty.demo import DEMO_PASSWORD, USERS
 from bounty.extensions import db
 from bounty.review.models import ReviewDecision
 
+from .conftest import signed_in
+
 
 def _count(model) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model))
@@ -66,12 +68,10 @@ def test_demo_loads_everything_once(runner, app):
     # Every review page and every challenge page renders on the demo data.
     reviewer = db.session.execute(
         sa.select(User).where(User.role == Role.reviewer)).scalars().first()
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = reviewer.get_id()
+    client = signed_in(app, reviewer)
     assert client.get("/review/").status_code == 200
     for stage in ("vetting", "award", "acceptance"):
-        page = client.get(f"/review/queue/{stage}")
+        page = client.get(f"/review/queue/{stage}", follow_redirects=True)
         assert page.status_code == 200 and "review/challenges/" in page.get_data(as_text=True)
     for challenge in db.session.execute(sa.select(Challenge)).scalars():
         expected = 404 if challenge.state == ChallengeState.draft else 200

@@ -11,15 +11,15 @@ import pytest
 import sqlalchemy as sa
 
 from bounty.audit import verify_chain
+from bounty.certification import services as cert
 from bounty.challenges.models import Challenge, ChallengeState
 from bounty.demo import DEMO_PASSWORD, USERS
 from bounty.extensions import db
-from bounty.review import certification as cert
-from bounty.review import market
+from bounty.market import services as market
 from bounty.timeutil import utcnow
 
 from .challenges.helpers import form_data, local_input
-from .review.registry_helpers import PDF_BYTES, cert_form
+from .registry.helpers import PDF_BYTES, cert_form
 
 TITLE = "智能门锁锁体自动装配与检测成套装备"
 REVIEWERS = [spec.email for spec in USERS if spec.role.value == "reviewer"]
@@ -128,7 +128,8 @@ def test_a_first_set_challenge_from_posting_to_a_market_deal(app, runner, time_m
     # The acceptor may not certify; the registry queue says so too, before anyone types.
     acceptor = _client(app, deciders["acceptance"])
     assert "按审核分离规则" in acceptor.get(page).get_data(as_text=True)
-    assert "按审核分离规则" in acceptor.get("/registry/review").get_data(as_text=True)
+    assert "按审核分离规则" in acceptor.get("/registry/review",
+                                            follow_redirects=True).get_data(as_text=True)
     deciders["certification"], _ = _decide_as_whoever_may(
         app, page, f"{page}/decide", {"outcome": "approve"})
     assert deciders["certification"] != deciders["acceptance"]

@@ -6,8 +6,8 @@ from bounty.audit import verify_chain
 from bounty.challenges import services
 from bounty.challenges.models import ChallengeState
 from bounty.errors import ConcurrentUpdate, TransitionRefused
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, StageKey
 
 from .factories import create_bid, create_challenge, create_user
 
@@ -18,7 +18,7 @@ def test_full_life_through_services(app, db, time_machine):
     reviewer, expert, inspector = (create_user("reviewer") for _ in range(3))
     challenge = create_challenge(owner)
     services.submit_challenge(challenge, owner)
-    decide(challenge, Stage.vetting, Outcome.approve, reviewer)
+    decide(challenge, reviewer, Outcome.approve, stage=StageKey.vetting)
     assert challenge.state == ChallengeState.open and challenge.published_at
     bidder = create_user("institute")
     bid = create_bid(challenge, bidder)
@@ -27,18 +27,18 @@ def test_full_life_through_services(app, db, time_machine):
     assert [c.id for c in closed] == [challenge.id]
     assert challenge.state == ChallengeState.evaluating
     services.select_bid(challenge, bid, owner)
-    decide(challenge, Stage.award, Outcome.approve, expert)
+    decide(challenge, expert, Outcome.approve, stage=StageKey.award)
     assert challenge.state == ChallengeState.in_progress
     for milestone in bid.milestones:
         services.report_milestone(milestone, bidder, "完成")
         services.confirm_milestone(milestone, owner)
     assert challenge.state == ChallengeState.acceptance_review
-    decide(challenge, Stage.acceptance, Outcome.approve, inspector)
+    decide(challenge, inspector, Outcome.approve, stage=StageKey.acceptance)
     assert challenge.state == ChallengeState.completed
     result = verify_chain()
     assert result.ok and result.checked == 11
     with pytest.raises(TransitionRefused):
-        decide(challenge, Stage.acceptance, Outcome.approve, inspector)
+        decide(challenge, inspector, Outcome.approve, stage=StageKey.acceptance)
 
 
 def test_stale_decision_loses(app, db):
@@ -51,4 +51,4 @@ def test_stale_decision_loses(app, db):
         conn.execute(_db.text("UPDATE challenges SET version = version + 1 WHERE id = :i"),
                      {"i": challenge.id})
     with pytest.raises(ConcurrentUpdate):
-        decide(challenge, Stage.vetting, Outcome.approve, reviewer, version=1)
+        decide(challenge, reviewer, Outcome.approve, version=1, stage=StageKey.vetting)

@@ -58,3 +58,56 @@ def test_upgrade_to_head_matches_models_and_downgrade_empties(empty_database_url
 
         upgrade()  # and up again: the downgrade left nothing behind that blocks it
         db.engine.dispose()
+
+
+DECISIONS_BEFORE_ONE_TABLE = "b3d1f0a7c2e5"  # the revision before review_decisions held all
+
+
+def _decision_rows(connection, table: str, stage: bool = True) -> list[tuple]:
+    columns = ["challenge_id", "certification_id", "listing_id", "outcome", "comment",
+               "reviewer_id", "task_id"] + (["stage"] if stage else [])
+    rows = connection.execute(sa.text(f"SELECT {', '.join(columns)} FROM {table}")).all()
+    return sorted((tuple(row) for row in rows), key=repr)
+
+
+def test_one_decision_table_keeps_every_decision(empty_database_url, tmp_path):
+    """Decisions on challenges, applications and listings survive the move of registry
+    decisions into review_decisions, down and up again."""
+    from bounty.certification.services import apply_for_certification
+    from bounty.market.services import create_listing
+    from bounty.review.decisions import decide
+    from bounty.review.models import Outcome
+
+    from .conftest import _test_config
+    from .factories import create_user
+    from .registry.helpers import cert_data, completed_challenge, evidence_files, listing_data
+
+    app = create_app(_test_config(empty_database_url, tmp_path))
+    with app.app_context():
+        upgrade()
+        challenge, owner, winner = completed_challenge()
+        application = apply_for_certification(challenge, owner, cert_data(), evidence_files())
+        decide(application, create_user("reviewer"), Outcome.return_, "请补充检测报告")
+        listing = create_listing(challenge, owner, listing_data(),
+                                 [evidence_files()["test_report"]])
+        decide(listing, create_user("reviewer"), Outcome.approve)
+        db.session.commit()
+        with db.engine.connect() as connection:
+            before = _decision_rows(connection, "review_decisions")
+        assert {row[-1] for row in before} >= {"certification", "listing"}
+        db.session.remove()
+
+        downgrade(revision=DECISIONS_BEFORE_ONE_TABLE)
+        with db.engine.connect() as connection:
+            registry = _decision_rows(connection, "registry_decisions", stage=False)
+            review = connection.execute(sa.text(
+                "SELECT count(*) FROM review_decisions")).scalar()
+        assert registry == sorted((row[:-1] for row in before
+                                   if row[-1] in ("certification", "listing")), key=repr)
+        assert review == len(before) - len(registry)
+
+        upgrade()
+        with db.engine.connect() as connection:
+            assert _decision_rows(connection, "review_decisions") == before
+        db.session.remove()
+        db.engine.dispose()

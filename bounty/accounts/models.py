@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask_login import UserMixin
+from flask_login import AnonymousUserMixin, UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -100,13 +100,35 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:
         return not self.is_disabled and self.membership == MembershipStatus.active
 
-    @property
-    def is_reviewer(self) -> bool:
-        return self.role == Role.reviewer
+    # Permissions: one predicate per rule; views use the decorators of
+    # bounty.accounts.permissions, services ask the user they are given.
 
     @property
     def is_admin(self) -> bool:
-        return self.role == Role.admin
+        """A platform admin (verifies organisations, manages users and review settings)."""
+        return self.is_active and self.role == Role.admin
+
+    @property
+    def is_staff(self) -> bool:
+        """A reviewer or an admin: the task queue, exports, any item's review pages."""
+        return self.is_active and self.role in (Role.reviewer, Role.admin)
+
+    @property
+    def is_lead(self) -> bool:
+        """A lead reviewer (审核组长)."""
+        return self.is_active and self.role == Role.reviewer and self.is_lead_reviewer
+
+    def can_review(self, stage=None) -> bool:
+        """An active reviewer; at a stage only lead reviewers decide
+        (``stage.needs_lead``, bounty.review.stages.ReviewStage), a lead reviewer."""
+        if not (self.is_active and self.role == Role.reviewer):
+            return False
+        return stage is None or not stage.needs_lead or self.is_lead_reviewer
+
+    @property
+    def can_assign(self) -> bool:
+        """Admins and lead reviewers assign review tasks."""
+        return self.is_admin or self.is_lead
 
     def belongs_to(self, organization_id: int | None) -> bool:
         """True for an active member of the given organisation."""
@@ -118,3 +140,28 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
+
+
+class AnonymousUser(AnonymousUserMixin):
+    """Someone not logged in: every permission predicate of :class:`User` says no."""
+
+    is_admin = is_staff = is_lead = can_assign = False
+    role = None
+
+    def can_review(self, stage=None) -> bool:
+        return False
+
+
+class OrganizationMembership(db.Model):
+    """A period during which a user belonged to an organisation (``left_at`` None: still)."""
+
+    __tablename__ = "organization_memberships"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    organization: Mapped[Organization] = relationship()

@@ -13,10 +13,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..audit import record_event
-from ..errors import DomainError, NotFound, PermissionDenied
+from ..errors import DomainError, InvalidField, NotFound, PermissionDenied
 from ..extensions import db
 from ..signals import (
-    membership_changed,
     organization_saved,
     registration_repeated,
     registration_requested,
@@ -24,6 +23,7 @@ from ..signals import (
 )
 from ..timeutil import utcnow
 from ..transactions import atomic
+from .memberships import end_membership, record_membership
 from .models import MembershipStatus, Organization, OrgKind, Role, User
 from .passwords import check_password_strength
 from .uscc import (
@@ -72,14 +72,6 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.execute(
         sa.select(User).where(sa.func.lower(User.email) == normalize_email(email))
     ).scalar_one_or_none()
-
-
-class FieldError(DomainError):
-    """A refusal that belongs next to one form field (``field`` is the field's name)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
 
 
 class AccountNotActive(DomainError):
@@ -138,22 +130,22 @@ def load_user(user_id: str) -> User | None:
 
 
 def check_email(email: str, field: str = "email", *, must_be_free: bool = True) -> str:
-    """The normalised email, or FieldError when it is malformed or (``must_be_free``)
+    """The normalised email, or InvalidField when it is malformed or (``must_be_free``)
     already registered."""
     email = normalize_email(email)
     try:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise FieldError(field, str(_l("邮箱格式不正确。"))) from exc
+        raise InvalidField(str(_l("邮箱格式不正确。")), field) from exc
     if must_be_free and find_user_by_email(email) is not None:
-        raise FieldError(field, str(_l("该邮箱已注册。")))
+        raise InvalidField(str(_l("该邮箱已注册。")), field)
     return email
 
 
 def check_password(password: str, field: str = "password") -> None:
     problem = check_password_strength(password)
     if problem:
-        raise FieldError(field, problem)
+        raise InvalidField(problem, field)
 
 
 STAFF_ORG_KINDS = {Role.reviewer: OrgKind.government, Role.admin: OrgKind.platform}
@@ -163,8 +155,8 @@ def _check_staff_org(role: Role, organization: Organization | None) -> None:
     expected = STAFF_ORG_KINDS.get(role)
     if expected is not None and organization is not None and organization.kind != expected:
         if role == Role.reviewer:
-            raise FieldError("organization", str(_l("审核员须属于政府部门。")))
-        raise FieldError("organization", str(_l("管理员须属于平台运营方。")))
+            raise InvalidField(str(_l("审核员须属于政府部门。")), "organization")
+        raise InvalidField(str(_l("管理员须属于平台运营方。")), "organization")
 
 
 def _add_user(*, email: str, name: str, password: str, role: Role,
@@ -176,7 +168,7 @@ def _add_user(*, email: str, name: str, password: str, role: Role,
     db.session.flush()
     record_event(actor=actor, action="create_user", subject=user, to_state=role.value)
     if organization is not None:
-        membership_changed.send(user, organization_id=organization.id, joined=True, actor=actor)
+        record_membership(user, organization.id)
     return user
 
 
@@ -186,11 +178,11 @@ def create_user(*, email: str, name: str, password: str, role: Role,
     """Create a user after checking the email is free and the password is strong enough.
 
     Reviewers belong to a government body and admins to the platform operator
-    (when an organisation is given). Raises FieldError naming the field at fault.
+    (when an organisation is given). Raises InvalidField naming the field at fault.
     """
     email = check_email(email)
     if not (name or "").strip():
-        raise FieldError("name", str(_l("请填写姓名。")))
+        raise InvalidField(str(_l("请填写姓名。")), "name")
     check_password(password)
     _check_staff_org(role, organization)
     with atomic(str(_l("该邮箱已注册。"))):
@@ -281,27 +273,27 @@ class RegistrationData:
 def _check_registration(data: RegistrationData, *, email_free: bool = True,
                         password_checked: bool = False) -> tuple[OrgKind, str, str,
                                                                  Organization | None]:
-    """(kind, email, USCC, the organisation it names if known), or FieldError."""
+    """(kind, email, USCC, the organisation it names if known), or InvalidField."""
     try:
         kind = OrgKind(data.kind)
     except ValueError:
         kind = None
     if kind not in SELF_REGISTERED_KINDS:
-        raise FieldError("kind", str(_l("只能注册为企业或高校 / 科研院所用户。")))
+        raise InvalidField(str(_l("只能注册为企业或高校 / 科研院所用户。")), "kind")
     if not (data.name or "").strip():
-        raise FieldError("name", str(_l("请填写姓名。")))
+        raise InvalidField(str(_l("请填写姓名。")), "name")
     email = check_email(data.email, must_be_free=email_free)
     if not password_checked:
         check_password(data.password)
     problem = uscc_problem(data.uscc, kind)
     if problem:
-        raise FieldError("uscc", problem)
+        raise InvalidField(problem, "uscc")
     code = normalize_uscc(data.uscc)
     organization = find_organization_by_uscc(code)
     if organization is not None and organization.kind != kind:
-        raise FieldError("uscc", str(_l("该统一社会信用代码已登记，但单位类型与所选不符。")))
+        raise InvalidField(str(_l("该统一社会信用代码已登记，但单位类型与所选不符。")), "uscc")
     if organization is None and not (data.org_name or "").strip():
-        raise FieldError("org_name", str(_l("请填写单位名称。")))
+        raise InvalidField(str(_l("请填写单位名称。")), "org_name")
     return kind, email, code, organization
 
 
@@ -316,7 +308,7 @@ def request_registration(data: RegistrationData, *, secret_key: str,
     signed with ``secret_key``, carrying the form and the password's hash); an
     address with an account has its owner told that someone tried. The caller
     answers the same in both cases, so the form never tells who has an account.
-    Raises FieldError for anything else at fault, as :func:`register`.
+    Raises InvalidField for anything else at fault, as :func:`register`.
     """
     _kind, email, _code, _organization = _check_registration(data, email_free=False)
     existing = find_user_by_email(email)
@@ -349,7 +341,7 @@ def register(data: RegistrationData, *, password_hash: str | None = None) -> Use
     A new USCC creates an unverified organisation whose first user is an active
     member. A known USCC makes the user a *pending* member, who may log in only
     after an active member approves. ``password_hash`` is the password already
-    checked and hashed (a mailed registration). Raises FieldError naming the field
+    checked and hashed (a mailed registration). Raises InvalidField naming the field
     at fault.
     """
     kind, email, code, organization = _check_registration(
@@ -380,7 +372,7 @@ def register(data: RegistrationData, *, password_hash: str | None = None) -> Use
             organization_saved.send(organization, actor=user)
         record_event(actor=user, action="register", subject=user, to_state=membership.value,
                      comment=organization.uscc)
-        membership_changed.send(user, organization_id=organization.id, joined=True, actor=user)
+        record_membership(user, organization.id)
         user_registered.send(user)
     return user
 
@@ -418,8 +410,7 @@ def decide_membership(member: User, actor: User, approve: bool) -> User:
         record_event(actor=actor, action="approve_member" if approve else "refuse_member",
                      subject=member, from_state=previous.value, to_state=target.value)
         if not approve:
-            membership_changed.send(member, organization_id=member.organization_id,
-                                    joined=False, actor=actor)
+            end_membership(member, member.organization_id)
     return member
 
 
@@ -429,9 +420,9 @@ def decide_membership(member: User, actor: User, approve: bool) -> User:
 def update_profile(user: User, *, name: str, locale: str) -> User:
     """Change the user's display name and interface language."""
     if not (name or "").strip():
-        raise FieldError("name", str(_l("请填写姓名。")))
+        raise InvalidField(str(_l("请填写姓名。")), "name")
     if locale not in ("zh_CN", "en"):
-        raise FieldError("locale", str(_l("不支持该语言。")))
+        raise InvalidField(str(_l("不支持该语言。")), "locale")
     with atomic():
         user.name = name.strip()
         user.locale = locale
@@ -441,10 +432,10 @@ def update_profile(user: User, *, name: str, locale: str) -> User:
 def change_password(user: User, current: str, new: str) -> User:
     """Set a new password after checking the current one; every other session ends."""
     if not check_password_hash(user.password_hash, current or ""):
-        raise FieldError("current_password", str(_l("当前密码不正确。")))
+        raise InvalidField(str(_l("当前密码不正确。")), "current_password")
     check_password(new, field="new_password")
     if check_password_hash(user.password_hash, new):
-        raise FieldError("new_password", str(_l("新密码不能与当前密码相同。")))
+        raise InvalidField(str(_l("新密码不能与当前密码相同。")), "new_password")
     with atomic():
         user.password_hash = hash_password(new)
         _rotate_session_token(user)
@@ -470,7 +461,7 @@ def update_expertise(organization: Organization, actor: User, *, expertise: str,
 
 
 def _require_admin(actor: User | None) -> None:
-    if actor is None or not actor.is_active or actor.role != Role.admin:
+    if actor is None or not actor.is_admin:
         raise PermissionDenied(str(_l("只有平台管理员可以执行此操作。")))
 
 
@@ -506,23 +497,23 @@ def create_staff_user(actor: User, *, email: str, name: str, password: str, role
     _require_admin(actor)
     role = Role(role)
     if role not in STAFF_ORG_KINDS:
-        raise FieldError("role", str(_l("这里只能创建审核员或管理员。")))
+        raise InvalidField(str(_l("这里只能创建审核员或管理员。")), "role")
     email = check_email(email)
     if not (name or "").strip():
-        raise FieldError("name", str(_l("请填写姓名。")))
+        raise InvalidField(str(_l("请填写姓名。")), "name")
     check_password(password)
     if new_org is not None:
         if role != Role.reviewer:
-            raise FieldError("organization", str(_l("只能为审核员新建政府部门。")))
+            raise InvalidField(str(_l("只能为审核员新建政府部门。")), "organization")
         if not new_org.name.strip():
-            raise FieldError("new_org_name", str(_l("请填写政府部门名称。")))
+            raise InvalidField(str(_l("请填写政府部门名称。")), "new_org_name")
         problem = uscc_problem(new_org.uscc, OrgKind.government)
         if problem:
-            raise FieldError("new_org_uscc", problem)
+            raise InvalidField(problem, "new_org_uscc")
         if find_organization_by_uscc(new_org.uscc) is not None:
-            raise FieldError("new_org_uscc", str(_l("该统一社会信用代码已登记。")))
+            raise InvalidField(str(_l("该统一社会信用代码已登记。")), "new_org_uscc")
     elif organization is None:
-        raise FieldError("organization", str(_l("请选择所属单位。")))
+        raise InvalidField(str(_l("请选择所属单位。")), "organization")
     else:
         _check_staff_org(role, organization)
     with atomic(str(_l("该邮箱或单位刚刚被注册，请检查后重试。"))):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import (
     Blueprint,
     abort,
@@ -32,6 +30,7 @@ from .forms import (
     StaffUserForm,
 )
 from .models import MembershipStatus, Organization, OrgKind, Role, User
+from .permissions import admin_required
 from .throttling import login_limits, password_limit, register_limit
 
 # No url_prefix: account pages live under /accounts, organisation pages under /orgs.
@@ -59,20 +58,6 @@ def _show_field_error(form, exc: DomainError) -> None:
         field.errors.append(exc.message)
     else:
         form.form_errors.append(exc.message)
-
-
-def admin_required(view):
-    """Admins only: anonymous users are sent to login, everyone else gets 403."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if current_user.role != Role.admin:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def get_organization(organization_id: int) -> Organization:

@@ -271,11 +271,16 @@ def drop_pending(pending) -> None:
         (pending_folder() / upload.stored_name).unlink(missing_ok=True)
 
 
-def send_attachment(attachment: Attachment, download_name: str | None = None):
-    """Always a download (Content-Disposition: attachment), never rendered inline."""
-    path = upload_folder() / attachment.stored_name
-    response = send_file(path, mimetype=attachment.mime_type, as_attachment=True,
-                         download_name=download_name or attachment.original_name, max_age=0)
+def send_stored(path: Path, mime_type: str, download_name: str):
+    """A stored upload, always as a download (Content-Disposition: attachment), never
+    rendered inline nor cached."""
+    response = send_file(path, mimetype=mime_type, as_attachment=True,
+                         download_name=download_name, max_age=0)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def send_attachment(attachment: Attachment, download_name: str | None = None):
+    return send_stored(upload_folder() / attachment.stored_name, attachment.mime_type,
+                       download_name or attachment.original_name)

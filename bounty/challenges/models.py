@@ -23,101 +23,49 @@ def _enum(cls: type[enum.Enum], length: int = 30) -> sa.Enum:
 
 
 class Industry(LabelledEnum):
-    apparel = "apparel"
-    footwear = "footwear"
-    eyewear = "eyewear"
-    smart_lock = "smart_lock"
-    auto_parts = "auto_parts"
-    electrical = "electrical"
-    health = "health"
-    smart_equipment = "smart_equipment"
-    digital = "digital"
-    optoelectronic = "optoelectronic"
-    new_materials = "new_materials"
-    other = "other"
-
-
-INDUSTRY_LABELS = {
-    Industry.apparel: _l("服装"),
-    Industry.footwear: _l("鞋革"),
-    Industry.eyewear: _l("眼镜"),
-    Industry.smart_lock: _l("智能锁"),
-    Industry.auto_parts: _l("汽摩配"),
-    Industry.electrical: _l("电气机械"),
-    Industry.health: _l("生命健康"),
-    Industry.smart_equipment: _l("智能装备"),
-    Industry.digital: _l("数字经济"),
-    Industry.optoelectronic: _l("光电材料"),
-    Industry.new_materials: _l("新材料"),
-    Industry.other: _l("其他"),
-}
-Industry.label_map = INDUSTRY_LABELS
+    apparel = "apparel", _l("服装")
+    footwear = "footwear", _l("鞋革")
+    eyewear = "eyewear", _l("眼镜")
+    smart_lock = "smart_lock", _l("智能锁")
+    auto_parts = "auto_parts", _l("汽摩配")
+    electrical = "electrical", _l("电气机械")
+    health = "health", _l("生命健康")
+    smart_equipment = "smart_equipment", _l("智能装备")
+    digital = "digital", _l("数字经济")
+    optoelectronic = "optoelectronic", _l("光电材料")
+    new_materials = "new_materials", _l("新材料")
+    other = "other", _l("其他")
 
 
 class Category(LabelledEnum):
-    complete_equipment = "complete_equipment"
-    first_set = "first_set"
-    first_batch_material = "first_batch_material"
-    key_process = "key_process"
-    industrial_software = "industrial_software"
-    other = "other"
-
-
-CATEGORY_LABELS = {
-    Category.complete_equipment: _l("成套装备关键技术"),
-    Category.first_set: _l("首台(套)装备"),
-    Category.first_batch_material: _l("首批次新材料"),
-    Category.key_process: _l("关键工艺"),
-    Category.industrial_software: _l("工业软件"),
-    Category.other: _l("其他"),
-}
-Category.label_map = CATEGORY_LABELS
+    complete_equipment = "complete_equipment", _l("成套装备关键技术")
+    first_set = "first_set", _l("首台(套)装备")
+    first_batch_material = "first_batch_material", _l("首批次新材料")
+    key_process = "key_process", _l("关键工艺")
+    industrial_software = "industrial_software", _l("工业软件")
+    other = "other", _l("其他")
 
 
 class IPTerms(LabelledEnum):
-    enterprise = "enterprise"
-    solver = "solver"
-    shared = "shared"
-    negotiable = "negotiable"
-
-
-IP_TERMS_LABELS = {
-    IPTerms.enterprise: _l("归企业"),
-    IPTerms.solver: _l("归揭榜方"),
-    IPTerms.shared: _l("共有"),
-    IPTerms.negotiable: _l("协商"),
-}
-IPTerms.label_map = IP_TERMS_LABELS
+    enterprise = "enterprise", _l("归企业")
+    solver = "solver", _l("归揭榜方")
+    shared = "shared", _l("共有")
+    negotiable = "negotiable", _l("协商")
 
 
 class ChallengeState(LabelledEnum):
-    draft = "draft"
-    vetting = "vetting"
-    returned = "returned"
-    rejected = "rejected"
-    open = "open"
-    evaluating = "evaluating"
-    award_review = "award_review"
-    in_progress = "in_progress"
-    acceptance_review = "acceptance_review"
-    completed = "completed"
-    failed = "failed"
+    draft = "draft", _l("草稿")
+    vetting = "vetting", _l("审题中")
+    returned = "returned", _l("退回修改")
+    rejected = "rejected", _l("不予通过")
+    open = "open", _l("揭榜中")
+    evaluating = "evaluating", _l("评选中")
+    award_review = "award_review", _l("揭榜结果审核")
+    in_progress = "in_progress", _l("攻关中")
+    acceptance_review = "acceptance_review", _l("验收中")
+    completed = "completed", _l("已完成")
+    failed = "failed", _l("流榜")
 
-
-STATE_LABELS = {
-    ChallengeState.draft: _l("草稿"),
-    ChallengeState.vetting: _l("审题中"),
-    ChallengeState.returned: _l("退回修改"),
-    ChallengeState.rejected: _l("不予通过"),
-    ChallengeState.open: _l("揭榜中"),
-    ChallengeState.evaluating: _l("评选中"),
-    ChallengeState.award_review: _l("揭榜结果审核"),
-    ChallengeState.in_progress: _l("攻关中"),
-    ChallengeState.acceptance_review: _l("验收中"),
-    ChallengeState.completed: _l("已完成"),
-    ChallengeState.failed: _l("流榜"),
-}
-ChallengeState.label_map = STATE_LABELS
 
 # States in which the public may see a challenge.
 PUBLIC_STATES = frozenset(
@@ -225,17 +173,9 @@ class ChallengeIndicator(db.Model):
 
 
 class BidState(LabelledEnum):
-    draft = "draft"
-    submitted = "submitted"
-    withdrawn = "withdrawn"
-
-
-BID_STATE_LABELS = {
-    BidState.draft: _l("草稿"),
-    BidState.submitted: _l("已提交"),
-    BidState.withdrawn: _l("已撤回"),
-}
-BidState.label_map = BID_STATE_LABELS
+    draft = "draft", _l("草稿")
+    submitted = "submitted", _l("已提交")
+    withdrawn = "withdrawn", _l("已撤回")
 
 
 class Bid(db.Model):

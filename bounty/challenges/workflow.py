@@ -1,23 +1,21 @@
-"""The life of a challenge: one transition table and one guard.
+"""The life of a challenge: one transition table and one guard (bounty.transitions).
 
 No other code assigns ``Challenge.state``; every change goes through
-:func:`apply_transition`, which checks the actor, writes the audit event and
-relies on the challenge's version column so that two concurrent actors cannot
-both win.
+:func:`apply_transition`, which checks the actor, writes the audit event, sends
+``challenge_transitioned`` and relies on the challenge's version column so that two
+concurrent actors cannot both win.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 
-from ..audit import record_event
-from ..errors import PermissionDenied, TransitionRefused
 from ..signals import challenge_transitioned
 from ..timeutil import utcnow
+from ..transitions import Transition, TransitionTable
 from .models import Challenge, ChallengeState
 
 S = ChallengeState
@@ -28,15 +26,6 @@ class Actor(enum.StrEnum):
     reviewer = "reviewer"  # a government reviewer
     winner = "winner"  # an active member of the winning institute
     system = "system"  # scheduled jobs (no user)
-
-
-@dataclass(frozen=True)
-class Transition:
-    action: str
-    source: ChallengeState
-    target: ChallengeState
-    actor: Actor
-    comment_required: bool = False
 
 
 TRANSITIONS: tuple[Transition, ...] = (
@@ -59,7 +48,6 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 
 ACTIONS: tuple[str, ...] = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
-_BY_KEY = {(t.action, t.source): t for t in TRANSITIONS}
 
 ACTION_LABELS = {
     "submit": _l("提交审题"),
@@ -96,33 +84,28 @@ def actor_matches(challenge: Challenge, actor: Actor, user) -> bool:
     return False
 
 
+def _published(challenge: Challenge, transition: Transition, now: datetime | None) -> None:
+    if transition.target == S.open and challenge.published_at is None:
+        challenge.published_at = now or utcnow()
+
+
+TABLE = TransitionTable(
+    TRANSITIONS, ACTION_LABELS, is_party=actor_matches, signal=challenge_transitioned,
+    challenge_of=lambda challenge: challenge.id, on_change=_published,
+    refused=lambda state, action: str(_l(
+        "榜单当前状态为「%(state)s」，不能执行「%(action)s」。", state=state, action=action)),
+    forbidden=lambda: str(_l("您无权对该榜单执行此操作。")),
+)
+
+
 def find_transition(challenge: Challenge, action: str, user) -> Transition:
     """The guard: return the transition, or raise with the reason it is refused."""
-    if action not in ACTIONS:
-        raise TransitionRefused(str(_l("未知的操作。")))
-    transition = _BY_KEY.get((action, challenge.state))
-    if transition is None:
-        raise TransitionRefused(
-            str(
-                _l(
-                    "榜单当前状态为「%(state)s」，不能执行「%(action)s」。",
-                    state=challenge.state.label,
-                    action=ACTION_LABELS[action],
-                )
-            )
-        )
-    if not actor_matches(challenge, transition.actor, user):
-        raise PermissionDenied(str(_l("您无权对该榜单执行此操作。")))
-    return transition
+    return TABLE.find(challenge, action, user)
 
 
 def allowed_actions(challenge: Challenge, user) -> list[str]:
     """Actions this user may take now: for showing buttons, never for enforcing."""
-    return [
-        t.action
-        for t in TRANSITIONS
-        if t.source == challenge.state and actor_matches(challenge, t.actor, user)
-    ]
+    return TABLE.allowed(challenge, user)
 
 
 def apply_transition(challenge: Challenge, action: str, user, comment: str = "",
@@ -132,23 +115,4 @@ def apply_transition(challenge: Challenge, action: str, user, comment: str = "",
 
     :param now: when the change takes effect (publication time); defaults to the clock.
     """
-    transition = find_transition(challenge, action, user)
-    comment = (comment or "").strip()
-    if transition.comment_required and not comment:
-        raise TransitionRefused(str(_l("退回或不予通过时必须填写意见。")))
-    source = challenge.state
-    challenge.state = transition.target
-    if transition.target == S.open and challenge.published_at is None:
-        challenge.published_at = now or utcnow()
-    record_event(
-        actor=user,
-        action=action,
-        subject=challenge,
-        challenge_id=challenge.id,
-        from_state=source.value,
-        to_state=transition.target.value,
-        comment=comment,
-        at=now,
-    )
-    challenge_transitioned.send(challenge, transition=transition, actor=user, comment=comment)
-    return transition
+    return TABLE.apply(challenge, action, user, comment, now)

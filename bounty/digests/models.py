@@ -20,17 +20,9 @@ def _enum(cls: type[enum.Enum], length: int = 30) -> sa.Enum:
 
 
 class Frequency(LabelledEnum):
-    daily = "daily"
-    weekly = "weekly"
-    off = "off"
-
-
-FREQUENCY_LABELS = {
-    Frequency.daily: _l("每天"),
-    Frequency.weekly: _l("每周"),
-    Frequency.off: _l("不接收"),
-}
-Frequency.label_map = FREQUENCY_LABELS
+    daily = "daily", _l("每天")
+    weekly = "weekly", _l("每周")
+    off = "off", _l("不接收")
 
 
 class Subscription(db.Model):
@@ -72,33 +64,17 @@ class Subscription(db.Model):
 
 
 class NotificationKind(LabelledEnum):
-    challenge_approved = "challenge_approved"
-    challenge_returned = "challenge_returned"
-    challenge_rejected = "challenge_rejected"
-    bid_received = "bid_received"
-    bidding_closed = "bidding_closed"
-    bid_selected = "bid_selected"
-    bid_not_selected = "bid_not_selected"
-    item_assigned = "item_assigned"
-    item_overdue = "item_overdue"
-    deadline_soon = "deadline_soon"
-    invited = "invited"
-
-
-NOTIFICATION_LABELS = {
-    NotificationKind.challenge_approved: _l("榜单审题通过"),
-    NotificationKind.challenge_returned: _l("榜单被退回修改"),
-    NotificationKind.challenge_rejected: _l("榜单不予通过"),
-    NotificationKind.bid_received: _l("收到新的揭榜方案（仅数量）"),
-    NotificationKind.bidding_closed: _l("揭榜截止"),
-    NotificationKind.bid_selected: _l("揭榜方案中选"),
-    NotificationKind.bid_not_selected: _l("揭榜方案未中选"),
-    NotificationKind.item_assigned: _l("有事项分配给我"),
-    NotificationKind.item_overdue: _l("事项逾期"),
-    NotificationKind.deadline_soon: _l("揭榜截止前三天提醒"),
-    NotificationKind.invited: _l("企业邀请本单位揭榜"),
-}
-NotificationKind.label_map = NOTIFICATION_LABELS
+    challenge_approved = "challenge_approved", _l("榜单审题通过")
+    challenge_returned = "challenge_returned", _l("榜单被退回修改")
+    challenge_rejected = "challenge_rejected", _l("榜单不予通过")
+    bid_received = "bid_received", _l("收到新的揭榜方案（仅数量）")
+    bidding_closed = "bidding_closed", _l("揭榜截止")
+    bid_selected = "bid_selected", _l("揭榜方案中选")
+    bid_not_selected = "bid_not_selected", _l("揭榜方案未中选")
+    item_assigned = "item_assigned", _l("有事项分配给我")
+    item_overdue = "item_overdue", _l("事项逾期")
+    deadline_soon = "deadline_soon", _l("揭榜截止前三天提醒")
+    invited = "invited", _l("企业邀请本单位揭榜")
 
 
 class NotificationPreference(db.Model):
@@ -117,19 +93,10 @@ class NotificationPreference(db.Model):
 
 
 class OutboxStatus(LabelledEnum):
-    queued = "queued"  # waiting for its next attempt
-    sending = "sending"  # claimed by one process (lease from claimed_at)
-    sent = "sent"
-    failed = "failed"  # permanent: 5xx for the address, or out of attempts
-
-
-OUTBOX_STATUS_LABELS = {
-    OutboxStatus.queued: _l("待发送"),
-    OutboxStatus.sending: _l("发送中"),
-    OutboxStatus.sent: _l("已发送"),
-    OutboxStatus.failed: _l("发送失败"),
-}
-OutboxStatus.label_map = OUTBOX_STATUS_LABELS
+    queued = "queued", _l("待发送")  # waiting for its next attempt
+    sending = "sending", _l("发送中")  # claimed by one process (lease from claimed_at)
+    sent = "sent", _l("已发送")
+    failed = "failed", _l("发送失败")  # permanent: 5xx for the address, or out of attempts
 
 
 class OutboxEmail(db.Model):

@@ -17,7 +17,6 @@ from ..inputs import page_arg
 from . import outbox, services
 from .forms import SettingsForm
 from .models import (
-    OUTBOX_STATUS_LABELS,
     Frequency,
     NotificationKind,
     OutboxEmail,
@@ -26,30 +25,6 @@ from .models import (
 
 log = logging.getLogger(__name__)
 bp = Blueprint("digests", __name__, url_prefix="/digests")
-
-DEFAULTS = {
-    "DIGEST_DAILY_HOUR": 8,
-    "DIGEST_DAILY_MINUTE": 0,
-    "DIGEST_WEEKLY_DAY": "mon",
-    "DIGEST_MAX_ITEMS": 20,
-    "MAIL_TIMEOUT": 30,
-    "OUTBOX_BATCH_SIZE": 100,
-    "OUTBOX_WORKERS": 2,  # parallel SMTP connections of one drain
-    "OUTBOX_MAX_ATTEMPTS": 12,
-    "OUTBOX_BACKOFF_SECONDS": 60,
-    "OUTBOX_BACKOFF_MAX": 3600,
-    "OUTBOX_LEASE_SECONDS": 15 * 60,
-    "OUTBOX_LEASE_EXPIRED": "requeue",  # or "fail": see bounty/digests/outbox.py
-    "UNSUBSCRIBE_MAX_AGE": 366 * 24 * 3600,
-}
-
-
-@bp.record_once
-def _setup(state) -> None:
-    for key, value in DEFAULTS.items():
-        state.app.config.setdefault(key, value)
-    from . import notifications  # noqa: F401  (connects the signal receivers)
-
 
 @bp.after_app_request
 def _remember_challenge_visit(response):
@@ -152,7 +127,8 @@ def admin_outbox():
         status = ""
     page = db.paginate(query, page=page_arg(), per_page=50, error_out=False)
     return render_template("digests/admin_outbox.html", page=page, status=status,
-                           counts=outbox.outbox_counts(), labels=OUTBOX_STATUS_LABELS)
+                           counts=outbox.outbox_counts(),
+                           labels={s: s.lazy_label for s in OutboxStatus})
 
 
 @bp.route("/admin/outbox/<int:email_id>/retry", methods=["POST"])

@@ -43,8 +43,6 @@ from .stages import (
     StageKey,
     check_may_decide_at,
     get_stage,
-    is_lead,
-    may_decide_at,
 )
 from .workdays import add_working_days
 
@@ -52,19 +50,12 @@ DEFAULT_CAP = 10
 
 
 class TaskResult(LabelledEnum):
-    approved = "approved"
-    returned = "returned"
-    rejected = "rejected"
-    closed = "closed"  # the round ended without this slot's vote
+    approved = "approved", _l("通过")
+    returned = "returned", _l("退回修改")
+    rejected = "rejected", _l("不予通过")
+    closed = "closed", _l("已结束")  # the round ended without this slot's vote
 
 
-RESULT_LABELS = {
-    TaskResult.approved: _l("通过"),
-    TaskResult.returned: _l("退回修改"),
-    TaskResult.rejected: _l("不予通过"),
-    TaskResult.closed: _l("已结束"),
-}
-TaskResult.label_map = RESULT_LABELS
 OUTCOME_RESULTS = {Outcome.approve: TaskResult.approved, Outcome.return_: TaskResult.returned,
                    Outcome.reject: TaskResult.rejected}
 
@@ -134,13 +125,6 @@ class TaskDecline(db.Model):
 # --------------------------------------------------------------------------- rounds
 
 
-def _owner_columns(item) -> dict:
-    kind = items.kind_of(item)
-    return {"challenge_id": items.challenge_of(item).id,
-            "certification_id": item.id if kind == "certification" else None,
-            "listing_id": item.id if kind == "listing" else None}
-
-
 def round_tasks(item, stage: StageKey, round_no: int | None = None) -> list[ReviewTask]:
     """The slots of the item's latest round at the stage (or of the given round)."""
     key = items.item_key(item)
@@ -168,7 +152,7 @@ def ensure_round(item, stage_config: ReviewStage | None = None) -> list[ReviewTa
         round_no = (tasks[0].round + 1) if tasks else 1
         due_at = add_working_days(opened_at, config.time_limit_days)
         tasks = [ReviewTask(item_key=items.item_key(item), stage=stage, round=round_no,
-                            slot=n, opened_at=opened_at, due_at=due_at, **_owner_columns(item))
+                            slot=n, opened_at=opened_at, due_at=due_at, **items.owner_columns(item))
                  for n in range(1, config.approvals_needed + 1)]
         db.session.add_all(tasks)
         db.session.flush()
@@ -180,7 +164,7 @@ def ensure_round(item, stage_config: ReviewStage | None = None) -> list[ReviewTa
         first = tasks[0]
         extra = [ReviewTask(item_key=first.item_key, stage=stage, round=first.round,
                             slot=len(tasks) + n, opened_at=first.opened_at, due_at=first.due_at,
-                            **_owner_columns(item)) for n in range(1, missing + 1)]
+                            **items.owner_columns(item)) for n in range(1, missing + 1)]
         db.session.add_all(extra)
         db.session.flush()
         tasks += extra
@@ -226,7 +210,7 @@ def decision_problem(item, stage: StageKey, user, now: datetime | None = None, *
     :param approvals: separation.approvals_by_reviewer of the item's challenge, if known.
     """
     config = get_stage(stage)
-    if not may_decide_at(config, user):
+    if not user.can_review(config):
         if you:
             try:
                 check_may_decide_at(config, user)
@@ -356,15 +340,8 @@ def approvals_progress(item) -> tuple[int, int] | None:
 # --------------------------------------------------------------------------- assignment
 
 
-def can_assign(user) -> bool:
-    """Admins and lead reviewers assign review tasks."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    return user.role == Role.admin or is_lead(user)
-
-
 def _require_assigner(actor) -> None:
-    if not can_assign(actor):
+    if actor is None or not actor.can_assign:
         raise PermissionDenied(str(_l("只有管理员或审核组长可以分配审核任务。")))
 
 
@@ -536,19 +513,10 @@ def check_overdue(now: datetime | None = None) -> list[ReviewTask]:
 
 
 class QueueView(LabelledEnum):
-    mine = "mine"
-    unassigned = "unassigned"
-    overdue = "overdue"
-    all = "all"
-
-
-VIEW_LABELS = {
-    QueueView.mine: _l("分配给我"),
-    QueueView.unassigned: _l("待分配"),
-    QueueView.overdue: _l("已超期"),
-    QueueView.all: _l("全部待审"),
-}
-QueueView.label_map = VIEW_LABELS
+    mine = "mine", _l("分配给我")
+    unassigned = "unassigned", _l("待分配")
+    overdue = "overdue", _l("已超期")
+    all = "all", _l("全部待审")
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Conflicts of interest: organisation membership history, declared conflicts and
-the admin overrides that let a conflicted reviewer act on one item anyway.
+"""Conflicts of interest: declared conflicts, the organisation membership history
+(bounty.accounts.memberships) and the admin overrides that let a conflicted reviewer
+act on one item anyway.
 
 A reviewer who belongs, or in the last three years belonged, to a party of an
 item (its enterprise, a bidder, the lister), or who declared a conflict with
@@ -14,32 +15,17 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import Organization, Role, User
+from ..accounts.models import Organization, OrganizationMembership, Role, User
 from ..audit import record_event
 from ..errors import InvalidField, PermissionDenied
 from ..extensions import db
 from ..limits import bounded_text
-from ..signals import membership_changed
 from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
 from . import items
+from .blind import stage_is_blind
 
 COOLING_OFF = timedelta(days=3 * 365 + 1)  # three years, a leap day included
-
-
-class OrganizationMembership(db.Model):
-    """A period during which a user belonged to an organisation (``left_at`` None: still)."""
-
-    __tablename__ = "organization_memberships"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"),
-                                         index=True)
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
-    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-    organization: Mapped[Organization] = relationship()
 
 
 class ConflictDeclaration(db.Model):
@@ -82,57 +68,6 @@ class ConflictOverride(db.Model):
 # --------------------------------------------------------------------------- history
 
 
-def record_membership(user, organization_id: int, joined_at: datetime | None = None,
-                      left_at: datetime | None = None) -> OrganizationMembership:
-    """Add a membership period in the caller's transaction."""
-    row = OrganizationMembership(user_id=user.id, organization_id=organization_id,
-                                 joined_at=joined_at or utcnow(), left_at=left_at)
-    db.session.add(row)
-    return row
-
-
-def end_membership(user, organization_id: int, left_at: datetime | None = None) -> None:
-    """Close the user's open periods in an organisation, in the caller's transaction."""
-    for row in db.session.execute(sa.select(OrganizationMembership).where(
-            OrganizationMembership.user_id == user.id,
-            OrganizationMembership.organization_id == organization_id,
-            OrganizationMembership.left_at.is_(None))).scalars():
-        row.left_at = left_at or utcnow()
-
-
-@membership_changed.connect
-def _on_membership_changed(user, organization_id: int, joined: bool, **_kwargs) -> None:
-    # Sent by the accounts services inside their transaction: the history commits with them.
-    if joined:
-        record_membership(user, organization_id)
-    else:
-        end_membership(user, organization_id)
-
-
-def backfill_memberships() -> int:
-    """Give every user with an organisation but no history row for it one open period."""
-    known = sa.select(OrganizationMembership.id).where(
-        OrganizationMembership.user_id == User.id,
-        OrganizationMembership.organization_id == User.organization_id)
-    users = list(db.session.execute(
-        sa.select(User).where(User.organization_id.is_not(None), ~known.exists())).scalars())
-    if not users:
-        return 0
-    with atomic():
-        for user in users:
-            record_membership(user, user.organization_id, joined_at=user.created_at)
-    return len(users)
-
-
-def memberships_of(user) -> list[OrganizationMembership]:
-    return list(db.session.execute(
-        sa.select(OrganizationMembership).where(OrganizationMembership.user_id == user.id)
-        .order_by(OrganizationMembership.joined_at)).scalars())
-
-
-# --------------------------------------------------------------------------- the rule
-
-
 def conflicted_org_ids(user, now: datetime | None = None) -> dict[int, str]:
     """Organisations this user may not review: org id -> why (in Chinese)."""
     now = now or utcnow()
@@ -163,19 +98,13 @@ def conflict_with(user, item, now: datetime | None = None, *, reveal: bool = Fal
         if org_id in reasons:
             challenge = items.challenge_of(item)
             if (not reveal and org_id != challenge.organization_id
-                    and items.kind_of(item) == "challenge" and _blind(challenge)):
+                    and items.kind_of(item) == "challenge" and stage_is_blind(challenge)):
                 name = str(_l("某揭榜单位"))
             else:
                 name = db.session.get(Organization, org_id).name
             return str(_l("与「%(org)s」存在利益冲突（%(why)s）", org=name,
                           why=reasons[org_id]))
     return None
-
-
-def _blind(challenge) -> bool:
-    from .blind import stage_is_blind
-
-    return stage_is_blind(challenge)
 
 
 def override_for(user, item) -> ConflictOverride | None:

@@ -18,7 +18,6 @@ from ..timeutil import from_local, to_local, utcnow
 from . import blind, items
 from .assignment import ReviewTask, TaskResult
 from .models import ReviewDecision
-from .registry import RegistryDecision
 from .scoring import ScoreSheet
 from .stages import StageKey, all_stages
 from .workdays import working_days_between
@@ -54,12 +53,8 @@ def _rounds(stage: StageKey | None, start: date | None, end: date | None):
 def _decisions(task_ids: list[int]) -> dict[int, object]:
     if not task_ids:
         return {}
-    found = {}
-    for model in (ReviewDecision, RegistryDecision):
-        for decision in db.session.execute(
-                sa.select(model).where(model.task_id.in_(task_ids))).scalars():
-            found[decision.task_id] = decision
-    return found
+    return {decision.task_id: decision for decision in db.session.execute(
+        sa.select(ReviewDecision).where(ReviewDecision.task_id.in_(task_ids))).scalars()}
 
 
 def _fmt(value: datetime | None) -> str:

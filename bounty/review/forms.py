@@ -1,4 +1,4 @@
-"""Reviewer decision form."""
+"""The reviewer's decision form, one for every kind of item."""
 
 from __future__ import annotations
 
@@ -9,26 +9,27 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, ValidationError
 
 from ..limits import fits
-from .models import OUTCOME_LABELS, Outcome, ReviewDecision, Stage
+from .models import Outcome, ReviewDecision, StageKey
 
 
 class DecisionForm(FlaskForm):
     """Approve, return for revision or reject; a comment is required for the last two."""
 
-    # The stage the page was rendered for: a stale page or a repeated POST is refused.
-    stage = HiddenField(validators=[DataRequired()])
-    # The challenge version the page showed: a decision made in between wins, this one not.
+    # The stage the page was rendered for (challenges): a stale page or a repeated POST
+    # is refused rather than applied at the next stage.
+    stage = HiddenField()
+    # The item version the page showed: a decision made in between wins, this one not.
     version = HiddenField()
     outcome = RadioField(
         _l("审核结论"),
-        choices=[SelectChoice(o.value, OUTCOME_LABELS[o]) for o in Outcome],
+        choices=[SelectChoice(o.value, o.lazy_label) for o in Outcome],
         validators=[DataRequired(_l("请选择审核结论。"))],
     )
     comment = TextAreaField(_l("审核意见"), validators=[fits(ReviewDecision.comment)])
     submit = SubmitField(_l("提交审核结论"))
 
     def validate_stage(self, field) -> None:
-        if field.data not in {s.value for s in Stage}:
+        if field.data and field.data not in {s.value for s in StageKey}:
             raise ValidationError(_l("审核阶段无效，请刷新页面。"))
 
     def validate_comment(self, field) -> None:
@@ -36,3 +37,13 @@ class DecisionForm(FlaskForm):
             field.data or ""
         ).strip():
             raise ValidationError(_l("退回修改或不予通过时必须填写审核意见。"))
+
+    def posted_stage(self) -> StageKey | None:
+        return StageKey(self.stage.data) if self.stage.data else None
+
+    def version_number(self) -> int | None:
+        """The item version the page showed, or None when absent or garbled."""
+        try:
+            return int(self.version.data)
+        except (TypeError, ValueError):
+            return None

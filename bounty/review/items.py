@@ -1,43 +1,87 @@
-"""What the workbench reviews: a challenge (审题, 揭榜结果审核, 验收), a first-set
-certification application or a market listing, behind one small interface."""
+"""What the workbench reviews, behind one small protocol.
+
+Each kind of item registers an :class:`ItemKind` with the review core: how to find
+the item, which stage it waits at, who the parties are, and what a decision does.
+The challenge (审题, 揭榜结果审核, 验收) registers in bounty.review.services; features
+above the core (bounty.certification, bounty.market) register theirs when imported. The
+core never imports a feature.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import url_for
 
 from ..audit import AuditEvent
 from ..challenges.models import BidState, Challenge, ChallengeState
 from ..extensions import db
 from ..inputs import parse_id
-from .stages import StageKey
-
-CHALLENGE_STAGES = {
-    ChallengeState.vetting: StageKey.vetting,
-    ChallengeState.award_review: StageKey.award,
-    ChallengeState.acceptance_review: StageKey.acceptance,
-}
-STAGE_STATES = {stage: state for state, stage in CHALLENGE_STAGES.items()}
-CORE_STAGES = frozenset(CHALLENGE_STAGES.values())
+from .models import StageKey
 
 
-def _registry():
-    from . import certification, market
+@dataclass(frozen=True)
+class ItemKind:
+    """One kind of review item, as the review core sees it.
 
-    return certification, market
+    :param name: the kind in item keys ("challenge:12") and URLs.
+    :param model: the mapped class.
+    :param stage_of: the stage an item waits at now, or None.
+    :param waiting: a query of every item waiting at some stage now.
+    :param title: the item's title in queues and exports.
+    :param review_url: the page where a reviewer decides.
+    :param challenge: the challenge the item belongs to.
+    :param organization_id: an organisation party to the item besides the challenge's
+        (the applicant, the lister), or None.
+    :param entered_stage_at: when the item entered the stage it waits at.
+    :param check: ``(item, outcome, reviewer, stage, now)``: the item's guard for a
+        reviewer's outcome; returns the transition (its ``comment_required`` counts) or
+        raises with the reason. ``stage`` is the one the reviewer's page showed, if any.
+    :param apply: ``(item, outcome, reviewer, comment, now)``: what the decision does once
+        the round completes (the transition; for approval, e.g. a certificate number).
+    :param owner_column: the column of review tasks and decisions that points at the item.
+    :param retry: run the decision again when it lost a unique-key race (numbers issued).
+    """
+
+    name: str
+    model: type
+    stage_of: Callable[[object], StageKey | None]
+    waiting: Callable[[], sa.Select]
+    title: Callable[[object], str]
+    review_url: Callable[[object], str]
+    challenge: Callable[[object], Challenge]
+    organization_id: Callable[[object], int | None]
+    entered_stage_at: Callable[[object], datetime]
+    check: Callable[..., object]
+    apply: Callable[..., None]
+    owner_column: str | None = None
+    retry: bool = False
+
+
+_KINDS: dict[str, ItemKind] = {}
+
+
+def register_kind(kind: ItemKind) -> ItemKind:
+    """Make a kind of item reviewable (idempotent: a module imported twice registers once)."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def kinds() -> list[ItemKind]:
+    return list(_KINDS.values())
+
+
+def kind(item) -> ItemKind:
+    for candidate in _KINDS.values():
+        if isinstance(item, candidate.model):
+            return candidate
+    raise TypeError(f"not a review item: {item!r}")
 
 
 def kind_of(item) -> str:
-    cert, market = _registry()
-    if isinstance(item, Challenge):
-        return "challenge"
-    if isinstance(item, cert.CertificationApplication):
-        return "certification"
-    if isinstance(item, market.MarketListing):
-        return "listing"
-    raise TypeError(f"not a review item: {item!r}")
+    return kind(item).name
 
 
 def item_key(item) -> str:
@@ -45,30 +89,21 @@ def item_key(item) -> str:
 
 
 def load_item(key: str):
-    cert, market = _registry()
-    kind, _, raw = (key or "").partition(":")
-    model = {"challenge": Challenge, "certification": cert.CertificationApplication,
-             "listing": market.MarketListing}.get(kind)
+    name, _, raw = (key or "").partition(":")
+    found = _KINDS.get(name)
     item_id = parse_id(raw)
-    if model is None or item_id is None:
+    if found is None or item_id is None:
         return None
-    return db.session.get(model, item_id)
+    return db.session.get(found.model, item_id)
 
 
 def challenge_of(item) -> Challenge:
-    return item if isinstance(item, Challenge) else item.challenge
+    return kind(item).challenge(item)
 
 
 def current_stage(item) -> StageKey | None:
     """The stage the item waits at now, or None."""
-    cert, market = _registry()
-    if isinstance(item, Challenge):
-        return CHALLENGE_STAGES.get(item.state)
-    if isinstance(item, cert.CertificationApplication):
-        return StageKey.certification if item.state == cert.CertificationState.submitted else None
-    if isinstance(item, market.MarketListing):
-        return StageKey.listing if item.state == market.ListingState.submitted else None
-    return None
+    return kind(item).stage_of(item)
 
 
 def bidder_org_ids(challenge: Challenge) -> set[int]:
@@ -78,53 +113,74 @@ def bidder_org_ids(challenge: Challenge) -> set[int]:
 
 
 def party_org_ids(item) -> set[int]:
-    """Organisations that are a party to the item: the enterprise, every bidder, the lister."""
-    challenge = challenge_of(item)
+    """Organisations that are a party to the item: the enterprise, every bidder, the
+    applicant or lister."""
+    found = kind(item)
+    challenge = found.challenge(item)
     parties = {challenge.organization_id} | bidder_org_ids(challenge)
-    if kind_of(item) != "challenge":
-        parties.add(item.organization_id)
+    if (own := found.organization_id(item)) is not None:
+        parties.add(own)
     return parties
 
 
 def title_of(item) -> str:
-    kind = kind_of(item)
-    if kind == "certification":
-        return item.product_name
-    return item.title
+    return kind(item).title(item)
 
 
 def entered_stage_at(item) -> datetime:
-    """When the item entered the stage it waits at (its last transition into that state)."""
-    if kind_of(item) != "challenge":
-        return item.submitted_at
-    entered = db.session.execute(
-        sa.select(sa.func.max(AuditEvent.created_at)).where(
-            AuditEvent.challenge_id == item.id, AuditEvent.subject_type == "challenge",
-            AuditEvent.subject_id == item.id, AuditEvent.to_state == item.state.value)
-    ).scalar()
-    if entered is not None and entered.tzinfo is None:  # SQLite aggregate: no type applied
-        from datetime import UTC
-
-        entered = entered.replace(tzinfo=UTC)
-    return entered or item.updated_at or item.created_at
+    """When the item entered the stage it waits at."""
+    return kind(item).entered_stage_at(item)
 
 
 def review_url(item) -> str:
-    kind = kind_of(item)
-    if kind == "challenge":
-        return url_for("review.decision", challenge_id=item.id)
-    if kind == "certification":
-        return url_for("registry.certification_detail", application_id=item.id)
-    return url_for("registry.listing_detail", listing_id=item.id)
+    return kind(item).review_url(item)
+
+
+def owner_columns(item) -> dict:
+    """The columns of review tasks and decisions that point at the item (its challenge,
+    and the item itself)."""
+    found = kind(item)
+    columns = {"challenge_id": found.challenge(item).id}
+    for other in _KINDS.values():
+        if other.owner_column is not None:
+            columns[other.owner_column] = item.id if other is found else None
+    return columns
 
 
 def waiting_items() -> list:
     """Every item that waits at a review stage now."""
-    cert, market = _registry()
-    items: list = list(db.session.execute(
-        sa.select(Challenge).where(Challenge.state.in_(list(CHALLENGE_STAGES)))).scalars())
-    items += db.session.execute(sa.select(cert.CertificationApplication).where(
-        cert.CertificationApplication.state == cert.CertificationState.submitted)).scalars()
-    items += db.session.execute(sa.select(market.MarketListing).where(
-        market.MarketListing.state == market.ListingState.submitted)).scalars()
-    return items
+    found: list = []
+    for each in _KINDS.values():
+        found += db.session.execute(each.waiting()).scalars()
+    return found
+
+
+def waiting_counts() -> dict[StageKey, int]:
+    """How many items wait at each stage now."""
+    counts = dict.fromkeys(StageKey, 0)
+    for item in waiting_items():
+        counts[current_stage(item)] += 1
+    return counts
+
+
+# --------------------------------------------------------------------------- challenges
+
+CHALLENGE_STAGES = {
+    ChallengeState.vetting: StageKey.vetting,
+    ChallengeState.award_review: StageKey.award,
+    ChallengeState.acceptance_review: StageKey.acceptance,
+}
+STAGE_STATES = {stage: state for state, stage in CHALLENGE_STAGES.items()}
+
+
+def challenge_entered_stage_at(challenge: Challenge) -> datetime:
+    """Its last transition into the state it is in."""
+    entered = db.session.execute(
+        sa.select(sa.func.max(AuditEvent.created_at)).where(
+            AuditEvent.challenge_id == challenge.id, AuditEvent.subject_type == "challenge",
+            AuditEvent.subject_id == challenge.id,
+            AuditEvent.to_state == challenge.state.value)
+    ).scalar()
+    if entered is not None and entered.tzinfo is None:  # SQLite aggregate: no type applied
+        entered = entered.replace(tzinfo=UTC)
+    return entered or challenge.updated_at or challenge.created_at

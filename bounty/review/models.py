@@ -1,4 +1,4 @@
-"""Reviewer decisions at each stage; recorded once and never edited."""
+"""Review stages and reviewer decisions; a decision is recorded once and never edited."""
 
 from __future__ import annotations
 
@@ -15,67 +15,45 @@ from ..limits import bounded_text
 from ..timeutil import UTCDateTime, utcnow
 
 
-class Stage(LabelledEnum):
-    vetting = "vetting"  # 审题
-    award = "award"  # 揭榜结果审核
-    acceptance = "acceptance"  # 验收
-
-
-STAGE_LABELS = {
-    Stage.vetting: _l("审题"),
-    Stage.award: _l("揭榜结果审核"),
-    Stage.acceptance: _l("验收"),
-}
-Stage.label_map = STAGE_LABELS
-
-
 class StageKey(LabelledEnum):
-    vetting = "vetting"  # 审题
-    award = "award"  # 揭榜结果审核
-    acceptance = "acceptance"  # 验收
-    certification = "certification"  # 首台套认定
-    listing = "listing"  # 科技大市场挂牌
-
-
-STAGE_KEY_LABELS = {
-    StageKey.vetting: _l("审题"),
-    StageKey.award: _l("揭榜结果审核"),
-    StageKey.acceptance: _l("验收"),
-    StageKey.certification: _l("首台套认定"),
-    StageKey.listing: _l("科技大市场挂牌"),
-}
-StageKey.label_map = STAGE_KEY_LABELS
+    vetting = "vetting", _l("审题")
+    award = "award", _l("揭榜结果审核")
+    acceptance = "acceptance", _l("验收")
+    certification = "certification", _l("首台套认定")
+    listing = "listing", _l("科技大市场挂牌")
 
 
 class Outcome(LabelledEnum):
-    approve = "approve"
-    return_ = "return"
-    reject = "reject"
-
-
-OUTCOME_LABELS = {
-    Outcome.approve: _l("通过"),
-    Outcome.return_: _l("退回修改"),
-    Outcome.reject: _l("不予通过"),
-}
-Outcome.label_map = OUTCOME_LABELS
+    approve = "approve", _l("通过")
+    return_ = "return", _l("退回修改")
+    reject = "reject", _l("不予通过")
 
 
 class ReviewDecision(db.Model):
-    """One reviewer's decision on one challenge at one stage."""
+    """One reviewer's decision on one item at one stage: a challenge (审题, 揭榜结果审核,
+    验收), a certification application or a market listing (then also pointed at by
+    ``certification_id`` or ``listing_id``, as review tasks are)."""
 
     __tablename__ = "review_decisions"
     __table_args__ = (
         sa.CheckConstraint(
             "outcome = 'approve' OR length(comment) > 0", name="comment_required"
         ),
+        sa.CheckConstraint("certification_id IS NULL OR listing_id IS NULL",
+                           name="one_subject"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     challenge_id: Mapped[int] = mapped_column(
         sa.ForeignKey("challenges.id", ondelete="CASCADE"), index=True
     )
-    stage: Mapped[Stage] = mapped_column(sa.Enum(Stage, native_enum=False, length=20))
+    certification_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("certification_applications.id", ondelete="CASCADE"), index=True
+    )
+    listing_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("market_listings.id", ondelete="CASCADE"), index=True
+    )
+    stage: Mapped[StageKey] = mapped_column(sa.Enum(StageKey, native_enum=False, length=20))
     outcome: Mapped[Outcome] = mapped_column(
         sa.Enum(Outcome, native_enum=False, length=20,
                 values_callable=lambda e: [m.value for m in e])

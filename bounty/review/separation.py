@@ -25,7 +25,6 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from .models import Outcome, ReviewDecision, StageKey
-from .registry import RegistryDecision
 
 DEFAULT_SEPARATED_STAGES: tuple[tuple[str, ...], ...] = (
     ("award", "acceptance"),
@@ -73,20 +72,15 @@ def separated_from(stage: StageKey) -> frozenset[StageKey]:
 
 
 def approvals_by_reviewer(challenge_id: int) -> dict[int, set[StageKey]]:
-    """reviewer id -> the stages at which they approved this challenge (any round)."""
+    """reviewer id -> the stages at which they approved this challenge or one of its
+    certification applications or listings (any round; several listings of one result
+    count as one stage)."""
     approved: dict[int, set[StageKey]] = defaultdict(set)
     for reviewer_id, stage in db.session.execute(
             sa.select(ReviewDecision.reviewer_id, ReviewDecision.stage)
             .where(ReviewDecision.challenge_id == challenge_id,
                    ReviewDecision.outcome == Outcome.approve)):
-        approved[reviewer_id].add(StageKey(stage.value))
-    for reviewer_id, certification_id in db.session.execute(
-            sa.select(RegistryDecision.reviewer_id, RegistryDecision.certification_id)
-            .where(RegistryDecision.challenge_id == challenge_id,
-                   RegistryDecision.outcome == Outcome.approve)):
-        # Several listings of one result count as one stage.
-        approved[reviewer_id].add(StageKey.certification if certification_id is not None
-                                  else StageKey.listing)
+        approved[reviewer_id].add(StageKey(stage))
     return approved
 
 

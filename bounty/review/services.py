@@ -1,85 +1,46 @@
-"""Reviewer decisions at 审题, 揭榜结果审核 and 验收."""
+"""The challenge as a review item: 审题, 揭榜结果审核 and 验收 (bounty.review.items).
+
+What an outcome means at each stage is a transition of the challenge's own table
+(bounty/challenges/workflow.py); the decision itself is the one path of
+bounty.review.decisions.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import url_for
 from flask_babel import lazy_gettext as _l
 
 from ..accounts.models import Role
 from ..challenges import workflow
-from ..challenges.models import BidState, Challenge, ChallengeState
+from ..challenges.models import BidState, Challenge
 from ..challenges.services import bidding_window_problem
-from ..errors import InvalidField, TransitionRefused
-from ..extensions import db
+from ..errors import TransitionRefused
 from ..timeutil import to_local, utcnow
-from ..transactions import atomic
-from .assignment import check_may_vote, record_partial_approval, record_vote
-from .models import Outcome, ReviewDecision, Stage
-from .registry import check_version
-from .stages import StageKey
+from . import items
+from .models import Outcome, StageKey
 
-# Which challenge state each stage reviews, and the action of each outcome.
-STAGE_STATES = {
-    Stage.vetting: ChallengeState.vetting,
-    Stage.award: ChallengeState.award_review,
-    Stage.acceptance: ChallengeState.acceptance_review,
-}
+# The action of each outcome at each stage.
 STAGE_ACTIONS = {
-    (Stage.vetting, Outcome.approve): "approve_vetting",
-    (Stage.vetting, Outcome.return_): "return_vetting",
-    (Stage.vetting, Outcome.reject): "reject_vetting",
-    (Stage.award, Outcome.approve): "approve_award",
-    (Stage.award, Outcome.return_): "return_award",
-    (Stage.award, Outcome.reject): "reject_award",
-    (Stage.acceptance, Outcome.approve): "approve_acceptance",
-    (Stage.acceptance, Outcome.return_): "return_acceptance",
-    (Stage.acceptance, Outcome.reject): "reject_acceptance",
+    (stage, outcome): f"{outcome.value}_{stage.value}"
+    for stage in items.STAGE_STATES for outcome in Outcome
 }
 
 
-def stage_of(challenge: Challenge) -> Stage | None:
-    for stage, state in STAGE_STATES.items():
-        if challenge.state == state:
-            return stage
-    return None
+def stage_of(challenge: Challenge) -> StageKey | None:
+    return items.CHALLENGE_STAGES.get(challenge.state)
 
 
-def queue(stage: Stage) -> list[Challenge]:
-    """Challenges waiting at a stage, oldest first."""
-    return list(
-        db.session.execute(
-            sa.select(Challenge)
-            .where(Challenge.state == STAGE_STATES[stage])
-            .order_by(Challenge.updated_at, Challenge.id)
-        ).scalars()
-    )
-
-
-def decide(challenge: Challenge, stage: Stage, outcome: Outcome, user,
-           comment: str = "", now: datetime | None = None,
-           version: int | None = None) -> ReviewDecision:
-    """Record a reviewer's decision; move the challenge when the stage's round completes.
-
-    The stage's settings (bounty.review.stages) decide: an approval counts once
-    per reviewer, and the challenge moves on only when N distinct reviewers
-    approved; a return or a rejection moves it at once. Conflicted reviewers and
-    reviewers who approved the challenge at another stage are refused.
-
-    :param stage: the stage the reviewer believes the challenge is at; a stale
-        page (the challenge moved on) is refused rather than applied elsewhere.
-    :param version: the challenge version the reviewer's page showed; if someone
-        decided in between, this decision is refused (exactly one of two wins).
-    """
-    if stage_of(challenge) != stage:
+def _check(challenge: Challenge, outcome: Outcome, user, stage: StageKey | None,
+           now: datetime | None) -> workflow.Transition:
+    """The challenge's guard for a reviewer's outcome; raises with the reason."""
+    current = stage_of(challenge)
+    if current is None or (stage is not None and stage != current):
         raise TransitionRefused(str(_l("该榜单已不在此审核阶段，请刷新页面。")))
-    comment = (comment or "").strip()
-    action = STAGE_ACTIONS[(stage, outcome)]
-    # The workflow guard first: the action must be one this user may take here at all.
+    action = STAGE_ACTIONS[(current, outcome)]
     transition = workflow.find_transition(challenge, action, user)
-    if transition.comment_required and not comment:
-        raise TransitionRefused(str(_l("退回或不予通过时必须填写意见。")))
     if action == "approve_vetting":
         problem = bidding_window_problem(challenge.bid_deadline, now or utcnow())
         if problem is not None:
@@ -88,46 +49,13 @@ def decide(challenge: Challenge, stage: Stage, outcome: Outcome, user,
                 "请退回企业修改截止时间。",
                 deadline=to_local(challenge.bid_deadline).strftime("%Y-%m-%d %H:%M"),
                 problem=problem)))
-    config = check_may_vote(challenge, StageKey(stage.value), user, now)
-    with atomic():
-        check_version(challenge, version)
-        vote = record_vote(challenge, config, user, outcome)
-        decision = ReviewDecision(challenge_id=challenge.id, stage=stage, outcome=outcome,
-                                  comment=comment, reviewer_id=user.id,
-                                  created_at=now or utcnow(), task_id=vote.task.id)
-        db.session.add(decision)
-        if vote.final:
-            workflow.apply_transition(challenge, action, user, comment, now=now)
-        else:
-            record_partial_approval(challenge, user, vote, comment)
-    return decision
+    return transition
 
 
-def decisions_for(challenge: Challenge) -> list[ReviewDecision]:
-    return list(
-        db.session.execute(
-            sa.select(ReviewDecision)
-            .where(ReviewDecision.challenge_id == challenge.id)
-            .order_by(ReviewDecision.created_at, ReviewDecision.id)
-        ).scalars()
-    )
-
-
-def queue_counts() -> dict[Stage, int]:
-    """How many challenges wait at each stage."""
-    counts = dict(
-        db.session.execute(
-            sa.select(Challenge.state, sa.func.count())
-            .where(Challenge.state.in_(STAGE_STATES.values()))
-            .group_by(Challenge.state)
-        ).all()
-    )
-    return {stage: counts.get(state, 0) for stage, state in STAGE_STATES.items()}
-
-
-def can_decide(user) -> bool:
-    """Who works the review queues: active reviewers (the workbench may widen this)."""
-    return bool(user and user.is_authenticated and user.is_active and user.role == Role.reviewer)
+def _apply(challenge: Challenge, outcome: Outcome, user, comment: str,
+           now: datetime | None) -> None:
+    workflow.apply_transition(challenge, STAGE_ACTIONS[(stage_of(challenge), outcome)], user,
+                              comment, now=now)
 
 
 def can_view_decisions(challenge: Challenge, user) -> bool:
@@ -146,34 +74,16 @@ def can_view_decisions(challenge: Challenge, user) -> bool:
     )
 
 
-def bulk_return(tasks, user, comment: str):
-    """Return every selected item for revision with one comment, each in its own
-    transaction; refusals are reported per item, not fatal.
-
-    :param tasks: review tasks (bounty.review.assignment.ReviewTask) picked in the queue.
-    """
-    from . import certification, market
-    from .assignment import BulkResult
-    comment = (comment or "").strip()
-    if not comment:
-        raise InvalidField(str(_l("批量退回时必须填写退回意见。")), "comment")
-    result = BulkResult()
-    seen: set[str] = set()
-    for task in tasks:
-        if task.item_key in seen:
-            continue
-        seen.add(task.item_key)
-
-        def return_item(task=task) -> None:
-            item = task.item
-            if not task.is_open:
-                raise TransitionRefused(str(_l("该审核任务已结束。")))
-            if isinstance(item, Challenge):
-                decide(item, Stage(task.stage.value), Outcome.return_, user, comment)
-            elif isinstance(item, certification.CertificationApplication):
-                certification.decide_certification(item, Outcome.return_, user, comment)
-            else:
-                market.decide_listing(item, Outcome.return_, user, comment)
-
-        result.attempt(task, return_item)
-    return result
+items.register_kind(items.ItemKind(
+    name="challenge", model=Challenge,
+    stage_of=stage_of,
+    waiting=lambda: sa.select(Challenge).where(
+        Challenge.state.in_(list(items.CHALLENGE_STAGES))),
+    title=lambda c: c.title,
+    review_url=lambda c: url_for("review.decision", challenge_id=c.id),
+    challenge=lambda c: c,
+    organization_id=lambda c: None,
+    entered_stage_at=items.challenge_entered_stage_at,
+    check=_check,
+    apply=_apply,
+))

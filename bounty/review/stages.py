@@ -21,15 +21,9 @@ from .models import StageKey
 
 
 class Decider(LabelledEnum):
-    reviewer = "reviewer"  # any active reviewer
-    lead_reviewer = "lead_reviewer"  # only reviewers flagged as lead (组长)
+    reviewer = "reviewer", _l("审核员")  # any active reviewer
+    lead_reviewer = "lead_reviewer", _l("审核组长")  # only reviewers flagged as lead (组长)
 
-
-DECIDER_LABELS = {
-    Decider.reviewer: _l("审核员"),
-    Decider.lead_reviewer: _l("审核组长"),
-}
-Decider.label_map = DECIDER_LABELS
 
 MAX_APPROVALS = 9
 
@@ -57,6 +51,11 @@ class ReviewStage(db.Model):
 
     criteria: Mapped[list[RubricCriterion]] = relationship(
         back_populates="stage", cascade="all, delete-orphan", order_by="RubricCriterion.position")
+
+    @property
+    def needs_lead(self) -> bool:
+        """Only lead reviewers decide here (User.can_review)."""
+        return self.decider == Decider.lead_reviewer
 
     @property
     def has_rubric(self) -> bool:
@@ -107,11 +106,8 @@ def ensure_default_stages() -> int:
     """Create the stages that are missing, with their defaults; return how many were added.
 
     Idempotent and safe to race: a concurrent first use loses on the unique key
-    and finds the rows the other one wrote. Also fills the organisation
-    membership history from users' current organisation.
+    and finds the rows the other one wrote.
     """
-    from .conflicts import backfill_memberships
-
     added = 0
     missing = _missing_stages()
     if missing:
@@ -128,7 +124,6 @@ def ensure_default_stages() -> int:
                 added = len(missing)
         except ConcurrentUpdate:
             added = 0
-        backfill_memberships()
     return added
 
 
@@ -150,22 +145,8 @@ def all_stages() -> list[ReviewStage]:
         sa.select(ReviewStage).order_by(ReviewStage.position, ReviewStage.id)).scalars())
 
 
-def is_lead(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active
-                and user.role == Role.reviewer and getattr(user, "is_lead_reviewer", False))
-
-
-def may_decide_at(stage: ReviewStage, user) -> bool:
-    """Does the stage's decider setting admit this user? (The workflow admits reviewers only.)"""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    if user.role != Role.reviewer:
-        return False
-    return stage.decider == Decider.reviewer or is_lead(user)
-
-
 def check_may_decide_at(stage: ReviewStage, user) -> None:
-    if not may_decide_at(stage, user):
+    if user is None or not user.can_review(stage):
         if stage.decider == Decider.lead_reviewer and user is not None \
                 and getattr(user, "role", None) == Role.reviewer:
             raise PermissionDenied(str(_l("「%(stage)s」阶段只能由审核组长作出结论。",
@@ -222,7 +203,7 @@ def update_stage(stage: ReviewStage, actor, data: StageData) -> ReviewStage:
     New settings apply to decisions from now on; a round already under way keeps
     its slots but needs the new number of approvals.
     """
-    if actor is None or not actor.is_active or actor.role != Role.admin:
+    if actor is None or not actor.is_admin:
         raise PermissionDenied(str(_l("只有平台管理员可以修改审核阶段设置。")))
     name = (data.name or "").strip()
     if not name:
@@ -253,7 +234,7 @@ def update_stage(stage: ReviewStage, actor, data: StageData) -> ReviewStage:
 
 def set_lead_reviewer(user, actor, is_lead_reviewer: bool):
     """An admin makes a reviewer a lead reviewer (组长), or takes it back; audited."""
-    if actor is None or not actor.is_active or actor.role != Role.admin:
+    if actor is None or not actor.is_admin:
         raise PermissionDenied(str(_l("只有平台管理员可以指定审核组长。")))
     if user.role != Role.reviewer:
         raise InvalidField(str(_l("只有审核员可以担任审核组长。")), "user")

@@ -11,11 +11,15 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from ..audit import AuditEvent
+from ..certification.models import (
+    CertificationApplication,
+    CertificationState,
+    EquipmentCategory,
+)
 from ..challenges import services as challenges
 from ..challenges.models import PUBLIC_STATES, Challenge, ChallengeState, Industry
 from ..extensions import db
-from .certification import CertificationApplication, CertificationState, EquipmentCategory
-from .market import ListingState, MarketDeal, MarketListing, TransactionType
+from ..market.models import ListingState, MarketDeal, MarketListing, TransactionType
 
 AWARDED_STATES = frozenset({ChallengeState.in_progress, ChallengeState.acceptance_review,
                             ChallengeState.completed})

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 
+from ..accounts.permissions import reviewer_required
 from ..challenges.models import Challenge
 from ..challenges.services import can_view_challenge, visible_bids
 from ..errors import DomainError
 from ..extensions import db
 from ..matching import similarity
-from . import assignment, blind, scoring, separation, services, stages
+from . import assignment, blind, decisions, items, scoring, separation, services, stages
 from .forms import DecisionForm
-from .models import Outcome, Stage
-from .stages import StageKey
+from .models import Outcome, StageKey
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
@@ -40,13 +38,13 @@ def _can_view_decisions(challenge: Challenge, user) -> bool:
 
 @bp.app_template_global("review_decisions")
 def _review_decisions(challenge: Challenge):
-    return services.decisions_for(challenge)
+    return decisions.decisions_for(challenge)
 
 
 @bp.app_template_global("review_stage_for")
-def _review_stage_for(challenge: Challenge, user) -> Stage | None:
+def _review_stage_for(challenge: Challenge, user) -> StageKey | None:
     """The stage at which this user may decide on the challenge now, if any."""
-    return services.stage_of(challenge) if services.can_decide(user) else None
+    return services.stage_of(challenge) if user.can_review() else None
 
 
 @bp.app_template_global("blind_review")
@@ -68,22 +66,9 @@ def _attachment_label(attachment) -> str:
     return blind.attachment_name(attachment, current_user)
 
 
-def reviewer_required(view):
-    """Anonymous users go to the login page; everyone but reviewers gets 403."""
-
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not services.can_decide(current_user):
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def get_stage(value: str) -> Stage:
+def get_stage(value: str) -> StageKey:
     try:
-        return Stage(value)
+        return StageKey(value)
     except ValueError:
         abort(404)
 
@@ -99,17 +84,15 @@ def get_review_challenge(challenge_id: int) -> Challenge:
 @bp.route("/")
 @reviewer_required
 def index():
-    """Counts per stage, each linking to its queue."""
-    return render_template("review/index.html", counts=services.queue_counts())
+    """Counts per stage, each linking to the task queue at that stage."""
+    return render_template("review/index.html", counts=items.waiting_counts())
 
 
 @bp.route("/queue/<stage>")
 @reviewer_required
 def queue(stage: str):
-    """Challenges waiting at one stage, oldest first."""
-    stage_ = get_stage(stage)
-    return render_template("review/queue.html", stage=stage_, challenges=services.queue(stage_),
-                           counts=services.queue_counts())
+    """The old per-stage queue: the task queue, at that stage."""
+    return redirect(url_for("workbench.tasks", stage=get_stage(stage).value))
 
 
 @bp.route("/challenges/<int:challenge_id>", methods=["GET", "POST"])
@@ -120,13 +103,13 @@ def decision(challenge_id: int):
     stage = services.stage_of(challenge)
     form = DecisionForm()
     if form.is_submitted():
-        if not form.validate():
+        if not form.validate() or not form.stage.data:
             return _render_decision(challenge, stage, form), 422
-        posted_stage = Stage(form.stage.data)
+        posted_stage = form.posted_stage()
         try:
-            services.decide(challenge, posted_stage, Outcome(form.outcome.data),
-                            current_user._get_current_object(), form.comment.data or "",
-                            version=_version(form))
+            decisions.decide(challenge, current_user._get_current_object(),
+                             Outcome(form.outcome.data), form.comment.data or "",
+                             form.version_number(), stage=posted_stage)
         except DomainError as exc:
             # Refused: nothing was written. If the challenge moved on (a stale page, a
             # repeated POST, a lost race), there is nothing left to decide here: say so.
@@ -149,20 +132,13 @@ def decision(challenge_id: int):
     return _render_decision(challenge, stage, form)
 
 
-def _version(form: DecisionForm) -> int | None:
-    try:
-        return int(form.version.data)
-    except (TypeError, ValueError):
-        return None
-
-
-def _render_decision(challenge: Challenge, stage: Stage | None, form: DecisionForm,
+def _render_decision(challenge: Challenge, stage: StageKey | None, form: DecisionForm,
                      refusal: str | None = None) -> str:
     user = current_user._get_current_object()
     bids = visible_bids(challenge, user) if stage is not None else []
     workbench = {}
     if stage is not None:
-        key = StageKey(stage.value)
+        key = stage
         config = stages.get_stage(key)
         round_no = scoring.current_round(challenge, key)
         sheets = scoring.sheets_of(challenge, key, round_no)
@@ -186,10 +162,11 @@ def _render_decision(challenge: Challenge, stage: Stage | None, form: DecisionFo
         refusal=refusal,
         bids=bids,
         winning_bid=challenge.winning_bid,
-        Stage=Stage,
+        Stage=StageKey,
         blind=blind.is_blind_for(challenge, user),
         # 相似榜单 while vetting, 方案雷同 while confirming the award (None: no section)
-        similar=similarity.similar_challenges(challenge, user) if stage == Stage.vetting else None,
-        copies=similarity.bid_copies(challenge, user) if stage == Stage.award else None,
+        similar=(similarity.similar_challenges(challenge, user)
+                 if stage == StageKey.vetting else None),
+        copies=similarity.bid_copies(challenge, user) if stage == StageKey.award else None,
         **workbench,
     )

@@ -21,8 +21,8 @@ from ..inputs import DateInRange, coerce_id
 from ..limits import TOO_LONG, fits
 from .assignment import TaskDecline
 from .conflicts import ConflictDeclaration, ConflictOverride
-from .models import STAGE_KEY_LABELS, ReviewDecision, StageKey
-from .stages import DECIDER_LABELS, MAX_APPROVALS, Decider, ReviewStage
+from .models import ReviewDecision, StageKey
+from .stages import MAX_APPROVALS, Decider, ReviewStage
 from .workdays import Holiday
 
 
@@ -32,7 +32,7 @@ class StageForm(FlaskForm):
     name = StringField(_l("阶段名称"), validators=[DataRequired(_l("请填写阶段名称。")),
                                                 fits(ReviewStage.name)])
     decider = SelectField(_l("谁可以作出结论"),
-                          choices=[SelectChoice(d.value, DECIDER_LABELS[d]) for d in Decider])
+                          choices=[SelectChoice(d.value, d.lazy_label) for d in Decider])
     approvals_needed = IntegerField(
         _l("所需通过人数"), validators=[InputRequired(_l("请填写所需通过人数。")),
                                   NumberRange(1, MAX_APPROVALS,
@@ -95,7 +95,7 @@ class ExportForm(FlaskForm):
         csrf = False  # a GET download
 
     stage = SelectField(_l("审核阶段"), choices=[SelectChoice("", _l("全部阶段"))]
-                        + [SelectChoice(k.value, STAGE_KEY_LABELS[k]) for k in StageKey],
+                        + [SelectChoice(k.value, k.lazy_label) for k in StageKey],
                         validators=[Optional()])
     start = DateField(_l("起始日期"), validators=[Optional(), DateInRange()])
     end = DateField(_l("截止日期"), validators=[Optional(), DateInRange()])

@@ -4,7 +4,6 @@ scoring, stage settings, the holiday calendar and exports."""
 from __future__ import annotations
 
 from datetime import date
-from functools import wraps
 
 from flask import (
     Blueprint,
@@ -17,16 +16,18 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 
+from ..accounts.memberships import memberships_of
 from ..accounts.models import Organization, Role, User
+from ..accounts.permissions import admin_required, staff_required
 from ..accounts.services import find_organization_by_uscc
 from ..challenges.models import Category, Challenge, Industry
 from ..challenges.services import can_view_challenge
 from ..errors import DomainError
 from ..extensions import db
 from ..inputs import page_arg, parse_id, safe_redirect_target
-from . import assignment, conflicts, exports, items, scoring, services, stages, workdays
+from . import assignment, conflicts, decisions, exports, items, scoring, stages, workdays
 from .assignment import QueueFilter, QueueView, ReviewTask
 from .workbench_forms import (
     BulkForm,
@@ -43,35 +44,6 @@ bp = Blueprint("workbench", __name__, url_prefix="/review")
 
 def _user():
     return current_user._get_current_object()
-
-
-def _is_staff(user) -> bool:
-    return bool(user.is_authenticated and user.is_active
-                and user.role in (Role.reviewer, Role.admin))
-
-
-def staff_required(view):
-    """Reviewers and admins; anonymous users go to the login page, others get 403."""
-
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not _is_staff(current_user):
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def admin_required(view):
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not (current_user.is_active and current_user.role == Role.admin):
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def get_task(task_id: int) -> ReviewTask:
@@ -138,7 +110,7 @@ def tasks():
     return render_template(
         "review/tasks.html", page=page, flt=flt, counts=assignment.queue_counts(user),
         views=list(QueueView), stage_keys=list(stages.StageKey), industries=list(Industry),
-        categories=list(Category), form=form, can_assign=assignment.can_assign(user),
+        categories=list(Category), form=form, can_assign=user.can_assign,
         can_decide=user.role == Role.reviewer, filters=filters, stage_names=_stage_names(),
         load=assignment.open_load(), reviewers=reviewers, cap=assignment.assignment_cap())
 
@@ -166,7 +138,7 @@ def bulk():
             reviewer = db.session.get(User, form.assignee.data or 0)
             result = assignment.bulk_assign(selected, reviewer, user)
         else:
-            result = services.bulk_return(selected, user, form.comment.data or "")
+            result = decisions.bulk_return(selected, user, form.comment.data or "")
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -256,7 +228,7 @@ def my_conflicts():
     status = 422 if request.method == "POST" else 200
     return render_template("review/conflicts.html", form=form,
                            declarations=conflicts.declarations_of(current_user),
-                           memberships=conflicts.memberships_of(current_user)), status
+                           memberships=memberships_of(current_user)), status
 
 
 @bp.route("/items/<kind>/<int:item_id>/conflicts", methods=["GET", "POST"])

@@ -89,7 +89,7 @@ def working_days_between(start: datetime, end: datetime) -> int:
 
 
 def _require_admin(actor) -> None:
-    if actor is None or not actor.is_active or actor.role != "admin":
+    if actor is None or not actor.is_admin:
         raise PermissionDenied(str(_l("只有平台管理员可以维护节假日。")))
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from bounty.accounts.models import OrgKind, Role
+from bounty.certification import services as cert
 from bounty.challenges.models import Category
-from bounty.review import certification as cert
 
 from ..factories import DEFAULT_PASSWORD, create_org, create_user
-from ..review.registry_helpers import PDF_BYTES, completed_challenge
+from ..registry.helpers import PDF_BYTES, completed_challenge
 
 DOCUMENTS = {
     "发明专利证书": "专利证书.pdf",

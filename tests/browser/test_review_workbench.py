@@ -8,17 +8,17 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from bounty.certification.services import apply_for_certification
 from bounty.challenges import services as challenges
 from bounty.challenges.models import Category, ChallengeState
 from bounty.extensions import db
 from bounty.review.assignment import assign_task, round_tasks, sync_tasks
-from bounty.review.certification import apply_for_certification, decide_certification
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome
 from bounty.review.stages import StageKey
 
 from ..factories import DEFAULT_PASSWORD, create_bid, create_challenge, create_user
-from ..review.registry_helpers import cert_data, evidence_files
+from ..registry.helpers import cert_data, evidence_files
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -112,9 +112,9 @@ def test_two_score_a_third_confirms_the_certificate_renders(live_server, page, a
         for milestone in bid.milestones:
             challenges.report_milestone(milestone, winner, f"{milestone.name}完成")
             challenges.confirm_milestone(milestone, owner)
-        decide(challenge, Stage.acceptance, Outcome.approve, find_user_by_email(emails[3]))
+        decide(challenge, find_user_by_email(emails[3]), Outcome.approve, stage=StageKey.acceptance)
         application = apply_for_certification(challenge, owner, cert_data(), evidence_files())
-        decide_certification(application, Outcome.approve, find_user_by_email(emails[4]))
+        decide(application, find_user_by_email(emails[4]), Outcome.approve)
         number, product = application.certificate_number, application.product_name
 
     page.goto(f"{url}/register/{number}")

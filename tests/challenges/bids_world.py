@@ -15,6 +15,7 @@ from bounty.challenges.attachments import add_attachment, check_upload
 from bounty.challenges.models import Attachment, Bid, BidState, Challenge, ChallengeState
 from bounty.extensions import db
 
+from ..conftest import signed_in
 from ..factories import create_bid, create_challenge, create_user
 
 # A fixed "now" (10:00 in Shanghai) and a deadline a week later.
@@ -92,9 +93,4 @@ class FreshUserClient(FlaskClient):
 def client_for(app, user):
     """A test client with the user's session already open (skips the slow password check;
     the real login flow is tested with the accounts)."""
-    client = FreshUserClient(app, app.response_class, use_cookies=True)
-    if user is not None:
-        with client.session_transaction() as session:
-            session["_user_id"] = user.get_id()
-            session["_fresh"] = True
-    return client
+    return signed_in(app, user, FreshUserClient(app, app.response_class, use_cookies=True))

@@ -19,6 +19,8 @@ from bounty.extensions import db
 from bounty.timeutil import to_local, utcnow
 from bounty.transactions import atomic
 
+from ..conftest import signed_in
+
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
        b"\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
@@ -98,9 +100,4 @@ def attach(challenge, user, content: bytes = PDF, name: str = "说明.pdf", *, b
 def client_for(app, user):
     """A client whose session carries the user, skipping the slow password check
     (the login form itself is tested with the accounts)."""
-    client = app.test_client()
-    if user is not None:
-        with client.session_transaction() as session:
-            session["_user_id"] = user.get_id()
-            session["_fresh"] = True
-    return client
+    return signed_in(app, user)

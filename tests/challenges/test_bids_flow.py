@@ -10,8 +10,8 @@ from bounty.challenges import attachments, services
 from bounty.challenges.models import Attachment, ChallengeState
 from bounty.errors import PermissionDenied, TransitionRefused
 from bounty.extensions import db
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, StageKey
 
 from .bids_world import AFTER, NOW, PDF, build_world, client_for, upload
 
@@ -124,7 +124,7 @@ def test_declare_failed_needs_a_comment(app, world):
 def delivering(world):
     services.close_due_challenges()
     services.select_bid(world.challenge, world.bid, world.owner)
-    decide(world.challenge, Stage.award, Outcome.approve, world.reviewer)
+    decide(world.challenge, world.reviewer, Outcome.approve, stage=StageKey.award)
     assert world.challenge.state == ChallengeState.in_progress
     return world
 

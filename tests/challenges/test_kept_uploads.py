@@ -11,15 +11,15 @@ from io import BytesIO
 
 import sqlalchemy as sa
 
+from bounty.certification import services as cert
 from bounty.challenges import attachments
 from bounty.challenges.models import Attachment, Challenge, ChallengeState
 from bounty.extensions import db
-from bounty.review import certification as cert
-from bounty.review import market
+from bounty.market import services as market
 from bounty.timeutil import utcnow
 
 from ..factories import create_challenge, create_user
-from ..review.registry_helpers import PDF_BYTES, cert_form, completed_challenge
+from ..registry.helpers import PDF_BYTES, cert_form, completed_challenge
 from .bids_world import client_for
 from .helpers import PDF, PNG, form_data, upload
 
@@ -166,8 +166,8 @@ def test_the_bid_form_keeps_its_files(app):
 
 def test_the_milestone_report_keeps_its_files(app, time_machine):
     from bounty.challenges import services
-    from bounty.review.models import Outcome, Stage
-    from bounty.review.services import decide
+    from bounty.review.decisions import decide
+    from bounty.review.models import Outcome, StageKey
 
     from .bids_world import AFTER, NOW, build_world
 
@@ -176,7 +176,7 @@ def test_the_milestone_report_keeps_its_files(app, time_machine):
     time_machine.move_to(AFTER, tick=False)
     services.close_due_challenges()
     services.select_bid(world.challenge, world.bid, world.owner)
-    decide(world.challenge, Stage.award, Outcome.approve, world.reviewer)
+    decide(world.challenge, world.reviewer, Outcome.approve, stage=StageKey.award)
     milestone = world.bid.milestones[0]
     client = client_for(app, world.bidder)
     prefix = f"m{milestone.id}"

@@ -9,8 +9,8 @@ import pytest
 
 from bounty.challenges import services
 from bounty.challenges.models import Category, ChallengeState, Industry, IPTerms
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, StageKey
 
 from ..factories import create_bid, create_challenge, create_user
 from .helpers import PNG, attach, client_for
@@ -103,7 +103,7 @@ def trail(app, time_machine):
         ip_terms=IPTerms.negotiable)
     challenge = services.create_challenge(owner, data)
     services.submit_challenge(challenge, owner)
-    decide(challenge, Stage.vetting, Outcome.approve, reviewer)
+    decide(challenge, reviewer, Outcome.approve, stage=StageKey.vetting)
     bidders = [create_user("institute", name="甲大学李教授"),
                create_user("institute", name="乙研究院王研究员")]
     for bidder in bidders:

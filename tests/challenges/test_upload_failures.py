@@ -89,9 +89,9 @@ def test_the_scheduler_sweeps_orphans(app):
 
 
 def test_a_registry_document_that_cannot_be_written_leaves_nothing(app, db, disk_full):
-    from bounty.review.market import MarketListing, create_listing
+    from bounty.market.services import MarketListing, create_listing
 
-    from ..review.registry_helpers import completed_challenge, listing_data, pdf_upload
+    from ..registry.helpers import completed_challenge, listing_data, pdf_upload
 
     challenge, _owner, winner = completed_challenge()
     with pytest.raises(attachments.StorageFailed):

@@ -107,7 +107,7 @@ def test_table_is_what_the_design_says():
 @pytest.mark.parametrize("state", STATES, ids=[s.value for s in STATES])
 def test_transition(world, state, action, role):
     transition = ALLOWED.get((state, action))
-    allowed = transition is not None and ACTOR_ROLE[transition.actor] == role
+    allowed = transition is not None and ACTOR_ROLE[transition.party] == role
     challenge = world.challenge(state, fresh=allowed)
     user = world.users[role]
     before = _stored(challenge.id)
@@ -136,7 +136,7 @@ def test_transition(world, state, action, role):
                          ids=lambda t: f"{t.action}-{t.source.value}")
 def test_comment_required(world, transition):
     challenge = world.challenge(transition.source)
-    user = world.users[ACTOR_ROLE[transition.actor]]
+    user = world.users[ACTOR_ROLE[transition.party]]
     events = _audit_count()
     with pytest.raises(TransitionRefused), atomic():
         workflow.apply_transition(challenge, transition.action, user, comment="  ")

@@ -11,8 +11,8 @@ from bounty.digests.models import Frequency
 from bounty.digests.notifications import notify_item_assigned
 from bounty.digests.outbox import drain_outbox
 from bounty.digests.tasks import run_digest
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, StageKey
 from bounty.timeutil import utcnow
 
 from ..factories import create_challenge, create_user
@@ -51,7 +51,8 @@ def test_digest_in_english(mail_app, smtp_server, at_monday_8am):
 def test_notifications_in_english(mail_app, smtp_server):
     owner = create_user("enterprise", email="owner@corp.test", locale="en", name="Ms. Lee")
     challenge = create_challenge(owner, state=ChallengeState.vetting, title="待退回的榜单")
-    decide(challenge, Stage.vetting, Outcome.return_, create_user("reviewer"), "请补充测试方法")
+    decide(challenge, create_user("reviewer"), Outcome.return_, "请补充测试方法",
+           stage=StageKey.vetting)
     reviewer = create_user("reviewer", email="reviewer@gov.test", locale="en", name="Mr. Wang")
     notify_item_assigned(reviewer, item_key="vetting:1", title="Vetting #1",
                          link="https://bounty.example.cn/review/1",

@@ -13,8 +13,8 @@ from bounty.digests.models import NotificationKind, NotificationPreference, Outb
 from bounty.digests.notifications import notify_item_assigned, notify_item_overdue
 from bounty.digests.outbox import drain_outbox
 from bounty.extensions import db
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, StageKey
 from bounty.timeutil import utcnow
 
 from ..factories import create_bid, create_challenge, create_user
@@ -42,7 +42,7 @@ def test_vetting_decisions_reach_the_enterprise_with_the_comment(mail_app, smtp_
     colleague = _colleague(owner, email="colleague@corp.test")
     reviewer = create_user("reviewer")
     returned = create_challenge(owner, state=ChallengeState.vetting, title="待退回的榜单")
-    decide(returned, Stage.vetting, Outcome.return_, reviewer, "请补充技术指标的测试方法")
+    decide(returned, reviewer, Outcome.return_, "请补充技术指标的测试方法", stage=StageKey.vetting)
     mail = _only_mail(smtp_server, "owner@corp.test")
     assert mail.subject == "榜单「待退回的榜单」被退回修改"
     assert "请补充技术指标的测试方法" in mail.part("plain")
@@ -52,15 +52,15 @@ def test_vetting_decisions_reach_the_enterprise_with_the_comment(mail_app, smtp_
 
     # Resubmitted and returned again: a second email, not swallowed as a duplicate.
     challenges.submit_challenge(returned, owner)
-    decide(returned, Stage.vetting, Outcome.return_, reviewer, "仍需补充")
+    decide(returned, reviewer, Outcome.return_, "仍需补充", stage=StageKey.vetting)
     drain_outbox()
     assert [m.subject for m in smtp_server.to("owner@corp.test")] == [
         "榜单「待退回的榜单」被退回修改"] * 2
 
     rejected = create_challenge(owner, state=ChallengeState.vetting, title="不予通过的榜单")
-    decide(rejected, Stage.vetting, Outcome.reject, reviewer, "不属于关键核心技术")
+    decide(rejected, reviewer, Outcome.reject, "不属于关键核心技术", stage=StageKey.vetting)
     approved = create_challenge(owner, state=ChallengeState.vetting, title="通过的榜单")
-    decide(approved, Stage.vetting, Outcome.approve, reviewer)
+    decide(approved, reviewer, Outcome.approve, stage=StageKey.vetting)
     drain_outbox()
     subjects = [m.subject for m in smtp_server.to("owner@corp.test")]
     assert "榜单「不予通过的榜单」审题不予通过" in subjects
@@ -133,7 +133,7 @@ def test_award_confirmed_tells_winner_and_the_others(mail_app, smtp_server, time
     challenges.select_bid(challenge, winning_bid, owner)
     drain_outbox()
     assert smtp_server.received == []  # not final until the reviewer confirms
-    decide(challenge, Stage.award, Outcome.approve, reviewer)
+    decide(challenge, reviewer, Outcome.approve, stage=StageKey.award)
     assert _only_mail(smtp_server, "winner@uni.test").subject == \
         "恭喜！您的揭榜方案已中选：「评选的榜单」"
     assert _only_mail(smtp_server, "loser@uni.test").subject == "揭榜结果：「评选的榜单」"
@@ -221,7 +221,7 @@ def test_notification_rolls_back_with_the_refused_change(mail_app, smtp_server):
         connection.execute(sa.text("UPDATE challenges SET version = version + 1 WHERE id = :i"),
                            {"i": challenge.id})
     try:
-        decide(challenge, Stage.vetting, Outcome.approve, reviewer, version=page_version)
+        decide(challenge, reviewer, Outcome.approve, version=page_version, stage=StageKey.vetting)
     except ConcurrentUpdate:
         pass
     assert db.session.scalar(sa.select(sa.func.count(OutboxEmail.id))) == 0

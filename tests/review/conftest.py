@@ -9,6 +9,7 @@ import pytest
 from bounty.challenges.models import ChallengeState
 from bounty.extensions import db
 
+from ..conftest import signed_in
 from ..factories import create_bid, create_challenge, create_user
 
 
@@ -16,14 +17,7 @@ from ..factories import create_bid, create_challenge, create_user
 def sign_in(app):
     """A client whose session is set directly (the password check is tested elsewhere)."""
 
-    def _sign_in(user):
-        client = app.test_client()
-        with client.session_transaction() as session:
-            session["_user_id"] = user.get_id()
-            session["_fresh"] = True
-        return client
-
-    return _sign_in
+    return lambda user: signed_in(app, user)
 
 
 def award_challenge(bidders: int = 2, **fields):

@@ -12,8 +12,8 @@ from bounty.challenges import services as challenge_services
 from bounty.challenges.models import ChallengeState
 from bounty.errors import TransitionRefused
 from bounty.extensions import db
-from bounty.review.models import Outcome, ReviewDecision, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, ReviewDecision, StageKey
 from bounty.timeutil import utcnow
 
 from ..factories import create_challenge, create_user
@@ -24,17 +24,18 @@ def test_vetting_refuses_to_publish_with_too_little_time_left(app, left):
     challenge = create_challenge(state=ChallengeState.vetting, bid_deadline=utcnow() + left)
     reviewer = create_user("reviewer")
     with pytest.raises(TransitionRefused, match="现在发榜留给揭榜的时间不足。揭榜期不得少于 7 天"):
-        decide(challenge, Stage.vetting, Outcome.approve, reviewer, "同意发榜")
+        decide(challenge, reviewer, Outcome.approve, "同意发榜", stage=StageKey.vetting)
     assert challenge.state == ChallengeState.vetting
     # Returning it for a new deadline stays possible.
-    decide(challenge, Stage.vetting, Outcome.return_, reviewer, "请把揭榜截止时间延后至少 7 天")
+    decide(challenge, reviewer, Outcome.return_, "请把揭榜截止时间延后至少 7 天",
+           stage=StageKey.vetting)
     assert challenge.state == ChallengeState.returned
 
 
 def test_enough_time_left_publishes(app):
     challenge = create_challenge(state=ChallengeState.vetting,
                                  bid_deadline=utcnow() + timedelta(days=7, minutes=5))
-    decide(challenge, Stage.vetting, Outcome.approve, create_user("reviewer"))
+    decide(challenge, create_user("reviewer"), Outcome.approve, stage=StageKey.vetting)
     assert challenge.state == ChallengeState.open
 
 
@@ -42,7 +43,7 @@ def test_the_window_is_configurable(app):
     app.config["MIN_BIDDING_DAYS"] = 2
     challenge = create_challenge(state=ChallengeState.vetting,
                                  bid_deadline=utcnow() + timedelta(days=3))
-    decide(challenge, Stage.vetting, Outcome.approve, create_user("reviewer"))
+    decide(challenge, create_user("reviewer"), Outcome.approve, stage=StageKey.vetting)
     assert challenge.state == ChallengeState.open
 
 

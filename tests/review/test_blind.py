@@ -12,8 +12,8 @@ from openpyxl import load_workbook
 from bounty.challenges.attachments import CheckedUpload, add_attachment
 from bounty.extensions import db
 from bounty.review.assignment import sync_tasks
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome
 from bounty.review.stages import StageKey
 
 from ..factories import create_user
@@ -104,7 +104,7 @@ def test_conflict_messages_do_not_name_a_bidder(blind_award, sign_in):
 def test_exports_of_a_blind_stage_carry_no_identity(blind_award, sign_in):
     challenge, _owner, bids = blind_award
     reviewer = create_user("reviewer")
-    decide(challenge, Stage.award, Outcome.approve, reviewer)
+    decide(challenge, reviewer, Outcome.approve, stage=StageKey.award)
     client = sign_in(reviewer)
     xlsx = client.get("/review/export?stage=award&format=xlsx")
     csv = client.get("/review/export?stage=award&format=csv")
@@ -118,6 +118,6 @@ def test_exports_of_a_blind_stage_carry_no_identity(blind_award, sign_in):
 
 def test_after_the_blind_stage_reviewers_see_names_again(blind_award, sign_in):
     challenge, _owner, bids = blind_award
-    decide(challenge, Stage.award, Outcome.approve, create_user("reviewer"))
+    decide(challenge, create_user("reviewer"), Outcome.approve, stage=StageKey.award)
     page = sign_in(create_user("reviewer")).get(f"/bids/{bids[0].id}").get_data(as_text=True)
     assert bids[0].organization.name in page

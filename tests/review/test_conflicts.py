@@ -7,9 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from bounty.accounts.models import OrgKind, Role
-from bounty.accounts.services import RegistrationData, decide_membership, register
-from bounty.accounts.services import create_user as create_account
+from bounty.accounts.memberships import record_membership
 from bounty.audit import AuditEvent
 from bounty.challenges.models import ChallengeState
 from bounty.errors import InvalidField, PermissionDenied
@@ -17,18 +15,15 @@ from bounty.extensions import db
 from bounty.review.assignment import ReviewTask, assign_task, auto_assign, sync_tasks
 from bounty.review.conflicts import (
     ConflictOverride,
-    OrganizationMembership,
-    backfill_memberships,
     conflict_with,
     declare_conflict,
     override_conflict,
-    record_membership,
 )
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, StageKey
 from bounty.timeutil import utcnow
 
-from ..factories import DEFAULT_PASSWORD, create_challenge, create_org, create_user, make_uscc
+from ..factories import create_challenge, create_user
 from .conftest import award_challenge
 
 
@@ -46,34 +41,6 @@ def _former_member(org, years_ago: float):
     return reviewer
 
 
-def test_registration_and_staff_creation_record_membership(app):
-    user = register(RegistrationData(
-        name="陈工", email="chen@example.com", password=DEFAULT_PASSWORD, org_name="测试企业",
-        kind=OrgKind.enterprise, uscc=make_uscc(OrgKind.enterprise)))
-    colleague = register(RegistrationData(
-        name="林工", email="lin@example.com", password=DEFAULT_PASSWORD, org_name="",
-        kind=OrgKind.enterprise, uscc=user.organization.uscc))
-    gov = create_org(OrgKind.government)
-    reviewer = create_account(email="rev@example.com", name="审核员", password=DEFAULT_PASSWORD,
-                              role=Role.reviewer, organization=gov)
-    rows = {(m.user_id, m.organization_id, m.left_at is None) for m in db.session.execute(
-        sa.select(OrganizationMembership)).scalars()}
-    assert rows == {(user.id, user.organization_id, True),
-                    (colleague.id, user.organization_id, True), (reviewer.id, gov.id, True)}
-    decide_membership(colleague, user, approve=False)  # refused: the period ends
-    ended = db.session.execute(sa.select(OrganizationMembership).where(
-        OrganizationMembership.user_id == colleague.id)).scalar_one()
-    assert ended.left_at is not None
-
-
-def test_backfill_from_current_organisation(app):
-    reviewer = create_user("reviewer")  # the factory bypasses the services
-    assert backfill_memberships() == 1
-    assert backfill_memberships() == 0
-    row = db.session.execute(sa.select(OrganizationMembership)).scalar_one()
-    assert (row.user_id, row.organization_id) == (reviewer.id, reviewer.organization_id)
-
-
 @pytest.mark.parametrize("party", ["enterprise", "bidder"])
 @pytest.mark.parametrize("years_ago, conflicted", [(1, True), (2.9, True), (3.1, False)])
 def test_former_members_within_three_years_are_barred(app, party, years_ago, conflicted):
@@ -84,9 +51,9 @@ def test_former_members_within_three_years_are_barred(app, party, years_ago, con
     if conflicted:
         assert "近三年内曾任职于该单位" in conflict_with(reviewer, challenge)
         with pytest.raises(PermissionDenied, match="利益冲突"):
-            decide(challenge, Stage.award, Outcome.approve, reviewer)
+            decide(challenge, reviewer, Outcome.approve, stage=StageKey.award)
     else:
-        decide(challenge, Stage.award, Outcome.approve, reviewer)
+        decide(challenge, reviewer, Outcome.approve, stage=StageKey.award)
         assert challenge.state == ChallengeState.in_progress
 
 
@@ -121,7 +88,7 @@ def test_current_member_of_a_party_is_barred(app):
     # A reviewer account that (wrongly) sits in the enterprise itself.
     insider = create_user("reviewer", organization=owner.organization)
     with pytest.raises(PermissionDenied, match="现任职于该单位"):
-        decide(challenge, Stage.award, Outcome.approve, insider)
+        decide(challenge, insider, Outcome.approve, stage=StageKey.award)
 
 
 def test_admin_override_is_recorded_and_then_allows(app, sign_in):
@@ -147,7 +114,7 @@ def test_admin_override_is_recorded_and_then_allows(app, sign_in):
     assert event.actor_id == admin.id and "该领域仅此一位专家" in event.comment
     assert event.challenge_id is None  # not on the parties' trail
     assign_task(_task(challenge), reviewer, admin)
-    decide(challenge, Stage.award, Outcome.approve, reviewer)
+    decide(challenge, reviewer, Outcome.approve, stage=StageKey.award)
     assert challenge.state == ChallengeState.in_progress
     # A reviewer can read the conflict page but not override.
     other = sign_in(create_user("reviewer"))
@@ -162,13 +129,13 @@ def test_override_without_a_conflict_is_refused(app):
 
 
 def test_conflicts_apply_to_certification_too(app):
-    from bounty.review.certification import apply_for_certification, decide_certification
+    from bounty.certification.services import apply_for_certification
 
-    from .registry_helpers import cert_data, completed_challenge, evidence_files
+    from ..registry.helpers import cert_data, completed_challenge, evidence_files
 
     challenge, owner, _winner = completed_challenge()
     application = apply_for_certification(challenge, owner, cert_data(), evidence_files())
     reviewer = create_user("reviewer")
     declare_conflict(reviewer, owner.organization, "曾为该企业提供咨询")
     with pytest.raises(PermissionDenied, match="利益冲突"):
-        decide_certification(application, Outcome.approve, reviewer)
+        decide(application, reviewer, Outcome.approve)

@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 
 from bounty.challenges.models import ChallengeState
 from bounty.review import scoring
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome
 from bounty.review.stages import StageKey
 from bounty.timeutil import SHANGHAI
 
@@ -41,11 +41,11 @@ def reviewed(app, time_machine):
     time_machine.move_to(at(3, 10))
     scoring.submit_scores(challenge, a, {"技术先进性": 9, "可行性": 8, "团队基础": 7,
                                          "报价合理性": 6}, "路线先进")
-    decide(challenge, Stage.award, Outcome.approve, a, "同意")
+    decide(challenge, a, Outcome.approve, "同意", stage=StageKey.award)
     time_machine.move_to(at(4, 15))
     scoring.submit_scores(challenge, b, {"技术先进性": 6, "可行性": 6, "团队基础": 7,
                                          "报价合理性": 8}, "")
-    decide(challenge, Stage.award, Outcome.approve, b)
+    decide(challenge, b, Outcome.approve, stage=StageKey.award)
     # Another stage and another period: not in the award export of early March.
     time_machine.move_to(at(20, 9))
     create_challenge(state=ChallengeState.vetting, title="三月下旬的审题")

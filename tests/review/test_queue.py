@@ -149,9 +149,9 @@ def test_bulk_return_reports_each_refusal(app, sign_in):
 
 
 def test_registry_items_are_in_the_queue(app, sign_in):
-    from bounty.review.certification import apply_for_certification
+    from bounty.certification.services import apply_for_certification
 
-    from .registry_helpers import cert_data, completed_challenge, evidence_files
+    from ..registry.helpers import cert_data, completed_challenge, evidence_files
 
     challenge, owner, _winner = completed_challenge()
     application = apply_for_certification(challenge, owner, cert_data(), evidence_files())

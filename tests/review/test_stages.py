@@ -12,8 +12,8 @@ from bounty.challenges.models import ChallengeState
 from bounty.errors import PermissionDenied, TransitionRefused
 from bounty.extensions import db
 from bounty.review import assignment
-from bounty.review.models import Outcome, ReviewDecision, Stage
-from bounty.review.services import decide
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, ReviewDecision
 from bounty.review.stages import (
     Decider,
     ReviewStage,
@@ -111,13 +111,13 @@ def test_n_of_m_approvals(app):
     set_stage(StageKey.award, approvals_needed=2)
     challenge, _owner, _bids = award_challenge()
     first, second = create_user("reviewer"), create_user("reviewer")
-    decide(challenge, Stage.award, Outcome.approve, first)
+    decide(challenge, first, Outcome.approve, stage=StageKey.award)
     assert challenge.state == ChallengeState.award_review
     assert assignment.approvals_progress(challenge) == (1, 2)
     with pytest.raises(TransitionRefused, match="您已在本轮审核中作出结论"):
-        decide(challenge, Stage.award, Outcome.approve, first)
+        decide(challenge, first, Outcome.approve, stage=StageKey.award)
     assert challenge.state == ChallengeState.award_review
-    decide(challenge, Stage.award, Outcome.approve, second)
+    decide(challenge, second, Outcome.approve, stage=StageKey.award)
     assert challenge.state == ChallengeState.in_progress
     assert _count(ReviewDecision) == 2
     assert _events("approve_award") == 1 and _events("review_vote") == 1
@@ -127,11 +127,11 @@ def test_one_rejection_stops_the_round(app):
     set_stage(StageKey.award, approvals_needed=3)
     challenge, _owner, _bids = award_challenge()
     a, b, c = (create_user("reviewer") for _ in range(3))
-    decide(challenge, Stage.award, Outcome.approve, a)
-    decide(challenge, Stage.award, Outcome.reject, b, "报价明显偏离市场水平")
+    decide(challenge, a, Outcome.approve, stage=StageKey.award)
+    decide(challenge, b, Outcome.reject, "报价明显偏离市场水平", stage=StageKey.award)
     assert challenge.state == ChallengeState.failed
     with pytest.raises(TransitionRefused, match="不在此审核阶段"):
-        decide(challenge, Stage.award, Outcome.approve, c)
+        decide(challenge, c, Outcome.approve, stage=StageKey.award)
     tasks = db.session.execute(sa.select(assignment.ReviewTask)).scalars().all()
     assert sorted(t.result.value for t in tasks) == ["approved", "closed", "rejected"]
 
@@ -140,21 +140,21 @@ def test_a_return_ends_the_round_and_the_next_round_starts_afresh(app):
     set_stage(StageKey.award, approvals_needed=2)
     challenge, owner, bids = award_challenge()
     a, b = create_user("reviewer"), create_user("reviewer")
-    decide(challenge, Stage.award, Outcome.approve, a)
-    decide(challenge, Stage.award, Outcome.return_, b, "请补充第二名方案的比较说明")
+    decide(challenge, a, Outcome.approve, stage=StageKey.award)
+    decide(challenge, b, Outcome.return_, "请补充第二名方案的比较说明", stage=StageKey.award)
     assert challenge.state == ChallengeState.evaluating
     challenges.select_bid(challenge, bids[1], owner)
     assert assignment.approvals_progress(challenge) == (0, 2)
-    decide(challenge, Stage.award, Outcome.approve, a)  # a new round: A may approve again
+    decide(challenge, a, Outcome.approve, stage=StageKey.award)  # a new round: A may approve again
     assert challenge.state == ChallengeState.award_review
-    decide(challenge, Stage.award, Outcome.approve, b)
+    decide(challenge, b, Outcome.approve, stage=StageKey.award)
     assert challenge.state == ChallengeState.in_progress
 
 
 def test_comment_is_required_for_a_return(app):
     challenge, _owner, _bids = award_challenge()
     with pytest.raises(TransitionRefused, match="必须填写意见"):
-        decide(challenge, Stage.award, Outcome.return_, create_user("reviewer"), "  ")
+        decide(challenge, create_user("reviewer"), Outcome.return_, "  ", stage=StageKey.award)
     assert _count(ReviewDecision) == 0
 
 
@@ -162,14 +162,15 @@ def test_one_person_cannot_decide_two_separated_stages(app):
     app.config["REVIEW_SEPARATED_STAGES"] = "vetting+award"
     reviewer = create_user("reviewer")
     challenge = create_challenge(state=ChallengeState.vetting)
-    decide(challenge, Stage.vetting, Outcome.approve, reviewer)
+    decide(challenge, reviewer, Outcome.approve, stage=StageKey.vetting)
     challenge.state = ChallengeState.award_review  # fixture shortcut to the next stage
     db.session.commit()
     with pytest.raises(PermissionDenied, match="「审题」阶段通过该榜单，按审核分离规则"):
-        decide(challenge, Stage.award, Outcome.approve, reviewer)
+        decide(challenge, reviewer, Outcome.approve, stage=StageKey.award)
     with pytest.raises(PermissionDenied, match="审核分离规则"):  # a return is a decision too
-        decide(challenge, Stage.award, Outcome.return_, reviewer, "请企业补充评选说明")
-    decide(challenge, Stage.award, Outcome.return_, create_user("reviewer"), "请企业补充评选说明")
+        decide(challenge, reviewer, Outcome.return_, "请企业补充评选说明", stage=StageKey.award)
+    decide(challenge, create_user("reviewer"), Outcome.return_, "请企业补充评选说明",
+           stage=StageKey.award)
     assert challenge.state == ChallengeState.evaluating
 
 
@@ -177,9 +178,9 @@ def test_lead_reviewer_only_stage(app):
     set_stage(StageKey.vetting, decider=Decider.lead_reviewer)
     challenge = create_challenge(state=ChallengeState.vetting)
     with pytest.raises(PermissionDenied, match="只能由审核组长作出结论"):
-        decide(challenge, Stage.vetting, Outcome.approve, create_user("reviewer"))
+        decide(challenge, create_user("reviewer"), Outcome.approve, stage=StageKey.vetting)
     lead = create_user("reviewer", is_lead_reviewer=True)
-    decide(challenge, Stage.vetting, Outcome.approve, lead)
+    decide(challenge, lead, Outcome.approve, stage=StageKey.vetting)
     assert challenge.state == ChallengeState.open
 
 
@@ -187,7 +188,7 @@ def test_decision_page_shows_progress(app, sign_in):
     set_stage(StageKey.award, approvals_needed=2)
     challenge, _owner, _bids = award_challenge()
     first = create_user("reviewer", name="周审核")
-    decide(challenge, Stage.award, Outcome.approve, first)
+    decide(challenge, first, Outcome.approve, stage=StageKey.award)
     page = sign_in(create_user("reviewer")).get(
         f"/review/challenges/{challenge.id}").get_data(as_text=True)
     assert "1 / 2 人通过" in page and "周审核（通过）" in page

@@ -2,15 +2,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bounty.certification import services as cert
 from bounty.challenges import services
 from bounty.challenges.models import ChallengeState, Industry
-from bounty.review import certification as cert
-from bounty.review import market, stats
-from bounty.review.models import Outcome, Stage
-from bounty.review.services import decide
+from bounty.market import services as market
+from bounty.review import stats
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, StageKey
 
 from ..factories import create_challenge, create_user
-from .registry_helpers import (  # noqa: F401  (fresh_requests is an autouse fixture)
+from ..market.test_market import _deal
+from ..registry.helpers import (  # noqa: F401  (fresh_requests is an autouse fixture)
     cert_data,
     completed_challenge,
     evidence_files,
@@ -18,7 +20,6 @@ from .registry_helpers import (  # noqa: F401  (fresh_requests is an autouse fix
     listing_data,
     pdf_upload,
 )
-from .test_market import _deal
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
@@ -33,10 +34,10 @@ def dataset(app, time_machine):
     c2 = create_challenge(industry=Industry.apparel, bounty_yuan=200_000)
     services.submit_challenge(c1, c1.created_by)
     time_machine.move_to(T0 + timedelta(days=2), tick=False)
-    decide(c1, Stage.vetting, Outcome.approve, vetter)
+    decide(c1, vetter, Outcome.approve, stage=StageKey.vetting)
     services.submit_challenge(c2, c2.created_by)
     time_machine.move_to(T0 + timedelta(days=6), tick=False)
-    decide(c2, Stage.vetting, Outcome.approve, vetter)
+    decide(c2, vetter, Outcome.approve, stage=StageKey.vetting)
     c3 = create_challenge(industry=Industry.footwear, bounty_yuan=300_000)
     services.submit_challenge(c3, c3.created_by)
     create_challenge(industry=Industry.eyewear, bounty_yuan=50_000)  # a draft: never counted
@@ -47,11 +48,11 @@ def dataset(app, time_machine):
     first = market.create_listing(c4, owner, listing_data(), [pdf_upload()])
     second = market.create_listing(c4, winner, listing_data(negotiable=True), [pdf_upload()])
     time_machine.move_to(T0 + timedelta(days=7), tick=False)
-    market.decide_listing(first, Outcome.approve, create_user("reviewer"))
+    decide(first, create_user("reviewer"), Outcome.approve)
     market.record_deal(first, owner, _deal(price_yuan=280_000, contract_date=date(2026, 3, 8)))
     time_machine.move_to(T0 + timedelta(days=9), tick=False)
-    cert.decide_certification(application, Outcome.approve, create_user("reviewer"))
-    market.decide_listing(second, Outcome.approve, create_user("reviewer"))
+    decide(application, create_user("reviewer"), Outcome.approve)
+    decide(second, create_user("reviewer"), Outcome.approve)
 
 
 def test_public_figures(dataset):

@@ -12,6 +12,7 @@ from bounty.audit import AuditEvent
 from bounty.challenges.models import ChallengeState
 from bounty.review.models import ReviewDecision
 
+from ..conftest import signed_in
 from ..factories import create_bid, create_challenge, create_user
 
 
@@ -30,14 +31,7 @@ def login_as(app):
     """A client with the user's session set directly: the password check (scrypt) is
     tested elsewhere and would make each login cost a fifth of a second."""
 
-    def _login(user):
-        client = app.test_client()
-        with client.session_transaction() as session:
-            session["_user_id"] = user.get_id()
-            session["_fresh"] = True
-        return client
-
-    return _login
+    return lambda user: signed_in(app, user)
 
 
 @pytest.fixture
@@ -81,7 +75,7 @@ def test_index_counts_and_queue_oldest_first(app, login_as, time_machine):
     client = login_as(create_user("reviewer"))
     index = client.get("/review/").get_data(as_text=True)
     assert "2 项待审" in index and "1 项待审" in index and "0 项待审" in index
-    page = client.get("/review/queue/vetting").get_data(as_text=True)
+    page = client.get("/review/queue/vetting", follow_redirects=True).get_data(as_text=True)
     assert page.index(older.title) < page.index(newer.title)
     assert "已发榜" not in page and "等待揭榜结果审核" not in page
     assert client.get("/review/queue/nonsense").status_code == 404

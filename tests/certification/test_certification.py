@@ -6,15 +6,17 @@ import pytest
 import sqlalchemy as sa
 
 from bounty.audit import AuditEvent, verify_chain
+from bounty.certification import services as cert
 from bounty.challenges.models import Category, ChallengeState
-from bounty.errors import ConcurrentUpdate, PermissionDenied, TransitionRefused
+from bounty.errors import ConcurrentUpdate, InvalidField, PermissionDenied, TransitionRefused
 from bounty.extensions import db as _db
-from bounty.review import certification as cert
-from bounty.review.models import Outcome, ReviewDecision, Stage
-from bounty.review.registry import InvalidSubmission, RegistryDocument, document_folder
+from bounty.registry.models import RegistryDocument
+from bounty.registry.services import document_folder
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, ReviewDecision, StageKey
 
 from ..factories import create_challenge, create_user
-from .registry_helpers import (  # noqa: F401  (fresh_requests is an autouse fixture)
+from ..registry.helpers import (  # noqa: F401  (fresh_requests is an autouse fixture)
     cert_data,
     cert_form,
     completed_challenge,
@@ -61,7 +63,7 @@ def test_each_missing_document_is_refused_next_to_its_field(app, login_as, kind)
 @pytest.mark.parametrize(("category", "floor", "text"), FLOORS)
 def test_price_under_each_floor_is_refused(app, category, floor, text):
     challenge, owner, _ = completed_challenge()
-    with pytest.raises(InvalidSubmission) as refused:
+    with pytest.raises(InvalidField) as refused:
         cert.apply_for_certification(challenge, owner, cert_data(category, floor - 1),
                                      evidence_files())
     assert set(refused.value.errors) == {"price_yuan"}
@@ -86,14 +88,14 @@ def test_price_floor_shown_next_to_the_field_in_the_form(app, login_as):
 def test_price_floors_are_configurable(app):
     app.config["CERTIFICATION_PRICE_FLOORS"] = {"core_component": 300_000}
     challenge, owner, _ = completed_challenge()
-    with pytest.raises(InvalidSubmission, match="30 万元"):
+    with pytest.raises(InvalidField, match="30 万元"):
         _apply(challenge, owner, category=cert.EquipmentCategory.core_component, price=250_000)
 
 
 def test_indicators_need_a_comparable(app):
     challenge, owner, _ = completed_challenge()
     row = cert.ComparisonRow(name="控温精度", own_value="±0.3")
-    with pytest.raises(InvalidSubmission) as refused:
+    with pytest.raises(InvalidField) as refused:
         _apply(challenge, owner, indicators=[row])
     assert set(refused.value.errors) == {"indicators"}
 
@@ -156,14 +158,14 @@ def test_approval_issues_yearly_numbers_and_audits(app, time_machine):
     time_machine.move_to(NEW_YEAR_2026)
     reviewer = create_user("reviewer")
     first, second = _apply(), _apply()
-    cert.decide_certification(first, Outcome.approve, reviewer)
-    cert.decide_certification(second, Outcome.approve, reviewer)
+    decide(first, reviewer, Outcome.approve)
+    decide(second, reviewer, Outcome.approve)
     assert first.certificate_number == "OH-STT-2026-0001"
     assert second.certificate_number == "OH-STT-2026-0002"
     assert first.state == cert.CertificationState.certified and first.certified_at
     time_machine.move_to(datetime(2026, 12, 31, 16, 30, tzinfo=UTC))  # 2027-01-01 in Shanghai
     third = _apply()
-    cert.decide_certification(third, Outcome.approve, reviewer)
+    decide(third, reviewer, Outcome.approve)
     assert third.certificate_number == "OH-STT-2027-0001"
     events = _db.session.scalars(sa.select(AuditEvent).where(
         AuditEvent.subject_type == "certificationapplication", AuditEvent.action == "approve")
@@ -178,11 +180,11 @@ def test_return_then_resubmit_then_approve(app):
     reviewer = create_user("reviewer")
     application = _apply(challenge, owner)
     with pytest.raises(TransitionRefused, match="必须填写意见"):
-        cert.decide_certification(application, Outcome.return_, reviewer, "  ")
-    cert.decide_certification(application, Outcome.return_, reviewer, "请补充国外对比数据")
+        decide(application, reviewer, Outcome.return_, "  ")
+    decide(application, reviewer, Outcome.return_, "请补充国外对比数据")
     assert application.state == cert.CertificationState.returned
     with pytest.raises(TransitionRefused):
-        cert.decide_certification(application, Outcome.approve, reviewer)
+        decide(application, reviewer, Outcome.approve)
     old_patent = application.evidence[cert.EvidenceKind.invention_patent].id
     # Documents already on file need not be uploaded again; a new upload replaces one.
     files = {"invention_patent": evidence_files()["invention_patent"]}
@@ -190,7 +192,7 @@ def test_return_then_resubmit_then_approve(app):
     assert application.state == cert.CertificationState.submitted
     assert application.price_yuan == 900_000
     assert application.evidence[cert.EvidenceKind.invention_patent].id != old_patent
-    cert.decide_certification(application, Outcome.approve, reviewer)
+    decide(application, reviewer, Outcome.approve)
     assert application.certificate_number
     assert [d.outcome for d in application.decisions] == [Outcome.return_, Outcome.approve]
 
@@ -200,11 +202,11 @@ def test_reject_is_final(app):
     application = _apply(challenge, owner)
     reviewer = create_user("reviewer")
     with pytest.raises(TransitionRefused):
-        cert.decide_certification(application, Outcome.reject, reviewer)
-    cert.decide_certification(application, Outcome.reject, reviewer, "不属于首台（套）")
+        decide(application, reviewer, Outcome.reject)
+    decide(application, reviewer, Outcome.reject, "不属于首台（套）")
     for outcome in Outcome:
         with pytest.raises(TransitionRefused):
-            cert.decide_certification(application, outcome, reviewer, "再审")
+            decide(application, reviewer, outcome, "再审")
     with pytest.raises(TransitionRefused):
         cert.resubmit_certification(application, owner, cert_data(), evidence_files())
     assert application.certificate_number is None
@@ -215,7 +217,7 @@ def test_only_reviewers_decide(app, login_as):
     application = _apply(challenge, owner)
     for user in (owner, create_user("admin"), create_user("institute")):
         with pytest.raises(PermissionDenied):
-            cert.decide_certification(application, Outcome.approve, user)
+            decide(application, user, Outcome.approve)
     response = login_as(owner).post(f"/certifications/{application.id}/decide",
                                     data={"outcome": "approve"})
     assert response.status_code == 403
@@ -225,15 +227,15 @@ def test_only_reviewers_decide(app, login_as):
 def test_acceptance_approver_may_not_approve_certification(app):
     challenge, owner, _ = completed_challenge()
     acceptor, other = create_user("reviewer"), create_user("reviewer")
-    _db.session.add(ReviewDecision(challenge_id=challenge.id, stage=Stage.acceptance,
+    _db.session.add(ReviewDecision(challenge_id=challenge.id, stage=StageKey.acceptance,
                                    outcome=Outcome.approve, reviewer_id=acceptor.id))
     _db.session.commit()
     application = _apply(challenge, owner)
     # 验收 and 首台套认定 are separated by default.
     with pytest.raises(PermissionDenied, match="「验收」阶段通过该榜单，按审核分离规则"):
-        cert.decide_certification(application, Outcome.approve, acceptor)
+        decide(application, acceptor, Outcome.approve)
     assert application.state == cert.CertificationState.submitted
-    cert.decide_certification(application, Outcome.approve, other)
+    decide(application, other, Outcome.approve)
     assert application.certificate_number
 
 
@@ -241,15 +243,15 @@ def test_decision_on_a_stale_page_loses(app):
     application = _apply()
     first, second = create_user("reviewer"), create_user("reviewer")
     seen = application.version  # both reviewers loaded this version
-    cert.decide_certification(application, Outcome.return_, first, "补充", version=seen)
+    decide(application, first, Outcome.return_, "补充", version=seen)
     cert.resubmit_certification(application, application.applicant, cert_data(), {})
     with pytest.raises(ConcurrentUpdate):
-        cert.decide_certification(application, Outcome.approve, second, version=seen)
+        decide(application, second, Outcome.approve, version=seen)
     assert application.state == cert.CertificationState.submitted
     with _db.engine.begin() as conn:  # a decision lands between loading and committing
         conn.execute(sa.text("UPDATE certification_applications SET version = version + 1"))
     with pytest.raises(ConcurrentUpdate):
-        cert.decide_certification(application, Outcome.approve, second)
+        decide(application, second, Outcome.approve)
     _db.session.expire_all()
     assert application.certificate_number is None
 
@@ -269,7 +271,7 @@ def test_concurrent_approvals_get_unique_numbers(app, time_machine):
                 application = _db.session.get(cert.CertificationApplication, application_id)
                 reviewer = _db.session.get(User, reviewer_id)
                 barrier.wait(timeout=10)
-                cert.decide_certification(application, Outcome.approve, reviewer)
+                decide(application, reviewer, Outcome.approve)
                 numbers.append(application.certificate_number)
             except Exception as exc:  # reported below, so a failure is not silent
                 errors.append(exc)
@@ -292,7 +294,7 @@ def test_concurrent_approvals_get_unique_numbers(app, time_machine):
 
 def _certified(**kwargs):
     application = _apply(**kwargs)
-    cert.decide_certification(application, Outcome.approve, create_user("reviewer"))
+    decide(application, create_user("reviewer"), Outcome.approve)
     return application
 
 
@@ -329,7 +331,7 @@ def test_public_sees_only_certified_items(app, client, login_as):
     reviewer_page = login_as(create_user("reviewer")).get(f"/certifications/{application.id}")
     assert "提交审核意见" in reviewer_page.text
     assert "高精度注塑模温控制成套装备" not in client.get("/register").text
-    cert.decide_certification(application, Outcome.approve, create_user("reviewer"))
+    decide(application, create_user("reviewer"), Outcome.approve)
     public = client.get(f"/certifications/{application.id}")
     assert public.status_code == 200 and application.certificate_number in public.text
     assert "证明材料" not in public.text  # evidence stays with the applicant and reviewers
@@ -349,7 +351,7 @@ def test_register_search_and_pagination(app, client):
         application = cert.apply_for_certification(
             challenge, owner, cert_data(category, product_name=f"装备{n:02d}号"),
             evidence_files())
-        cert.decide_certification(application, Outcome.approve, reviewer)
+        decide(application, reviewer, Outcome.approve)
     first = client.get("/register").text
     assert "第 1 / 2 页" in first and first.count("装备") >= 20
     second = client.get("/register?page=2").text

@@ -6,15 +6,16 @@ import sqlalchemy as sa
 
 from bounty.audit import AuditEvent, verify_chain
 from bounty.challenges.models import ChallengeState
-from bounty.errors import ConcurrentUpdate, PermissionDenied, TransitionRefused
+from bounty.errors import ConcurrentUpdate, InvalidField, PermissionDenied, TransitionRefused
 from bounty.extensions import db as _db
-from bounty.review import market
-from bounty.review.market import ListingState, TransactionType
-from bounty.review.models import Outcome, ReviewDecision, Stage
-from bounty.review.registry import InvalidSubmission, RegistryDocument
+from bounty.market import services as market
+from bounty.market.services import ListingState, TransactionType
+from bounty.registry.models import RegistryDocument
+from bounty.review.decisions import decide
+from bounty.review.models import Outcome, ReviewDecision, StageKey
 
 from ..factories import create_challenge, create_user
-from .registry_helpers import (  # noqa: F401  (fresh_requests is an autouse fixture)
+from ..registry.helpers import (  # noqa: F401  (fresh_requests is an autouse fixture)
     PDF_BYTES,
     completed_challenge,
     fresh_requests,
@@ -56,7 +57,7 @@ def test_submit_approve_deal(app, frozen):
     reviewer = create_user("reviewer")
     listing = _submit(challenge, owner)
     assert listing.state == ListingState.submitted and listing.listing_number is None
-    market.decide_listing(listing, Outcome.approve, reviewer)
+    decide(listing, reviewer, Outcome.approve)
     assert listing.state == ListingState.listed
     assert listing.listing_number == "OH-KJSC-2026-0001" and listing.listed_at == NOW
     deal = market.record_deal(listing, owner, _deal())
@@ -66,12 +67,12 @@ def test_submit_approve_deal(app, frozen):
                                 ("record_deal", "listed", "traded")]
     for action in (lambda: market.withdraw_listing(listing, owner),
                    lambda: market.record_deal(listing, owner, _deal()),
-                   lambda: market.decide_listing(listing, Outcome.approve, reviewer)):
+                   lambda: decide(listing, reviewer, Outcome.approve)):
         with pytest.raises(TransitionRefused):
             action()
     assert verify_chain().ok
     second = _submit(challenge, owner)
-    market.decide_listing(second, Outcome.approve, create_user("reviewer"))
+    decide(second, create_user("reviewer"), Outcome.approve)
     assert second.listing_number == "OH-KJSC-2026-0002"
 
 
@@ -90,9 +91,9 @@ def test_withdraw(app, frozen, state):
     listing = _submit(challenge, owner)
     reviewer = create_user("reviewer")
     if state == ListingState.returned:
-        market.decide_listing(listing, Outcome.return_, reviewer, "补充专利证书")
+        decide(listing, reviewer, Outcome.return_, "补充专利证书")
     elif state == ListingState.listed:
-        market.decide_listing(listing, Outcome.approve, reviewer)
+        decide(listing, reviewer, Outcome.approve)
     with pytest.raises(PermissionDenied):
         market.withdraw_listing(listing, create_user("enterprise"))
     with pytest.raises(PermissionDenied):
@@ -112,8 +113,8 @@ def test_return_then_resubmit(app, frozen):
     reviewer = create_user("reviewer")
     listing = _submit(challenge, owner)
     with pytest.raises(TransitionRefused, match="必须填写意见"):
-        market.decide_listing(listing, Outcome.return_, reviewer)
-    market.decide_listing(listing, Outcome.return_, reviewer, "请补充许可范围")
+        decide(listing, reviewer, Outcome.return_)
+    decide(listing, reviewer, Outcome.return_, "请补充许可范围")
     assert listing.state == ListingState.returned
     with pytest.raises(TransitionRefused):
         market.record_deal(listing, owner, _deal())
@@ -122,7 +123,7 @@ def test_return_then_resubmit(app, frozen):
     market.resubmit_listing(listing, owner, listing_data(summary="独占许可，浙江省内"), [])
     assert listing.state == ListingState.submitted and listing.summary == "独占许可，浙江省内"
     assert len(listing.documents) == 1  # the earlier IP document still counts
-    market.decide_listing(listing, Outcome.approve, reviewer)
+    decide(listing, reviewer, Outcome.approve)
     assert listing.state == ListingState.listed
 
 
@@ -130,14 +131,14 @@ def test_reject_is_final(app, frozen):
     challenge, owner, _ = completed_challenge()
     reviewer = create_user("reviewer")
     listing = _submit(challenge, owner)
-    market.decide_listing(listing, Outcome.reject, reviewer, "非本平台榜单成果")
+    decide(listing, reviewer, Outcome.reject, "非本平台榜单成果")
     assert listing.state == ListingState.rejected and listing.listing_number is None
     with pytest.raises(TransitionRefused):
         market.resubmit_listing(listing, owner, listing_data(), [])
     with pytest.raises(TransitionRefused):
         market.withdraw_listing(listing, owner)
     with pytest.raises(TransitionRefused):
-        market.decide_listing(listing, Outcome.approve, reviewer)
+        decide(listing, reviewer, Outcome.approve)
 
 
 def test_listing_refusals(app, frozen):
@@ -148,7 +149,7 @@ def test_listing_refusals(app, frozen):
     running = create_challenge(owner, state=ChallengeState.in_progress)
     with pytest.raises(TransitionRefused, match="验收通过"):
         _submit(running, owner)
-    with pytest.raises(InvalidSubmission) as refused:
+    with pytest.raises(InvalidField) as refused:
         market.create_listing(challenge, owner, listing_data(price_yuan=None), [])
     assert set(refused.value.errors) == {"price_yuan", "documents"}
     assert _db.session.scalar(sa.select(sa.func.count(market.MarketListing.id))) == 0
@@ -163,10 +164,10 @@ def test_deal_refusals(app, frozen):
     listing = _submit(challenge, owner)
     with pytest.raises(TransitionRefused):  # not listed yet
         market.record_deal(listing, owner, _deal())
-    market.decide_listing(listing, Outcome.approve, create_user("reviewer"))
+    decide(listing, create_user("reviewer"), Outcome.approve)
     with pytest.raises(PermissionDenied):
         market.record_deal(listing, create_user("enterprise"), _deal())
-    with pytest.raises(InvalidSubmission) as refused:
+    with pytest.raises(InvalidField) as refused:
         market.record_deal(listing, owner, _deal(counterparty=" ", price_yuan=0,
                                                  contract_date=date(2026, 5, 7),
                                                  registration_number="登记号"))
@@ -181,19 +182,19 @@ def test_only_reviewers_decide_and_not_twice_on_one_item(app, frozen):
     listing = _submit(challenge, owner)
     for user in (owner, create_user("admin")):
         with pytest.raises(PermissionDenied):
-            market.decide_listing(listing, Outcome.approve, user)
+            decide(listing, user, Outcome.approve)
     acceptor = create_user("reviewer")
-    _db.session.add(ReviewDecision(challenge_id=challenge.id, stage=Stage.acceptance,
+    _db.session.add(ReviewDecision(challenge_id=challenge.id, stage=StageKey.acceptance,
                                    outcome=Outcome.approve, reviewer_id=acceptor.id))
     _db.session.commit()
     for outcome in Outcome:  # a separated stage is decided by someone else, a return too
         with pytest.raises(PermissionDenied, match="审核分离规则"):
-            market.decide_listing(listing, outcome, acceptor, "补充材料")
+            decide(listing, acceptor, outcome, "补充材料")
     seen = listing.version
-    market.decide_listing(listing, Outcome.return_, create_user("reviewer"), "补充材料")
+    decide(listing, create_user("reviewer"), Outcome.return_, "补充材料")
     market.resubmit_listing(listing, owner, listing_data(), [])
     with pytest.raises(ConcurrentUpdate):  # decided on the page showing the earlier version
-        market.decide_listing(listing, Outcome.approve, create_user("reviewer"), version=seen)
+        decide(listing, create_user("reviewer"), Outcome.approve, version=seen)
 
 
 # --------------------------------------------------------------------------- web
@@ -223,7 +224,7 @@ def test_market_life_cycle_through_the_web(app, client, login_as, frozen):
     assert "模温控制算法" not in client.get("/market").text
 
     reviewer = login_as(create_user("reviewer"))
-    assert "模温控制算法专利许可" in reviewer.get("/registry/review").text
+    assert "模温控制算法专利许可" in reviewer.get("/registry/review", follow_redirects=True).text
     assert owner_client.post(f"/market/{listing.id}/decide",
                              data={"outcome": "approve"}).status_code == 403
     decided = reviewer.post(f"/market/{listing.id}/decide",
@@ -252,7 +253,7 @@ def test_market_life_cycle_through_the_web(app, client, login_as, frozen):
 def test_withdraw_through_the_web(app, client, login_as, frozen):
     challenge, owner, _ = completed_challenge()
     listing = _submit(challenge, owner)
-    market.decide_listing(listing, Outcome.approve, create_user("reviewer"))
+    decide(listing, create_user("reviewer"), Outcome.approve)
     assert login_as(create_user("enterprise")).post(
         f"/market/{listing.id}/withdraw").status_code == 403
     response = login_as(owner).post(f"/market/{listing.id}/withdraw",
@@ -272,7 +273,7 @@ def test_market_search_and_pagination(app, client, frozen):
         listing = _submit(challenge, owner, title=f"成果{n:02d}",
                           transaction_type=TransactionType.equity if n % 2
                           else TransactionType.transfer)
-        market.decide_listing(listing, Outcome.approve, reviewer)
+        decide(listing, reviewer, Outcome.approve)
     hidden = _submit(completed_challenge(owner)[0], owner, title="待审核成果")
     assert hidden.state == ListingState.submitted
     first = client.get("/market").text
@@ -287,22 +288,22 @@ def test_market_search_and_pagination(app, client, frozen):
 
 
 def test_certification_approver_may_not_approve_a_listing_of_the_same_challenge(app, frozen):
-    from bounty.review import certification as cert
+    from bounty.certification import services as cert
 
     app.config["REVIEW_SEPARATED_STAGES"] = "certification+listing"
-    from .registry_helpers import cert_data, evidence_files
+    from ..registry.helpers import cert_data, evidence_files
 
     challenge, owner, winner = completed_challenge()
     certifier, other = create_user("reviewer"), create_user("reviewer")
     application = cert.apply_for_certification(challenge, owner, cert_data(), evidence_files())
-    cert.decide_certification(application, Outcome.approve, certifier)
+    decide(application, certifier, Outcome.approve)
     listing = _submit(challenge, owner)
     with pytest.raises(PermissionDenied, match="审核分离规则"):
-        market.decide_listing(listing, Outcome.approve, certifier)
-    market.decide_listing(listing, Outcome.approve, other)
+        decide(listing, certifier, Outcome.approve)
+    decide(listing, other, Outcome.approve)
     # Two listings of one result are one stage: the same reviewer may approve both.
     second = _submit(challenge, winner)
-    market.decide_listing(second, Outcome.approve, other)
+    decide(second, other, Outcome.approve)
     assert second.state == ListingState.listed
 
 
@@ -315,4 +316,5 @@ def test_my_results_page_and_reviewer_queue_permissions(app, login_as, frozen):
     assert f"/challenges/{challenge.id}/listing" in theirs
     assert f"/challenges/{challenge.id}/certification" not in theirs  # the enterprise applies
     assert login_as(owner).get("/registry/review").status_code == 403
-    assert login_as(create_user("reviewer")).get("/registry/review").status_code == 200
+    assert login_as(create_user("reviewer")).get("/registry/review",
+                                             follow_redirects=True).status_code == 200

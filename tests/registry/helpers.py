@@ -7,15 +7,15 @@ from io import BytesIO
 import pytest
 from werkzeug.datastructures import FileStorage
 
-from bounty.challenges.models import Category, ChallengeState
-from bounty.extensions import db
-from bounty.review.certification import (
+from bounty.certification.services import (
     CertificationData,
     ComparisonRow,
     EquipmentCategory,
     EvidenceKind,
 )
-from bounty.review.market import ListingData, TransactionType
+from bounty.challenges.models import Category, ChallengeState
+from bounty.extensions import db
+from bounty.market.services import ListingData, TransactionType
 
 from ..factories import create_bid, create_challenge, create_user
 
