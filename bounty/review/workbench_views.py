@@ -3,17 +3,18 @@ scoring, stage settings, the holiday calendar and exports."""
 
 from __future__ import annotations
 
-from datetime import date
+import tempfile
 from functools import wraps
 
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -26,6 +27,7 @@ from ..challenges.services import can_view_challenge
 from ..errors import DomainError
 from ..extensions import db
 from ..inputs import page_arg, parse_id, safe_redirect_target
+from ..timeutil import to_local, utcnow
 from . import assignment, conflicts, exports, items, scoring, services, stages, workdays
 from .assignment import QueueFilter, QueueView, ReviewTask
 from .workbench_forms import (
@@ -410,32 +412,54 @@ def delete_holiday(holiday_id: int):
 @bp.route("/export")
 @staff_required
 def export():
-    """Per stage and period: every item, each reviewer's scores and decisions, CSV or XLSX."""
+    """Per stage and period: every item, each reviewer's scores and decisions, CSV or XLSX,
+    streamed (CSV) or written row by row (XLSX); nothing is written to the database."""
     form = ExportForm(request.args)
     if "format" not in request.args:
-        return render_template("review/export.html", form=form)
+        return _render_export(form)
     if not form.validate():
-        return render_template("review/export.html", form=form), 422
+        return _render_export(form, 422)
     stage = stages.StageKey(form.stage.data) if form.stage.data else None
-    start: date | None = form.start.data
-    end: date | None = form.end.data
-    if start and end and end < start:
-        form.end.errors = [_("截止日期不能早于起始日期。")]
-        return render_template("review/export.html", form=form), 422
-    assignment.sync_tasks()
+    xlsx = form.format.data != "csv"
+    try:
+        start, end = exports.export_period(form.start.data, form.end.data, today=to_local(utcnow()).date(),
+                                           all_history=form.all_history.data, xlsx=xlsx)
+    except DomainError as exc:
+        _show_error(form, exc)
+        return _render_export(form, 422)
     rows = exports.export_rows(stage, start, end)
     name = f"review-{stage.value if stage else 'all'}-{start or 'begin'}-{end or 'now'}"
-    if form.format.data == "csv":
-        data, mimetype, ext = exports.to_csv(rows), "text/csv; charset=utf-8", "csv"
-    else:
-        data = exports.to_xlsx(rows)
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    if xlsx:
+        # Write-only mode to a spooled file (to disk past a few MB), then sent in chunks.
+        target = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+        exports.write_xlsx(rows, target)
+        target.seek(0)
+        response = current_app.response_class(
+            _chunks_of(target),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         ext = "xlsx"
-    response = make_response(data)
-    response.headers["Content-Type"] = mimetype
+    else:
+        response = current_app.response_class(
+            stream_with_context(exports.csv_chunks(rows)), mimetype="text/csv; charset=utf-8")
+        ext = "csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.{ext}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _chunks_of(file, size: int = 64 * 1024):
+    """The file's bytes in chunks, closed at the end (or when the client goes away)."""
+    try:
+        while chunk := file.read(size):
+            yield chunk
+    finally:
+        file.close()
+
+
+def _render_export(form: ExportForm, status: int = 200):
+    return render_template("review/export.html", form=form,
+                           default_days=exports.DEFAULT_PERIOD_DAYS,
+                           max_xlsx_days=exports.MAX_XLSX_PERIOD_DAYS), status
 
 
 # --------------------------------------------------------------------------- helpers for pages
