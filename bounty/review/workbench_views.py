@@ -422,8 +422,9 @@ def export():
     stage = stages.StageKey(form.stage.data) if form.stage.data else None
     xlsx = form.format.data != "csv"
     try:
-        start, end = exports.export_period(form.start.data, form.end.data, today=to_local(utcnow()).date(),
-                                           all_history=form.all_history.data, xlsx=xlsx)
+        start, end = exports.export_period(
+            form.start.data, form.end.data, today=to_local(utcnow()).date(),
+            all_history=form.all_history.data, xlsx=xlsx)
     except DomainError as exc:
         _show_error(form, exc)
         return _render_export(form, 422)
