@@ -10,6 +10,9 @@ _signals = Namespace()
 
 #: sender=challenge; kwargs: transition (workflow.Transition), actor (User | None), comment (str)
 challenge_transitioned = _signals.signal("challenge-transitioned")
+#: sender=certification application or market listing (bounty.review.registry.Lifecycle);
+#: kwargs: transition, actor (User | None), comment (str)
+registry_transitioned = _signals.signal("registry-transitioned")
 #: sender=challenge; kwargs: actor (User) — created or edited while a draft/returned
 challenge_saved = _signals.signal("challenge-saved")
 #: sender=bid; kwargs: actor (User), submitted (bool), created (bool)

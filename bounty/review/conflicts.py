@@ -151,14 +151,17 @@ def conflicted_org_ids(user, now: datetime | None = None) -> dict[int, str]:
     return reasons
 
 
-def conflict_with(user, item, now: datetime | None = None, *, reveal: bool = False
-                  ) -> str | None:
+def conflict_with(user, item, now: datetime | None = None, *, reveal: bool = False,
+                  reasons: dict[int, str] | None = None) -> str | None:
     """Why this user has a conflict with the item, or None.
 
     At a blind stage a bidder is not named (the message would reveal who bid),
     unless ``reveal`` (for admins).
+
+    :param reasons: :func:`conflicted_org_ids` of the user, when the caller has it.
     """
-    reasons = conflicted_org_ids(user, now)
+    if reasons is None:
+        reasons = conflicted_org_ids(user, now)
     for org_id in sorted(items.party_org_ids(item)):
         if org_id in reasons:
             challenge = items.challenge_of(item)
@@ -184,12 +187,29 @@ def override_for(user, item) -> ConflictOverride | None:
         ConflictOverride.item_key == items.item_key(item))).scalar_one_or_none()
 
 
-def blocking_conflict(user, item, now: datetime | None = None) -> str | None:
-    """The conflict that bars this user from the item, unless an admin overrode it."""
-    reason = conflict_with(user, item, now)
-    if reason is None or override_for(user, item) is not None:
+def overrides_among(item_keys: set[str]) -> set[tuple[int, str]]:
+    """(reviewer id, item key) of every override on these items, in one query."""
+    if not item_keys:
+        return set()
+    return set(db.session.execute(sa.select(
+        ConflictOverride.reviewer_id, ConflictOverride.item_key).where(
+        ConflictOverride.item_key.in_(item_keys))).tuples())
+
+
+def blocking_conflict(user, item, now: datetime | None = None, *,
+                      reasons: dict[int, str] | None = None,
+                      overridden: set[tuple[int, str]] | None = None) -> str | None:
+    """The conflict that bars this user from the item, unless an admin overrode it.
+
+    :param reasons: :func:`conflicted_org_ids` of the user, when the caller has it.
+    :param overridden: :func:`overrides_among` the caller's items, when it has them.
+    """
+    reason = conflict_with(user, item, now, reasons=reasons)
+    if reason is None:
         return None
-    return reason
+    if overridden is not None:
+        return None if (user.id, items.item_key(item)) in overridden else reason
+    return None if override_for(user, item) is not None else reason
 
 
 def check_no_conflict(user, item, now: datetime | None = None, *, assigning: bool = False

@@ -34,6 +34,7 @@ from ..challenges.attachments import (
 from ..errors import ConcurrentUpdate, DomainError, PermissionDenied, TransitionRefused
 from ..extensions import db
 from ..limits import bounded_text
+from ..signals import registry_transitioned
 from ..timeutil import UTCDateTime, to_local, utcnow
 from .models import Outcome
 
@@ -109,6 +110,7 @@ class Lifecycle:
         record_event(actor=user, action=action, subject=item, challenge_id=item.challenge_id,
                      from_state=source.value if source is not None else None,
                      to_state=transition.target.value, comment=comment)
+        registry_transitioned.send(item, transition=transition, actor=user, comment=comment)
         return transition
 
 

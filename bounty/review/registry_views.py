@@ -1,5 +1,5 @@
 """首台(套)认定 and 科技大市场: application forms, reviewer decisions, public register
-and market pages, and the statistics page."""
+and market pages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -25,7 +24,7 @@ from ..errors import DomainError, NotFound, PermissionDenied
 from ..extensions import db
 from ..inputs import page_arg
 from . import certification as cert
-from . import market, stats
+from . import market
 from .models import Outcome
 from .registry import InvalidSubmission, RegistryDocument, is_reviewer, send_document
 from .registry_forms import CertificationForm, DealForm, DecisionForm, ListingForm, WithdrawForm
@@ -505,24 +504,3 @@ def listing_document(listing_id: int, document_id: int):
     if not market.can_manage_or_review(listing, current_user):
         abort(404)
     return send_document(_document(document_id, listing_id=listing.id))
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-@bp.route("/stats")
-def statistics():
-    """Platform statistics with server-drawn SVG charts; reviewers also see 审题 figures."""
-    staff = cert.is_staff(current_user)
-    figures = stats.compute(staff=staff)
-    yuan = current_app.jinja_env.filters["yuan"]
-    charts = {
-        "by_industry": stats.bar_chart(figures.by_industry, _("各产业榜单数")),
-        "by_state": stats.bar_chart(figures.by_state, _("各状态榜单数")),
-        "bounty": stats.bar_chart(figures.bounty_by_industry, _("各产业悬赏金额"),
-                                  value_format=yuan),
-        "stage_times": stats.bar_chart(
-            [(s.label, s.median_days) for s in figures.stage_times if s.median_days is not None],
-            _("各阶段用时中位数（天）"), value_format=lambda v: _("%(days)s 天", days=v)),
-    }
-    return render_template("registry/stats.html", stats=figures, charts=charts, staff=staff)

@@ -74,19 +74,28 @@ def separated_from(stage: StageKey) -> frozenset[StageKey]:
 
 def approvals_by_reviewer(challenge_id: int) -> dict[int, set[StageKey]]:
     """reviewer id -> the stages at which they approved this challenge (any round)."""
-    approved: dict[int, set[StageKey]] = defaultdict(set)
-    for reviewer_id, stage in db.session.execute(
-            sa.select(ReviewDecision.reviewer_id, ReviewDecision.stage)
-            .where(ReviewDecision.challenge_id == challenge_id,
+    return approvals_by_challenge({challenge_id}).get(challenge_id, defaultdict(set))
+
+
+def approvals_by_challenge(challenge_ids: set[int]) -> dict[int, dict[int, set[StageKey]]]:
+    """challenge id -> :func:`approvals_by_reviewer`, for many challenges in two queries."""
+    approved: dict[int, dict[int, set[StageKey]]] = defaultdict(lambda: defaultdict(set))
+    if not challenge_ids:
+        return approved
+    for challenge_id, reviewer_id, stage in db.session.execute(
+            sa.select(ReviewDecision.challenge_id, ReviewDecision.reviewer_id,
+                      ReviewDecision.stage)
+            .where(ReviewDecision.challenge_id.in_(challenge_ids),
                    ReviewDecision.outcome == Outcome.approve)):
-        approved[reviewer_id].add(StageKey(stage.value))
-    for reviewer_id, certification_id in db.session.execute(
-            sa.select(RegistryDecision.reviewer_id, RegistryDecision.certification_id)
-            .where(RegistryDecision.challenge_id == challenge_id,
+        approved[challenge_id][reviewer_id].add(StageKey(stage.value))
+    for challenge_id, reviewer_id, certification_id in db.session.execute(
+            sa.select(RegistryDecision.challenge_id, RegistryDecision.reviewer_id,
+                      RegistryDecision.certification_id)
+            .where(RegistryDecision.challenge_id.in_(challenge_ids),
                    RegistryDecision.outcome == Outcome.approve)):
         # Several listings of one result count as one stage.
-        approved[reviewer_id].add(StageKey.certification if certification_id is not None
-                                  else StageKey.listing)
+        approved[challenge_id][reviewer_id].add(
+            StageKey.certification if certification_id is not None else StageKey.listing)
     return approved
 
 

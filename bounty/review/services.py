@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..accounts.models import Role
 from ..challenges import workflow
-from ..challenges.models import BidState, Challenge, ChallengeState
+from ..challenges.models import Bid, BidState, Challenge, ChallengeState
 from ..challenges.services import bidding_window_problem
 from ..errors import InvalidField, TransitionRefused
 from ..extensions import db
@@ -46,15 +46,23 @@ def stage_of(challenge: Challenge) -> Stage | None:
     return None
 
 
-def queue(stage: Stage) -> list[Challenge]:
-    """Challenges waiting at a stage, oldest first."""
-    return list(
-        db.session.execute(
-            sa.select(Challenge)
-            .where(Challenge.state == STAGE_STATES[stage])
-            .order_by(Challenge.updated_at, Challenge.id)
-        ).scalars()
-    )
+def queue(stage: Stage, after: tuple[datetime, int] | None = None, per_page: int = 50
+          ) -> tuple[list[Challenge], tuple[datetime, int] | None]:
+    """Challenges waiting at a stage, oldest first: one page after the row ``after``
+    ((updated_at, id) of the previous page's last row), with their enterprise and the
+    bids that say who is a party (for the decision bar); and the cursor of the page's
+    last row when more follow (else None)."""
+    query = (sa.select(Challenge).where(Challenge.state == STAGE_STATES[stage])
+             .options(sa.orm.joinedload(Challenge.organization),
+                      sa.orm.selectinload(Challenge.bids).load_only(
+                          Bid.organization_id, Bid.state))
+             .order_by(Challenge.updated_at, Challenge.id).limit(per_page + 1))
+    if after is not None:
+        query = query.where(sa.tuple_(Challenge.updated_at, Challenge.id) > after)
+    rows = list(db.session.execute(query).unique().scalars())
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    return rows, ((rows[-1].updated_at, rows[-1].id) if more else None)
 
 
 def decide(challenge: Challenge, stage: Stage, outcome: Outcome, user,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import wraps
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -12,6 +13,7 @@ from ..challenges.models import Challenge
 from ..challenges.services import can_view_challenge, visible_bids
 from ..errors import DomainError
 from ..extensions import db
+from ..inputs import parse_id
 from ..matching import similarity
 from . import assignment, blind, scoring, separation, services, stages
 from .forms import DecisionForm
@@ -108,8 +110,27 @@ def index():
 def queue(stage: str):
     """Challenges waiting at one stage, oldest first."""
     stage_ = get_stage(stage)
-    return render_template("review/queue.html", stage=stage_, challenges=services.queue(stage_),
-                           counts=services.queue_counts())
+    after = _after_arg()
+    challenges, next_after = services.queue(stage_, after)
+    return render_template(
+        "review/queue.html", stage=stage_, challenges=challenges, counts=services.queue_counts(),
+        bars=assignment.decision_bars(challenges, current_user._get_current_object()),
+        next_after=f"{next_after[0].isoformat()}~{next_after[1]}" if next_after else None,
+        is_first=after is None)
+
+
+def _after_arg() -> tuple[datetime, int] | None:
+    """The queue page's ``after`` cursor: "<updated_at>~<id>"; None (the first page) when
+    absent or not one."""
+    moment, _, raw_id = request.args.get("after", "").partition("~")
+    try:
+        when = datetime.fromisoformat(moment)
+    except ValueError:
+        return None
+    challenge_id = parse_id(raw_id)
+    if when.tzinfo is None or challenge_id is None:
+        return None
+    return when.astimezone(UTC), challenge_id
 
 
 @bp.route("/challenges/<int:challenge_id>", methods=["GET", "POST"])

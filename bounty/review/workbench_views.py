@@ -4,6 +4,7 @@ scoring, stage settings, the holiday calendar and exports."""
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime
 from functools import wraps
 
 from flask import (
@@ -26,7 +27,7 @@ from ..challenges.models import Category, Challenge, Industry
 from ..challenges.services import can_view_challenge
 from ..errors import DomainError
 from ..extensions import db
-from ..inputs import page_arg, parse_id, safe_redirect_target
+from ..inputs import parse_id, safe_redirect_target
 from ..timeutil import to_local, utcnow
 from . import assignment, conflicts, exports, items, scoring, services, stages, workdays
 from .assignment import QueueFilter, QueueView, ReviewTask
@@ -129,20 +130,47 @@ def _queue_filter() -> QueueFilter:
 def tasks():
     """One queue across stages: mine, unassigned, overdue; filters; bulk actions."""
     user = _user()
-    assignment.sync_tasks()
     flt = _queue_filter()
-    page = db.paginate(assignment.queue_query(user, flt), page=page_arg(), per_page=50,
-                       error_out=False)
+    after = _queue_after(flt)
+    rows, next_after = assignment.queue_page(user, flt, after, per_page=QUEUE_PAGE)
     form = BulkForm()
     reviewers = assignment.active_reviewers()
     form.assignee.choices = [(r.id, r.name) for r in reviewers]
-    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    filters = {k: v for k, v in request.args.items() if k not in ("page", "after") and v}
     return render_template(
-        "review/tasks.html", page=page, flt=flt, counts=assignment.queue_counts(user),
+        "review/tasks.html", rows=rows, flt=flt, counts=assignment.queue_counts(user),
+        bars=assignment.decision_bars([t.item for t in rows], user),
+        next_after=_encode_after(next_after), is_first=after is None,
         views=list(QueueView), stage_keys=list(stages.StageKey), industries=list(Industry),
         categories=list(Category), form=form, can_assign=assignment.can_assign(user),
         can_decide=user.role == Role.reviewer, filters=filters, stage_names=_stage_names(),
         load=assignment.open_load(), reviewers=reviewers, cap=assignment.assignment_cap())
+
+
+QUEUE_PAGE = 50
+
+
+def _queue_after(flt: QueueFilter) -> tuple | None:
+    """The ``after`` cursor of the page asked for (None: the first page; so is a cursor
+    that does not parse -- a link from another sort order, or a typed one)."""
+    raw = request.args.get("after", "")
+    moment, _, rest = raw.partition("~")
+    key, _, slot = rest.rpartition("~")
+    try:
+        when = datetime.fromisoformat(moment)
+    except ValueError:
+        return None
+    if when.tzinfo is None or not key or len(key) > 40 or not slot.isdigit() \
+            or len(slot) > 6:
+        return None
+    return (when.astimezone(UTC), key, int(slot))
+
+
+def _encode_after(cursor: tuple | None) -> str | None:
+    if cursor is None:
+        return None
+    moment, key, slot = cursor
+    return f"{moment.isoformat()}~{key}~{slot}"
 
 
 def _stage_names() -> dict:

@@ -5,12 +5,13 @@ import pytest
 from bounty.challenges import services
 from bounty.challenges.models import ChallengeState, Industry
 from bounty.review import certification as cert
-from bounty.review import market, stats
+from bounty.review import market
 from bounty.review.models import Outcome, Stage
 from bounty.review.services import decide
+from bounty.stats import services as stats
 
 from ..factories import create_challenge, create_user
-from .registry_helpers import (  # noqa: F401  (fresh_requests is an autouse fixture)
+from ..review.registry_helpers import (  # noqa: F401  (fresh_requests is an autouse fixture)
     cert_data,
     completed_challenge,
     evidence_files,
@@ -18,7 +19,7 @@ from .registry_helpers import (  # noqa: F401  (fresh_requests is an autouse fix
     listing_data,
     pdf_upload,
 )
-from .test_market import _deal
+from ..review.test_market import _deal
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
