@@ -82,10 +82,17 @@ class ReviewTask(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("item_key", "stage", "round", "slot", name="uq_review_tasks_slot"),
         sa.Index("ix_review_tasks_open", "closed_at", "stage"),
-        # the queue's two orders (seek pagination), a reviewer's own queue, the export
-        sa.Index("ix_review_tasks_queue_due", "closed_at", "due_at", "item_key", "slot"),
-        sa.Index("ix_review_tasks_queue_age", "closed_at", "opened_at", "item_key", "slot"),
-        sa.Index("ix_review_tasks_assignee_due", "assignee_id", "closed_at", "due_at"),
+        # the open slots in the queue's two orders (seek pagination), and a reviewer's own
+        # (partial: PostgreSQL cannot skip an "IS NULL" leading column to read an order)
+        sa.Index("ix_review_tasks_queue_due", "due_at", "item_key", "slot",
+                 sqlite_where=sa.text("closed_at IS NULL"),
+                 postgresql_where=sa.text("closed_at IS NULL")),
+        sa.Index("ix_review_tasks_queue_age", "opened_at", "item_key", "slot",
+                 sqlite_where=sa.text("closed_at IS NULL"),
+                 postgresql_where=sa.text("closed_at IS NULL")),
+        sa.Index("ix_review_tasks_assignee_due", "assignee_id", "due_at", "item_key", "slot",
+                 sqlite_where=sa.text("closed_at IS NULL"),
+                 postgresql_where=sa.text("closed_at IS NULL")),
         sa.Index("ix_review_tasks_export", "opened_at", "item_key", "stage", "round", "slot"),
     )
 
@@ -379,12 +386,13 @@ def decision_bars(page_items: list, user, now: datetime | None = None
         slots = latest.setdefault((task.item_key, task.stage), [])
         if not slots or slots[0].round == task.round:
             slots.append(task)
+    reviewers = active_reviewers()
     context = BarContext(
         now=now, stages={s.key: s for s in all_stages()},
         approvals=separation.approvals_by_challenge(
             {items.challenge_of(item).id for item in page_items}),
-        rounds=latest, overridden=conflicts.overrides_among(keys),
-        reviewers=active_reviewers())
+        rounds=latest, overridden=conflicts.overrides_among(keys), reviewers=reviewers,
+        _reasons=conflicts.conflicted_org_ids_of([*reviewers, user], now))
     return {items.item_key(item): decision_bar(item, user, now, context=context)
             for item in page_items}
 

@@ -135,19 +135,30 @@ def memberships_of(user) -> list[OrganizationMembership]:
 
 def conflicted_org_ids(user, now: datetime | None = None) -> dict[int, str]:
     """Organisations this user may not review: org id -> why (in Chinese)."""
+    return conflicted_org_ids_of([user], now)[user.id]
+
+
+def conflicted_org_ids_of(users, now: datetime | None = None) -> dict[int, dict[int, str]]:
+    """:func:`conflicted_org_ids` of many users (user id -> org id -> why), in two queries."""
     now = now or utcnow()
-    reasons: dict[int, str] = {}
-    for declaration in db.session.execute(sa.select(ConflictDeclaration).where(
-            ConflictDeclaration.reviewer_id == user.id)).scalars():
-        reasons[declaration.organization_id] = str(_l("已申报利益冲突"))
-    for row in db.session.execute(sa.select(OrganizationMembership).where(
-            OrganizationMembership.user_id == user.id,
+    reasons: dict[int, dict[int, str]] = {user.id: {} for user in users}
+    if not reasons:
+        return reasons
+    for reviewer_id, organization_id in db.session.execute(
+            sa.select(ConflictDeclaration.reviewer_id, ConflictDeclaration.organization_id)
+            .where(ConflictDeclaration.reviewer_id.in_(reasons))):
+        reasons[reviewer_id][organization_id] = str(_l("已申报利益冲突"))
+    for user_id, organization_id, left_at in db.session.execute(
+            sa.select(OrganizationMembership.user_id, OrganizationMembership.organization_id,
+                      OrganizationMembership.left_at).where(
+            OrganizationMembership.user_id.in_(reasons),
             sa.or_(OrganizationMembership.left_at.is_(None),
-                   OrganizationMembership.left_at >= now - COOLING_OFF))).scalars():
-        reasons[row.organization_id] = (str(_l("现任职于该单位")) if row.left_at is None
-                                        else str(_l("近三年内曾任职于该单位")))
-    if user.organization_id is not None:
-        reasons[user.organization_id] = str(_l("现任职于该单位"))
+                   OrganizationMembership.left_at >= now - COOLING_OFF))):
+        reasons[user_id][organization_id] = (str(_l("现任职于该单位")) if left_at is None
+                                             else str(_l("近三年内曾任职于该单位")))
+    for user in users:
+        if user.organization_id is not None:
+            reasons[user.id][user.organization_id] = str(_l("现任职于该单位"))
     return reasons
 
 

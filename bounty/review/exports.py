@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from .. import spreadsheets
 from ..accounts.models import Organization, User
-from ..challenges.models import Bid, Challenge
+from ..challenges.models import Bid, Challenge, Industry
 from ..errors import InvalidField
 from ..extensions import db
 from ..timeutil import from_local, to_local, utcnow
@@ -220,7 +220,15 @@ def export_rows(stage: StageKey | None = None, start: date | None = None,
 def _rows(session: Session, where: list, criteria: list[str]) -> Iterator[list]:
     configs = {s.key: s for s in all_stages()}
     calendar = load_calendar()
-    labels = {kind: str(label) for kind, label in KIND_LABELS.items()}
+    # every label translated once, not once a row
+    # (the enums are str enums: keyed by type too, so "certification" the kind and the
+    # stage stay apart)
+    labels = {("kind", kind): str(label) for kind, label in KIND_LABELS.items()}
+    labels.update({("industry", industry): industry.label for industry in Industry})
+    labels.update({("result", result): result.label for result in TaskResult})
+    labels.update({("stage", key): config.display_name for key, config in configs.items()})
+    labels.update({"yes": _("是"), "no": _("否"), "approved": _("通过"),
+                   "pending": _("审核中"), "ended": _("已结束")})
     results = {result: str(label) for result, label in ROUND_RESULTS.items()}
     now = utcnow()
     try:
@@ -249,24 +257,25 @@ def _round_rows(tasks: list[ReviewTask], config, criteria: list[str], decisions:
     outcome = next((results[t.result] for t in tasks if t.result in
                     (TaskResult.returned, TaskResult.rejected)), None)
     if outcome is None:
-        outcome = _("通过") if closed and any(t.result == TaskResult.approved for t in tasks) \
-            else (_("审核中") if closed is None else _("已结束"))
+        outcome = labels["approved"] if closed and any(
+            t.result == TaskResult.approved for t in tasks) \
+            else (labels["pending"] if closed is None else labels["ended"])
     bid = challenge.winning_bid
     bidder = "" if bid is None else (aliases.get(bid.id) or blind.alias_for_index(0)
                                      if config.is_blind else bid.organization.name)
-    base = [key, labels[items.kind_of(item)], items.title_of(item),
-            challenge.industry.label, challenge.organization.name,
-            bidder, config.display_name, round_no, _fmt(opened),
+    base = [key, labels["kind", items.kind_of(item)], items.title_of(item),
+            labels["industry", challenge.industry], challenge.organization.name,
+            bidder, labels["stage", stage_key], round_no, _fmt(opened),
             _fmt(closed), round((until - opened).total_seconds() / 86400, 2),
             working_days_between(opened, until, calendar), config.time_limit_days,
-            _("是") if until > tasks[0].due_at else _("否"), outcome]
+            labels["yes"] if until > tasks[0].due_at else labels["no"], outcome]
     reviewers: dict[int, dict] = {}
     for task in tasks:
         if task.decided_by_id is not None:
             decision = decisions.get(task.id)
             reviewers[task.decided_by_id] = {
                 "name": task.decided_by.name,
-                "outcome": task.result.label if task.result else "",
+                "outcome": labels["result", task.result] if task.result else "",
                 "comment": decision.comment if decision else "",
                 "at": _fmt(decision.created_at if decision else task.closed_at)}
     for (s_key, s_stage, s_round, reviewer_id), sheet in sheets.items():

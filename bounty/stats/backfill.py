@@ -58,12 +58,13 @@ def count_rows(connection) -> list[dict]:
 def stay_rows(connection):
     """Every StageStay row, from the audit log's transitions (from state ≠ to state), in
     order: a transition closes the subject's current stay and opens the next."""
-    events = connection.execution_options(yield_per=5000).execute(
+    events = connection.execute(
         sa.select(audit_table.c.subject_type, audit_table.c.subject_id,
                   audit_table.c.from_state, audit_table.c.to_state, audit_table.c.created_at)
         .where(audit_table.c.subject_type.in_(TRACKED_SUBJECTS),
                audit_table.c.to_state.is_not(None))
-        .order_by(audit_table.c.subject_type, audit_table.c.subject_id, audit_table.c.seq))
+        .order_by(audit_table.c.subject_type, audit_table.c.subject_id, audit_table.c.seq)
+        .execution_options(yield_per=5000))
     current: dict | None = None
     for subject_type, subject_id, from_state, to_state, created_at in events:
         if from_state == to_state:

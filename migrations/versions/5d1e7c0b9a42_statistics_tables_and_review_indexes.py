@@ -48,12 +48,14 @@ def upgrade():
                     ['subject_type', 'subject_id', 'left_at'])
     op.create_index('ix_stats_stage_stays_days', 'stats_stage_stays',
                     ['subject_type', 'state', 'days'])
+    open_only = {"sqlite_where": sa.text("closed_at IS NULL"),
+                 "postgresql_where": sa.text("closed_at IS NULL")}
     op.create_index('ix_review_tasks_queue_due', 'review_tasks',
-                    ['closed_at', 'due_at', 'item_key', 'slot'])
+                    ['due_at', 'item_key', 'slot'], **open_only)
     op.create_index('ix_review_tasks_queue_age', 'review_tasks',
-                    ['closed_at', 'opened_at', 'item_key', 'slot'])
+                    ['opened_at', 'item_key', 'slot'], **open_only)
     op.create_index('ix_review_tasks_assignee_due', 'review_tasks',
-                    ['assignee_id', 'closed_at', 'due_at'])
+                    ['assignee_id', 'due_at', 'item_key', 'slot'], **open_only)
     op.create_index('ix_review_tasks_export', 'review_tasks',
                     ['opened_at', 'item_key', 'stage', 'round', 'slot'])
     op.create_index('ix_challenges_review_queue', 'challenges', ['state', 'updated_at', 'id'])
