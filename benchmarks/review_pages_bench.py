@@ -44,8 +44,9 @@ INDUSTRIES = ["apparel", "footwear", "eyewear", "smart_lock", "auto_parts", "ele
               "health", "smart_equipment", "digital", "optoelectronic", "new_materials", "other"]
 CATEGORIES = ["complete_equipment", "first_set", "first_batch_material", "key_process",
               "industrial_software", "other"]
-WORDS = ["注塑", "模温", "精密模具", "激光焊接", "伺服电机", "视觉检测", "数控", "锂电", "石墨烯",
-         "光学镀膜", "镜片", "智能锁", "鞋底发泡", "染整", "内窥镜", "数字孪生", "稀土永磁", "碳纤维"]
+WORDS = ["注塑", "模温", "精密模具", "激光焊接", "伺服电机", "视觉检测", "数控", "锂电",
+         "石墨烯", "光学镀膜", "镜片", "智能锁", "鞋底发泡", "染整", "内窥镜", "数字孪生",
+         "稀土永磁", "碳纤维"]
 # (state, days spent there: low, high), in life order
 LIFE = [("draft", 1, 10), ("vetting", 1, 8), ("open", 7, 40), ("evaluating", 2, 15),
         ("award_review", 1, 8), ("in_progress", 60, 300), ("acceptance_review", 2, 12),
@@ -161,7 +162,8 @@ def build(path: Path, challenges: int, seed: int = 14) -> dict:
                 "industry": rng.choice(INDUSTRIES), "category": rng.choice(CATEGORIES),
                 "background": "企业现有生产线" + "良品率偏低，" * rng.randint(5, 40),
                 "bottleneck": "关键指标无法满足。" * rng.randint(3, 20),
-                "expected_outcome": "一套可量产的系统。", "bounty_yuan": rng.randint(10, 500) * 10_000,
+                "expected_outcome": "一套可量产的系统。",
+                "bounty_yuan": rng.randint(10, 500) * 10_000,
                 "bid_deadline": (dict(life).get("open", start) + timedelta(days=30)),
                 "delivery_months": 12, "ip_terms": "shared", "keywords": " ".join(
                     rng.sample(WORDS, 3)), "state": state,
@@ -235,7 +237,7 @@ def build(path: Path, challenges: int, seed: int = 14) -> dict:
                                       "reviewer_id": reviewer, "created_at": left[1]})
                     event("review_vote", "challenge", cid, cid, left[1], state, state)
                 tasks.append(task)
-        for bid_id, cid, org, at in bid_rows:
+        for bid_id, cid, _org, at in bid_rows:
             event("save_bid", "bid", bid_id, cid, at - timedelta(hours=2), None, "draft")
             event("submit_bid", "bid", bid_id, cid, at, "draft", "submitted")
             for _ in range(rng.randint(1, 3)):
