@@ -440,11 +440,16 @@ def register_query(q: str = "", category: EquipmentCategory | None = None) -> sa
 
 
 def pending_applications() -> list[CertificationApplication]:
+    """Applications waiting for review, with what the review list shows (the applicant;
+    the challenge's bids, which say who is a party)."""
     return list(db.session.execute(
         sa.select(CertificationApplication)
         .where(CertificationApplication.state == CertificationState.submitted)
         .order_by(CertificationApplication.submitted_at, CertificationApplication.id)
-    ).scalars())
+        .options(sa.orm.joinedload(CertificationApplication.organization),
+                 sa.orm.joinedload(CertificationApplication.challenge).selectinload(
+                     Challenge.bids))
+    ).unique().scalars())
 
 
 # --------------------------------------------------------------------------- certificate PDF

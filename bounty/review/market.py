@@ -442,7 +442,11 @@ def market_query(q: str = "", transaction_type: TransactionType | None = None,
 
 
 def pending_listings() -> list[MarketListing]:
+    """Listings waiting for review, with what the review list shows (the lister; the
+    challenge's bids, which say who is a party)."""
     return list(db.session.execute(
         sa.select(MarketListing).where(MarketListing.state == ListingState.submitted)
         .order_by(MarketListing.submitted_at, MarketListing.id)
-    ).scalars())
+        .options(sa.orm.joinedload(MarketListing.organization),
+                 sa.orm.joinedload(MarketListing.challenge).selectinload(Challenge.bids))
+    ).unique().scalars())

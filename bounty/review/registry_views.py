@@ -23,8 +23,8 @@ from ..challenges.services import can_view_challenge
 from ..errors import DomainError, NotFound, PermissionDenied
 from ..extensions import db
 from ..inputs import page_arg
+from . import assignment, market
 from . import certification as cert
-from . import market
 from .models import Outcome
 from .registry import InvalidSubmission, RegistryDocument, is_reviewer, send_document
 from .registry_forms import CertificationForm, DealForm, DecisionForm, ListingForm, WithdrawForm
@@ -144,9 +144,10 @@ def review_queue():
     """Reviewers: certification applications and listings waiting for a decision."""
     if not (is_reviewer(current_user) or cert.is_staff(current_user)):
         abort(403)
-    return render_template("registry/queue.html",
-                           applications=cert.pending_applications(),
-                           listings=market.pending_listings())
+    applications, listings = cert.pending_applications(), market.pending_listings()
+    return render_template("registry/queue.html", applications=applications, listings=listings,
+                           bars=assignment.decision_bars([*applications, *listings],
+                                                         current_user._get_current_object()))
 
 
 # --------------------------------------------------------------------------- certification

@@ -125,3 +125,36 @@ def test_the_export_reads_across_batches(app, sign_in, monkeypatch):
     export = exports.export_rows(start=None, end=None)
     titles = [row[2] for row in export.rows]
     assert sorted(titles) == sorted(f"审题榜单{i}" for i in range(5))
+
+
+def test_the_registry_review_list_does_not_grow_its_queries(app, sign_in):
+    from bounty.review import market
+    from bounty.review.certification import apply_for_certification
+
+    from .registry_helpers import (
+        cert_data,
+        completed_challenge,
+        evidence_files,
+        listing_data,
+        pdf_upload,
+    )
+
+    def submit(n: int) -> None:
+        for _ in range(n):
+            challenge, owner, _winner = completed_challenge()
+            apply_for_certification(challenge, owner, cert_data(), evidence_files())
+            market.create_listing(challenge, owner, listing_data(), [pdf_upload()])
+
+    create_user("reviewer")
+    client = sign_in(create_user("reviewer"))
+
+    def run():
+        with recorded_statements() as statements:
+            assert client.get("/registry/review").status_code == 200
+        return statements
+
+    submit(1)
+    few = run()
+    submit(3)
+    many = run()
+    assert writes_in(many) == [] and len(many) == len(few)
