@@ -15,7 +15,9 @@ the hash chain is not computed: nothing here verifies it).
 Then each page is measured in a fresh process (so that peak RSS is the request's own):
 the exports once each (CSV of the last quarter, XLSX of the last quarter, CSV of the
 whole history: seconds, peak RSS, bytes, SQL statements), the small pages 10 times
-after 2 warm-ups (p50, p95, statements). Prints a table and a JSON line.
+after 2 warm-ups (p50, p95, statements). Peak RSS is the process's high-water mark
+from just before the measured requests (Linux: reset through /proc/self/clear_refs),
+next to the RSS at that moment. Prints a table and a JSON line.
 
 To compare with an older checkout, copy this file into its benchmarks/ and run it there
 with the same interpreter: it uses nothing that the older code lacks.
@@ -279,7 +281,22 @@ def build(path: Path, challenges: int, seed: int = 14) -> dict:
 
 
 def _rss_mb() -> float:
+    """Peak RSS since the last :func:`_reset_peak` (Linux's VmHWM), else of the process."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak() -> None:
+    """Start the peak RSS afresh from the current RSS (Linux: clear_refs 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def measure(path: Path, name: str, url: str, runs: int, role: str) -> dict:
@@ -313,6 +330,7 @@ def measure(path: Path, name: str, url: str, runs: int, role: str) -> dict:
             return time.perf_counter() - started, len(statements), size, response.status_code
 
         client.get("/review/")  # the app's first request: templates, stage settings
+        _reset_peak()
         rss_before = _rss_mb()
         for _ in range(2 if runs > 1 else 0):
             once()
