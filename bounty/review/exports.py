@@ -146,8 +146,9 @@ def _decisions(session: Session, task_ids: list[int]) -> dict[int, object]:
         return {}
     found = {}
     for model in (ReviewDecision, RegistryDecision):
-        for decision in session.execute(sa.select(model).where(
-                model.task_id.in_(task_ids))).scalars():
+        for decision in session.execute(
+                sa.select(model.task_id, model.comment, model.created_at)
+                .where(model.task_id.in_(task_ids))):
             found[decision.task_id] = decision
     return found
 
