@@ -74,6 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .matching import views as matching_views
     from .review import views as review_views
     from .review import workbench_views
+    from .stats import views as stats_views
     from .web import results as results_views
     from .web import views as web_views
 
@@ -88,6 +89,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(results_views.bp)
     app.register_blueprint(digest_views.bp)
     app.register_blueprint(workbench_views.bp)
+    app.register_blueprint(stats_views.bp)
 
     from .accounts import throttling
     from .web import security, template_helpers

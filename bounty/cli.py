@@ -243,10 +243,12 @@ def register_commands(app: Flask) -> None:
     from .digests.cli import digests_group
     from .matching.cli import embed_command, match_cli, reindex_command
     from .review.cli import holidays_group
+    from .stats.cli import stats_group
 
     for command in (serve_command, init_command, backup_command, restore_command, jobs_group,
                     audit_group, users_group, demo_command,
-                    match_cli, reindex_command, embed_command, digests_group, holidays_group):
+                    match_cli, reindex_command, embed_command, digests_group, holidays_group,
+                    stats_group):
         app.cli.add_command(command)
 
 

@@ -25,3 +25,5 @@ from .review.conflicts import ConflictDeclaration, ConflictOverride  # noqa: F40
 from .review.models import ReviewDecision  # noqa: F401
 from .review.stages import ReviewStage, RubricCriterion  # noqa: F401
 from .review.workdays import Holiday  # noqa: F401
+from .stats import tracking  # noqa: F401  (keeps the statistics current on every flush)
+from .stats.models import StageStay, StatsCount  # noqa: F401

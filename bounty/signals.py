@@ -10,7 +10,8 @@ _signals = Namespace()
 
 #: sender=challenge; kwargs: transition (transitions.Transition), actor (User | None), comment
 challenge_transitioned = _signals.signal("challenge-transitioned")
-#: sender=certification application or market listing; kwargs: as challenge_transitioned
+#: sender=certification application or market listing (bounty.registry Lifecycle);
+#: kwargs: transition, actor (User | None), comment (str)
 registry_transitioned = _signals.signal("registry-transitioned")
 #: sender=challenge; kwargs: actor (User) — created or edited while a draft/returned
 challenge_saved = _signals.signal("challenge-saved")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -29,31 +29,54 @@ def _safe_rows(header: Sequence, rows: Iterable[Sequence]):  # noqa: ANN202
 
 def to_csv(header: Sequence, rows: Iterable[Sequence]) -> bytes:
     """UTF-8 with a BOM, so that Excel opens Chinese text correctly."""
+    return b"".join(iter_csv(header, rows))
+
+
+def iter_csv(header: Sequence, rows: Iterable[Sequence], chunk_rows: int = 200
+             ) -> Iterator[bytes]:
+    """:func:`to_csv` in chunks of ``chunk_rows`` rows, for a streamed response: the
+    rows are consumed as they come, never held."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(_safe_rows(header, rows))
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer)
+    for n, row in enumerate(_safe_rows(header, rows), start=1):
+        writer.writerow(row)
+        if n % chunk_rows == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
+
+
+def write_xlsx(target, title: str, header: Sequence, rows: Iterable[Sequence]) -> None:
+    """:func:`to_xlsx` in openpyxl's write-only mode, to ``target`` (a path or a binary
+    file): rows go out as they come, so memory does not grow with them."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Font
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    for index, row in enumerate(_safe_rows(header, rows)):
+        cells = []
+        for value in row:
+            cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("", value)
+                                 if isinstance(value, str) else value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # openpyxl would store "=..." as a formula
+            if index == 0:
+                cell.font = bold
+            cells.append(cell)
+        sheet.append(cells)
+    workbook.save(target)
 
 
 def to_xlsx(title: str, header: Sequence, rows: Iterable[Sequence]) -> bytes:
     """One sheet, a bold frozen header row; every text cell stored as a string."""
-    from openpyxl import Workbook
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Font
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = title
-    for row in _safe_rows(header, rows):
-        # XML cannot carry most control characters; openpyxl would refuse them
-        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v
-                      for v in row])
-    for row in sheet.iter_rows():
-        for cell in row:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # openpyxl would store "=..." as a formula
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    sheet.freeze_panes = "A2"
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    write_xlsx(buffer, title, header, rows)
     return buffer.getvalue()

@@ -20,7 +20,7 @@ ROLES: dict[str, tuple[str | None, set[str]]] = {
     "anonymous": (None, {
         "challenges.index", "challenges.detail", "accounts.organization", "accounts.login",
         "accounts.register", "certification.register", "market.index",
-        "web.statistics",
+        "stats.statistics",
     }),
     "admin": ("admin@example.com", {
         "accounts.admin_organizations", "accounts.admin_users", "accounts.admin_create_user",

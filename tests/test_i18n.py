@@ -309,7 +309,10 @@ def test_a_users_language_follows_them_across_sessions(app, db, login_as):
 def test_review_workbench_in_english(db, login_as):
     """The workbench pages (tasks, stages, holidays, export, conflicts) speak English,
     the default stage names included; only data stays as entered."""
+    from bounty.review.assignment import sync_tasks
+
     challenge = create_challenge(state=ChallengeState.vetting)
+    sync_tasks()  # the worker opens the round of an item set up directly
     admin = create_user(Role.admin)
     reviewer = create_user(Role.reviewer)
     data = (challenge.title, challenge.organization.name, admin.name, reviewer.name,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import MembershipStatus, Role, User
 from ..audit import record_event
-from ..challenges.models import Challenge
+from ..challenges.models import Bid, Challenge
 from ..enums import LabelledEnum
 from ..errors import (
     ConcurrentUpdate,
@@ -33,7 +33,12 @@ from ..errors import (
 )
 from ..extensions import db
 from ..limits import bounded_text
-from ..signals import review_assigned, review_overdue
+from ..signals import (
+    challenge_transitioned,
+    registry_transitioned,
+    review_assigned,
+    review_overdue,
+)
 from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
 from . import conflicts, items, separation
@@ -41,6 +46,7 @@ from .models import Outcome
 from .stages import (
     ReviewStage,
     StageKey,
+    all_stages,
     check_may_decide_at,
     get_stage,
 )
@@ -67,6 +73,18 @@ class ReviewTask(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("item_key", "stage", "round", "slot", name="uq_review_tasks_slot"),
         sa.Index("ix_review_tasks_open", "closed_at", "stage"),
+        # the open slots in the queue's two orders (seek pagination), and a reviewer's own
+        # (partial: PostgreSQL cannot skip an "IS NULL" leading column to read an order)
+        sa.Index("ix_review_tasks_queue_due", "due_at", "item_key", "slot",
+                 sqlite_where=sa.text("closed_at IS NULL"),
+                 postgresql_where=sa.text("closed_at IS NULL")),
+        sa.Index("ix_review_tasks_queue_age", "opened_at", "item_key", "slot",
+                 sqlite_where=sa.text("closed_at IS NULL"),
+                 postgresql_where=sa.text("closed_at IS NULL")),
+        sa.Index("ix_review_tasks_assignee_due", "assignee_id", "due_at", "item_key", "slot",
+                 sqlite_where=sa.text("closed_at IS NULL"),
+                 postgresql_where=sa.text("closed_at IS NULL")),
+        sa.Index("ix_review_tasks_export", "opened_at", "item_key", "stage", "round", "slot"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -195,11 +213,34 @@ def sync_tasks() -> None:
         db.session.rollback()
 
 
+def sync_item(item, now: datetime | None = None) -> None:
+    """:func:`sync_tasks` for one item, in the caller's transaction: close its open slots
+    at a stage it no longer waits at, and open its round where it waits now."""
+    now = now or utcnow()
+    stage = items.current_stage(item)
+    for task in db.session.execute(sa.select(ReviewTask).where(
+            ReviewTask.item_key == items.item_key(item),
+            ReviewTask.closed_at.is_(None))).scalars():
+        if task.stage != stage:
+            task.closed_at, task.result = now, TaskResult.closed
+    if stage is not None:
+        ensure_round(item)
+
+
+@challenge_transitioned.connect
+@registry_transitioned.connect
+def _sync_moved_item(item, **_kwargs) -> None:
+    # The review queue follows every transition in its own transaction, so no page
+    # has to write on GET; the worker's sync_tasks() catches items set up directly.
+    sync_item(item)
+
+
 # --------------------------------------------------------------------------- deciding
 
 
 def decision_problem(item, stage: StageKey, user, now: datetime | None = None, *,
-                     you: bool = True, approvals: dict | None = None) -> str | None:
+                     you: bool = True, approvals: dict | None = None,
+                     context: BarContext | None = None) -> str | None:
     """Why this user may not decide on the item at ``stage``, or None: the stage's
     decider setting, a conflict of interest, the review-separation rule.
 
@@ -208,8 +249,9 @@ def decision_problem(item, stage: StageKey, user, now: datetime | None = None, *
 
     :param you: word the message to the user themself, else name them.
     :param approvals: separation.approvals_by_reviewer of the item's challenge, if known.
+    :param context: what a list page fetched once for all its items (:func:`decision_bars`).
     """
-    config = get_stage(stage)
+    config = context.stages[stage] if context is not None else get_stage(stage)
     if not user.can_review(config):
         if you:
             try:
@@ -218,7 +260,11 @@ def decision_problem(item, stage: StageKey, user, now: datetime | None = None, *
                 return exc.message
         return str(_l("「%(stage)s」阶段只能由审核组长作出结论，%(name)s不是审核组长。",
                       stage=config.display_name, name=user.name))
-    reason = conflicts.blocking_conflict(user, item, now)
+    if context is not None:
+        reason = conflicts.blocking_conflict(user, item, now, reasons=context.reasons_of(user),
+                                             overridden=context.overridden)
+    else:
+        reason = conflicts.blocking_conflict(user, item, now)
     if reason is not None:
         if you:
             return str(_l("您%(reason)s，不能审核该事项（如确需审核，请联系管理员登记例外）。",
@@ -255,25 +301,84 @@ class DecisionBar:
     who_can: list[User]
 
 
-def decision_bar(item, user, now: datetime | None = None) -> DecisionBar | None:
+def decision_bar(item, user, now: datetime | None = None, *,
+                 context: BarContext | None = None) -> DecisionBar | None:
     """For the queues and decision pages: None when this reviewer may decide the item
-    now; otherwise the reason, and the reviewers who may."""
+    now; otherwise the reason, and the reviewers who may.
+
+    :param context: what a list page fetched once for all its items (:func:`decision_bars`).
+    """
     stage = items.current_stage(item)
     if stage is None or user is None or user.role != Role.reviewer:
         return None
-    approvals = separation.approvals_by_reviewer(items.challenge_of(item).id)
-    tasks = round_tasks(item, stage)
+    challenge_id = items.challenge_of(item).id
+    if context is None:
+        approvals = separation.approvals_by_reviewer(challenge_id)
+        tasks = round_tasks(item, stage)
+    else:
+        approvals = context.approvals.get(challenge_id, {})
+        tasks = context.rounds.get((items.item_key(item), stage), [])
     tasks = [] if all(not t.is_open for t in tasks) else tasks
 
     def problem(reviewer) -> str | None:
-        return (decision_problem(item, stage, reviewer, now, approvals=approvals)
+        return (decision_problem(item, stage, reviewer, now, approvals=approvals,
+                                 context=context)
                 or _slot_problem(tasks, reviewer))
 
     reason = problem(user)
     if reason is None:
         return None
-    others = [r for r in active_reviewers() if r.id != user.id and problem(r) is None]
+    reviewers = context.reviewers if context is not None else active_reviewers()
+    others = [r for r in reviewers if r.id != user.id and problem(r) is None]
     return DecisionBar(reason=reason, who_can=others)
+
+
+@dataclass
+class BarContext:
+    """What :func:`decision_bar` reads, fetched once for a page of items."""
+
+    now: datetime
+    stages: dict[StageKey, ReviewStage]
+    approvals: dict[int, dict[int, set[StageKey]]]  # challenge id -> approvals_by_reviewer
+    rounds: dict[tuple[str, StageKey], list[ReviewTask]]  # the latest round's slots
+    overridden: set[tuple[int, str]]  # (reviewer id, item key) of conflict overrides
+    reviewers: list[User]
+    _reasons: dict[int, dict[int, str]] = field(default_factory=dict)
+
+    def reasons_of(self, user) -> dict[int, str]:
+        """conflicts.conflicted_org_ids of this user, read once per page."""
+        if user.id not in self._reasons:
+            self._reasons[user.id] = conflicts.conflicted_org_ids(user, self.now)
+        return self._reasons[user.id]
+
+
+def decision_bars(page_items: list, user, now: datetime | None = None
+                  ) -> dict[str, DecisionBar | None]:
+    """item key -> :func:`decision_bar` for every item of a list page, in a fixed number
+    of queries however many items there are (their challenges' bids loaded already).
+    Empty for anyone but a reviewer."""
+    if user is None or user.role != Role.reviewer or not page_items:
+        return {}
+    now = now or utcnow()
+    keys = {items.item_key(item) for item in page_items}
+    latest: dict[tuple[str, StageKey], list[ReviewTask]] = {}
+    for task in db.session.execute(
+            sa.select(ReviewTask).where(ReviewTask.item_key.in_(keys))
+            .order_by(ReviewTask.item_key, ReviewTask.stage, ReviewTask.round.desc(),
+                      ReviewTask.slot)
+            .options(sa.orm.joinedload(ReviewTask.assignee))).scalars():
+        slots = latest.setdefault((task.item_key, task.stage), [])
+        if not slots or slots[0].round == task.round:
+            slots.append(task)
+    reviewers = active_reviewers()
+    context = BarContext(
+        now=now, stages={s.key: s for s in all_stages()},
+        approvals=separation.approvals_by_challenge(
+            {items.challenge_of(item).id for item in page_items}),
+        rounds=latest, overridden=conflicts.overrides_among(keys), reviewers=reviewers,
+        _reasons=conflicts.conflicted_org_ids_of([*reviewers, user], now))
+    return {items.item_key(item): decision_bar(item, user, now, context=context)
+            for item in page_items}
 
 
 def _take_slot(tasks: list[ReviewTask], user) -> ReviewTask:
@@ -530,9 +635,19 @@ class QueueFilter:
 
 
 def queue_query(user, flt: QueueFilter, now: datetime | None = None) -> sa.Select:
+    """The open slots in this view, filtered, in the view's order (:func:`queue_order`),
+    each with what its row shows: the item, its enterprise, the assignee, and the bids
+    that say who is a party to it (for the decision bar)."""
     now = now or utcnow()
     query = (sa.select(ReviewTask).join(Challenge, Challenge.id == ReviewTask.challenge_id)
-             .where(ReviewTask.closed_at.is_(None)))
+             .where(ReviewTask.closed_at.is_(None))
+             .options(sa.orm.contains_eager(ReviewTask.challenge).options(
+                          sa.orm.joinedload(Challenge.organization),
+                          sa.orm.selectinload(Challenge.bids).load_only(
+                              Bid.organization_id, Bid.state)),
+                      sa.orm.selectinload(ReviewTask.certification),
+                      sa.orm.selectinload(ReviewTask.listing),
+                      sa.orm.joinedload(ReviewTask.assignee)))
     if flt.view == QueueView.mine:
         query = query.where(ReviewTask.assignee_id == user.id)
     elif flt.view == QueueView.unassigned:
@@ -547,8 +662,31 @@ def queue_query(user, flt: QueueFilter, now: datetime | None = None) -> sa.Selec
         query = query.where(Challenge.category == flt.category)
     if flt.min_age_days:
         query = query.where(ReviewTask.opened_at <= now - timedelta(days=flt.min_age_days))
-    order = (ReviewTask.opened_at,) if flt.sort == "age" else (ReviewTask.due_at,)
-    return query.order_by(*order, ReviewTask.item_key, ReviewTask.slot)
+    return query.order_by(*queue_order(flt))
+
+
+def queue_order(flt: QueueFilter) -> tuple:
+    """Earliest due (or longest waiting) first; the item key and slot make it total, so a
+    page can continue after its last row (seek pagination)."""
+    first = ReviewTask.opened_at if flt.sort == "age" else ReviewTask.due_at
+    return (first, ReviewTask.item_key, ReviewTask.slot)
+
+
+def queue_page(user, flt: QueueFilter, after: tuple | None = None, per_page: int = 50,
+               now: datetime | None = None) -> tuple[list[ReviewTask], tuple | None]:
+    """One page of the queue after the row ``after`` (a :func:`queue_cursor`), and the
+    cursor of its last row when more follow (else None)."""
+    query = queue_query(user, flt, now)
+    if after is not None:
+        query = query.where(sa.tuple_(*queue_order(flt)) > after)
+    rows = list(db.session.execute(query.limit(per_page + 1)).unique().scalars())
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    return rows, (queue_cursor(rows[-1], flt) if more else None)
+
+
+def queue_cursor(task: ReviewTask, flt: QueueFilter) -> tuple:
+    return (task.opened_at if flt.sort == "age" else task.due_at, task.item_key, task.slot)
 
 
 def queue_counts(user, now: datetime | None = None) -> dict:

@@ -70,30 +70,44 @@ class ConflictOverride(db.Model):
 
 def conflicted_org_ids(user, now: datetime | None = None) -> dict[int, str]:
     """Organisations this user may not review: org id -> why (in Chinese)."""
+    return conflicted_org_ids_of([user], now)[user.id]
+
+
+def conflicted_org_ids_of(users, now: datetime | None = None) -> dict[int, dict[int, str]]:
+    """:func:`conflicted_org_ids` of many users (user id -> org id -> why), in two queries."""
     now = now or utcnow()
-    reasons: dict[int, str] = {}
-    for declaration in db.session.execute(sa.select(ConflictDeclaration).where(
-            ConflictDeclaration.reviewer_id == user.id)).scalars():
-        reasons[declaration.organization_id] = str(_l("已申报利益冲突"))
-    for row in db.session.execute(sa.select(OrganizationMembership).where(
-            OrganizationMembership.user_id == user.id,
+    reasons: dict[int, dict[int, str]] = {user.id: {} for user in users}
+    if not reasons:
+        return reasons
+    for reviewer_id, organization_id in db.session.execute(
+            sa.select(ConflictDeclaration.reviewer_id, ConflictDeclaration.organization_id)
+            .where(ConflictDeclaration.reviewer_id.in_(reasons))):
+        reasons[reviewer_id][organization_id] = str(_l("已申报利益冲突"))
+    for user_id, organization_id, left_at in db.session.execute(
+            sa.select(OrganizationMembership.user_id, OrganizationMembership.organization_id,
+                      OrganizationMembership.left_at).where(
+            OrganizationMembership.user_id.in_(reasons),
             sa.or_(OrganizationMembership.left_at.is_(None),
-                   OrganizationMembership.left_at >= now - COOLING_OFF))).scalars():
-        reasons[row.organization_id] = (str(_l("现任职于该单位")) if row.left_at is None
-                                        else str(_l("近三年内曾任职于该单位")))
-    if user.organization_id is not None:
-        reasons[user.organization_id] = str(_l("现任职于该单位"))
+                   OrganizationMembership.left_at >= now - COOLING_OFF))):
+        reasons[user_id][organization_id] = (str(_l("现任职于该单位")) if left_at is None
+                                             else str(_l("近三年内曾任职于该单位")))
+    for user in users:
+        if user.organization_id is not None:
+            reasons[user.id][user.organization_id] = str(_l("现任职于该单位"))
     return reasons
 
 
-def conflict_with(user, item, now: datetime | None = None, *, reveal: bool = False
-                  ) -> str | None:
+def conflict_with(user, item, now: datetime | None = None, *, reveal: bool = False,
+                  reasons: dict[int, str] | None = None) -> str | None:
     """Why this user has a conflict with the item, or None.
 
     At a blind stage a bidder is not named (the message would reveal who bid),
     unless ``reveal`` (for admins).
+
+    :param reasons: :func:`conflicted_org_ids` of the user, when the caller has it.
     """
-    reasons = conflicted_org_ids(user, now)
+    if reasons is None:
+        reasons = conflicted_org_ids(user, now)
     for org_id in sorted(items.party_org_ids(item)):
         if org_id in reasons:
             challenge = items.challenge_of(item)
@@ -113,12 +127,29 @@ def override_for(user, item) -> ConflictOverride | None:
         ConflictOverride.item_key == items.item_key(item))).scalar_one_or_none()
 
 
-def blocking_conflict(user, item, now: datetime | None = None) -> str | None:
-    """The conflict that bars this user from the item, unless an admin overrode it."""
-    reason = conflict_with(user, item, now)
-    if reason is None or override_for(user, item) is not None:
+def overrides_among(item_keys: set[str]) -> set[tuple[int, str]]:
+    """(reviewer id, item key) of every override on these items, in one query."""
+    if not item_keys:
+        return set()
+    return set(db.session.execute(sa.select(
+        ConflictOverride.reviewer_id, ConflictOverride.item_key).where(
+        ConflictOverride.item_key.in_(item_keys))).tuples())
+
+
+def blocking_conflict(user, item, now: datetime | None = None, *,
+                      reasons: dict[int, str] | None = None,
+                      overridden: set[tuple[int, str]] | None = None) -> str | None:
+    """The conflict that bars this user from the item, unless an admin overrode it.
+
+    :param reasons: :func:`conflicted_org_ids` of the user, when the caller has it.
+    :param overridden: :func:`overrides_among` the caller's items, when it has them.
+    """
+    reason = conflict_with(user, item, now, reasons=reasons)
+    if reason is None:
         return None
-    return reason
+    if overridden is not None:
+        return None if (user.id, items.item_key(item)) in overridden else reason
+    return None if override_for(user, item) is not None else reason
 
 
 def check_no_conflict(user, item, now: datetime | None = None, *, assigning: bool = False

@@ -75,12 +75,20 @@ def approvals_by_reviewer(challenge_id: int) -> dict[int, set[StageKey]]:
     """reviewer id -> the stages at which they approved this challenge or one of its
     certification applications or listings (any round; several listings of one result
     count as one stage)."""
-    approved: dict[int, set[StageKey]] = defaultdict(set)
-    for reviewer_id, stage in db.session.execute(
-            sa.select(ReviewDecision.reviewer_id, ReviewDecision.stage)
-            .where(ReviewDecision.challenge_id == challenge_id,
+    return approvals_by_challenge({challenge_id}).get(challenge_id, defaultdict(set))
+
+
+def approvals_by_challenge(challenge_ids: set[int]) -> dict[int, dict[int, set[StageKey]]]:
+    """challenge id -> :func:`approvals_by_reviewer`, for many challenges in one query."""
+    approved: dict[int, dict[int, set[StageKey]]] = defaultdict(lambda: defaultdict(set))
+    if not challenge_ids:
+        return approved
+    for challenge_id, reviewer_id, stage in db.session.execute(
+            sa.select(ReviewDecision.challenge_id, ReviewDecision.reviewer_id,
+                      ReviewDecision.stage)
+            .where(ReviewDecision.challenge_id.in_(challenge_ids),
                    ReviewDecision.outcome == Outcome.approve)):
-        approved[reviewer_id].add(StageKey(stage))
+        approved[challenge_id][reviewer_id].add(StageKey(stage))
     return approved
 
 

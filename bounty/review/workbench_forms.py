@@ -99,5 +99,6 @@ class ExportForm(FlaskForm):
                         validators=[Optional()])
     start = DateField(_l("起始日期"), validators=[Optional(), DateInRange()])
     end = DateField(_l("截止日期"), validators=[Optional(), DateInRange()])
+    all_history = BooleanField(_l("全部历史（仅 CSV，忽略起止日期）"))
     format = SelectField(_l("格式"), choices=[SelectChoice("xlsx", "Excel (XLSX)"),
                                               SelectChoice("csv", "CSV")])

@@ -3,16 +3,18 @@ scoring, stage settings, the holiday calendar and exports."""
 
 from __future__ import annotations
 
-from datetime import date
+import tempfile
+from datetime import UTC, datetime
 
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -26,7 +28,8 @@ from ..challenges.models import Category, Challenge, Industry
 from ..challenges.services import can_view_challenge
 from ..errors import DomainError
 from ..extensions import db
-from ..inputs import page_arg, parse_id, safe_redirect_target
+from ..inputs import parse_id, safe_redirect_target
+from ..timeutil import to_local, utcnow
 from . import assignment, conflicts, decisions, exports, items, scoring, stages, workdays
 from .assignment import QueueFilter, QueueView, ReviewTask
 from .workbench_forms import (
@@ -99,20 +102,47 @@ def _queue_filter() -> QueueFilter:
 def tasks():
     """One queue across stages: mine, unassigned, overdue; filters; bulk actions."""
     user = _user()
-    assignment.sync_tasks()
     flt = _queue_filter()
-    page = db.paginate(assignment.queue_query(user, flt), page=page_arg(), per_page=50,
-                       error_out=False)
+    after = _queue_after(flt)
+    rows, next_after = assignment.queue_page(user, flt, after, per_page=QUEUE_PAGE)
     form = BulkForm()
     reviewers = assignment.active_reviewers()
     form.assignee.choices = [(r.id, r.name) for r in reviewers]
-    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    filters = {k: v for k, v in request.args.items() if k not in ("page", "after") and v}
     return render_template(
-        "review/tasks.html", page=page, flt=flt, counts=assignment.queue_counts(user),
+        "review/tasks.html", rows=rows, flt=flt, counts=assignment.queue_counts(user),
+        bars=assignment.decision_bars([t.item for t in rows], user),
+        next_after=_encode_after(next_after), is_first=after is None,
         views=list(QueueView), stage_keys=list(stages.StageKey), industries=list(Industry),
         categories=list(Category), form=form, can_assign=user.can_assign,
         can_decide=user.role == Role.reviewer, filters=filters, stage_names=_stage_names(),
         load=assignment.open_load(), reviewers=reviewers, cap=assignment.assignment_cap())
+
+
+QUEUE_PAGE = 50
+
+
+def _queue_after(flt: QueueFilter) -> tuple | None:
+    """The ``after`` cursor of the page asked for (None: the first page; so is a cursor
+    that does not parse -- a link from another sort order, or a typed one)."""
+    raw = request.args.get("after", "")
+    moment, _, rest = raw.partition("~")
+    key, _, slot = rest.rpartition("~")
+    try:
+        when = datetime.fromisoformat(moment)
+    except ValueError:
+        return None
+    if when.tzinfo is None or not key or len(key) > 40 or not slot.isdigit() \
+            or len(slot) > 6:
+        return None
+    return (when.astimezone(UTC), key, int(slot))
+
+
+def _encode_after(cursor: tuple | None) -> str | None:
+    if cursor is None:
+        return None
+    moment, key, slot = cursor
+    return f"{moment.isoformat()}~{key}~{slot}"
 
 
 def _stage_names() -> dict:
@@ -382,32 +412,55 @@ def delete_holiday(holiday_id: int):
 @bp.route("/export")
 @staff_required
 def export():
-    """Per stage and period: every item, each reviewer's scores and decisions, CSV or XLSX."""
+    """Per stage and period: every item, each reviewer's scores and decisions, CSV or XLSX,
+    streamed (CSV) or written row by row (XLSX); nothing is written to the database."""
     form = ExportForm(request.args)
     if "format" not in request.args:
-        return render_template("review/export.html", form=form)
+        return _render_export(form)
     if not form.validate():
-        return render_template("review/export.html", form=form), 422
+        return _render_export(form, 422)
     stage = stages.StageKey(form.stage.data) if form.stage.data else None
-    start: date | None = form.start.data
-    end: date | None = form.end.data
-    if start and end and end < start:
-        form.end.errors = [_("截止日期不能早于起始日期。")]
-        return render_template("review/export.html", form=form), 422
-    assignment.sync_tasks()
+    xlsx = form.format.data != "csv"
+    try:
+        start, end = exports.export_period(
+            form.start.data, form.end.data, today=to_local(utcnow()).date(),
+            all_history=form.all_history.data, xlsx=xlsx)
+    except DomainError as exc:
+        _show_error(form, exc)
+        return _render_export(form, 422)
     rows = exports.export_rows(stage, start, end)
     name = f"review-{stage.value if stage else 'all'}-{start or 'begin'}-{end or 'now'}"
-    if form.format.data == "csv":
-        data, mimetype, ext = exports.to_csv(rows), "text/csv; charset=utf-8", "csv"
-    else:
-        data = exports.to_xlsx(rows)
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    if xlsx:
+        # Write-only mode to a spooled file (to disk past a few MB), then sent in chunks.
+        target = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+        exports.write_xlsx(rows, target)
+        target.seek(0)
+        response = current_app.response_class(
+            _chunks_of(target),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         ext = "xlsx"
-    response = make_response(data)
-    response.headers["Content-Type"] = mimetype
+    else:
+        response = current_app.response_class(
+            stream_with_context(exports.csv_chunks(rows)), mimetype="text/csv; charset=utf-8")
+        ext = "csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.{ext}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _chunks_of(file, size: int = 64 * 1024):
+    """The file's bytes in chunks, closed at the end (or when the client goes away)."""
+    try:
+        while chunk := file.read(size):
+            yield chunk
+    finally:
+        file.close()
+
+
+def _render_export(form: ExportForm, status: int = 200):
+    return render_template("review/export.html", form=form,
+                           default_days=exports.DEFAULT_PERIOD_DAYS,
+                           max_xlsx_days=exports.MAX_XLSX_PERIOD_DAYS), status
 
 
 # --------------------------------------------------------------------------- helpers for pages

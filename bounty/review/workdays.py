@@ -45,6 +45,12 @@ def calendar_between(start: date, end: date) -> dict[date, bool]:
     return {day: is_workday for day, is_workday in rows}
 
 
+def load_calendar() -> dict[date, bool]:
+    """The whole calendar in memory (a few dozen rows a year): load it once for a page or
+    an export that counts many periods, and pass it to :func:`working_days_between`."""
+    return dict(db.session.execute(sa.select(Holiday.day, Holiday.is_workday)).all())
+
+
 def is_working_day(day: date, exceptions: Mapping[date, bool] | None = None) -> bool:
     if exceptions is None:
         exceptions = calendar_between(day, day)
@@ -75,12 +81,17 @@ def add_working_days(start: datetime, days: int) -> datetime:
     return from_local(naive)
 
 
-def working_days_between(start: datetime, end: datetime) -> int:
-    """Whole working days from ``start``'s date (exclusive) to ``end``'s date (inclusive)."""
+def working_days_between(start: datetime, end: datetime,
+                         calendar: Mapping[date, bool] | None = None) -> int:
+    """Whole working days from ``start``'s date (exclusive) to ``end``'s date (inclusive).
+
+    :param calendar: the calendar from :func:`load_calendar`, when counting many
+        periods; else the exceptions of this period are read.
+    """
     first, last = to_local(start).date(), to_local(end).date()
     if last <= first:
         return 0
-    exceptions = calendar_between(first, last)
+    exceptions = calendar if calendar is not None else calendar_between(first, last)
     return sum(1 for n in range(1, (last - first).days + 1)
                if is_working_day(first + timedelta(days=n), exceptions))
 

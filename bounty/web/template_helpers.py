@@ -45,7 +45,7 @@ def nav_links() -> list[tuple[str, str]]:
 
     links = [("web.home", _("首页")), ("challenges.index", _("榜单大厅")),
              ("certification.register", _("公示名录")),
-             ("market.index", _("科技大市场")), ("web.statistics", _("统计"))]
+             ("market.index", _("科技大市场")), ("stats.statistics", _("统计"))]
     if current_user.is_authenticated:
         role = current_user.role
         if role == "enterprise":

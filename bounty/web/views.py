@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    current_app,
     make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..challenges import services
 from ..challenges.models import ChallengeState, Industry
 from ..extensions import db
 from ..inputs import safe_redirect_target
-from ..review import stats
 
 bp = Blueprint("web", __name__)
 
@@ -54,21 +51,3 @@ def set_language(code: str):
     response = make_response(redirect(target))
     response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     return response
-
-
-@bp.route("/stats")
-def statistics():
-    """Platform statistics with server-drawn SVG charts; reviewers also see 审题 figures."""
-    staff = current_user.is_staff
-    figures = stats.compute(staff=staff)
-    yuan = current_app.jinja_env.filters["yuan"]
-    charts = {
-        "by_industry": stats.bar_chart(figures.by_industry, _("各产业榜单数")),
-        "by_state": stats.bar_chart(figures.by_state, _("各状态榜单数")),
-        "bounty": stats.bar_chart(figures.bounty_by_industry, _("各产业悬赏金额"),
-                                  value_format=yuan),
-        "stage_times": stats.bar_chart(
-            [(s.label, s.median_days) for s in figures.stage_times if s.median_days is not None],
-            _("各阶段用时中位数（天）"), value_format=lambda v: _("%(days)s 天", days=v)),
-    }
-    return render_template("registry/stats.html", stats=figures, charts=charts, staff=staff)

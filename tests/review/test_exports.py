@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
 
 from bounty.challenges.models import ChallengeState
 from bounty.review import scoring
+from bounty.review.assignment import sync_tasks
 from bounty.review.decisions import decide
 from bounty.review.models import Outcome
 from bounty.review.stages import StageKey
 from bounty.timeutil import SHANGHAI
 
 from ..factories import create_challenge, create_user
+from ..queries import recorded_statements, writes_in
 from .conftest import award_challenge
 from .test_stages import set_stage
 
@@ -49,6 +51,7 @@ def reviewed(app, time_machine):
     # Another stage and another period: not in the award export of early March.
     time_machine.move_to(at(20, 9))
     create_challenge(state=ChallengeState.vetting, title="三月下旬的审题")
+    sync_tasks()  # the worker opens the round of an item set up directly
     return challenge, bids
 
 
@@ -107,3 +110,67 @@ def test_export_form_and_access(app, sign_in, client):
     assert "导出审核记录" in reviewer.get("/review/export").get_data(as_text=True)
     bad = reviewer.get("/review/export?start=2026-03-05&end=2026-03-01&format=csv")
     assert bad.status_code == 422 and "截止日期不能早于起始日期" in bad.get_data(as_text=True)
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def test_no_dates_means_the_last_90_days(app, sign_in, time_machine):
+    time_machine.move_to(at(2, 9))
+    create_challenge(state=ChallengeState.vetting, title="早先的审题")
+    sync_tasks()
+    time_machine.move_to(at(2, 9) + timedelta(days=95))
+    create_challenge(state=ChallengeState.vetting, title="最近的审题")
+    sync_tasks()
+    client = sign_in(create_user("reviewer"))
+
+    def titles(query):
+        response = client.get(f"/review/export?{query}")
+        assert response.status_code == 200
+        return {row[2] for row in list(csv.reader(io.StringIO(
+            response.data.decode("utf-8-sig"))))[1:]}
+
+    assert titles("format=csv") == {"最近的审题"}
+    assert titles("format=csv&all_history=y") == {"早先的审题", "最近的审题"}
+    assert titles("format=csv&start=2026-01-01&end=2027-12-31") == {"早先的审题", "最近的审题"}
+    # XLSX: a year at most; the rows are the same as the CSV's
+    sheet = load_workbook(io.BytesIO(client.get("/review/export?format=xlsx").data)).active
+    assert [row[2].value for row in sheet.iter_rows(min_row=2)] == ["最近的审题"]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("start=2025-01-01&end=2026-06-30", "Excel 文件的时间段最长 366 天"),
+    ("all_history=y", "全部历史只能导出 CSV"),
+])
+def test_a_longer_xlsx_period_is_refused(app, sign_in, query, message):
+    response = sign_in(create_user("reviewer")).get(f"/review/export?{query}&format=xlsx")
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+
+
+def _award_rounds(n: int) -> None:
+    reviewer = create_user("reviewer")
+    for i in range(n):
+        challenge, _owner, _bids = award_challenge(title=f"压铸工艺{i}")
+        decide(challenge, reviewer, Outcome.approve if i % 2 else Outcome.return_,
+               "" if i % 2 else "请补充报价依据", stage=StageKey.award)
+    create_challenge(state=ChallengeState.vetting)
+    sync_tasks()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_queries_do_not_grow_with_rows_and_write_nothing(app, sign_in, fmt):
+    set_stage(StageKey.award, is_blind=True)
+    client = sign_in(create_user("admin"))
+
+    def run():
+        with recorded_statements() as statements:
+            response = client.get(f"/review/export?format={fmt}")
+            assert response.status_code == 200 and response.data
+        return statements
+
+    _award_rounds(2)
+    few = run()
+    _award_rounds(10)
+    many = run()
+    assert writes_in(many) == []
+    assert len(many) == len(few), "the export's queries grow with its rows"

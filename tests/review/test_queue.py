@@ -165,6 +165,7 @@ def test_registry_items_are_in_the_queue(app, sign_in):
 
 def test_admins_reach_the_conflict_page_from_the_queue(app, sign_in):
     challenge = create_challenge(state=ChallengeState.vetting, title="管理员看到的榜单")
+    sync_tasks()  # the worker opens the round of an item set up directly
     page = sign_in(create_user("admin")).get("/review/tasks").get_data(as_text=True)
     assert f"/review/items/challenge/{challenge.id}/conflicts" in page
     assert "自动分配待分配任务" in page

@@ -39,6 +39,7 @@ def _awarded_then_delivered():
     awarder = create_user("reviewer", name="许专家")
     challenge = create_challenge(state=ChallengeState.acceptance_review)
     _approved(challenge, StageKey.award, awarder)
+    sync_tasks()  # the worker opens the round of an item set up directly
     return challenge, awarder
 
 

@@ -6,9 +6,9 @@ from bounty.certification import services as cert
 from bounty.challenges import services
 from bounty.challenges.models import ChallengeState, Industry
 from bounty.market import services as market
-from bounty.review import stats
 from bounty.review.decisions import decide
 from bounty.review.models import Outcome, StageKey
+from bounty.stats import services as stats
 
 from ..factories import create_challenge, create_user
 from ..market.test_market import _deal

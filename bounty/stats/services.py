@@ -1,8 +1,11 @@
-"""Platform statistics for the public and for reviewers, and their server-side SVG charts."""
+"""Platform statistics for the public and for reviewers, and their server-side SVG charts.
+
+Read from the running counts and the stays that :mod:`bounty.stats.tracking` keeps: a
+fixed, small number of queries whatever the size of the platform and its history.
+"""
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -10,16 +13,11 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from ..audit import AuditEvent
-from ..certification.models import (
-    CertificationApplication,
-    CertificationState,
-    EquipmentCategory,
-)
-from ..challenges import services as challenges
-from ..challenges.models import PUBLIC_STATES, Challenge, ChallengeState, Industry
+from ..certification.models import CertificationState, EquipmentCategory
+from ..challenges.models import PUBLIC_STATES, ChallengeState, Industry
 from ..extensions import db
-from ..market.models import ListingState, MarketDeal, MarketListing, TransactionType
+from ..market.models import ListingState, TransactionType
+from .models import StageStay, StatsCount
 
 AWARDED_STATES = frozenset({ChallengeState.in_progress, ChallengeState.acceptance_review,
                             ChallengeState.completed})
@@ -80,83 +78,81 @@ def visible_states(staff: bool) -> list[ChallengeState]:
 
 
 def stage_times() -> list[StageTime]:
-    """Median days spent in each stage, from the audit log's transition times."""
-    wanted = {subject_type for subject_type, _, _ in TIMED_STAGES}
-    events = db.session.execute(
-        sa.select(AuditEvent.subject_type, AuditEvent.subject_id, AuditEvent.from_state,
-                  AuditEvent.to_state, AuditEvent.created_at)
-        .where(AuditEvent.subject_type.in_(wanted), AuditEvent.to_state.is_not(None))
-        .order_by(AuditEvent.subject_type, AuditEvent.subject_id, AuditEvent.seq)
-    ).all()
-    durations: dict[tuple[str, str], list[float]] = defaultdict(list)
-    current: dict[tuple[str, int], tuple[str, object]] = {}
-    for subject_type, subject_id, from_state, to_state, created_at in events:
-        if from_state == to_state:
-            continue  # an edit, not a move
-        key = (subject_type, subject_id)
-        if key in current:
-            state, entered_at = current[key]
-            durations[(subject_type, state)].append(
-                (created_at - entered_at).total_seconds() / 86400)
-        current[key] = (to_state, created_at)
+    """Median days spent in each stage, over every completed stay in it."""
+    counts = {(subject_type, state): n for subject_type, state, n in db.session.execute(
+        sa.select(StageStay.subject_type, StageStay.state, sa.func.count())
+        .where(StageStay.subject_type.in_({subject_type for subject_type, _, _ in TIMED_STAGES}),
+               StageStay.days.is_not(None))
+        .group_by(StageStay.subject_type, StageStay.state)).all()}
     result = []
     for subject_type, state, label in TIMED_STAGES:
-        values = durations.get((subject_type, state), [])
-        median = round(statistics.median(values), 1) if values else None
-        result.append(StageTime(str(label), median, len(values)))
+        n = counts.get((subject_type, state), 0)
+        median = None
+        if n:
+            # the middle one (odd) or two (even) durations, read along the index
+            middle = list(db.session.execute(
+                sa.select(StageStay.days).where(StageStay.subject_type == subject_type,
+                                                StageStay.state == state,
+                                                StageStay.days.is_not(None))
+                .order_by(StageStay.days).offset((n - 1) // 2).limit(2 - n % 2)).scalars())
+            median = round(sum(middle) / len(middle), 1)
+        result.append(StageTime(str(label), median, n))
     return result
 
 
-def _count_by(column, *where) -> dict:
-    return dict(db.session.execute(
-        sa.select(column, sa.func.count()).where(*where).group_by(column)).all())
+def _counts() -> dict[str, dict[tuple[str, str], tuple[int, int]]]:
+    """kind -> (a, b) -> (count, amount), from the running counts (one query)."""
+    found: dict[str, dict[tuple[str, str], tuple[int, int]]] = defaultdict(dict)
+    for row in db.session.execute(sa.select(StatsCount).where(StatsCount.count != 0)).scalars():
+        found[row.kind][(row.a, row.b)] = (int(row.count), int(row.amount))
+    return found
 
 
 def compute(staff: bool = False) -> Stats:
     """All figures of the statistics page; ``staff`` widens the scope to challenges in 审题."""
     states = visible_states(staff)
-    rows = db.session.execute(
-        sa.select(Challenge.industry, Challenge.state, sa.func.count(),
-                  sa.func.coalesce(sa.func.sum(Challenge.bounty_yuan), 0))
-        .where(Challenge.state.in_(states))
-        .group_by(Challenge.industry, Challenge.state)
-    ).all()
+    counted = _counts()
     counts: dict[Industry, dict[ChallengeState, int]] = defaultdict(dict)
     bounty_by_industry: dict[Industry, int] = defaultdict(int)
     by_state: dict[ChallengeState, int] = defaultdict(int)
-    bounty_awarded = 0
-    for industry, state, count, bounty in rows:
+    bounty_total = bounty_awarded = 0
+    for (industry_name, state_name), (count, bounty) in counted["challenge"].items():
+        industry, state = Industry[industry_name], ChallengeState[state_name]
+        if state not in states:
+            continue
         counts[industry][state] = count
         by_state[state] += count
-        bounty_by_industry[industry] += int(bounty)
+        bounty_by_industry[industry] += bounty
+        bounty_total += bounty
         if state in AWARDED_STATES:
-            bounty_awarded += int(bounty)
+            bounty_awarded += bounty
     industry_rows = [(industry, counts[industry], sum(counts[industry].values()))
                      for industry in Industry if industry in counts]
-    certificates = _count_by(CertificationApplication.equipment_category,
-                             CertificationApplication.state == CertificationState.certified)
-    listings = _count_by(MarketListing.transaction_type,
-                         MarketListing.state.in_([ListingState.listed, ListingState.traded]))
-    deals, deal_total = db.session.execute(
-        sa.select(sa.func.count(MarketDeal.id), sa.func.coalesce(sa.func.sum(MarketDeal.price_yuan),
-                                                                 0))
-    ).one()
+    certificates: dict[EquipmentCategory, int] = defaultdict(int)
+    submitted_certifications = 0
+    for (category, state), (count, _) in counted["certification"].items():
+        if state == CertificationState.certified.name:
+            certificates[EquipmentCategory[category]] += count
+        elif state == CertificationState.submitted.name:
+            submitted_certifications += count
+    listings: dict[TransactionType, int] = defaultdict(int)
+    submitted_listings = 0
+    for (kind, state), (count, _) in counted["listing"].items():
+        if state in (ListingState.listed.name, ListingState.traded.name):
+            listings[TransactionType[kind]] += count
+        elif state == ListingState.submitted.name:
+            submitted_listings += count
+    deals, deal_total = counted["deal"].get(("", ""), (0, 0))
     pending = {}
     if staff:
-        pending = {
-            "certifications": sum(_count_by(
-                CertificationApplication.state,
-                CertificationApplication.state == CertificationState.submitted).values()),
-            "listings": sum(_count_by(
-                MarketListing.state, MarketListing.state == ListingState.submitted).values()),
-        }
+        pending = {"certifications": submitted_certifications, "listings": submitted_listings}
     return Stats(
         states=[s for s in states if by_state.get(s)],
         industry_rows=industry_rows,
         by_industry=[(industry.label, total) for industry, _, total in industry_rows],
         by_state=[(s.label, by_state[s]) for s in states if by_state.get(s)],
         challenge_total=sum(by_state.values()),
-        bounty_total=challenges.bounty_total(states),
+        bounty_total=bounty_total,
         bounty_awarded=bounty_awarded,
         bounty_by_industry=[(i.label, bounty_by_industry[i]) for i, _, _ in industry_rows],
         awarded=sum(by_state.get(s, 0) for s in AWARDED_STATES),
@@ -167,8 +163,8 @@ def compute(staff: bool = False) -> Stats:
                                   if c in certificates],
         listings_public=sum(listings.values()),
         listings_by_type=[(t.label, listings[t]) for t in TransactionType if t in listings],
-        deals=int(deals),
-        deal_total=int(deal_total),
+        deals=deals,
+        deal_total=deal_total,
         pending=pending,
     )
 
