@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from bounty.audit import AuditEvent
 from bounty.challenges.models import ChallengeState
+from bounty.review.assignment import sync_tasks
 from bounty.review.models import ReviewDecision
 
 from ..conftest import signed_in
@@ -72,6 +73,7 @@ def test_index_counts_and_queue_oldest_first(app, login_as, time_machine):
     newer = create_challenge(state=ChallengeState.vetting, title="新的榜单：智能锁指纹模组")
     create_challenge(state=ChallengeState.award_review, title="等待揭榜结果审核")
     create_challenge(state=ChallengeState.open, title="已发榜")
+    sync_tasks()  # the worker opens the rounds of items set up directly
     client = login_as(create_user("reviewer"))
     index = client.get("/review/").get_data(as_text=True)
     assert "2 项待审" in index and "1 项待审" in index and "0 项待审" in index
