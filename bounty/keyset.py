@@ -52,7 +52,7 @@ def _encode(value: Any) -> str:
 
 
 def _decode(text: str, column: sa.ColumnElement) -> Any:
-    if column.type.python_type is datetime:
+    if isinstance(getattr(column.type, "impl_instance", column.type), sa.DateTime):
         return _EPOCH + int(text) * _MICROSECOND
     return int(text)
 
@@ -72,30 +72,37 @@ def _parse(text: str, columns: Sequence[sa.ColumnElement]) -> tuple:
         abort(404)
 
 
+def seek(query: sa.Select, columns: Sequence[sa.ColumnElement], limit: int, *,
+         after: tuple | None = None, before: tuple | None = None) -> sa.Select:
+    """``query`` from the key ``after`` (descending) or ``before`` (ascending), ``limit`` rows:
+    one range of an index on ``columns`` (tests/test_list_indexes.py explains it)."""
+    row = sa.tuple_(*columns)
+    if before is not None:
+        return query.where(row > sa.tuple_(*before)).order_by(
+            *(c.asc() for c in columns)).limit(limit)
+    if after is not None:
+        query = query.where(row < sa.tuple_(*after))
+    return query.order_by(*(c.desc() for c in columns)).limit(limit)
+
+
 def keyset_page(query: sa.Select, columns: Sequence[sa.ColumnElement], per_page: int,
                 *, count: bool = True) -> KeysetPage:
     """The page of ``query`` that the request's ``after`` / ``before`` names, sorted by
     ``columns`` descending (the last one unique, e.g. the id).
 
     ``query`` selects one ORM entity and has no ORDER BY of its own. With ``count``, the
-    total number of rows is counted too (one index-only count, for "共 N 条").
+    total number of rows is counted too (for "共 N 条").
     """
     after, before = request.args.get("after"), request.args.get("before")
-    row = sa.tuple_(*columns)
-    base = query
     if before:
-        key = _parse(before, columns)
-        rows = list(db.session.scalars(query.where(row > sa.tuple_(*key))
-                                       .order_by(*(c.asc() for c in columns))
-                                       .limit(per_page + 1)))
+        rows = list(db.session.scalars(seek(query, columns, per_page + 1,
+                                            before=_parse(before, columns))))
         more_before = len(rows) > per_page
         rows = rows[:per_page][::-1]
         more_after = True
     else:
-        if after:
-            query = query.where(row < sa.tuple_(*_parse(after, columns)))
-        rows = list(db.session.scalars(query.order_by(*(c.desc() for c in columns))
-                                       .limit(per_page + 1)))
+        key = _parse(after, columns) if after else None
+        rows = list(db.session.scalars(seek(query, columns, per_page + 1, after=key)))
         more_after = len(rows) > per_page
         rows = rows[:per_page]
         more_before = bool(after)
@@ -104,7 +111,7 @@ def keyset_page(query: sa.Select, columns: Sequence[sa.ColumnElement], per_page:
     total = 0
     if count:
         total = db.session.scalar(
-            sa.select(sa.func.count()).select_from(base.subquery())) or 0
+            sa.select(sa.func.count()).select_from(query.subquery())) or 0
     return KeysetPage(
         items=rows, total=total,
         next_key=key_of(rows[-1], columns) if rows and more_after else None,
