@@ -582,7 +582,10 @@ def index(app, args: argparse.Namespace) -> None:  # noqa: ANN001
 
                 embedder = load_embedder("e5-small")
             docs = synthetic_vectors(docs, embedder.dim, embedder.key, args.seed)
-        n = get_engine().rebuild(docs)
+        from tqdm import tqdm
+
+        with tqdm(total=indexing.count_docs(session), unit="doc", desc="index") as bar:
+            n = get_engine().rebuild(docs, progress=bar.update)
     print(f"# index: {n} documents in {time.perf_counter() - t0:.1f} s "
           f"({n / (time.perf_counter() - t0):.0f} docs/s, vectors {args.vectors})", flush=True)
 
