@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..audit import record_event
@@ -581,7 +581,7 @@ def organizations_query(unverified_only: bool = False) -> sa.Select:
 
 def users_query() -> sa.Select:
     """Every user with their organisation, unsorted: pages sort by USER_ORDER."""
-    return sa.select(User).options(joinedload(User.organization))
+    return sa.select(User).options(selectinload(User.organization))
 
 
 def get_organization(organization_id: int) -> Organization:

@@ -329,7 +329,7 @@ OWN_BIDS_ORDER = (Bid.created_at, Bid.id)
 def organization_bids(user) -> sa.Select:
     """Every bid of the user's organisation (all states) with its challenge, unsorted (pages
     sort by OWN_BIDS_ORDER): "我的揭榜". None at all for a user with no active membership."""
-    query = sa.select(Bid).options(joinedload(Bid.challenge))
+    query = sa.select(Bid).options(selectinload(Bid.challenge))
     if (user is None or not user.is_authenticated or user.organization_id is None
             or not user.belongs_to(user.organization_id)):
         return query.where(sa.false())
