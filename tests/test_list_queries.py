@@ -6,6 +6,7 @@ load per row — an N+1 — makes the second larger). Figures at scale: benchmar
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from bounty.accounts.models import Role, User
 from bounty.audit import record_event
 from bounty.challenges.models import Challenge, ChallengeState
 from bounty.extensions import db
+from bounty.timeutil import utcnow
 
 from .factories import create_bid, create_challenge, create_user
 
@@ -113,4 +115,18 @@ def test_audit_trail(app, login_as):
             db.session.commit()
 
     few, many = few_then_many(client, f"/challenges/{challenge}/audit", add, 3, 25)
+    assert few == many
+
+
+def test_the_bids_of_a_challenge(app, login_as):
+    owner = create_user(Role.enterprise)
+    challenge = create_challenge(owner, state=ChallengeState.evaluating,
+                                 bid_deadline=utcnow() - timedelta(days=1)).id
+    client = login_as(owner)
+
+    def add(n: int) -> None:
+        for _ in range(n):  # each bidder its own institute
+            create_bid(again(Challenge, challenge), create_user(Role.institute))
+
+    few, many = few_then_many(client, f"/challenges/{challenge}/bids", add, 3, 10)
     assert few == many
