@@ -35,6 +35,8 @@ class AuditEvent(db.Model):
     """Who did what to which subject, from which state to which, and why."""
 
     __tablename__ = "audit_events"
+    # a challenge's trail, in chain order
+    __table_args__ = (sa.Index("ix_audit_events_challenge_seq", "challenge_id", "seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(unique=True)

@@ -39,6 +39,7 @@ class Organization(db.Model):
     """An organisation identified by its USCC."""
 
     __tablename__ = "organizations"
+    __table_args__ = (sa.Index("ix_organizations_created", "created_at", "id"),)  # admin list
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
@@ -70,6 +71,7 @@ class User(UserMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = (
         sa.Index("uq_users_email_lower", sa.func.lower(sa.text("email")), unique=True),
+        sa.Index("ix_users_created", "created_at", "id"),  # the admin list, newest first
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

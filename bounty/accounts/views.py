@@ -18,7 +18,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from ..errors import DomainError
 from ..extensions import csrf, db, login_manager
-from ..inputs import page_arg, safe_redirect_target
+from ..inputs import safe_redirect_target
+from ..keyset import keyset_page
 from . import services
 from .forms import (
     NEW_GOVERNMENT_ORG,
@@ -295,13 +296,16 @@ def refuse_member(user_id: int):
 # --------------------------------------------------------------------------- administration
 
 
+ADMIN_PER_PAGE = 30
+
+
 @bp.route("/accounts/admin/organizations")
 @admin_required
 def admin_organizations():
     """单位认证: every organisation, optionally only the unverified ones."""
     unverified = request.args.get("filter") == "unverified"
-    page = db.paginate(services.organizations_query(unverified_only=unverified),
-                       page=page_arg(), per_page=30, error_out=False)
+    page = keyset_page(services.organizations_query(unverified_only=unverified),
+                       services.ORGANIZATION_ORDER, ADMIN_PER_PAGE)
     return render_template("accounts/admin_organizations.html", page=page,
                            unverified=unverified, kind_labels=services.KIND_LABELS)
 
@@ -321,8 +325,7 @@ def verify_organization(organization_id: int):
 @admin_required
 def admin_users():
     """用户管理: every user, newest first."""
-    page = db.paginate(services.users_query(), page=page_arg(),
-                       per_page=30, error_out=False)
+    page = keyset_page(services.users_query(), services.USER_ORDER, ADMIN_PER_PAGE)
     return render_template("accounts/admin_users.html", page=page,
                            role_labels=services.ROLE_LABELS)
 

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from ..accounts.models import Role
 from ..errors import DomainError
 from ..extensions import db
+from ..keyset import keyset_page
 from . import services, uploads, workflow
 from .bid_forms import (
     BidForm,
@@ -148,6 +149,9 @@ def detail(bid_id: int):
     )
 
 
+OWN_BIDS_PER_PAGE = 30
+
+
 @bp.get("/bids/mine")
 @login_required
 def mine():
@@ -155,7 +159,9 @@ def mine():
     user = _user()
     if user.role != Role.institute:
         abort(404)
-    return render_template("bids/mine.html", bids=services.organization_bids(user))
+    page = keyset_page(services.organization_bids(user), services.OWN_BIDS_ORDER,
+                       OWN_BIDS_PER_PAGE)
+    return render_template("bids/mine.html", page=page, bids=page.items)
 
 
 # --------------------------------------------------------------------------- evaluation

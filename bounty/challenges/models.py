@@ -90,6 +90,8 @@ class Challenge(db.Model):
         sa.CheckConstraint("delivery_months > 0 AND delivery_months <= 120", name="delivery"),
         # a review stage's list, oldest first (seek pagination)
         sa.Index("ix_challenges_review_queue", "state", "updated_at", "id"),
+        # 我的榜单: an enterprise's challenges, most recently changed first
+        sa.Index("ix_challenges_organization_updated", "organization_id", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -188,6 +190,8 @@ class Bid(db.Model):
         sa.UniqueConstraint("challenge_id", "organization_id", name="uq_bids_challenge_org"),
         sa.CheckConstraint("quote_yuan > 0 AND quote_yuan <= 10000000000", name="quote"),
         sa.CheckConstraint("duration_months > 0 AND duration_months <= 120", name="duration"),
+        # 我的揭榜: an institute's bids, newest first (keyset pages seek on it)
+        sa.Index("ix_bids_organization_created", "organization_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload, selectinload
 
-from ..accounts.models import Role
+from ..accounts.models import Role, User
 from ..audit import AuditEvent, record_event
 from ..errors import DomainError, InvalidField, PermissionDenied, TransitionRefused
 from ..extensions import db
@@ -88,7 +89,12 @@ def can_edit_bid(bid: Bid, user, now: datetime | None = None) -> bool:
 
 
 def visible_bids(challenge: Challenge, user, now: datetime | None = None) -> list[Bid]:
-    return [bid for bid in challenge.bids if can_view_bid(bid, user, now)]
+    """The challenge's bids this user may see, with their organisations and milestones
+    (what the pages listing them show and rank by: one query each, not one per bid)."""
+    bids = db.session.scalars(
+        sa.select(Bid).where(Bid.challenge_id == challenge.id).order_by(Bid.id)
+        .options(selectinload(Bid.organization), selectinload(Bid.milestones)))
+    return [bid for bid in bids if can_view_bid(bid, user, now)]
 
 
 def can_evaluate_bids(challenge: Challenge, user, now: datetime | None = None) -> bool:
@@ -148,7 +154,9 @@ def own_bid(challenge: Challenge, user) -> Bid | None:
 
 
 def public_bid_count(challenge: Challenge) -> int:
-    return sum(1 for bid in challenge.bids if bid.state == BidState.submitted)
+    """How many bids were submitted (counted, not loaded: the challenge page shows only this)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Bid).where(
+        Bid.challenge_id == challenge.id, Bid.state == BidState.submitted)) or 0
 
 
 def can_view_attachment(attachment: Attachment, user, now: datetime | None = None) -> bool:
@@ -217,6 +225,7 @@ def audit_trail(challenge: Challenge, user, now: datetime | None = None) -> list
     now = now or utcnow()
     events = db.session.execute(
         sa.select(AuditEvent).where(AuditEvent.challenge_id == challenge.id)
+        .options(selectinload(AuditEvent.actor).joinedload(User.organization))  # the page shows them
         .order_by(AuditEvent.seq)
     ).scalars().all()
     bids = {bid.id: bid for bid in challenge.bids}
@@ -318,16 +327,18 @@ def public_counts() -> dict[str, int]:
             "completed": completed}
 
 
-def organization_bids(user) -> list[Bid]:
-    """Every bid of the user's organisation (all states), newest first: "我的揭榜"."""
-    if user is None or not user.is_authenticated or user.organization_id is None:
-        return []
-    if not user.belongs_to(user.organization_id):
-        return []
-    return list(db.session.execute(
-        sa.select(Bid).where(Bid.organization_id == user.organization_id)
-        .order_by(Bid.created_at.desc(), Bid.id.desc())
-    ).scalars())
+# "我的揭榜" is sorted newest first on these columns (pages seek on them; indexed).
+OWN_BIDS_ORDER = (Bid.created_at, Bid.id)
+
+
+def organization_bids(user) -> sa.Select:
+    """Every bid of the user's organisation (all states) with its challenge, unsorted (pages
+    sort by OWN_BIDS_ORDER): "我的揭榜". None at all for a user with no active membership."""
+    query = sa.select(Bid).options(selectinload(Bid.challenge))
+    if (user is None or not user.is_authenticated or user.organization_id is None
+            or not user.belongs_to(user.organization_id)):
+        return query.where(sa.false())
+    return query.where(Bid.organization_id == user.organization_id)
 
 
 # --------------------------------------------------------------------------- challenges
@@ -735,8 +746,10 @@ def public_challenges_query(
     categories: Iterable[Category] = (),
     states: Iterable[ChallengeState] = (),
 ) -> sa.Select:
-    """Published challenges, newest first, with optional filters."""
-    query = sa.select(Challenge).where(Challenge.state.in_(PUBLIC_STATES))
+    """Published challenges, newest first, with optional filters (and each one's
+    organisation, which every list of them shows)."""
+    query = (sa.select(Challenge).options(joinedload(Challenge.organization))
+             .where(Challenge.state.in_(PUBLIC_STATES)))
     if industries := list(industries):
         query = query.where(Challenge.industry.in_(industries))
     if categories := list(categories):

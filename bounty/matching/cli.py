@@ -75,7 +75,7 @@ def reindex_command() -> None:
 
     embedder = get_matcher().embedder
     with Session(db.engine) as session:
-        total = indexing.count_rows(session)
+        total = indexing.count_docs(session)
     with tqdm(total=total, unit="doc", desc="reindex") as bar:
         n, queued = rebuild_from_database(get_engine(), embedder, progress=bar.update)
     click.echo(f"reindexed {n} documents into {get_engine().generation()}")

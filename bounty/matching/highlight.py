@@ -42,7 +42,8 @@ def highlight(
     # looked at, so one huge stored document cannot slow a page of results.
     start, end = _window(text, wanted, WINDOW_CHARS)
     spans: list[tuple[int, int]] = []
-    for tok in analyzer.tokens(text[start:end], expand=True):
+    # nothing to mark (the hall without a query): no tokenising, the same text comes out
+    for tok in analyzer.tokens(text[start:end], expand=True) if wanted else ():
         if tok.text in wanted and tok.end > tok.start:
             spans.append((start + tok.start, start + tok.end))
     spans.sort()

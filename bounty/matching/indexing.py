@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from blinker import Namespace
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import Organization, OrgKind
 from ..challenges.models import PUBLIC_STATES, Bid, BidState, Challenge, ChallengeState
@@ -71,24 +71,33 @@ def bid_doc(b: Bid) -> Doc | None:
     }
 
 
-def institute_doc(org: Organization, session: Session | None = None) -> Doc | None:
+def institute_doc(org: Organization, session: Session | None = None,
+                  awards: list[tuple[str, str]] | None = None) -> Doc | None:
+    """An institute's profile document; its public awards are read with ``session``, or
+    given (``awards``: titles and keywords, newest first) by a caller that read them all."""
     if org.kind != OrgKind.institute:
         return None
-    awards = ""
-    if session is not None:
-        won = session.execute(
-            sa.select(Challenge.title, Challenge.keywords)
-            .join(Bid, Bid.id == Challenge.winning_bid_id)
-            .where(Bid.organization_id == org.id, Challenge.state.in_(AWARDED_STATES))
-            .order_by(Challenge.id.desc()).limit(50)
-        ).all()
-        awards = "；".join(f"{title} {keywords}" for title, keywords in won)
+    if awards is None and session is not None:
+        awards = session.execute(
+            _won().where(Bid.organization_id == org.id).limit(MAX_AWARDS)
+        ).tuples().all()
+    text = "；".join(f"{title} {keywords}" for _, title, keywords in awards or ())
     return {
         "kind": "institute", "id": org.id, "title": org.name,
-        "body": "\n".join([org.expertise, org.description, awards]),
+        "body": "\n".join([org.expertise, org.description, text]),
         "keywords": org.keywords, "org_id": str(org.id),
         "state": "verified" if org.verified_at else "unverified",
     }
+
+
+MAX_AWARDS = 50  # challenges won that a profile lists
+
+
+def _won() -> sa.Select:
+    """(winner's organisation, title, keywords) of publicly awarded challenges, newest first."""
+    return (sa.select(Bid.organization_id, Challenge.title, Challenge.keywords)
+            .join(Bid, Bid.id == Challenge.winning_bid_id)
+            .where(Challenge.state.in_(AWARDED_STATES)).order_by(Challenge.id.desc()))
 
 
 MODELS: dict[str, Any] = {"challenge": Challenge, "bid": Bid, "institute": Organization}
@@ -107,13 +116,43 @@ def load(session: Session, kind: str, doc_id: str, *, embedding: bool = False) -
     return institute_doc(obj, session)
 
 
+# What ``bounty reindex`` reads: the indexable rows of each kind, with what their
+# documents need loaded alongside (one query per batch, none per row).
+_INDEXABLE = {
+    "challenge": lambda: sa.select(Challenge).where(Challenge.state.in_(PUBLIC_STATES))
+    .options(selectinload(Challenge.indicators)),
+    "bid": lambda: sa.select(Bid).where(Bid.state == BidState.submitted)
+    .options(selectinload(Bid.milestones)),
+    "institute": lambda: sa.select(Organization).where(Organization.kind == OrgKind.institute),
+}
+BATCH = 500
+
+
 def all_docs(session: Session):
-    """Every indexable document, for ``bounty reindex``."""
-    for kind, model in MODELS.items():
-        for obj in session.scalars(sa.select(model).execution_options(yield_per=500)):
-            doc = load(session, kind, str(obj.id))
+    """Every indexable document, for ``bounty reindex``, in batches of rows."""
+    awards: dict[int, list] = {}
+    for kind, query in _INDEXABLE.items():
+        if kind == "institute":  # every profile's awards in one query
+            for row in session.execute(_won()).tuples():
+                if len(awards.setdefault(row[0], [])) < MAX_AWARDS:
+                    awards[row[0]].append(row)
+        model = MODELS[kind]
+        rows = session.scalars(query().order_by(model.id).execution_options(yield_per=BATCH))
+        for obj in rows:
+            if kind == "challenge":
+                doc = challenge_doc(obj)
+            elif kind == "bid":
+                doc = bid_doc(obj)
+            else:
+                doc = institute_doc(obj, awards=awards.get(obj.id, []))
             if doc is not None:
                 yield doc
+
+
+def count_docs(session: Session) -> int:
+    """How many documents :func:`all_docs` yields (the progress total of a rebuild)."""
+    return sum(session.scalar(sa.select(sa.func.count()).select_from(query().subquery())) or 0
+               for query in _INDEXABLE.values())
 
 
 def count_rows(session: Session) -> int:

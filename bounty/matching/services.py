@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import defer, joinedload
 
 from ..accounts.models import Organization, OrgKind, Role
 from ..audit import record_event
@@ -142,7 +142,7 @@ def _public_challenges(ids: Iterable[str]) -> dict[int, tuple[Challenge, str]]:
         return {}
     rows = db.session.execute(
         sa.select(Challenge, *(sa.func.substr(c, 1, SCAN_CHARS) for c in _SNIPPET_SOURCES))
-        .options(*(defer(c) for c in _SNIPPET_SOURCES))
+        .options(*(defer(c) for c in _SNIPPET_SOURCES), joinedload(Challenge.organization))
         .where(Challenge.id.in_(wanted), Challenge.state.in_(PUBLIC_STATES))
     )
     return {row[0].id: (row[0], "\n".join(t for t in row[1:] if t)) for row in rows}
