@@ -101,7 +101,8 @@ FIRM_KINDS = {"apparel": "服饰", "footwear": "鞋业", "eyewear": "眼镜", "s
               "auto_parts": "汽车部件", "electrical": "电气", "health": "医疗器械",
               "smart_equipment": "智能装备", "digital": "信息技术", "optoelectronic": "光电",
               "new_materials": "新材料", "other": "实业"}
-INSTITUTE_KINDS = ["大学", "职业技术学院", "研究院", "工业技术研究院", "新材料研究所", "智能制造创新中心"]
+INSTITUTE_KINDS = ["大学", "职业技术学院", "研究院", "工业技术研究院", "新材料研究所",
+                   "智能制造创新中心"]
 COMMENTS = {
     "approve_vetting": "需求明确，指标可考核，同意发榜。",
     "return_vetting": "请补充关键技术指标的测试方法与验收口径，明确现有工艺的瓶颈数据。",
@@ -215,7 +216,8 @@ class History:
         self.serial += 1
         org_id = self.w.add(
             Organization, name=name, kind=kind, uscc=demo_uscc(prefix, "330304", self.serial),
-            region="浙江省温州市" + self.rng.choice(["瓯海区", "鹿城区", "龙湾区", "瑞安市", "乐清市"]),
+            region="浙江省温州市" + self.rng.choice(
+                ["瓯海区", "鹿城区", "龙湾区", "瑞安市", "乐清市"]),
             contact_name=self.name(), contact_phone=f"0577-8{self.serial:07d}",
             description=text_of(self.rng, keywords.split() or [name], 40, 120),
             expertise=expertise, keywords=keywords, verified_at=created, created_at=created)
@@ -227,7 +229,7 @@ class History:
         user_id = self.w.add(
             User, email=email, name=self.name(), password_hash=self.password_hash, role=role,
             organization_id=org_id, membership=MembershipStatus.active,
-            session_token="%032x" % self.rng.getrandbits(128), locale="zh_CN",
+            session_token=f"{self.rng.getrandbits(128):032x}", locale="zh_CN",
             is_disabled=False, is_lead_reviewer=False, created_at=created)
         self.w.add(OrganizationMembership, user_id=user_id, organization_id=org_id,
                    joined_at=created, left_at=None)
@@ -314,7 +316,8 @@ class History:
         months = rng.randint(6, 36)
         cid = w.add(
             Challenge, organization_id=org_id, created_by_id=owner,
-            title="".join(topics[:2]) + rng.choice(["关键技术攻关", "工艺优化", "国产化替代", "智能化改造"]),
+            title="".join(topics[:2]) + rng.choice(
+                ["关键技术攻关", "工艺优化", "国产化替代", "智能化改造"]),
             industry=list(Industry)[k], category=rng.choice(list(Category)),
             background=text_of(rng, topics, 200, 1200), bottleneck=text_of(rng, topics, 80, 300),
             expected_outcome=text_of(rng, topics, 60, 200),
@@ -409,7 +412,7 @@ class History:
             self.event(t, owner, "confirm_milestone", "milestone", mid, cid, comment=mrow["name"])
         if target == S.in_progress:
             return
-        for mid, mrow in milestones:  # an acceptance needs every milestone confirmed
+        for _mid, mrow in milestones:  # an acceptance needs every milestone confirmed
             if mrow["confirmed_at"] is None:
                 mrow.update(report=f"{mrow['name']}已完成，交付物：{mrow['deliverable']}。",
                             reported_at=min(t, now - DAY), confirmed_at=min(t, now - DAY))
@@ -441,7 +444,8 @@ class History:
         milestones = []
         n = rng.randint(2, 3)
         for pos in range(n):
-            name = rng.choice(btopics) + rng.choice(["样机研制", "工艺验证", "中试", "小批量试产", "算法原型"])
+            name = rng.choice(btopics) + rng.choice(
+                ["样机研制", "工艺验证", "中试", "小批量试产", "算法原型"])
             mid = self.w.add(Milestone, bid_id=bid_id, position=pos, name=name,
                              month=max(1, duration * (pos + 1) // n),
                              deliverable=f"{name}报告及测试数据", report="", reported_at=None,
@@ -492,7 +496,7 @@ class History:
         seq, prev = (head.seq, head.last_hash) if head else (0, GENESIS)
         next_id = (db.session.scalar(sa.select(sa.func.max(AuditEvent.id))) or 0) + 1
         rows = []
-        for at, _, fields in sorted(self.events, key=lambda e: (e[0], e[1])):
+        for _at, _, fields in sorted(self.events, key=lambda e: (e[0], e[1])):
             seq += 1
             event = AuditEvent(seq=seq, prev_hash=prev, key_id=keys.current_id, **fields)
             prev = event.compute_hash(keys.current)

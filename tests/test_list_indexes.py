@@ -1,8 +1,8 @@
 """The list pages' main queries read one index range in the order they show: EXPLAIN
 names the index and no sort step, on SQLite and on PostgreSQL (where sequential and
 bitmap scans and sorts are switched off for the test: on a handful of rows the planner
-would rightly prefer them). A page past the last key is a 404, and a key names the same rows however many
-newer rows arrive (bookmarkable)."""
+would rightly prefer them). A page past the last key is a 404, and a key names the same
+rows however many newer rows arrive (bookmarkable)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,8 @@ def test_keys_are_bookmarks_and_past_the_end_is_not_found(app, login_as):
     for _ in range(5):  # newer users arrive: the bookmarked page still shows the same rows
         create_user(Role.institute)
     again = client.get(f"/accounts/admin/users?after={after}").get_data(as_text=True)
-    assert emails(again) == emails(second) and len(emails(second)) == 6  # 35 users and the admin: 30 + 6
+    # 35 users and the admin: 30 + 6
+    assert emails(again) == emails(second) and len(emails(second)) == 6
     assert "?before=" in second and "?after=" not in second  # the last page
     older = int(after.split(".")[0]) - 10**12  # a key older than every row
     assert client.get(f"/accounts/admin/users?after={older}.1").status_code == 404

@@ -225,7 +225,8 @@ def audit_trail(challenge: Challenge, user, now: datetime | None = None) -> list
     now = now or utcnow()
     events = db.session.execute(
         sa.select(AuditEvent).where(AuditEvent.challenge_id == challenge.id)
-        .options(selectinload(AuditEvent.actor).joinedload(User.organization))  # the page shows them
+        # the page shows each event's actor and organisation
+        .options(selectinload(AuditEvent.actor).joinedload(User.organization))
         .order_by(AuditEvent.seq)
     ).scalars().all()
     bids = {bid.id: bid for bid in challenge.bids}
