@@ -8,7 +8,7 @@ from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from ..certification import services as cert
-from ..challenges.models import Challenge, ChallengeState
+from ..challenges.models import Bid, Challenge, ChallengeState
 from ..extensions import db
 from ..market import services as market
 
@@ -40,8 +40,14 @@ def registry_of(challenge: Challenge, user) -> dict:
 def mine():
     """The user's organisation: completed results, certification applications, listings."""
     org_id = current_user.organization_id
+    # only the organisation's own results are read (owner or winner); the rule itself
+    # is is_result_owner's
+    won = sa.select(Bid.id).where(Bid.organization_id == org_id)
     completed = db.session.execute(
-        sa.select(Challenge).where(Challenge.state == ChallengeState.completed)
+        sa.select(Challenge).where(
+            Challenge.state == ChallengeState.completed,
+            sa.or_(Challenge.organization_id == org_id, Challenge.winning_bid_id.in_(won)))
+        .options(sa.orm.joinedload(Challenge.winning_bid))
         .order_by(Challenge.updated_at.desc())
     ).scalars().all()
     results = [c for c in completed if market.is_result_owner(c, current_user)]

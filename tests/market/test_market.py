@@ -307,6 +307,27 @@ def test_certification_approver_may_not_approve_a_listing_of_the_same_challenge(
     assert second.state == ListingState.listed
 
 
+def test_my_results_page_reads_only_the_organisations_results(app, login_as, frozen):
+    """Other organisations' completed challenges are neither shown nor read one by one."""
+    from ..queries import recorded_statements
+
+    challenge, owner, winner = completed_challenge()
+    client = login_as(owner)
+
+    def visit() -> tuple[int, str]:
+        with recorded_statements() as statements:
+            page = client.get("/registry/mine").text
+        return len(statements), page
+
+    completed_challenge(title="别家的成果甲")
+    few, page = visit()
+    for i in range(6):
+        completed_challenge(title=f"别家的成果{i}")
+    many, page = visit()
+    assert f"/challenges/{challenge.id}/certification" in page and "别家的成果" not in page
+    assert many == few
+
+
 def test_my_results_page_and_reviewer_queue_permissions(app, login_as, frozen):
     challenge, owner, winner = completed_challenge()
     mine = login_as(owner).get("/registry/mine").text
