@@ -1,6 +1,7 @@
 """Request input the database cannot take, refused before it gets there.
 
-One place for each: ids in URLs (a bounded ``int`` converter), ids in forms and query
+One place for each: ids in URLs (a bounded ``int`` converter, and :func:`visible_or_404`
+to load the row one names), ids in forms and query
 strings (:func:`parse_id`, :func:`coerce_id`), page numbers (:func:`page_arg`), dates
 (:func:`check_date` and the :class:`DateInRange` validator), NUL characters
 (:func:`refuse_nul_input`, a request hook) and redirect targets
@@ -9,15 +10,21 @@ strings (:func:`parse_id`, :func:`coerce_id`), page numbers (:func:`page_arg`), 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, has_request_context, request
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 from wtforms import ValidationError
 
+from .extensions import db
 from .limits import NUL_REFUSED, InputRefused
+
+T = TypeVar("T")
 
 # Ids are 32-bit on PostgreSQL (SERIAL / INTEGER): anything above names no row.
 MAX_ID = 2**31 - 1
@@ -136,3 +143,12 @@ def init_app(app: Flask) -> None:
     """Install the converter (before any route is added) and the NUL hook."""
     app.url_map.converters["int"] = BoundedIntConverter
     app.before_request(refuse_nul_input)
+
+
+def visible_or_404(model: type[T], ident: int, may_see: Callable[[T, Any], bool]) -> T:
+    """The ``model`` row with the id from the URL when ``may_see(row, user)`` holds for the
+    current user; 404 otherwise, so ids reveal nothing (a sealed bid, a draft challenge)."""
+    row = db.session.get(model, ident)
+    if row is None or not may_see(row, current_user._get_current_object()):
+        abort(404)
+    return row

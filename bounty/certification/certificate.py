@@ -1,15 +1,15 @@
-"""The printable certificate (PDF), drawn with a CJK font found on the system."""
+"""The printable certificate (PDF): the page's own markup set by fpdf2 in a CJK font found on
+the system."""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, render_template
 from flask_babel import lazy_gettext as _l
 
 from ..errors import TransitionRefused
-from ..timeutil import to_local
 from .models import CertificationApplication
 
 # --------------------------------------------------------------------------- certificate PDF
@@ -58,63 +58,23 @@ def certificate_pdf(application: CertificationApplication) -> bytes | None:
     if font is None:
         return None
     from fpdf import FPDF
-    from fpdf.enums import XPos, YPos
 
-    number = application.certificate_number
-    certified = to_local(application.certified_at)
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_creation_date(application.certified_at)
-    pdf.set_title(number)
-    pdf.set_subject(number)
+    pdf.set_title(application.certificate_number)
+    pdf.set_subject(application.certificate_number)
     pdf.set_creator("bounty")
-    pdf.add_font("cjk", fname=font[0], collection_font_number=font[1])
+    for style in ("", "B", "I", "BI"):  # one face: headings and table heads ask for bold
+        pdf.add_font("cjk", style=style, fname=font[0], collection_font_number=font[1])
+    pdf.set_margins(25, 30, 25)
     pdf.add_page()
     pdf.set_draw_color(183, 28, 28)
     pdf.set_line_width(1.2)
     pdf.rect(10, 10, 190, 277)
-    pdf.set_font("cjk", size=24)
-    pdf.set_y(30)
-    pdf.cell(0, 14, str(_l("首台（套）装备认定证书")), align="C",
-             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_line_width(0.2)
+    pdf.set_draw_color(0)
     pdf.set_font("cjk", size=12)
-    pdf.cell(0, 10, str(_l("证书编号：%(number)s", number=number)), align="C",
-             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.ln(8)
-    rows = [
-        (_l("产品名称"), application.product_name),
-        (_l("装备类别"), application.equipment_category.label),
-        (_l("申请单位"), application.organization.name),
-        (_l("统一社会信用代码"), application.organization.uscc),
-        (_l("产品单价"), f"{application.price_yuan:,} 元"),
-        (_l("来源榜单"), application.challenge.title),
-        (_l("认定日期"), certified.strftime("%Y-%m-%d") if certified else ""),
-    ]
-    pdf.set_x(25)
-    for label, value in rows:
-        pdf.set_x(25)
-        pdf.cell(40, 9, str(label))
-        pdf.multi_cell(120, 9, str(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    if application.indicators:
-        pdf.ln(6)
-        pdf.set_x(25)
-        pdf.cell(0, 9, str(_l("主要技术指标")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.set_font("cjk", size=10)
-        from fpdf.fonts import FontFace
-
-        with pdf.table(col_widths=(40, 30, 30, 30), text_align="LEFT", width=160,
-                       headings_style=FontFace(emphasis=None, fill_color=(245, 245, 245))
-                       ) as table:
-            header = table.row()
-            for title in (_l("指标"), _l("本产品"), _l("国内同类"), _l("国外同类")):
-                header.cell(str(title))
-            for indicator in application.indicators:
-                row = table.row()
-                unit = f"（{indicator.unit}）" if indicator.unit else ""
-                row.cell(indicator.name + unit)
-                row.cell(indicator.own_value)
-                row.cell(indicator.domestic_value or "—")
-                row.cell(indicator.foreign_value or "—")
-    pdf.set_font("cjk", size=12)
-    pdf.set_y(250)
-    pdf.cell(0, 9, str(_l("瓯海揭榜挂帅平台")), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    # the page's own markup (templates/certification/_certificate.html): one layout
+    html = render_template("certification/_certificate.html", application=application)
+    pdf.write_html(html, font_family="cjk")
     return bytes(pdf.output())

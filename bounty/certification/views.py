@@ -17,8 +17,9 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..challenges.views import get_challenge
 from ..extensions import db
-from ..inputs import page_arg
+from ..inputs import page_arg, visible_or_404
 from ..registry import views
 from ..registry.services import send_document
 from ..review.forms import DecisionForm
@@ -31,10 +32,8 @@ bp = Blueprint("certification", __name__)
 
 def get_application(application_id: int) -> cert.CertificationApplication:
     """An application the current user may see; 404 otherwise, so ids reveal nothing."""
-    application = db.session.get(cert.CertificationApplication, application_id)
-    if application is None or not cert.can_view_application(application, current_user):
-        abort(404)
-    return application
+    return visible_or_404(cert.CertificationApplication, application_id,
+                          cert.can_view_application)
 
 
 def get_certificate(number: str) -> cert.CertificationApplication:
@@ -67,7 +66,7 @@ def _evidence(files) -> dict:
 @login_required
 def apply(challenge_id: int):
     """The enterprise applies for first-set certification of a completed challenge."""
-    challenge = views.get_challenge(challenge_id)
+    challenge = get_challenge(challenge_id)
     cert.check_can_apply(challenge, current_user)
     form = CertificationForm()
     if request.method == "GET":

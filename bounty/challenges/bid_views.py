@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from ..accounts.models import Role
 from ..errors import DomainError
 from ..extensions import db
+from ..inputs import visible_or_404
 from ..keyset import keyset_page
 from . import services, uploads, workflow
 from .bid_forms import (
@@ -29,27 +30,18 @@ def _user():
 
 
 def get_bid(bid_id: int) -> Bid:
-    """Load a bid the current user may see; 404 otherwise (sealed bids reveal nothing)."""
-    bid = db.session.get(Bid, bid_id)
-    if bid is None or not services.can_view_bid(bid, _user()):
-        abort(404)
-    return bid
+    """A bid the current user may see (sealed bids reveal nothing)."""
+    return visible_or_404(Bid, bid_id, services.can_view_bid)
 
 
 def get_evaluated_challenge(challenge_id: int) -> Challenge:
-    """A challenge whose bids the current user may evaluate now; 404 otherwise."""
-    challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None or not services.can_evaluate_bids(challenge, _user()):
-        abort(404)
-    return challenge
+    """A challenge whose bids the current user may evaluate now."""
+    return visible_or_404(Challenge, challenge_id, services.can_evaluate_bids)
 
 
 def get_delivered_challenge(challenge_id: int) -> Challenge:
-    """A challenge in delivery that the current user is a party to; 404 otherwise."""
-    challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None or not services.can_view_delivery(challenge, _user()):
-        abort(404)
-    return challenge
+    """A challenge in delivery that the current user is a party to."""
+    return visible_or_404(Challenge, challenge_id, services.can_view_delivery)
 
 
 def get_delivered_milestone(milestone_id: int) -> Milestone:

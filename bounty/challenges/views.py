@@ -17,6 +17,7 @@ from flask_login import current_user, login_required
 from ..accounts.models import Role
 from ..errors import DomainError, InvalidField
 from ..extensions import csrf, db
+from ..inputs import visible_or_404
 from . import attachments, services, uploads, workflow
 from .forms import ChallengeForm
 from .models import Attachment, Challenge, ChallengeState
@@ -36,11 +37,8 @@ AWARDED_STATES = frozenset(
 
 
 def get_challenge(challenge_id: int) -> Challenge:
-    """Load a challenge the current user may see; 404 otherwise, so ids reveal nothing."""
-    challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None or not services.can_view_challenge(challenge, current_user):
-        abort(404)
-    return challenge
+    """A challenge the current user may see; 404 otherwise, so ids reveal nothing."""
+    return visible_or_404(Challenge, challenge_id, services.can_view_challenge)
 
 
 def get_editable_challenge(challenge_id: int) -> Challenge:

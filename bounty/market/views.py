@@ -6,9 +6,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..challenges.views import get_challenge
 from ..errors import DomainError
 from ..extensions import db
-from ..inputs import page_arg
+from ..inputs import page_arg, visible_or_404
 from ..registry import views
 from ..registry.services import send_document
 from ..review.forms import DecisionForm
@@ -19,10 +20,8 @@ bp = Blueprint("market", __name__)
 
 
 def get_listing(listing_id: int) -> market.MarketListing:
-    listing = db.session.get(market.MarketListing, listing_id)
-    if listing is None or not market.can_view_listing(listing, current_user):
-        abort(404)
-    return listing
+    """A listing the current user may see; 404 otherwise."""
+    return visible_or_404(market.MarketListing, listing_id, market.can_view_listing)
 
 
 def _listing_data(form: ListingForm) -> market.ListingData:
@@ -36,7 +35,7 @@ def _listing_data(form: ListingForm) -> market.ListingData:
 @login_required
 def new(challenge_id: int):
     """The owner of a completed challenge's result lists it on the technology market."""
-    challenge = views.get_challenge(challenge_id)
+    challenge = get_challenge(challenge_id)
     market.check_can_list(challenge, current_user)
     form = ListingForm()
     if request.method == "GET":

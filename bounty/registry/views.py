@@ -8,8 +8,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..challenges import uploads
-from ..challenges.models import Challenge
-from ..challenges.services import can_view_challenge
 from ..errors import DomainError, InvalidField, NotFound, PermissionDenied
 from ..extensions import db
 from ..review import decisions
@@ -18,13 +16,6 @@ from ..review.models import Outcome
 from .models import RegistryDocument
 
 PER_PAGE = 20
-
-
-def get_challenge(challenge_id: int) -> Challenge:
-    challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None or not can_view_challenge(challenge, current_user):
-        abort(404)
-    return challenge
 
 
 def get_document(document_id: int, **owner) -> RegistryDocument:

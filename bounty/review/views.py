@@ -8,7 +8,8 @@ from flask_login import current_user
 
 from ..accounts.permissions import reviewer_required
 from ..challenges.models import Challenge
-from ..challenges.services import can_view_challenge, visible_bids
+from ..challenges.services import visible_bids
+from ..challenges.views import get_challenge
 from ..errors import DomainError
 from ..extensions import db
 from ..matching import similarity
@@ -73,14 +74,6 @@ def get_stage(value: str) -> StageKey:
         abort(404)
 
 
-def get_review_challenge(challenge_id: int) -> Challenge:
-    """Load a challenge a reviewer may see (never a draft); 404 otherwise."""
-    challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None or not can_view_challenge(challenge, current_user):
-        abort(404)
-    return challenge
-
-
 @bp.route("/")
 @reviewer_required
 def index():
@@ -99,7 +92,7 @@ def queue(stage: str):
 @reviewer_required
 def decision(challenge_id: int):
     """Everything a reviewer needs to decide, and the decision form."""
-    challenge = get_review_challenge(challenge_id)
+    challenge = get_challenge(challenge_id)
     stage = services.stage_of(challenge)
     form = DecisionForm()
     if form.is_submitted():

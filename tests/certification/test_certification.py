@@ -313,6 +313,36 @@ def test_certificate_page_and_pdf(app, client, time_machine):
     assert client.get("/register/OH-STT-2026-9999").status_code == 404
 
 
+def test_the_pdf_and_the_page_share_one_certificate_layout(app, client, time_machine,
+                                                           monkeypatch):
+    """The PDF is fpdf2's rendering of the page's own certificate markup, so both carry the
+    same fields."""
+    from fpdf import FPDF
+
+    fed = []
+    write_html = FPDF.write_html
+
+    def spy(pdf, text, *args, **kwargs):
+        fed.append(text)
+        return write_html(pdf, text, *args, **kwargs)
+
+    monkeypatch.setattr(FPDF, "write_html", spy)
+    time_machine.move_to(NEW_YEAR_2026)
+    application = _certified()
+    number = application.certificate_number
+    page = client.get(f"/register/{number}").text
+    pdf = client.get(f"/register/{number}/certificate.pdf")
+    assert pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    [markup] = fed
+    start = page.index('<article class="certificate">')
+    article = page[start:page.index("</article>", start) + len("</article>")]
+    assert markup.split() == article.split()
+    for field in (number, application.product_name, application.equipment_category.label,
+                  application.organization.name, application.organization.uscc, "80 万元",
+                  application.challenge.title, "2026-03-02", "控温精度", "±0.5"):
+        assert field in markup
+
+
 def test_certificate_falls_back_to_printable_html_without_a_cjk_font(app, client, tmp_path):
     application = _certified()
     app.config["CERTIFICATE_FONT_DIRS"] = [str(tmp_path / "no-fonts")]
