@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import Role
 from ..audit import record_event
 from ..enums import LabelledEnum
-from ..errors import ConcurrentUpdate, InvalidField, PermissionDenied
+from ..errors import InvalidField, PermissionDenied
 from ..extensions import db
 from ..timeutil import UTCDateTime, utcnow
 from ..transactions import atomic
@@ -103,28 +103,24 @@ def _missing_stages() -> list[StageKey]:
 
 
 def ensure_default_stages() -> int:
-    """Create the stages that are missing, with their defaults; return how many were added.
+    """Add the stages that are missing, with their defaults; return how many were added.
 
-    Idempotent and safe to race: a concurrent first use loses on the unique key
-    and finds the rows the other one wrote.
+    They join the caller's transaction (flushed, committed with it): a first use inside
+    a service's transaction must not commit that service's half-done work. Two first
+    uses racing meet on the unique key, and the loser's transaction is refused.
     """
-    added = 0
     missing = _missing_stages()
+    for key in missing:
+        name, approvals, days, blind, rubric = DEFAULT_STAGES[key]
+        stage = ReviewStage(key=key, position=list(StageKey).index(key), name=name,
+                            decider=Decider.reviewer, approvals_needed=approvals,
+                            time_limit_days=days, is_blind=blind)
+        stage.criteria = [RubricCriterion(position=i, name=n, weight=w)
+                          for i, (n, w) in enumerate(rubric)]
+        db.session.add(stage)
     if missing:
-        try:
-            with atomic():
-                for key in missing:
-                    name, approvals, days, blind, rubric = DEFAULT_STAGES[key]
-                    stage = ReviewStage(key=key, position=list(StageKey).index(key), name=name,
-                                        decider=Decider.reviewer, approvals_needed=approvals,
-                                        time_limit_days=days, is_blind=blind)
-                    stage.criteria = [RubricCriterion(position=i, name=n, weight=w)
-                                      for i, (n, w) in enumerate(rubric)]
-                    db.session.add(stage)
-                added = len(missing)
-        except ConcurrentUpdate:
-            added = 0
-    return added
+        db.session.flush()
+    return len(missing)
 
 
 def get_stage(key: StageKey | str) -> ReviewStage:
