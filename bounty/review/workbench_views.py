@@ -30,7 +30,17 @@ from ..errors import DomainError
 from ..extensions import db
 from ..inputs import parse_id, safe_redirect_target
 from ..timeutil import to_local, utcnow
-from . import assignment, conflicts, decisions, exports, items, scoring, stages, workdays
+from . import (
+    assignment,
+    conflicts,
+    decisions,
+    exports,
+    items,
+    official_calendar,
+    scoring,
+    stages,
+    workdays,
+)
 from .assignment import QueueFilter, QueueView, ReviewTask
 from .workbench_forms import (
     BulkForm,
@@ -391,8 +401,10 @@ def holidays():
             flash(_("已登记 %(day)s。", day=form.day.data.isoformat()), "success")
             return redirect(url_for(".holidays"))
     status = 422 if request.method == "POST" else 200
+    covered = official_calendar.last_covered_day().year
     return render_template("review/holidays.html", form=form,
-                           holidays=workdays.holidays()), status
+                           holidays=workdays.holidays(), official_until=covered,
+                           next_year_uncovered=to_local(utcnow()).year >= covered), status
 
 
 @bp.route("/holidays/<int:holiday_id>/delete", methods=["POST"])

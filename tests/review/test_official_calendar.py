@@ -61,3 +61,8 @@ def test_the_seed_command(app, runner):
     result = runner.invoke(args=["holidays", "seed"])
     assert result.exit_code == 0, result.output
     assert "added" in result.output and "2026" in result.output
+
+
+def test_the_holiday_page_says_how_far_the_official_data_reaches(app, sign_in):
+    page = sign_in(create_user("admin")).get("/review/holidays").get_data(as_text=True)
+    assert f"官方放假安排已载入至 {last_covered_day().year} 年底" in page
