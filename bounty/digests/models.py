@@ -151,6 +151,13 @@ class OutboxEmail(db.Model):
             return self.kind
 
     @property
+    def can_retry(self) -> bool:
+        """An admin may send it now: it failed, or waits for another try after a failed one
+        (one never tried goes out with the next drain anyway)."""
+        return self.status == OutboxStatus.failed or (
+            self.status == OutboxStatus.queued and self.attempts > 0)
+
+    @property
     def text_body(self) -> str:
         return self.body.text_body
 

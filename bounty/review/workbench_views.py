@@ -30,7 +30,17 @@ from ..errors import DomainError
 from ..extensions import db
 from ..inputs import parse_id, safe_redirect_target
 from ..timeutil import to_local, utcnow
-from . import assignment, conflicts, decisions, exports, items, scoring, stages, workdays
+from . import (
+    assignment,
+    conflicts,
+    decisions,
+    exports,
+    items,
+    scoring,
+    separation,
+    stages,
+    workdays,
+)
 from .assignment import QueueFilter, QueueView, ReviewTask
 from .workbench_forms import (
     BulkForm,
@@ -323,9 +333,11 @@ def stage_settings():
 
 
 def _render_settings(forms: dict, status: int = 200):
+    groups = [sorted(group, key=list(stages.StageKey).index)
+              for group in separation.separated_groups()]
     return render_template("review/stages.html", stages=stages.all_stages(), forms=forms,
                            reviewers=assignment.active_reviewers(),
-                           load=assignment.open_load()), status
+                           load=assignment.open_load(), separated_groups=groups), status
 
 
 @bp.route("/stages/<key>", methods=["POST"])
