@@ -177,6 +177,19 @@ def test_reviewer_journey(demo, browser, artifacts_dir):
         assert page.locator("header a[aria-current=page]").first.inner_text() == "审核任务"
         walk.step("all-tasks")
         walk.logout()
+        # 许专家 confirmed the award of the challenge now at 验收: the queue and its decision
+        # page say, before anything is typed, that she may not decide it and who may
+        walk.login("reviewer2@example.com")
+        walk.nav("审核任务")
+        note = page.locator("main tr .decision-bar").first
+        assert "按审核分离规则" in note.inner_text()
+        assert "可以作出结论的审核人员：" in note.inner_text()
+        walk.step("barred-in-the-queue")
+        page.locator("main tr:has(.decision-bar) a[href^='/review/challenges/']").first.click()
+        assert "按审核分离规则" in page.locator("#decision-bar").inner_text()
+        assert page.locator("main textarea[name=comment]").count() == 0
+        walk.step("barred-decision-page")
+        walk.logout()
 
     walk_everywhere(browser, demo.url, "reviewer", artifacts_dir, journey)
 
