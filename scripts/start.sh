@@ -21,15 +21,22 @@ ensure_venv ""
 export BOUNTY_INSTANCE=${BOUNTY_INSTANCE:-$ROOT/instance}
 mkdir -p "$BOUNTY_INSTANCE"
 
+host=${BOUNTY_HOST:-127.0.0.1}
+port=${BOUNTY_PORT:-5000}
+# The address in email links: this host and port unless PUBLIC_URL is set (e.g. behind a
+# proxy). Set before `bounty demo`, whose challenges' notifications are written (links
+# and all) before the server starts; `bounty serve` prints it in its banner.
+if [ -z "${PUBLIC_URL:-}" ]; then
+    PUBLIC_URL=$("$VENV/bin/python" -c 'import sys; from bounty.cli import served_url
+print(served_url(sys.argv[1], int(sys.argv[2])))' "$host" "$port")
+fi
+export PUBLIC_URL
+
 echo "==> bounty db upgrade"
 "$VENV/bin/bounty" db upgrade
 echo "==> bounty demo"
 "$VENV/bin/bounty" demo
 
-host=${BOUNTY_HOST:-127.0.0.1}
-port=${BOUNTY_PORT:-5000}
-# `bounty serve` prints where it serves, where emails go and the address in their links
-# (this host and port unless PUBLIC_URL is set, e.g. behind a proxy).
 # --demo: the demo logins (with their published password) are expected here; a
 # production instance is set up with `bounty init` instead (README "Production")
 echo "==> bounty serve --demo --host $host --port $port"

@@ -99,6 +99,13 @@ class OutboxStatus(LabelledEnum):
     failed = "failed", _l("发送失败")  # permanent: 5xx for the address, or out of attempts
 
 
+# Kinds of outbox email that are not a NotificationKind, with their names for people.
+OTHER_MAIL_KINDS = {
+    "digest": _l("订阅摘要"),
+    "account": _l("账号邮件"),  # registration links and notes to an address's owner
+}
+
+
 class OutboxEmail(db.Model):
     """One email, recorded before it is sent; ``dedup_key`` makes each logical email unique.
 
@@ -135,13 +142,20 @@ class OutboxEmail(db.Model):
 
     @property
     def kind_label(self) -> str:
-        """What the email is, for people: 订阅摘要 or the notification's name."""
-        if self.kind == "digest":
-            return str(_l("订阅摘要"))
+        """What the email is, for people: 订阅摘要, 账号邮件 or the notification's name."""
+        if self.kind in OTHER_MAIL_KINDS:
+            return str(OTHER_MAIL_KINDS[self.kind])
         try:
             return str(NotificationKind(self.kind).label)
         except ValueError:
             return self.kind
+
+    @property
+    def can_retry(self) -> bool:
+        """An admin may send it now: it failed, or waits for another try after a failed one
+        (one never tried goes out with the next drain anyway)."""
+        return self.status == OutboxStatus.failed or (
+            self.status == OutboxStatus.queued and self.attempts > 0)
 
     @property
     def text_body(self) -> str:

@@ -285,7 +285,8 @@ def _drain(now: datetime, limit: int | None, transport: mail.Transport | None) -
 
 
 def retry_email(row: OutboxEmail, actor, now: datetime | None = None) -> OutboxEmail:
-    """An admin sends a failed (or waiting) email again: back to ``queued``, due now."""
+    """An admin sends a failed email (or one waiting to be tried again) now: back to
+    ``queued``, due now."""
     from flask_babel import lazy_gettext as _l
 
     from ..errors import PermissionDenied, TransitionRefused
@@ -293,8 +294,8 @@ def retry_email(row: OutboxEmail, actor, now: datetime | None = None) -> OutboxE
 
     if actor is None or not actor.is_admin:
         raise PermissionDenied(str(_l("只有管理员可以重发邮件。")))
-    if row.status not in (OutboxStatus.failed, OutboxStatus.queued):
-        raise TransitionRefused(str(_l("只能重发发送失败或待发送的邮件。")))
+    if not row.can_retry:
+        raise TransitionRefused(str(_l("只能重发发送失败或等待重试的邮件。")))
     with atomic():
         row.status = OutboxStatus.queued
         row.attempts = 0

@@ -38,6 +38,7 @@ from . import (
     items,
     official_calendar,
     scoring,
+    separation,
     stages,
     workdays,
 )
@@ -333,9 +334,11 @@ def stage_settings():
 
 
 def _render_settings(forms: dict, status: int = 200):
+    groups = [sorted(group, key=list(stages.StageKey).index)
+              for group in separation.separated_groups()]
     return render_template("review/stages.html", stages=stages.all_stages(), forms=forms,
                            reviewers=assignment.active_reviewers(),
-                           load=assignment.open_load()), status
+                           load=assignment.open_load(), separated_groups=groups), status
 
 
 @bp.route("/stages/<key>", methods=["POST"])

@@ -175,7 +175,7 @@ def compute(staff: bool = False) -> Stats:
 def bar_chart(rows: list[tuple[str, float | int]], title: str,
               value_format=lambda v: f"{v:,}") -> Markup:
     """A horizontal bar chart as inline SVG: no JavaScript, labels escaped, scales to a phone."""
-    bar_height, gap, label_width, bar_width, value_width = 22, 8, 130, 300, 110
+    bar_height, gap, label_width, bar_width, value_width = 22, 8, 150, 300, 110
     width = label_width + bar_width + value_width
     height = max(1, len(rows)) * (bar_height + gap) + gap
     peak = max((value for _, value in rows if value), default=0)

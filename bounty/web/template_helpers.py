@@ -57,8 +57,9 @@ def nav_links() -> list[tuple[str, str]]:
         if role in ("enterprise", "institute"):
             links += [("accounts.members", _("单位成员"))]
         elif role == "reviewer":
-            links += [("review.index", _("审核工作台")),
-                      ("results.review_queue", _("认定与挂牌审核"))]
+            # one queue holds every stage, 首台套认定 and 挂牌 too (the workbench's cards
+            # filter it); it is named as the admin's menu names it
+            links += [("review.index", _("审核工作台")), ("workbench.tasks", _("审核任务"))]
         elif role == "admin":
             links += [("accounts.admin_organizations", _("单位认证")),
                       ("accounts.admin_users", _("用户管理")),

@@ -101,6 +101,16 @@ class Walk:
         width = self.page.evaluate("document.documentElement.scrollWidth")
         if width > self.page.viewport_size["width"]:
             self.problems.append(f"{self.name} step {self.steps} {title}: page is {width}px wide")
+        # A row's links, buttons and states are in reach without scrolling a table sideways.
+        hidden = self.page.evaluate("""w => [...document.querySelectorAll(
+                'main table a, main table button, main table .state')]
+            .filter(e => e.offsetParent !== null)
+            .filter(e => { const r = e.getBoundingClientRect(); return r.right > w + 1; })
+            .map(e => e.textContent.trim()).slice(0, 5)""",
+                                    self.page.viewport_size["width"])
+        if hidden:
+            self.problems.append(f"{self.name} step {self.steps} {title}: "
+                                 f"off screen to the right in a table: {hidden}")
         menu_open = self.page.locator("details.menu-narrow[open]").count()
         header = self.page.locator("header.site-header").bounding_box()
         if not menu_open and header and header["height"] > 64:

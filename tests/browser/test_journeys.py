@@ -120,6 +120,9 @@ def test_enterprise_journey(demo, browser, artifacts_dir):
         walk.go(f"/challenges/{completed}/delivery")
         walk.step("delivery")
         walk.nav("成果认定与挂牌")
+        card = page.locator("main .challenge-card").first
+        button = card.locator("a.button").first  # a button, not a bar across the card
+        assert button.bounding_box()["width"] < card.bounding_box()["width"] * 0.8
         walk.step("certification-and-listing")
         walk.logout()
 
@@ -150,6 +153,7 @@ def test_institute_journey(demo, browser, artifacts_dir):
         walk.go(f"/bids/{bid_id}")
         walk.step("bid")
         walk.nav("成果挂牌")
+        assert walk.heading() == "成果挂牌"  # the page is called what the menu calls it
         walk.step("listing")
         walk.logout()
 
@@ -169,8 +173,22 @@ def test_reviewer_journey(demo, browser, artifacts_dir):
         page.get_by_role("button", name="提交审核结论").click()
         assert _summary_takes_focus(page)
         walk.step("decision-errors")
-        walk.nav("认定与挂牌审核")
-        walk.step("registry-review")
+        walk.nav("审核任务")  # every stage's items, 首台套认定 and 挂牌 among them
+        assert page.locator("header a[aria-current=page]").first.inner_text() == "审核任务"
+        walk.step("all-tasks")
+        walk.logout()
+        # 许专家 confirmed the award of the challenge now at 验收: the queue and its decision
+        # page say, before anything is typed, that she may not decide it and who may
+        walk.login("reviewer2@example.com")
+        walk.nav("审核任务")
+        note = page.locator("main tr .decision-bar").first
+        assert "按审核分离规则" in note.inner_text()
+        assert "可以作出结论的审核人员：" in note.inner_text()
+        walk.step("barred-in-the-queue")
+        page.locator("main tr:has(.decision-bar) a[href^='/review/challenges/']").first.click()
+        assert "按审核分离规则" in page.locator("#decision-bar").inner_text()
+        assert page.locator("main textarea[name=comment]").count() == 0
+        walk.step("barred-decision-page")
         walk.logout()
 
     walk_everywhere(browser, demo.url, "reviewer", artifacts_dir, journey)

@@ -67,6 +67,7 @@ def test_a_row_button_keeps_the_files_too(app):
     page = _post(client, "/challenges/new", form_data(
         add_indicator="增加一行", attachments=[upload(PDF, "需求说明.pdf")])).get_data(as_text=True)
     assert len(_tokens(page, "attachments")) == 1
+    assert "重新选择" not in page.replace("无需重新选择", "")  # nobody is told to choose again
 
 
 def test_someone_elses_token_is_worth_nothing(app):
@@ -162,6 +163,8 @@ def test_the_bid_form_keeps_its_files(app):
     page = _post(client, url, {"title": "方案", "add_milestone": "1",
                                "attachments": [upload(PNG, "补充图.png")]}).get_data(as_text=True)
     assert "补充图.png" in page and len(_tokens(page, "attachments")) == 1
+    assert "里程碑行已更新，尚未保存。" in page
+    assert "重新选择" not in page.replace("无需重新选择", "")
 
 
 def test_the_milestone_report_keeps_its_files(app, time_machine):

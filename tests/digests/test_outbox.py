@@ -216,3 +216,24 @@ def test_a_line_break_in_a_subject_cannot_inject_headers():
     assert parsed["Subject"] == "Hello Bcc: victim@example.com"
     assert parsed.get_body(("plain",)).get_content() == "t"
     assert parsed.get_body(("html",)).get_content() == "<p>h</p>"
+
+
+def test_the_outbox_names_every_kind_of_email_for_people(app, login_as):
+    from bounty.digests.models import NotificationKind
+    from bounty.digests.outbox import enqueue
+
+    kinds = ["digest", "account", *(kind.value for kind in NotificationKind)]
+    enqueue([{"kind": kind, "user_id": None, "recipient": f"{kind}@example.com",
+              "subject": f"主题 {kind}", "text_body": "t", "html_body": "<p>h</p>",
+              "headers": {}, "dedup_key": f"test:{kind}"} for kind in kinds])
+    db.session.commit()
+    page = login_as(create_user("admin")).get("/digests/admin/outbox").get_data(as_text=True)
+    cells = dict(zip(kinds, (row.kind_label for row in db.session.execute(
+        sa.select(OutboxEmail).order_by(OutboxEmail.id)).scalars()), strict=True))
+    for kind, label in cells.items():
+        assert label != kind and not label.isascii(), (kind, label)
+        assert f'data-label="类型">{label}</td>' in page
+        assert f'data-label="类型">{kind}</td>' not in page
+    assert cells["account"] == "账号邮件" and cells["digest"] == "订阅摘要"
+    # none was tried yet: each goes with the next drain, nothing to send "again"
+    assert "重发" not in page

@@ -95,6 +95,16 @@ def test_switched_off(app):
     decide(challenge, awarder, Outcome.approve, stage=StageKey.acceptance)
 
 
+def test_the_admin_sees_the_rule_in_force_on_the_stage_settings(app, sign_in):
+    admin = sign_in(create_user("admin"))
+    page = admin.get("/review/stages").get_data(as_text=True)
+    section = page[page.index('id="separation"'):page.index('id="leads"')]
+    assert "<li>揭榜结果审核、验收</li>" in section and "<li>验收、首台套认定</li>" in section
+    app.config["REVIEW_SEPARATED_STAGES"] = "none"
+    page = admin.get("/review/stages").get_data(as_text=True)
+    assert "未启用审核分离" in page
+
+
 def test_decision_page_says_why_and_who_can_before_anyone_types(app, sign_in):
     challenge, awarder = _awarded_then_delivered()
     inspector = create_user("reviewer", name="赵验收")

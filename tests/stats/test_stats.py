@@ -89,14 +89,23 @@ def test_stats_page_for_public_and_reviewer(dataset, client, login_as):
     assert "50.0%" in html
     assert html.count("<svg") == 4 and "<script" not in html
     assert "审题中" not in html
+    assert '<table id="registry-counts">' in html and "认定 · 成套装备" in html
     staff_page = login_as(create_user("reviewer")).get("/stats").text
     assert '<dd id="challenge-total">5</dd>' in staff_page and "审题中" in staff_page
+    # the reviewers' wider total is not called what home calls the public one
+    assert "<dt>悬赏总额</dt>" in html
+    assert "<dt>悬赏总额（含审题中、退回和不予通过）</dt>" in staff_page
+    assert "<dt>悬赏总额</dt>" not in staff_page
 
 
 def test_empty_platform(app, client):
     figures = stats.compute()
     assert figures.challenge_total == 0 and figures.award_rate is None
-    assert client.get("/stats").status_code == 200
+    page = client.get("/stats")
+    assert page.status_code == 200
+    # a sentence, not an empty table, where nothing is certified or listed yet
+    assert '<p class="empty" id="registry-counts">' in page.text
+    assert '<table id="registry-counts">' not in page.text
 
 
 def test_chart_escapes_labels_and_scales_bars():
