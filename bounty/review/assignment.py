@@ -635,7 +635,7 @@ class QueueFilter:
 
 
 def queue_query(user, flt: QueueFilter, now: datetime | None = None) -> sa.Select:
-    """The open slots in this view, filtered, in the view's order (:func:`queue_order`),
+    """The open slots in this view, filtered, unordered (pages seek in :func:`queue_order`),
     each with what its row shows: the item, its enterprise, the assignee, and the bids
     that say who is a party to it (for the decision bar)."""
     now = now or utcnow()
@@ -662,31 +662,14 @@ def queue_query(user, flt: QueueFilter, now: datetime | None = None) -> sa.Selec
         query = query.where(Challenge.category == flt.category)
     if flt.min_age_days:
         query = query.where(ReviewTask.opened_at <= now - timedelta(days=flt.min_age_days))
-    return query.order_by(*queue_order(flt))
+    return query
 
 
 def queue_order(flt: QueueFilter) -> tuple:
-    """Earliest due (or longest waiting) first; the item key and slot make it total, so a
-    page can continue after its last row (seek pagination)."""
+    """The queue's order, ascending: earliest due (or longest waiting) first; the item key
+    and slot make it total, so a page can continue after its last row (keyset pages)."""
     first = ReviewTask.opened_at if flt.sort == "age" else ReviewTask.due_at
     return (first, ReviewTask.item_key, ReviewTask.slot)
-
-
-def queue_page(user, flt: QueueFilter, after: tuple | None = None, per_page: int = 50,
-               now: datetime | None = None) -> tuple[list[ReviewTask], tuple | None]:
-    """One page of the queue after the row ``after`` (a :func:`queue_cursor`), and the
-    cursor of its last row when more follow (else None)."""
-    query = queue_query(user, flt, now)
-    if after is not None:
-        query = query.where(sa.tuple_(*queue_order(flt)) > after)
-    rows = list(db.session.execute(query.limit(per_page + 1)).unique().scalars())
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    return rows, (queue_cursor(rows[-1], flt) if more else None)
-
-
-def queue_cursor(task: ReviewTask, flt: QueueFilter) -> tuple:
-    return (task.opened_at if flt.sort == "age" else task.due_at, task.item_key, task.slot)
 
 
 def queue_counts(user, now: datetime | None = None) -> dict:

@@ -4,7 +4,6 @@ scoring, stage settings, the holiday calendar and exports."""
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime
 
 from flask import (
     Blueprint,
@@ -29,6 +28,7 @@ from ..challenges.services import can_view_challenge
 from ..errors import DomainError
 from ..extensions import db
 from ..inputs import parse_id, safe_redirect_target
+from ..keyset import keyset_page
 from ..timeutil import to_local, utcnow
 from . import assignment, conflicts, decisions, exports, items, scoring, stages, workdays
 from .assignment import QueueFilter, QueueView, ReviewTask
@@ -103,16 +103,20 @@ def tasks():
     """One queue across stages: mine, unassigned, overdue; filters; bulk actions."""
     user = _user()
     flt = _queue_filter()
-    after = _queue_after(flt)
-    rows, next_after = assignment.queue_page(user, flt, after, per_page=QUEUE_PAGE)
+    filters = {k: v for k, v in request.args.items()
+               if k not in ("page", "after", "before") and v}
+    if "~" in request.args.get("after", ""):
+        # a cursor of the queue's earlier pagination (time~key~slot): its first page
+        return redirect(url_for(".tasks", **filters))
+    page = keyset_page(assignment.queue_query(user, flt), assignment.queue_order(flt),
+                       QUEUE_PAGE, descending=False, count=False, empty_ok=True)
     form = BulkForm()
     reviewers = assignment.active_reviewers()
     form.assignee.choices = [(r.id, r.name) for r in reviewers]
-    filters = {k: v for k, v in request.args.items() if k not in ("page", "after") and v}
     return render_template(
-        "review/tasks.html", rows=rows, flt=flt, counts=assignment.queue_counts(user),
-        bars=assignment.decision_bars([t.item for t in rows], user),
-        next_after=_encode_after(next_after), is_first=after is None,
+        "review/tasks.html", rows=page.items, page=page, flt=flt,
+        counts=assignment.queue_counts(user),
+        bars=assignment.decision_bars([t.item for t in page.items], user),
         views=list(QueueView), stage_keys=list(stages.StageKey), industries=list(Industry),
         categories=list(Category), form=form, can_assign=user.can_assign,
         can_decide=user.role == Role.reviewer, filters=filters, stage_names=_stage_names(),
@@ -120,29 +124,6 @@ def tasks():
 
 
 QUEUE_PAGE = 50
-
-
-def _queue_after(flt: QueueFilter) -> tuple | None:
-    """The ``after`` cursor of the page asked for (None: the first page; so is a cursor
-    that does not parse -- a link from another sort order, or a typed one)."""
-    raw = request.args.get("after", "")
-    moment, _, rest = raw.partition("~")
-    key, _, slot = rest.rpartition("~")
-    try:
-        when = datetime.fromisoformat(moment)
-    except ValueError:
-        return None
-    if when.tzinfo is None or not key or len(key) > 40 or not slot.isdigit() \
-            or len(slot) > 6:
-        return None
-    return (when.astimezone(UTC), key, int(slot))
-
-
-def _encode_after(cursor: tuple | None) -> str | None:
-    if cursor is None:
-        return None
-    moment, key, slot = cursor
-    return f"{moment.isoformat()}~{key}~{slot}"
 
 
 def _stage_names() -> dict:
