@@ -309,7 +309,7 @@ def decision_bar(item, user, now: datetime | None = None, *,
     :param context: what a list page fetched once for all its items (:func:`decision_bars`).
     """
     stage = items.current_stage(item)
-    if stage is None or user is None or user.role != Role.reviewer:
+    if stage is None or user is None or not user.can_review():
         return None
     challenge_id = items.challenge_of(item).id
     if context is None:
@@ -357,7 +357,7 @@ def decision_bars(page_items: list, user, now: datetime | None = None
     """item key -> :func:`decision_bar` for every item of a list page, in a fixed number
     of queries however many items there are (their challenges' bids loaded already).
     Empty for anyone but a reviewer."""
-    if user is None or user.role != Role.reviewer or not page_items:
+    if user is None or not user.can_review() or not page_items:
         return {}
     now = now or utcnow()
     keys = {items.item_key(item) for item in page_items}
@@ -481,7 +481,7 @@ def assignment_problem(task: ReviewTask, reviewer, approvals: dict | None = None
     """
     if not task.is_open:
         return str(_l("该审核任务已结束。"))
-    if reviewer is None or reviewer.role != Role.reviewer or not reviewer.is_active:
+    if reviewer is None or not reviewer.can_review():
         return str(_l("只能分配给在岗的审核员。"))
     item = task.item
     problem = decision_problem(item, task.stage, reviewer, you=False, approvals=approvals)

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.memberships import memberships_of
-from ..accounts.models import Organization, Role, User
+from ..accounts.models import Organization, User
 from ..accounts.permissions import admin_required, staff_required
 from ..accounts.services import find_organization_by_uscc
 from ..challenges.models import Category, Challenge, Industry
@@ -119,7 +119,7 @@ def tasks():
         bars=assignment.decision_bars([t.item for t in page.items], user),
         views=list(QueueView), stage_keys=list(stages.StageKey), industries=list(Industry),
         categories=list(Category), form=form, can_assign=user.can_assign,
-        can_decide=user.role == Role.reviewer, filters=filters, stage_names=_stage_names(),
+        can_decide=user.can_review(), filters=filters, stage_names=_stage_names(),
         load=assignment.open_load(), reviewers=reviewers, cap=assignment.assignment_cap())
 
 
@@ -199,7 +199,7 @@ def decline(task_id: int):
 def submit_scores(challenge_id: int):
     """A reviewer submits their scores against the stage's rubric (final)."""
     challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None or current_user.role != Role.reviewer:
+    if challenge is None or not current_user.can_review():
         abort(404)
     stage = items.current_stage(challenge)
     config = stages.get_stage(stage) if stage else None
@@ -224,7 +224,7 @@ def submit_scores(challenge_id: int):
 @staff_required
 def my_conflicts():
     """A reviewer's declared conflicts of interest (also shown on the profile page)."""
-    if current_user.role != Role.reviewer:
+    if not current_user.can_review():
         abort(404)
     form = ConflictForm()
     if form.validate_on_submit():
@@ -252,7 +252,7 @@ def item_conflicts(kind: str, item_id: int):
     reviewers = assignment.active_reviewers()
     form.reviewer.choices = [(r.id, r.name) for r in reviewers]
     if request.method == "POST":
-        if user.role != Role.admin:
+        if not user.is_admin:
             abort(403)
         if form.validate_on_submit():
             try:
@@ -263,12 +263,12 @@ def item_conflicts(kind: str, item_id: int):
             else:
                 flash(_("已登记利益冲突例外。"), "success")
                 return redirect(url_for(".item_conflicts", kind=kind, item_id=item_id))
-    rows = [(r, conflicts.conflict_with(r, item, reveal=user.role == Role.admin),
+    rows = [(r, conflicts.conflict_with(r, item, reveal=user.is_admin),
              conflicts.override_for(r, item))
             for r in reviewers]
     parties = [db.session.get(Organization, org_id)
                for org_id in sorted(items.party_org_ids(item))]
-    blind = user.role == Role.reviewer and items.kind_of(item) == "challenge" \
+    blind = user.can_review() and items.kind_of(item) == "challenge" \
         and _blind(items.challenge_of(item))
     status = 422 if request.method == "POST" else 200
     return render_template("review/item_conflicts.html", item=item, kind=kind, rows=rows,
@@ -276,9 +276,9 @@ def item_conflicts(kind: str, item_id: int):
                            title=items.title_of(item),
                            # Admins cannot decide: their way back is the challenge's own page.
                            review_url=url_for("challenges.detail", challenge_id=item.id)
-                           if user.role == Role.admin and kind == "challenge"
+                           if user.is_admin and kind == "challenge"
                            else items.review_url(item),
-                           blind=blind, is_admin=user.role == Role.admin), status
+                           blind=blind, is_admin=user.is_admin), status
 
 
 def _blind(challenge) -> bool:
@@ -451,7 +451,7 @@ def _render_export(form: ExportForm, status: int = 200):
 def _review_item_url(item) -> str:
     """Reviewers decide on the item's review page; admins (who do not decide) go to its
     conflict-of-interest page, where they record overrides."""
-    if current_user.role == Role.admin and items.kind_of(item) == "challenge":
+    if current_user.is_admin and items.kind_of(item) == "challenge":
         return url_for(".item_conflicts", kind="challenge", item_id=item.id)
     return items.review_url(item)
 
@@ -468,7 +468,7 @@ def _review_stage_name(key) -> str:
 
 @bp.app_template_global("my_conflict_declarations")
 def _my_declarations():
-    if not (current_user.is_authenticated and current_user.role == Role.reviewer):
+    if not current_user.can_review():
         return []
     return conflicts.declarations_of(current_user)
 
