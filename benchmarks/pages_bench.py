@@ -35,7 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from login_load import CSRF, free_port, opener  # noqa: E402
+import serving  # noqa: E402
+from login_load import CSRF, opener  # noqa: E402
 
 QUERIES_HEADER = "X-Bench-Queries"
 PASSWORD = "ouhai-demo-2026"
@@ -74,21 +75,10 @@ def serve(port: int, threads: int) -> None:
 
 
 def start_server(threads: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(os.environ.get("BENCH_SERVER_LOG", "/tmp/pages_bench_server.log"), "ab")  # noqa: SIM115
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port),
-                               "--threads", str(threads)], stdout=log, stderr=log)
-    log.close()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/accounts/login", timeout=5).read()
-            return server, base
-        except OSError:
-            time.sleep(0.3)
-    server.kill()
-    raise SystemExit("the server did not start (see its log)")
+    log = Path(os.environ.get("BENCH_SERVER_LOG", "/tmp/pages_bench_server.log"))
+    return serving.start_server(
+        lambda port: [sys.executable, __file__, "--serve", str(port), "--threads", str(threads)],
+        log, probe="/accounts/login", timeout=120)
 
 
 # --------------------------------------------------------------------------- clients
