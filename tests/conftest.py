@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import has_app_context
+from flask.testing import FlaskClient
 
 from bounty import create_app
 from bounty.extensions import db as _db
@@ -74,10 +76,7 @@ def app(_schema, database_url, tmp_path, request):
     if request.node.get_closest_marker("semantic"):
         config["BOUNTY_EMBEDDER"] = "e5-small"
     app = create_app(config)
-    # Requests made while this fixture's app context is pushed reuse it, and with it
-    # ``g`` (Flask-Login's cached user, Babel's locale): start each request afresh,
-    # as a server does, or a second client in one test would act as the first's user.
-    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)
+    app.test_client_class = FreshSessionClient
     with app.app_context():
         yield app
         _db.session.remove()
@@ -96,6 +95,7 @@ def make_app(app):
                               Path(app.config["BOUNTY_INSTANCE"]))
         config["BOUNTY_EMBEDDER"] = app.config["BOUNTY_EMBEDDER"]
         made.append(create_app({**config, **overrides}))
+        made[-1].test_client_class = FreshSessionClient
         return made[-1]
 
     yield _make
@@ -109,10 +109,24 @@ def make_app(app):
             _db.engine.dispose()
 
 
-def _fresh_g() -> None:
-    from flask import g
+class FreshSessionClient(FlaskClient):
+    """A test client whose every request runs in an app context of its own, as on a
+    server: a fresh SQLAlchemy session (and ``g``), removed when the request ends, so a
+    view never works on the test's objects and a detached object or stale read fails here
+    as it would in production. The test's own session commits before each request (what
+    the test set up is what the request sees) and is expired after it (the test's objects
+    re-read what the request wrote)."""
 
-    g.__dict__.clear()
+    def open(self, *args, **kwargs):
+        if not has_app_context():  # a thread of the test's own: no test session to mind
+            with self.application.app_context():
+                return super().open(*args, **kwargs)
+        _db.session.commit()
+        try:
+            with self.application.app_context():
+                return super().open(*args, **kwargs)
+        finally:
+            _db.session.expire_all()
 
 
 def _truncate_all() -> None:
