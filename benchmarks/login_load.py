@@ -123,21 +123,8 @@ def hammer_process(base: str, first: int, hammers: int, seconds: float, out) -> 
     """``hammers`` clients in their own process, so that their Python does not share the
     readers' interpreter lock: what is measured is the server."""
     answers: Counter = Counter()
-    run_for(seconds, [(hammer, (base, first + h)) for h in range(hammers)], answers)
+    serving.run_for(seconds, [(hammer, (base, first + h)) for h in range(hammers)], answers)
     out.put(dict(answers))
-
-
-def run_for(seconds: float, clients: list[tuple], sink) -> None:  # noqa: ANN001
-    """Run each ``(function, args)`` in a thread with ``(stop, sink)`` appended, stop
-    them after ``seconds`` and wait for them."""
-    stop = threading.Event()
-    threads = [threading.Thread(target=f, args=(*args, stop, sink)) for f, args in clients]
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
 
 
 def run(base: str, seconds: float, hammers: int, readers: int) -> dict:
@@ -155,7 +142,7 @@ def run(base: str, seconds: float, hammers: int, readers: int) -> dict:
                 target=hammer_process, args=(base, n * 100, hammers, slice_s + 0.5, out))
             process.start()
             time.sleep(0.5)  # the hammers are at it before the readers start
-        run_for(slice_s, [(read_pages, (base,))] * readers, loud if n % 2 else quiet)
+        serving.run_for(slice_s, [(read_pages, (base,))] * readers, loud if n % 2 else quiet)
         if process is not None:
             answers.update(out.get(timeout=60))
             process.join()

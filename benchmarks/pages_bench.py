@@ -224,11 +224,10 @@ def time_page(client, url: str, n: int, budget: float) -> dict:  # noqa: ANN001
 
 def read_mix(base: str, paths: dict[str, str], clients: int, seconds: float) -> dict:
     """``clients`` anonymous clients, each cycling through the mix from its own offset."""
-    stop = threading.Event()
     results: list[tuple[str, float, int]] = []
     lock = threading.Lock()
 
-    def client(k: int) -> None:
+    def client(k: int, stop: threading.Event, _sink) -> None:  # noqa: ANN001
         c = opener()
         i = k
         while not stop.is_set():
@@ -239,13 +238,7 @@ def read_mix(base: str, paths: dict[str, str], clients: int, seconds: float) -> 
                 results.append((name, (time.perf_counter() - t0) * 1000, status))
             i += 1
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
+    serving.run_for(seconds, [(client, (k,)) for k in range(clients)], None)
     out = {}
     for name in (*MIX, "all"):
         rows = [r for r in results if name in ("all", r[0])]

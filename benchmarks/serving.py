@@ -1,9 +1,11 @@
-"""Start a server for a benchmark and wait until it answers (login_load, pages_bench)."""
+"""Start a server for a benchmark and wait until it answers; run client threads against it
+for a while (login_load, pages_bench)."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -42,3 +44,16 @@ def start_server(command: Callable[[int], Sequence[str]], log: Path, *, probe: s
             time.sleep(0.2)
     server.kill()
     raise SystemExit("the server did not start: " + log.read_text(errors="replace")[-2000:])
+
+
+def run_for(seconds: float, clients: list[tuple], sink) -> None:  # noqa: ANN001
+    """Run each ``(function, args)`` in a thread with ``(stop, sink)`` appended, stop
+    them after ``seconds`` and wait for them."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=f, args=(*args, stop, sink)) for f, args in clients]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
