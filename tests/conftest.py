@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import has_app_context
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from bounty import create_app
 from bounty.extensions import db as _db
@@ -77,6 +77,7 @@ def app(_schema, database_url, tmp_path, request):
         config["BOUNTY_EMBEDDER"] = "e5-small"
     app = create_app(config)
     app.test_client_class = FreshSessionClient
+    app.test_cli_runner_class = FreshSessionCliRunner
     with app.app_context():
         yield app
         _db.session.remove()
@@ -96,6 +97,7 @@ def make_app(app):
         config["BOUNTY_EMBEDDER"] = app.config["BOUNTY_EMBEDDER"]
         made.append(create_app({**config, **overrides}))
         made[-1].test_client_class = FreshSessionClient
+        made[-1].test_cli_runner_class = FreshSessionCliRunner
         return made[-1]
 
     yield _make
@@ -109,24 +111,39 @@ def make_app(app):
             _db.engine.dispose()
 
 
+def _in_a_fresh_context(app, run):
+    """``run()`` in an app context of its own (its own SQLAlchemy session and ``g``), as a
+    server's request or a ``bounty`` command in its own process: the test's session
+    commits before (what the test set up is what it sees) and is expired after (the
+    test's objects re-read what it wrote)."""
+    if not has_app_context():  # a thread of the test's own: no test session to mind
+        with app.app_context():
+            return run()
+    _db.session.commit()
+    try:
+        with app.app_context():
+            return run()
+    finally:
+        _db.session.expire_all()
+
+
 class FreshSessionClient(FlaskClient):
     """A test client whose every request runs in an app context of its own, as on a
     server: a fresh SQLAlchemy session (and ``g``), removed when the request ends, so a
     view never works on the test's objects and a detached object or stale read fails here
-    as it would in production. The test's own session commits before each request (what
-    the test set up is what the request sees) and is expired after it (the test's objects
-    re-read what the request wrote)."""
+    as it would in production (:func:`_in_a_fresh_context`)."""
 
     def open(self, *args, **kwargs):
-        if not has_app_context():  # a thread of the test's own: no test session to mind
-            with self.application.app_context():
-                return super().open(*args, **kwargs)
-        _db.session.commit()
-        try:
-            with self.application.app_context():
-                return super().open(*args, **kwargs)
-        finally:
-            _db.session.expire_all()
+        return _in_a_fresh_context(self.application, lambda: super(
+            FreshSessionClient, self).open(*args, **kwargs))
+
+
+class FreshSessionCliRunner(FlaskCliRunner):
+    """The CLI runner likewise: a command gets its own app context and session."""
+
+    def invoke(self, *args, **kwargs):
+        return _in_a_fresh_context(self.app, lambda: super(
+            FreshSessionCliRunner, self).invoke(*args, **kwargs))
 
 
 def _truncate_all() -> None:

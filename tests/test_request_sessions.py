@@ -1,5 +1,6 @@
 """The test client gives each request a SQLAlchemy session of its own, as a server does
-(tests/conftest.py, FreshSessionClient): a view never works on the test's objects."""
+(tests/conftest.py, FreshSessionClient), and each command run by the CLI runner too: the
+code under test never works on the test's objects."""
 
 from __future__ import annotations
 
@@ -31,3 +32,15 @@ def test_the_test_rereads_what_a_request_wrote(app, db):
     assert user.name == "旧名"
     app.test_client().get("/_rename")
     assert user.name == "新名"  # expired after the request, read again
+
+
+def test_a_command_has_its_own_session(app, db):
+    sessions = []
+
+    @app.cli.command("session-probe")
+    def probe():
+        sessions.append(db.session())
+
+    result = app.test_cli_runner().invoke(args=["session-probe"])
+    assert result.exit_code == 0, result.output
+    assert sessions and db.session() not in sessions
