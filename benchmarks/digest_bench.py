@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import random
 import resource
-import socket
 import sys
 import tempfile
 import time
@@ -25,6 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from serving import free_port  # noqa: E402
 
 VOCAB = ["注塑", "模温", "精密模具", "激光", "焊接", "伺服", "电机", "绕组", "传感器", "视觉检测",
          "机器人", "数控", "锂电", "石墨烯", "光学镀膜", "镜片", "智能锁", "指纹识别", "鞋底",
@@ -51,12 +53,6 @@ def _sink(port: int, counter, ready) -> None:
             time.sleep(3600)
     finally:
         controller.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _cpu_seconds(who=resource.RUSAGE_SELF) -> float:
@@ -137,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    port = _free_port()
+    port = free_port()
     counter = multiprocessing.Value("i", 0)
     ready = multiprocessing.Event()
     sink = multiprocessing.Process(target=_sink, args=(port, counter, ready), daemon=True)

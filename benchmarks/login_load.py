@@ -22,7 +22,6 @@ import http.cookiejar
 import multiprocessing
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,16 +34,14 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import serving  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 BOUNTY = Path(sys.executable).with_name("bounty")
 PAGES = ["/", "/challenges/", "/challenges/?q=%E6%B3%A8%E5%A1%91", "/challenges/1"]
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def p95(values: list[float]) -> float:
@@ -71,29 +68,15 @@ def fetch(client: urllib.request.OpenerDirector, url: str, data: bytes | None = 
 
 def start_server(instance: Path, env: dict[str, str], pin: bool,
                  threads: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    # the server's log goes to a file: a pipe nobody reads would fill and block it
-    log = (instance / "server.log").open("ab")
-    server = subprocess.Popen(
-        [str(BOUNTY), "serve", "--demo", "--no-scheduler", "--host", "127.0.0.1",
-         "--port", str(port), "--threads", str(threads)], env=env,
-        stdout=subprocess.DEVNULL, stderr=log)
-    log.close()
-    if pin:
+    def pinned(server: subprocess.Popen) -> None:
         cpus = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(server.pid, cpus[:1])
         os.sched_setaffinity(0, cpus[1:])  # this process and the hammers it starts
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/", timeout=2).read()
-            return server, base
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("the server did not start: "
-                     + (instance / "server.log").read_text(errors="replace")[-2000:])
+
+    return serving.start_server(
+        lambda port: [str(BOUNTY), "serve", "--demo", "--no-scheduler", "--host",
+                      "127.0.0.1", "--port", str(port), "--threads", str(threads)],
+        instance / "server.log", env=env, started=pinned if pin else None)
 
 
 def hammer(base: str, n: int, stop: threading.Event, answers: Counter) -> None:
@@ -140,21 +123,8 @@ def hammer_process(base: str, first: int, hammers: int, seconds: float, out) -> 
     """``hammers`` clients in their own process, so that their Python does not share the
     readers' interpreter lock: what is measured is the server."""
     answers: Counter = Counter()
-    run_for(seconds, [(hammer, (base, first + h)) for h in range(hammers)], answers)
+    serving.run_for(seconds, [(hammer, (base, first + h)) for h in range(hammers)], answers)
     out.put(dict(answers))
-
-
-def run_for(seconds: float, clients: list[tuple], sink) -> None:  # noqa: ANN001
-    """Run each ``(function, args)`` in a thread with ``(stop, sink)`` appended, stop
-    them after ``seconds`` and wait for them."""
-    stop = threading.Event()
-    threads = [threading.Thread(target=f, args=(*args, stop, sink)) for f, args in clients]
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
 
 
 def run(base: str, seconds: float, hammers: int, readers: int) -> dict:
@@ -172,7 +142,7 @@ def run(base: str, seconds: float, hammers: int, readers: int) -> dict:
                 target=hammer_process, args=(base, n * 100, hammers, slice_s + 0.5, out))
             process.start()
             time.sleep(0.5)  # the hammers are at it before the readers start
-        run_for(slice_s, [(read_pages, (base,))] * readers, loud if n % 2 else quiet)
+        serving.run_for(slice_s, [(read_pages, (base,))] * readers, loud if n % 2 else quiet)
         if process is not None:
             answers.update(out.get(timeout=60))
             process.join()

@@ -35,7 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from login_load import CSRF, free_port, opener  # noqa: E402
+import serving  # noqa: E402
+from login_load import CSRF, opener  # noqa: E402
 
 QUERIES_HEADER = "X-Bench-Queries"
 PASSWORD = "ouhai-demo-2026"
@@ -74,21 +75,10 @@ def serve(port: int, threads: int) -> None:
 
 
 def start_server(threads: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(os.environ.get("BENCH_SERVER_LOG", "/tmp/pages_bench_server.log"), "ab")  # noqa: SIM115
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port),
-                               "--threads", str(threads)], stdout=log, stderr=log)
-    log.close()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/accounts/login", timeout=5).read()
-            return server, base
-        except OSError:
-            time.sleep(0.3)
-    server.kill()
-    raise SystemExit("the server did not start (see its log)")
+    log = Path(os.environ.get("BENCH_SERVER_LOG", "/tmp/pages_bench_server.log"))
+    return serving.start_server(
+        lambda port: [sys.executable, __file__, "--serve", str(port), "--threads", str(threads)],
+        log, probe="/accounts/login", timeout=120)
 
 
 # --------------------------------------------------------------------------- clients
@@ -234,11 +224,10 @@ def time_page(client, url: str, n: int, budget: float) -> dict:  # noqa: ANN001
 
 def read_mix(base: str, paths: dict[str, str], clients: int, seconds: float) -> dict:
     """``clients`` anonymous clients, each cycling through the mix from its own offset."""
-    stop = threading.Event()
     results: list[tuple[str, float, int]] = []
     lock = threading.Lock()
 
-    def client(k: int) -> None:
+    def client(k: int, stop: threading.Event, _sink) -> None:  # noqa: ANN001
         c = opener()
         i = k
         while not stop.is_set():
@@ -249,13 +238,7 @@ def read_mix(base: str, paths: dict[str, str], clients: int, seconds: float) -> 
                 results.append((name, (time.perf_counter() - t0) * 1000, status))
             i += 1
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
+    serving.run_for(seconds, [(client, (k,)) for k in range(clients)], None)
     out = {}
     for name in (*MIX, "all"):
         rows = [r for r in results if name in ("all", r[0])]

@@ -27,6 +27,14 @@ class TransitionRefused(DomainError):
     status_code = 409
 
 
+class CommentRequired(TransitionRefused):
+    """The transition needs a comment saying why (a return or a rejection): an error of
+    the form's comment field."""
+
+    status_code = 422
+    field = "comment"
+
+
 class ConcurrentUpdate(DomainError):
     """Someone else changed the object first; the user should reload and retry."""
 

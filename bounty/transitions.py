@@ -18,7 +18,7 @@ from blinker import Signal
 from flask_babel import lazy_gettext as _l
 
 from .audit import record_event
-from .errors import PermissionDenied, TransitionRefused
+from .errors import CommentRequired, PermissionDenied, TransitionRefused
 from .extensions import db
 
 
@@ -34,7 +34,7 @@ class Transition:
         """The comment, stripped; the rule that a return or rejection says why."""
         comment = (comment or "").strip()
         if self.comment_required and not comment:
-            raise TransitionRefused(str(_l("退回或不予通过时必须填写意见。")))
+            raise CommentRequired(str(_l("退回或不予通过时必须填写意见。")))
         return comment
 
 

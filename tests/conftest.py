@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import has_app_context
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from bounty import create_app
 from bounty.extensions import db as _db
@@ -74,10 +76,8 @@ def app(_schema, database_url, tmp_path, request):
     if request.node.get_closest_marker("semantic"):
         config["BOUNTY_EMBEDDER"] = "e5-small"
     app = create_app(config)
-    # Requests made while this fixture's app context is pushed reuse it, and with it
-    # ``g`` (Flask-Login's cached user, Babel's locale): start each request afresh,
-    # as a server does, or a second client in one test would act as the first's user.
-    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)
+    app.test_client_class = FreshSessionClient
+    app.test_cli_runner_class = FreshSessionCliRunner
     with app.app_context():
         yield app
         _db.session.remove()
@@ -96,6 +96,8 @@ def make_app(app):
                               Path(app.config["BOUNTY_INSTANCE"]))
         config["BOUNTY_EMBEDDER"] = app.config["BOUNTY_EMBEDDER"]
         made.append(create_app({**config, **overrides}))
+        made[-1].test_client_class = FreshSessionClient
+        made[-1].test_cli_runner_class = FreshSessionCliRunner
         return made[-1]
 
     yield _make
@@ -109,10 +111,39 @@ def make_app(app):
             _db.engine.dispose()
 
 
-def _fresh_g() -> None:
-    from flask import g
+def _in_a_fresh_context(app, run):
+    """``run()`` in an app context of its own (its own SQLAlchemy session and ``g``), as a
+    server's request or a ``bounty`` command in its own process: the test's session
+    commits before (what the test set up is what it sees) and is expired after (the
+    test's objects re-read what it wrote)."""
+    if not has_app_context():  # a thread of the test's own: no test session to mind
+        with app.app_context():
+            return run()
+    _db.session.commit()
+    try:
+        with app.app_context():
+            return run()
+    finally:
+        _db.session.expire_all()
 
-    g.__dict__.clear()
+
+class FreshSessionClient(FlaskClient):
+    """A test client whose every request runs in an app context of its own, as on a
+    server: a fresh SQLAlchemy session (and ``g``), removed when the request ends, so a
+    view never works on the test's objects and a detached object or stale read fails here
+    as it would in production (:func:`_in_a_fresh_context`)."""
+
+    def open(self, *args, **kwargs):
+        return _in_a_fresh_context(self.application, lambda: super(
+            FreshSessionClient, self).open(*args, **kwargs))
+
+
+class FreshSessionCliRunner(FlaskCliRunner):
+    """The CLI runner likewise: a command gets its own app context and session."""
+
+    def invoke(self, *args, **kwargs):
+        return _in_a_fresh_context(self.app, lambda: super(
+            FreshSessionCliRunner, self).invoke(*args, **kwargs))
 
 
 def _truncate_all() -> None:

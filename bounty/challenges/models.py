@@ -88,8 +88,6 @@ class Challenge(db.Model):
     __table_args__ = (
         sa.CheckConstraint(f"bounty_yuan > 0 AND bounty_yuan <= {MAX_BOUNTY_YUAN}", name="bounty"),
         sa.CheckConstraint("delivery_months > 0 AND delivery_months <= 120", name="delivery"),
-        # a review stage's list, oldest first (seek pagination)
-        sa.Index("ix_challenges_review_queue", "state", "updated_at", "id"),
         # 我的榜单: an enterprise's challenges, most recently changed first
         sa.Index("ix_challenges_organization_updated", "organization_id", "updated_at", "id"),
     )

@@ -49,9 +49,9 @@ def can_view_challenge(challenge: Challenge, user) -> bool:
         return True
     if user is None or not user.is_authenticated:
         return False
-    if challenge.is_owned_by(user) or user.role == Role.admin:
+    if challenge.is_owned_by(user) or user.is_admin:
         return True
-    return user.role == Role.reviewer and challenge.state != ChallengeState.draft
+    return user.can_review() and challenge.state != ChallengeState.draft
 
 
 def can_edit_challenge(challenge: Challenge, user) -> bool:
@@ -75,7 +75,7 @@ def can_view_bid(bid: Bid, user, now: datetime | None = None) -> bool:
     challenge = bid.challenge
     if not challenge.bidding_closed(now):
         return False
-    return challenge.is_owned_by(user) or user.role == Role.reviewer
+    return challenge.is_owned_by(user) or user.can_review()
 
 
 def can_edit_bid(bid: Bid, user, now: datetime | None = None) -> bool:
@@ -103,7 +103,7 @@ def can_evaluate_bids(challenge: Challenge, user, now: datetime | None = None) -
         return False
     if challenge.state not in PUBLIC_STATES or not challenge.bidding_closed(now):
         return False
-    return challenge.is_owned_by(user) or user.role == Role.reviewer
+    return challenge.is_owned_by(user) or user.can_review()
 
 
 DELIVERY_STATES = frozenset(
@@ -117,7 +117,7 @@ def can_view_delivery(challenge: Challenge, user) -> bool:
         return False
     if challenge.state not in DELIVERY_STATES or challenge.winning_bid is None:
         return False
-    return (challenge.is_owned_by(user) or user.role == Role.reviewer
+    return (challenge.is_owned_by(user) or user.can_review()
             or user.belongs_to(challenge.winning_bid.organization_id))
 
 
@@ -184,7 +184,7 @@ def can_view_audit(challenge: Challenge, user) -> bool:
         return False
     if not can_view_challenge(challenge, user):
         return False
-    if user.role in (Role.reviewer, Role.admin) or challenge.is_owned_by(user):
+    if user.is_staff or challenge.is_owned_by(user):
         return True
     return user.role == Role.institute and own_bid(challenge, user) is not None
 
@@ -198,7 +198,7 @@ def _event_visible(event: AuditEvent, challenge: Challenge, user, now: datetime,
         return can_view_delivery(challenge, user)
     if event.subject_type == "invitation":
         # whom the enterprise invited is its own business (and the reviewers')
-        return challenge.is_owned_by(user) or user.role in (Role.reviewer, Role.admin)
+        return challenge.is_owned_by(user) or user.is_staff
     if event.subject_type == "attachment":
         attachment = attachments.get(event.subject_id)
         if attachment is not None:
@@ -212,7 +212,7 @@ def _event_visible(event: AuditEvent, challenge: Challenge, user, now: datetime,
     # What follows the award (首台套 applications, market listings, deals, their review
     # votes) belongs to the challenge's two parties and the staff, not to other bidders.
     winner = challenge.winning_bid
-    return (user.role in (Role.reviewer, Role.admin) or challenge.is_owned_by(user)
+    return (user.is_staff or challenge.is_owned_by(user)
             or (winner is not None and user.belongs_to(winner.organization_id)))
 
 

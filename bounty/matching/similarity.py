@@ -68,7 +68,6 @@ import numpy as np
 import sqlalchemy as sa
 from markupsafe import Markup
 
-from ..accounts.models import Role
 from ..challenges.models import PUBLIC_STATES, Bid, BidState, Challenge, ChallengeState
 from ..challenges.services import can_evaluate_bids, can_view_bid
 from ..extensions import db
@@ -218,7 +217,7 @@ def can_view_similar_challenges(challenge: Challenge, user) -> bool:
         return False
     if challenge.state not in REVIEW_STATES:
         return False
-    return challenge.is_owned_by(user) or user.role == Role.reviewer
+    return challenge.is_owned_by(user) or user.can_review()
 
 
 def similar_challenges(challenge: Challenge, user, *, now: datetime | None = None,
@@ -378,7 +377,7 @@ class CopyCheck:
 
 def can_view_bid_copies(challenge: Challenge, user, now: datetime | None = None) -> bool:
     """Reviewers who may see all of the challenge's bids: after the deadline only."""
-    return (can_evaluate_bids(challenge, user, now) and user.role == Role.reviewer)
+    return (can_evaluate_bids(challenge, user, now) and user.can_review())
 
 
 def bid_copies(challenge: Challenge, user, now: datetime | None = None) -> CopyCheck | None:

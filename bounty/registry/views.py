@@ -93,7 +93,7 @@ def _refused(item, lifecycle, form: DecisionForm, exc: DomainError, render, deta
         flash(exc.message, "error")
         return redirect(detail_url)
     form.version.data = item.version
-    return render(item, form, exc.message), exc.status_code
+    return render(item, form, form.refusal(exc)), exc.status_code
 
 
 def decide(item, lifecycle, render, detail_url: str, approved):

@@ -309,7 +309,7 @@ def decision_bar(item, user, now: datetime | None = None, *,
     :param context: what a list page fetched once for all its items (:func:`decision_bars`).
     """
     stage = items.current_stage(item)
-    if stage is None or user is None or user.role != Role.reviewer:
+    if stage is None or user is None or not user.can_review():
         return None
     challenge_id = items.challenge_of(item).id
     if context is None:
@@ -357,7 +357,7 @@ def decision_bars(page_items: list, user, now: datetime | None = None
     """item key -> :func:`decision_bar` for every item of a list page, in a fixed number
     of queries however many items there are (their challenges' bids loaded already).
     Empty for anyone but a reviewer."""
-    if user is None or user.role != Role.reviewer or not page_items:
+    if user is None or not user.can_review() or not page_items:
         return {}
     now = now or utcnow()
     keys = {items.item_key(item) for item in page_items}
@@ -481,7 +481,7 @@ def assignment_problem(task: ReviewTask, reviewer, approvals: dict | None = None
     """
     if not task.is_open:
         return str(_l("该审核任务已结束。"))
-    if reviewer is None or reviewer.role != Role.reviewer or not reviewer.is_active:
+    if reviewer is None or not reviewer.can_review():
         return str(_l("只能分配给在岗的审核员。"))
     item = task.item
     problem = decision_problem(item, task.stage, reviewer, you=False, approvals=approvals)
@@ -635,7 +635,7 @@ class QueueFilter:
 
 
 def queue_query(user, flt: QueueFilter, now: datetime | None = None) -> sa.Select:
-    """The open slots in this view, filtered, in the view's order (:func:`queue_order`),
+    """The open slots in this view, filtered, unordered (pages seek in :func:`queue_order`),
     each with what its row shows: the item, its enterprise, the assignee, and the bids
     that say who is a party to it (for the decision bar)."""
     now = now or utcnow()
@@ -662,31 +662,14 @@ def queue_query(user, flt: QueueFilter, now: datetime | None = None) -> sa.Selec
         query = query.where(Challenge.category == flt.category)
     if flt.min_age_days:
         query = query.where(ReviewTask.opened_at <= now - timedelta(days=flt.min_age_days))
-    return query.order_by(*queue_order(flt))
+    return query
 
 
 def queue_order(flt: QueueFilter) -> tuple:
-    """Earliest due (or longest waiting) first; the item key and slot make it total, so a
-    page can continue after its last row (seek pagination)."""
+    """The queue's order, ascending: earliest due (or longest waiting) first; the item key
+    and slot make it total, so a page can continue after its last row (keyset pages)."""
     first = ReviewTask.opened_at if flt.sort == "age" else ReviewTask.due_at
     return (first, ReviewTask.item_key, ReviewTask.slot)
-
-
-def queue_page(user, flt: QueueFilter, after: tuple | None = None, per_page: int = 50,
-               now: datetime | None = None) -> tuple[list[ReviewTask], tuple | None]:
-    """One page of the queue after the row ``after`` (a :func:`queue_cursor`), and the
-    cursor of its last row when more follow (else None)."""
-    query = queue_query(user, flt, now)
-    if after is not None:
-        query = query.where(sa.tuple_(*queue_order(flt)) > after)
-    rows = list(db.session.execute(query.limit(per_page + 1)).unique().scalars())
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    return rows, (queue_cursor(rows[-1], flt) if more else None)
-
-
-def queue_cursor(task: ReviewTask, flt: QueueFilter) -> tuple:
-    return (task.opened_at if flt.sort == "age" else task.due_at, task.item_key, task.slot)
 
 
 def queue_counts(user, now: datetime | None = None) -> dict:

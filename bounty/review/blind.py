@@ -10,7 +10,6 @@ from pathlib import PurePosixPath
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from ..accounts.models import Role
 from ..challenges.models import Attachment, Bid, BidState, Challenge
 from ..extensions import db
 from . import items
@@ -29,7 +28,7 @@ def is_blind_for(challenge: Challenge, user) -> bool:
     """Blind applies to reviewers (not to the enterprise, the bidders or admins)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
-    return user.role == Role.reviewer and stage_is_blind(challenge)
+    return user.can_review() and stage_is_blind(challenge)
 
 
 def _order_key(bid: Bid):

@@ -170,7 +170,7 @@ def check_no_conflict(user, item, now: datetime | None = None, *, assigning: boo
 def declare_conflict(reviewer, organization: Organization | None, reason: str
                      ) -> ConflictDeclaration:
     """A reviewer declares a conflict with an organisation (on the profile page)."""
-    if reviewer is None or not reviewer.is_active or reviewer.role != Role.reviewer:
+    if reviewer is None or not reviewer.can_review():
         raise PermissionDenied(str(_l("只有审核员需要申报利益冲突。")))
     if organization is None:
         raise InvalidField(str(_l("未找到该统一社会信用代码对应的单位。")), "uscc")
@@ -195,7 +195,7 @@ def declarations_of(reviewer) -> list[ConflictDeclaration]:
 
 def override_conflict(item, reviewer, admin, reason: str) -> ConflictOverride:
     """An admin lets a conflicted reviewer be assigned and decide on one item; audited."""
-    if admin is None or not admin.is_active or admin.role != Role.admin:
+    if admin is None or not admin.is_admin:
         raise PermissionDenied(str(_l("只有平台管理员可以登记利益冲突例外。")))
     if reviewer is None or reviewer.role != Role.reviewer:
         raise InvalidField(str(_l("请选择审核员。")), "reviewer")

@@ -8,12 +8,14 @@ from wtforms import HiddenField, RadioField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, ValidationError
 
+from ..errors import DomainError
 from ..limits import fits
 from .models import Outcome, ReviewDecision, StageKey
 
 
 class DecisionForm(FlaskForm):
-    """Approve, return for revision or reject; a comment is required for the last two."""
+    """Approve, return for revision or reject (the last two need a comment: the transition
+    says so, :meth:`refusal` shows it)."""
 
     # The stage the page was rendered for (challenges): a stale page or a repeated POST
     # is refused rather than applied at the next stage.
@@ -32,11 +34,14 @@ class DecisionForm(FlaskForm):
         if field.data and field.data not in {s.value for s in StageKey}:
             raise ValidationError(_l("审核阶段无效，请刷新页面。"))
 
-    def validate_comment(self, field) -> None:
-        if self.outcome.data in (Outcome.return_.value, Outcome.reject.value) and not (
-            field.data or ""
-        ).strip():
-            raise ValidationError(_l("退回修改或不予通过时必须填写审核意见。"))
+    def refusal(self, exc: DomainError) -> str | None:
+        """What the page says of a refused decision: the transition's rule that a return or
+        rejection says why (bounty.transitions) at the comment field, anything else above
+        the form (returned)."""
+        if getattr(exc, "field", None) == "comment":
+            self.comment.errors = [*self.comment.errors, exc.message]
+            return None
+        return exc.message
 
     def posted_stage(self) -> StageKey | None:
         return StageKey(self.stage.data) if self.stage.data else None

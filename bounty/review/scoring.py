@@ -18,7 +18,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import Role, User
+from ..accounts.models import User
 from ..audit import record_event
 from ..errors import InvalidField, TransitionRefused
 from ..extensions import db
@@ -149,9 +149,9 @@ def can_see_scores(item, stage: StageKey, round_no: int | None, user) -> bool:
     """Admins always; a reviewer only after submitting their own sheet of that round."""
     if user is None or not user.is_authenticated or not user.is_active:
         return False
-    if user.role == Role.admin:
+    if user.is_admin:
         return True
-    return user.role == Role.reviewer and own_sheet(item, stage, round_no, user) is not None
+    return user.can_review() and own_sheet(item, stage, round_no, user) is not None
 
 
 @dataclass

@@ -63,7 +63,7 @@ def can_view_decisions(challenge: Challenge, user) -> bool:
     that submitted a bid (the winner among them), reviewers and admins."""
     if user is None or not user.is_authenticated or not user.is_active:
         return False
-    if user.role in (Role.reviewer, Role.admin) or challenge.is_owned_by(user):
+    if user.is_staff or challenge.is_owned_by(user):
         return True
     if user.role != Role.institute:
         return False

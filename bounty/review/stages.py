@@ -144,7 +144,7 @@ def all_stages() -> list[ReviewStage]:
 def check_may_decide_at(stage: ReviewStage, user) -> None:
     if user is None or not user.can_review(stage):
         if stage.decider == Decider.lead_reviewer and user is not None \
-                and getattr(user, "role", None) == Role.reviewer:
+                and user.can_review():
             raise PermissionDenied(str(_l("「%(stage)s」阶段只能由审核组长作出结论。",
                                           stage=stage.display_name)))
         raise PermissionDenied(str(_l("您无权在「%(stage)s」阶段作出审核结论。",

@@ -114,7 +114,7 @@ def decision(challenge_id: int):
             # Still at this stage (a rule refused it): the page says why, with the
             # reviewer's comment still typed in.
             form.version.data = str(challenge.version)
-            return _render_decision(challenge, stage, form, refusal=exc.message), \
+            return _render_decision(challenge, stage, form, refusal=form.refusal(exc)), \
                 exc.status_code
         flash(_("已提交审核结论：%(stage)s — %(outcome)s。", stage=posted_stage.label,
                 outcome=Outcome(form.outcome.data).label), "success")

@@ -4,7 +4,6 @@ scoring, stage settings, the holiday calendar and exports."""
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime
 
 from flask import (
     Blueprint,
@@ -21,7 +20,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.memberships import memberships_of
-from ..accounts.models import Organization, Role, User
+from ..accounts.models import Organization, User
 from ..accounts.permissions import admin_required, staff_required
 from ..accounts.services import find_organization_by_uscc
 from ..challenges.models import Category, Challenge, Industry
@@ -29,6 +28,7 @@ from ..challenges.services import can_view_challenge
 from ..errors import DomainError
 from ..extensions import db
 from ..inputs import parse_id, safe_redirect_target
+from ..keyset import keyset_page
 from ..timeutil import to_local, utcnow
 from . import (
     assignment,
@@ -114,46 +114,27 @@ def tasks():
     """One queue across stages: mine, unassigned, overdue; filters; bulk actions."""
     user = _user()
     flt = _queue_filter()
-    after = _queue_after(flt)
-    rows, next_after = assignment.queue_page(user, flt, after, per_page=QUEUE_PAGE)
+    filters = {k: v for k, v in request.args.items()
+               if k not in ("page", "after", "before") and v}
+    if "~" in request.args.get("after", ""):
+        # a cursor of the queue's earlier pagination (time~key~slot): its first page
+        return redirect(url_for(".tasks", **filters))
+    page = keyset_page(assignment.queue_query(user, flt), assignment.queue_order(flt),
+                       QUEUE_PAGE, descending=False, count=False, empty_ok=True)
     form = BulkForm()
     reviewers = assignment.active_reviewers()
     form.assignee.choices = [(r.id, r.name) for r in reviewers]
-    filters = {k: v for k, v in request.args.items() if k not in ("page", "after") and v}
     return render_template(
-        "review/tasks.html", rows=rows, flt=flt, counts=assignment.queue_counts(user),
-        bars=assignment.decision_bars([t.item for t in rows], user),
-        next_after=_encode_after(next_after), is_first=after is None,
+        "review/tasks.html", rows=page.items, page=page, flt=flt,
+        counts=assignment.queue_counts(user),
+        bars=assignment.decision_bars([t.item for t in page.items], user),
         views=list(QueueView), stage_keys=list(stages.StageKey), industries=list(Industry),
         categories=list(Category), form=form, can_assign=user.can_assign,
-        can_decide=user.role == Role.reviewer, filters=filters, stage_names=_stage_names(),
+        can_decide=user.can_review(), filters=filters, stage_names=_stage_names(),
         load=assignment.open_load(), reviewers=reviewers, cap=assignment.assignment_cap())
 
 
 QUEUE_PAGE = 50
-
-
-def _queue_after(flt: QueueFilter) -> tuple | None:
-    """The ``after`` cursor of the page asked for (None: the first page; so is a cursor
-    that does not parse -- a link from another sort order, or a typed one)."""
-    raw = request.args.get("after", "")
-    moment, _, rest = raw.partition("~")
-    key, _, slot = rest.rpartition("~")
-    try:
-        when = datetime.fromisoformat(moment)
-    except ValueError:
-        return None
-    if when.tzinfo is None or not key or len(key) > 40 or not slot.isdigit() \
-            or len(slot) > 6:
-        return None
-    return (when.astimezone(UTC), key, int(slot))
-
-
-def _encode_after(cursor: tuple | None) -> str | None:
-    if cursor is None:
-        return None
-    moment, key, slot = cursor
-    return f"{moment.isoformat()}~{key}~{slot}"
 
 
 def _stage_names() -> dict:
@@ -229,7 +210,7 @@ def decline(task_id: int):
 def submit_scores(challenge_id: int):
     """A reviewer submits their scores against the stage's rubric (final)."""
     challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None or current_user.role != Role.reviewer:
+    if challenge is None or not current_user.can_review():
         abort(404)
     stage = items.current_stage(challenge)
     config = stages.get_stage(stage) if stage else None
@@ -254,7 +235,7 @@ def submit_scores(challenge_id: int):
 @staff_required
 def my_conflicts():
     """A reviewer's declared conflicts of interest (also shown on the profile page)."""
-    if current_user.role != Role.reviewer:
+    if not current_user.can_review():
         abort(404)
     form = ConflictForm()
     if form.validate_on_submit():
@@ -282,7 +263,7 @@ def item_conflicts(kind: str, item_id: int):
     reviewers = assignment.active_reviewers()
     form.reviewer.choices = [(r.id, r.name) for r in reviewers]
     if request.method == "POST":
-        if user.role != Role.admin:
+        if not user.is_admin:
             abort(403)
         if form.validate_on_submit():
             try:
@@ -293,12 +274,12 @@ def item_conflicts(kind: str, item_id: int):
             else:
                 flash(_("已登记利益冲突例外。"), "success")
                 return redirect(url_for(".item_conflicts", kind=kind, item_id=item_id))
-    rows = [(r, conflicts.conflict_with(r, item, reveal=user.role == Role.admin),
+    rows = [(r, conflicts.conflict_with(r, item, reveal=user.is_admin),
              conflicts.override_for(r, item))
             for r in reviewers]
     parties = [db.session.get(Organization, org_id)
                for org_id in sorted(items.party_org_ids(item))]
-    blind = user.role == Role.reviewer and items.kind_of(item) == "challenge" \
+    blind = user.can_review() and items.kind_of(item) == "challenge" \
         and _blind(items.challenge_of(item))
     status = 422 if request.method == "POST" else 200
     return render_template("review/item_conflicts.html", item=item, kind=kind, rows=rows,
@@ -306,9 +287,9 @@ def item_conflicts(kind: str, item_id: int):
                            title=items.title_of(item),
                            # Admins cannot decide: their way back is the challenge's own page.
                            review_url=url_for("challenges.detail", challenge_id=item.id)
-                           if user.role == Role.admin and kind == "challenge"
+                           if user.is_admin and kind == "challenge"
                            else items.review_url(item),
-                           blind=blind, is_admin=user.role == Role.admin), status
+                           blind=blind, is_admin=user.is_admin), status
 
 
 def _blind(challenge) -> bool:
@@ -485,7 +466,7 @@ def _render_export(form: ExportForm, status: int = 200):
 def _review_item_url(item) -> str:
     """Reviewers decide on the item's review page; admins (who do not decide) go to its
     conflict-of-interest page, where they record overrides."""
-    if current_user.role == Role.admin and items.kind_of(item) == "challenge":
+    if current_user.is_admin and items.kind_of(item) == "challenge":
         return url_for(".item_conflicts", kind="challenge", item_id=item.id)
     return items.review_url(item)
 
@@ -502,7 +483,7 @@ def _review_stage_name(key) -> str:
 
 @bp.app_template_global("my_conflict_declarations")
 def _my_declarations():
-    if not (current_user.is_authenticated and current_user.role == Role.reviewer):
+    if not current_user.can_review():
         return []
     return conflicts.declarations_of(current_user)
 

@@ -13,8 +13,15 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 from bounty.accounts.models import User
 from bounty.challenges.models import ChallengeState
 from bounty.extensions import db
+from bounty.keyset import seek
 from bounty.review import exports
-from bounty.review.assignment import QueueFilter, QueueView, ReviewTask, queue_query
+from bounty.review.assignment import (
+    QueueFilter,
+    QueueView,
+    ReviewTask,
+    queue_order,
+    queue_query,
+)
 from bounty.review.stages import StageKey
 from bounty.stats.models import StageStay
 from bounty.timeutil import utcnow
@@ -93,7 +100,7 @@ def uses(text: str, table: str, indexes: set[str]) -> bool:
 ])
 def test_a_queue_page(rows, flt, indexes):
     user = db.session.get(User, rows[3])
-    text = plan(queue_query(user, flt).limit(51))
+    text = plan(seek(queue_query(user, flt), queue_order(flt), 51, descending=False))
     assert uses(text, "review_tasks", indexes), text
     if db.engine.dialect.name == "postgresql":
         assert "ix_review_tasks_open" not in text

@@ -93,9 +93,21 @@ def test_seek_pages_show_every_row_once_in_order(app, sign_in, monkeypatch, time
         assert len(seen) == len(set(seen)) == 8, url
     assert [s.rsplit("/", 1)[1] for s in _walk(client, "/review/tasks")] == \
         [str(i) for i in ids]
-    # a cursor that does not parse is the first page, never an error
-    for junk in ("x", "2026-13-01~a~1", "2026-03-01T00:00:00~challenge:1~", "~~~"):
-        assert client.get(f"/review/tasks?after={junk}").status_code == 200
+    # a cursor of the earlier pagination (time~key~slot) leads to the first page with
+    # the same filters; any other key that does not parse is not found, never an error
+    for old in ("2026-03-01T00:00:00+00:00~challenge:1~1", "2026-13-01~a~1", "~~~"):
+        response = client.get(f"/review/tasks?stage=vetting&after={old}")
+        assert response.status_code == 302, old
+        assert response.location == "/review/tasks?stage=vetting"
+    for junk in ("x", "1.challenge:1", "1.a%20b.1", "9" * 30 + ".challenge:1.1"):
+        assert client.get(f"/review/tasks?after={junk}").status_code == 404, junk
+    # a page whose rows were all decided meanwhile is empty, with the way back
+    last = re.findall(r'href="/review/tasks\?after=([^"&]+)"', client.get(
+        "/review/tasks").get_data(as_text=True))[0]
+    db.session.execute(sa.update(ReviewTask).values(closed_at=start))
+    emptied = client.get(f"/review/tasks?after={last}")
+    assert emptied.status_code == 200
+    assert 'href="/review/tasks">' in emptied.get_data(as_text=True)
 
 
 def test_a_transition_opens_and_closes_rounds_in_its_transaction(app):

@@ -104,7 +104,8 @@ def test_comment_required_for_return_and_reject(app, db, login_as, vetting, outc
                            data={"stage": "vetting", "outcome": outcome, "comment": "   "})
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert "退回修改或不予通过时必须填写审核意见。" in page
+    assert "退回或不予通过时必须填写意见。" in page  # the transition's rule, at the field
+    assert re.search(r'<textarea[^>]*aria-invalid="true"[^>]*name="comment"', page)
     assert re.search(rf'<input checked id="outcome-\d" name="outcome" [^>]*value="{outcome}"', page)
     db.session.expire_all()
     assert vetting.state == ChallengeState.vetting
