@@ -165,6 +165,7 @@ class Analyzer:
         synonyms: Path | None = None,
         stopwords: Path | None = None,
     ) -> None:
+        self._paths = (userdict, synonyms, stopwords)  # how to build it again (pickling)
         self._jieba = rjieba.Jieba()
         texts = [(p or _DATA / name).read_text(encoding="utf-8")  # type: ignore[union-attr]
                  for p, name in ((stopwords, "stopwords.txt"), (userdict, "userdict.txt"),
@@ -197,6 +198,10 @@ class Analyzer:
         self._subword_cache: dict[str, tuple[tuple[str, int], ...]] = {}
         # a Chinese word's index-time terms (itself and its parts, minus stopwords)
         self._word_terms: dict[str, tuple[str, ...]] = {}
+
+    def __reduce__(self) -> tuple:
+        """Pickled as the files it was built from (a worker process builds its own)."""
+        return (Analyzer, self._paths)
 
     # -- segmentation ---------------------------------------------------
     def _cut(self, run: str) -> list[tuple[str, int, int]]:
