@@ -16,6 +16,14 @@ kind: (a) search, 1–5 terms, top 20 with facets; (b) rank one challenge's
 bids; (c) recommend open challenges for a 10–30 term profile; (d) index one
 bid. FTS5 runs the same corpus and queries (jieba pre-segmented, bm25).
 
+``--parts db-reindex`` (never by default) times ``bounty reindex`` itself on the
+instance that BOUNTY_INSTANCE / DATABASE_URL name (e.g. benchmarks/scale_data.py's
+dataset): rows read from the database, segmented, written, swapped in; it prints
+docs/s, the worker processes used, the load average and whether the progress total
+was the number of documents indexed. ``--procs`` sets the worker processes of the
+build and reindex parts (default 1; ``bounty reindex`` uses one per core from 20,000
+documents).
+
 Hybrid ranking (``--parts semantic``: the same queries through the production Matcher
 with the query embedded by the bundled model, over synthetic document vectors) and the
 app-level costs of semantic matching (``--parts app``) are in semantic_parts.py.
@@ -321,6 +329,7 @@ class Fts5:
 
 
 PARTS = ("build", "reindex", "queries", "writes", "semantic", "app", "fts5")
+EXTRA_PARTS = ("db-reindex",)  # only when asked for
 
 
 class Report(dict):
@@ -371,13 +380,20 @@ def main() -> None:
                     help="comma-separated parts to run, of: " + ", ".join(PARTS)
                     + " (queries and writes need an index: build, or --index-dir)")
     ap.add_argument("--skip-rebuild", action="store_true", help="the same as leaving out reindex")
+    ap.add_argument("--procs", type=int, default=1,
+                    help="worker processes of the build and reindex parts (default 1)")
     ap.add_argument("--index-dir", type=Path,
                     help="keep the index here (reused by later runs without build) "
                     "instead of a temporary directory")
     args = ap.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    if unknown := parts - set(PARTS):
+    if unknown := parts - set(PARTS) - set(EXTRA_PARTS):
         ap.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    if "db-reindex" in parts:
+        db_reindex(Report())
+        parts.discard("db-reindex")
+        if not parts:
+            return
     if args.skip_rebuild:
         parts.discard("reindex")
     out = Report(challenges=args.challenges, bids_each=args.bids)
@@ -389,6 +405,42 @@ def main() -> None:
     print(json.dumps(out, ensure_ascii=False, indent=1), flush=True)
 
 
+def db_reindex(out: Report) -> None:
+    """``bounty reindex`` on the configured instance: docs/s, with the load it ran under."""
+    import os
+
+    from sqlalchemy.orm import Session
+
+    from bounty import create_app
+    from bounty.extensions import db
+    from bounty.matching import get_engine, get_matcher, indexing
+    from bounty.matching.healing import rebuild_from_database, rebuild_procs
+
+    app = create_app()
+    with app.app_context():
+        with Session(db.engine) as session:
+            total = indexing.count_docs(session)
+        out["db_reindex_database"] = db.engine.url.get_backend_name()
+        out["db_reindex_procs"] = rebuild_procs(total)
+        out["db_reindex_load_before"] = [round(x, 2) for x in os.getloadavg()]
+        seen = [0]
+
+        def progress(n: int) -> None:
+            seen[0] += n
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        n, _queued = rebuild_from_database(get_engine(), get_matcher().embedder,
+                                           progress=progress)
+        wall = time.perf_counter() - t0
+        out["db_reindex_docs"] = n
+        out["db_reindex_s"] = round(wall, 1)
+        out["db_reindex_docs_per_s"] = round(n / wall, 1)
+        out["db_reindex_main_cpu_s"] = round(time.process_time() - c0, 1)
+        out["db_reindex_load_after"] = [round(x, 2) for x in os.getloadavg()]
+        out["db_reindex_progress_total_ok"] = total == seen[0] == n
+    print(json.dumps(out, ensure_ascii=False), flush=True)
+
+
 def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> None:
     rng = random.Random(11)
     every = max(10_000, (args.challenges * (args.bids + 1)) // 20)
@@ -397,7 +449,7 @@ def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> N
     try:
         if "build" in parts:
             t0 = time.perf_counter()
-            n = engine.rebuild(corpus(args.challenges, args.bids),
+            n = engine.rebuild(corpus(args.challenges, args.bids), procs=args.procs,
                                progress=progress_printer("build", every))
             build = time.perf_counter() - t0
             out["docs"] = n
@@ -408,7 +460,7 @@ def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> N
         if "reindex" in parts:
             t0 = time.perf_counter()
             n = engine.rebuild(corpus(args.challenges, args.bids),  # reuses stored terms
-                               progress=progress_printer("reindex", every))
+                               procs=args.procs, progress=progress_printer("reindex", every))
             out["reindex_s"] = round(time.perf_counter() - t0, 1)
             out["reindex_docs_per_s"] = round(n / (time.perf_counter() - t0), 1)
             out["index_mb_after_reindex"] = round(dir_size(engine.generation()) / 1e6, 1)

@@ -59,6 +59,8 @@ _WORD = re.compile(
     r"(?P<suffix>%|‰|°c|℃)?"
 )
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# what ``tokens`` visits, in one pass: a Chinese run, else an ASCII word (_WORD's groups)
+_SCAN = re.compile(f"(?P<cjk>{_CJK.pattern})|{_WORD.pattern}")
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _ALPHA_DIGIT = re.compile(r"[a-z]+|\d+(?:\.\d+)?")
 
@@ -163,6 +165,7 @@ class Analyzer:
         synonyms: Path | None = None,
         stopwords: Path | None = None,
     ) -> None:
+        self._paths = (userdict, synonyms, stopwords)  # how to build it again (pickling)
         self._jieba = rjieba.Jieba()
         texts = [(p or _DATA / name).read_text(encoding="utf-8")  # type: ignore[union-attr]
                  for p, name in ((stopwords, "stopwords.txt"), (userdict, "userdict.txt"),
@@ -193,6 +196,12 @@ class Analyzer:
                 merged = self.synonyms.get(word, ()) + others
                 self.synonyms[word] = tuple(dict.fromkeys(merged))
         self._subword_cache: dict[str, tuple[tuple[str, int], ...]] = {}
+        # a Chinese word's index-time terms (itself and its parts, minus stopwords)
+        self._word_terms: dict[str, tuple[str, ...]] = {}
+
+    def __reduce__(self) -> tuple:
+        """Pickled as the files it was built from (a worker process builds its own)."""
+        return (Analyzer, self._paths)
 
     # -- segmentation ---------------------------------------------------
     def _cut(self, run: str) -> list[tuple[str, int, int]]:
@@ -284,8 +293,40 @@ class Analyzer:
 
     # -- public API -----------------------------------------------------
     def terms(self, text: str) -> list[str]:
-        """Index-time terms, in order, including compound parts."""
-        return [t.text for t in self.tokens(text, expand=True)]
+        """Index-time terms, in order, including compound parts: the texts of
+        ``tokens(text)``, without their offsets (what a rebuild segments)."""
+        if not text:
+            return []
+        norm = _SPACED_UNIT.sub(_glue_unit, _fold_text(text))
+        out: list[str] = []
+        stop = self.stopwords
+        cached = self._word_terms
+
+        def emit(term: str, _s: int, _e: int, _sub: bool = False) -> None:
+            if term and term not in stop:
+                out.append(term.replace(" ", ""))
+
+        for m in _SCAN.finditer(norm):
+            run = m.group("cjk")
+            if run is None:
+                self._emit_word(m, emit, True)
+                continue
+            for word in self._jieba.cut(run, True):
+                found = cached.get(word)
+                if found is None:
+                    found = self._terms_of_word(word)
+                out += found
+        return out
+
+    def _terms_of_word(self, word: str) -> tuple[str, ...]:
+        stop = self.stopwords
+        found = [word] if word not in stop else []
+        if len(word) > 2:
+            found += [gram for gram, _i in self._subwords(word) if gram not in stop]
+        result = tuple(found)
+        if len(self._word_terms) < 500_000:
+            self._word_terms[word] = result
+        return result
 
     def query_terms(self, text: str) -> list[str]:
         """Query-time terms: each distinct term once, in order of appearance."""
@@ -319,7 +360,12 @@ def _glue_unit(m: re.Match[str]) -> str:
 
 
 def _fold_text(text: str) -> str:
-    return normalize(text)[0]
+    """``normalize(text)[0]``, without the offset map."""
+    def fold(m: re.Match[str]) -> str:
+        run = m.group()
+        return run.lower() if run.isascii() else "".join([_FOLDS[ch] for ch in run])
+
+    return _to_fold().sub(fold, text)
 
 
 def norm_index(s: str, part: str, start: int) -> int:

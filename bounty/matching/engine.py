@@ -140,9 +140,11 @@ class Engine(Protocol):
         (with ``dense`` similarities fused in, as for ``search``)."""
 
     def rebuild(
-        self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None
+        self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None,
+        procs: int = 1,
     ) -> int:
-        """Rebuild the whole index from ``docs`` and swap it in atomically."""
+        """Rebuild the whole index from ``docs`` and swap it in atomically (``procs``:
+        worker processes it may use)."""
 
     def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
         """``text`` escaped, with the matched terms in ``<mark>``."""

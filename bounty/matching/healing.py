@@ -16,6 +16,7 @@ its folder is in.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -35,6 +36,19 @@ PROBLEM_KEY = "bounty.matching.index_problem"
 HEALER_KEY = "bounty.matching.healer"
 
 
+# From this many documents a rebuild is segmented by worker processes, one per core (up
+# to REBUILD_PROCS): below it, starting them (a few seconds) costs more than they save.
+PARALLEL_MIN_DOCS = 20_000
+REBUILD_PROCS = 4
+
+
+def rebuild_procs(total: int) -> int:
+    """How many worker processes a rebuild of ``total`` documents uses (1: none)."""
+    if total < PARALLEL_MIN_DOCS:
+        return 1
+    return max(1, min(REBUILD_PROCS, os.cpu_count() or 1))
+
+
 def rebuild_from_database(engine, embedder=None,  # noqa: ANN001
                           progress: Callable[[int], None] | None = None) -> tuple[int, int]:
     """Rebuild ``engine``'s index from the database; returns (documents, vectors queued).
@@ -51,7 +65,9 @@ def rebuild_from_database(engine, embedder=None,  # noqa: ANN001
             yield doc
 
     with Session(db.engine) as session:
-        n = engine.rebuild(noting_hashes(indexing.all_docs(session)), progress=progress)
+        procs = rebuild_procs(indexing.count_docs(session))
+        n = engine.rebuild(noting_hashes(indexing.all_docs(session)), progress=progress,
+                           procs=procs)
         queued = 0
         if embedder is not None:
             queued = queue_stale(session, embedder.key, hashes)

@@ -79,3 +79,38 @@ def test_reindex_command(app):
     assert result.exit_code == 0, result.output
     assert "reindexed" in result.output
     assert get_engine().search("伺服电机").total == 1
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["one-process", "worker-processes"])
+def test_reindex_progress_total_is_the_documents_indexed(app, monkeypatch, workers):
+    """The progress total (``count_docs``) is what the rebuild indexes: public challenges,
+    submitted bids and institutes, not drafts, withdrawn bids or enterprises; the same
+    with worker processes (forced here below their threshold)."""
+    from sqlalchemy.orm import Session
+
+    from bounty.accounts.models import OrgKind
+    from bounty.matching import healing, indexing
+    from tests.factories import create_org
+
+    open_ch = create_challenge(state=ChallengeState.open, title="伺服电机操动机构")
+    create_challenge(state=ChallengeState.draft, title="草稿")
+    create_challenge(state=ChallengeState.completed, title="鞋底注塑模具")
+    create_bid(open_ch)
+    create_bid(open_ch, state=BidState.withdrawn)
+    create_org(OrgKind.institute)
+    create_org(OrgKind.enterprise)
+    if workers:
+        monkeypatch.setattr(healing, "PARALLEL_MIN_DOCS", 1)
+        monkeypatch.setattr(healing, "REBUILD_PROCS", 2)
+        monkeypatch.setattr(healing.os, "cpu_count", lambda: 2)
+    with Session(db.engine) as session:
+        total = indexing.count_docs(session)
+        assert total == sum(1 for _ in indexing.all_docs(session))
+    seen: list[int] = []
+    n, _queued = healing.rebuild_from_database(get_engine(), progress=seen.append)
+    engine = get_engine()
+    assert n == total == sum(seen)
+    assert n == sum(engine.count(kind) for kind in engine.kinds)
+    assert engine.count("challenge") == 2
+    assert engine.count("bid") == 1
+    assert engine.search("伺服电机").total == 1

@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 
-from bounty.matching.analyzer import normalize
+from bounty.matching.analyzer import _fold_text, get_analyzer, normalize
 
 # the analyzer test strings (tests/matching/test_engine.py) and a few more
 SAMPLES = [
@@ -58,3 +59,22 @@ def test_normalize_matches_reference_on_every_bmp_character():
             continue
         text = "A" + chr(cp) + "℃" + chr(cp) + "中"
         assert normalize(text) == reference_normalize(text), hex(cp)
+
+
+def test_index_terms_are_the_tokens_texts():
+    """``Analyzer.terms`` (what a rebuild segments, without offsets) gives exactly the
+    texts of ``tokens``: on the analyzer strings, random mixes of the characters the
+    rules care about, and the benchmark corpus's long bodies."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from matching_bench import corpus
+
+    analyzer = get_analyzer()
+    rng = random.Random(14)
+    alphabet = ("ａＢＣ０１２３ＩＰ６７≥≤℃°Ｃ%‰ -./_+,，、。 mm kg SUS304 NB-IoT 注塑模具智能锁"
+                "眼镜架低功耗的 0.02 mm 480h ≥98% Ⅻ ﬁ ㎡ ½ é İ ß \t\n")
+    texts = SAMPLES + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+                       for _ in range(2000)]
+    texts += [d["body"] for d in corpus(5, 4)]
+    for text in texts:
+        assert analyzer.terms(text) == [t.text for t in analyzer.tokens(text)], text
+        assert _fold_text(text) == normalize(text)[0]

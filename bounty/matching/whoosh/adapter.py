@@ -14,7 +14,6 @@ import io
 import os
 import pickle
 import struct
-import sys
 import zlib
 from array import array
 from typing import Any
@@ -284,35 +283,55 @@ def document_added(writer: Any) -> None:
     writer.docnum += 1
 
 
+def unlocked_writer(ix: index.Index) -> Any:
+    """A ``SegmentWriter`` on ``ix`` that does not take the index's lock: for a process
+    writing a segment of a fresh generation that another process commits (as
+    Whoosh's ``MpWriter`` does with its sub-writers)."""
+    from whoosh.writing import SegmentWriter
+
+    return SegmentWriter(ix, _lk=False)
+
+
+def finish_segment(writer: Any) -> Any:
+    """Close ``writer``'s new segment without a table of contents; returns the segment
+    (picklable) for :func:`commit_segments`. The index's temporary folder, which every
+    writer of the index shares, is left for that commit's writer to delete."""
+    return writer._finalize_segment()
+
+
+def commit_segments(ix: index.Index, segments: list[Any]) -> None:
+    """Add finished ``segments`` to ``ix``'s table of contents (one commit)."""
+    writer = ix.writer()
+    try:
+        writer._close_segment()  # its own, empty segment: not listed, its files removed
+        writer._commit_toc([*writer.segments, *segments])
+    finally:
+        writer._finish()
+
+
 def postings_writer(fieldwriter: Any) -> Any:
     """The ``W3PostingsWriter`` a field writer writes a term's postings with."""
     return fieldwriter._postwriter
 
 
-def _pack_frequencies(counts: array) -> bytes:
-    """``formats.Frequency`` posting values: each count as a big-endian uint32."""
-    out = array("I", counts)
-    if sys.byteorder == "little":
-        out.byteswap()
-    return out.tobytes()
-
-
 def add_postings(
     pw: Any,
-    ids: array,
-    weights: array,
-    lengths: array | None,
+    ids: np.ndarray,
+    weights: np.ndarray,
+    lengths: np.ndarray | None,
     *,
-    counts: array | None = None,
+    counts: np.ndarray | None = None,
     values: list[bytes] | None = None,
 ) -> None:
     """One term's postings into a Whoosh ``W3PostingsWriter``, a block at a time.
 
     Sets exactly the block state ``add_posting`` would accumulate (ids,
-    float32 weights, values, min/max length, max weight) and writes full
-    blocks as ``add_posting`` does before starting the next one; the last
-    block is left for ``finish_postings``. Values are ``counts`` packed
-    (``Frequency``) or the non-empty ``values``.
+    float32 weights, values, min/max length, max weight; Python numbers, as
+    Whoosh pickles them) and writes full blocks as ``add_posting`` does before
+    starting the next one; the last block is left for ``finish_postings``.
+    ``ids`` are document numbers (ascending), ``lengths`` each document's
+    quantised field length; values are ``counts`` packed (``Frequency``: each a
+    big-endian uint32) or the non-empty ``values``.
     """
     limit = pw._blocklimit
     for start in range(0, len(ids), limit):
@@ -320,18 +339,18 @@ def add_postings(
             pw._write_block()
         end = start + limit
         block_ids = ids[start:end]
-        block_weights = weights[start:end]
-        pw._ids = block_ids
-        pw._weights = block_weights
+        block_weights = weights[start:end].astype(np.float32)
+        pw._ids = array("I", block_ids.astype(np.uint32).tobytes())
+        pw._weights = array("f", block_weights.tobytes())
         if counts is not None:
-            pw._values = [_pack_frequencies(counts[start:end])]
+            pw._values = [counts[start:end].astype(">u4").tobytes()]
         else:
             pw._values = [v for v in values[start:end] if v] if values else []
-        pw._maxweight = max(0, max(block_weights))
+        pw._maxweight = max(0, float(block_weights.max()))
         if lengths is None:
             pw._minlength, pw._maxlength = None, 0
         else:
-            ls = [lengths[d] for d in block_ids]
-            nonzero = [n for n in ls if n]
-            pw._minlength = min(nonzero) if nonzero else None
-            pw._maxlength = max(ls)
+            ls = lengths[block_ids]
+            nonzero = ls[ls > 0]
+            pw._minlength = int(nonzero.min()) if len(nonzero) else None
+            pw._maxlength = int(ls.max())

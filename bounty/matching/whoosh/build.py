@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import shutil
 from array import array
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from itertools import count, repeat
 from typing import Any
 
+import numpy as np
 from whoosh import formats, index
 
+from ..analyzer import Analyzer
 from ..engine import Doc
 from ..ranking import DOC_FIELD_WEIGHTS
 from . import adapter
-from .schema import whoosh_length
+from .schema import prepare, whoosh_length
 from .store import Store
 
 # A rebuild writes a segment per this many documents of a kind: its postings are
@@ -29,15 +32,18 @@ class SegmentBuilder:
     without their per-posting costs: Whoosh re-tokenises the space-joined
     terms, pickles every posting into sorted run files (its external sort),
     reads them back and looks up the document's field length per posting.
-    Here a document's terms are counted once (``str.split`` + ``Counter``),
-    each term's document numbers and counts go to growing arrays, and at
-    commit the terms are written in Whoosh's order, a block of postings at a
-    time. Only for a fresh generation (``rebuild``); memory grows with the
-    number of postings (about 10 bytes each).
+    Here a document's terms are counted once (``str.split`` + ``Counter``)
+    and appended, as (term number, document number, count), to three flat
+    arrays per text field, without a Python step per term; at commit they are
+    sorted by term number with numpy and the terms written in Whoosh's order,
+    a block of postings at a time. Only for a fresh generation (``rebuild``);
+    memory grows with the number of postings (about 12 bytes each).
     """
 
-    def __init__(self, ix: index.Index) -> None:
-        self.writer = ix.writer()
+    def __init__(self, ix: index.Index, *, locked: bool = True) -> None:
+        """``locked=False``: a segment written in a worker process, which the rebuilding
+        process adds to the table of contents (:meth:`finish`)."""
+        self.writer = ix.writer() if locked else adapter.unlocked_writer(ix)
         self.schema = self.writer.schema
         for name in self.schema.names():
             f = self.schema[name]
@@ -46,8 +52,10 @@ class SegmentBuilder:
             if name in DOC_FIELD_WEIGHTS and type(f.format) is not formats.Frequency:
                 raise ValueError(f"text field {name!r} must have the Frequency format")
         self._text_fields = frozenset(DOC_FIELD_WEIGHTS)
-        # field -> term -> (doc numbers, counts): the text fields
-        self._terms: dict[str, dict[str, tuple[array, array]]] = {}
+        # field -> term -> its number, given on first sight: the text fields
+        self._terms: dict[str, defaultdict[str, int]] = {}
+        # field -> (term numbers, doc numbers, counts), one entry per posting
+        self._postings: dict[str, tuple[array, array, array]] = {}
         # field -> term bytes -> (doc numbers, weights, value bytes): the others
         self._other: dict[str, dict[bytes, tuple[array, array, list[bytes]]]] = {}
         # field -> quantised length per document (what the reader reports)
@@ -89,14 +97,15 @@ class SegmentBuilder:
         adapter.document_added(w)
 
     def _add_terms(self, name: str, docnum: int, value: str) -> int:
-        postings = self._terms.setdefault(name, {})
+        numbers = self._terms.get(name)
+        if numbers is None:
+            numbers = self._terms[name] = defaultdict(count().__next__)
+            self._postings[name] = (array("I"), array("I"), array("I"))
+        term_numbers, docnums, counts_ = self._postings[name]
         counts = Counter(value.split())
-        for term, n in counts.items():
-            p = postings.get(term)
-            if p is None:
-                p = postings[term] = (array("I"), array("I"))
-            p[0].append(docnum)
-            p[1].append(n)
+        term_numbers.extend(map(numbers.__getitem__, counts))  # numbers new terms
+        counts_.extend(counts.values())
+        docnums.extend(repeat(docnum, len(counts)))
         return sum(counts.values())
 
     def _add_other(self, name: str, field: Any, docnum: int, value: Any) -> int:
@@ -122,17 +131,27 @@ class SegmentBuilder:
             lengths = self._lengths.get(name)
             if lengths is not None and len(lengths) < doccount:
                 lengths.extend(bytes(doccount - len(lengths)))
+            doc_lengths = None if lengths is None else np.frombuffer(lengths, np.uint32)
             fw.start_field(name, field)
             pw = adapter.postings_writer(fw)
             if name in self._terms:
-                for term, (ids, counts) in sorted(self._terms[name].items()):
+                term_numbers, docnums, counts = (np.frombuffer(a, np.uint32)
+                                                 for a in self._postings[name])
+                order = np.argsort(term_numbers, kind="stable")  # keeps documents ascending
+                docnums, counts = docnums[order], counts[order]
+                starts = np.searchsorted(term_numbers[order],
+                                         np.arange(len(self._terms[name]) + 1))
+                for term, i in sorted(self._terms[name].items()):
+                    ids, tf = docnums[starts[i]:starts[i + 1]], counts[starts[i]:starts[i + 1]]
                     fw.start_term(term.encode("utf-8"))
-                    adapter.add_postings(pw, ids, array("f", counts), lengths, counts=counts)
+                    adapter.add_postings(pw, ids, tf, doc_lengths, counts=tf)
                     fw.finish_term()
             else:
                 for tbytes, (ids, weights, values) in sorted(self._other[name].items()):
                     fw.start_term(tbytes)
-                    adapter.add_postings(pw, ids, array("f", weights), lengths, values=values)
+                    adapter.add_postings(pw, np.frombuffer(ids, np.uint32),
+                                         np.frombuffer(weights, np.float64), doc_lengths,
+                                         values=values)
                     fw.finish_term()
             fw.finish_field()
 
@@ -142,8 +161,14 @@ class SegmentBuilder:
 
     def commit(self) -> None:
         self._write_postings()
-        self._terms, self._other = {}, {}
+        self._terms, self._postings, self._other = {}, {}, {}
         self.writer.commit(merge=False)
+
+    def finish(self) -> Any:
+        """Write the segment without committing it; returns it for ``commit_segments``."""
+        self._write_postings()
+        self._terms, self._postings, self._other = {}, {}, {}
+        return adapter.finish_segment(self.writer)
 
     def cancel(self) -> None:
         self.writer.cancel()
@@ -153,7 +178,7 @@ def build(
     store: Store,
     gen: Path,
     docs: Iterable[Doc],
-    prepare: Callable[[Doc, Mapping[str, Any] | None], dict[str, Any]],
+    analyzer: Analyzer,
     progress: Callable[[int], None] | None = None,
     *,
     reuse: bool = True,
@@ -161,23 +186,19 @@ def build(
     """Write ``docs`` into the fresh generation ``gen``; returns their count.
 
     With ``reuse``, a document unchanged since the live generation keeps its
-    stored terms (``prepare(doc, previous)``); without, the live generation is
-    not read at all (it is damaged). On failure ``gen`` is deleted.
+    stored terms; without, the live generation is not read at all (it is
+    damaged). On failure ``gen`` is deleted. (``parallel.build`` does the same with
+    worker processes.)
     """
-    old = {k: store.view(k) for k in store.kinds} if reuse else {}
+    items = with_previous(store, docs, reuse)
     writers: dict[str, SegmentBuilder] = {}
     count = 0
     try:
-        for doc in docs:
+        for doc, previous in items:
             kind = str(doc["kind"])
             if kind not in writers:
                 writers[kind] = SegmentBuilder(store.ensure_kind(kind, gen))
-            view = (old.get(kind) or store.view(kind)) if reuse else None
-            previous = None
-            if view is not None:
-                stored = view.searcher.document(key=f"{kind}:{doc['id']}")
-                previous = stored["data"] if stored else None
-            writers[kind].add(prepare(doc, previous))
+            writers[kind].add(prepare(analyzer, doc, previous))
             if writers[kind].doc_count >= REBUILD_SEGMENT_DOCS:
                 # postings are held in memory until a commit: bound them
                 writers[kind].commit()
@@ -193,3 +214,18 @@ def build(
         shutil.rmtree(gen, ignore_errors=True)
         raise
     return count
+
+
+def with_previous(store: Store, docs: Iterable[Doc],
+                   reuse: bool) -> Iterator[tuple[Doc, Mapping[str, Any] | None]]:
+    """Each document with its stored terms in the live generation (``reuse``), or ``None``."""
+    old = {k: store.view(k) for k in store.kinds} if reuse else {}
+    for doc in docs:
+        previous = None
+        if reuse:
+            kind = str(doc["kind"])
+            view = old.get(kind) or store.view(kind)
+            if view is not None:
+                stored = view.searcher.document(key=f"{kind}:{doc['id']}")
+                previous = stored["data"] if stored else None
+        yield doc, previous

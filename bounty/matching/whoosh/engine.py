@@ -32,7 +32,7 @@ from ..analyzer import Analyzer, get_analyzer
 from ..engine import Doc, Filters, Hit, IndexUnavailable, SearchResult, SortKey
 from ..highlight import highlight as _highlight
 from ..ranking import DOC_FIELD_WEIGHTS, DocVector
-from . import build, schema, search
+from . import build, parallel, schema, search
 from .overlay import Entry, PendingWrites
 from .queue import IndexQueue, Job, MemoryQueue, Op
 from .store import Store
@@ -304,9 +304,11 @@ class WhooshEngine:
         return [(kind, doc_id, self.loader(kind, doc_id)) for kind, doc_id in keys]
 
     def rebuild(
-        self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None
+        self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None,
+        procs: int = 1,
     ) -> int:
-        """Build every kind into a fresh generation, then swap it in atomically.
+        """Build every kind into a fresh generation, then swap it in atomically
+        (``procs`` > 1: segmented by that many worker processes).
 
         Pending writes are flushed first (their terms are then reused). Writes
         that arrive meanwhile, from this process or another sharing the index,
@@ -325,8 +327,12 @@ class WhooshEngine:
                     logger.warning("rebuilding the index without the unreadable one (%s)",
                                    problem)
                 gen = self.store.new_generation()
-                count = build.build(self.store, gen, docs, self.prepare, progress,
-                                    reuse=problem is None)
+                if procs > 1:
+                    count = parallel.build(self.store, gen, docs, self.analyzer, progress,
+                                           reuse=problem is None, procs=procs)
+                else:
+                    count = build.build(self.store, gen, docs, self.analyzer, progress,
+                                        reuse=problem is None)
 
                 def copy_held(gen: Path) -> None:
                     held = self.queue.held()
