@@ -18,6 +18,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from ..errors import DomainError
 from ..extensions import csrf, db, login_manager
+from ..form_errors import show_error
 from ..inputs import safe_redirect_target
 from ..keyset import keyset_page
 from . import services
@@ -48,17 +49,6 @@ def _load_user(user_id: str):
 def _safe_next(target: str | None) -> str:
     """A local path to go to after login; anything that could leave the site goes home."""
     return safe_redirect_target(target, url_for("web.home"))
-
-
-def _show_field_error(form, exc: DomainError) -> None:
-    """Put a service's refusal next to the field it concerns (or above the form)."""
-    field = getattr(form, getattr(exc, "field", "") or "", None)
-    if field is not None and hasattr(field, "errors"):
-        if not isinstance(field.errors, list):
-            field.errors = list(field.errors)
-        field.errors.append(exc.message)
-    else:
-        form.form_errors.append(exc.message)
 
 
 def get_organization(organization_id: int) -> Organization:
@@ -144,7 +134,7 @@ def register():
             services.request_registration(data, secret_key=current_app.secret_key,
                                           locale=str(get_locale() or "zh_CN"))
         except DomainError as exc:
-            _show_field_error(form, exc)
+            show_error(form, exc)
         else:
             # the same answer whether or not the address has an account
             flash(_("请查收邮件：我们已向 %(email)s 发送一封邮件，点击其中的链接即可完成注册"
@@ -207,7 +197,7 @@ def profile():
             services.update_profile(current_user._get_current_object(), name=form.name.data,
                                     locale=form.locale.data)
         except DomainError as exc:
-            _show_field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("资料已保存。"), "success")
             return redirect(url_for("accounts.profile"))
@@ -225,7 +215,7 @@ def change_password():
         try:
             services.change_password(user, form.current_password.data, form.new_password.data)
         except DomainError as exc:
-            _show_field_error(form, exc)
+            show_error(form, exc)
         else:
             # The token changed, so this session must be issued again too.
             login_user(user)
@@ -248,7 +238,7 @@ def edit_expertise():
                                       expertise=form.expertise.data or "",
                                       keywords=form.keywords.data or "")
         except DomainError as exc:
-            _show_field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("研究专长已保存。"), "success")
             return redirect(url_for("accounts.profile"))
@@ -350,7 +340,7 @@ def admin_create_user():
                 password=form.password.data, role=Role(form.role.data),
                 organization=organization, new_org=new_org)
         except DomainError as exc:
-            _show_field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("已创建用户 %(email)s。", email=user.email), "success")
             return redirect(url_for("accounts.admin_users"))

@@ -15,8 +15,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..accounts.models import Role
-from ..errors import DomainError, InvalidField
+from ..errors import DomainError
 from ..extensions import csrf, db
+from ..form_errors import show_error
 from ..inputs import visible_or_404
 from . import attachments, services, uploads, workflow
 from .forms import ChallengeForm
@@ -149,14 +150,6 @@ def mine():
                            action_labels=workflow.ACTION_LABELS)
 
 
-def _show_error(form: ChallengeForm, exc: DomainError) -> None:
-    field = getattr(form, exc.field, None) if isinstance(exc, InvalidField) and exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
-
-
 def _after_save(challenge: Challenge, form: ChallengeForm):
     if not form.submit_for_vetting.data:
         flash(_("草稿已保存。"), "success")
@@ -190,7 +183,7 @@ def _save(form: ChallengeForm, save, challenge: Challenge | None):
         try:
             saved = save(form.to_data(), files.checked)
         except DomainError as exc:
-            _show_error(form, exc)
+            show_error(form, exc)
         else:
             files.finish()
             return _after_save(saved, form)

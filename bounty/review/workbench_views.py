@@ -27,6 +27,7 @@ from ..challenges.models import Category, Challenge, Industry
 from ..challenges.services import can_view_challenge
 from ..errors import DomainError
 from ..extensions import db
+from ..form_errors import show_error
 from ..inputs import parse_id, safe_redirect_target
 from ..keyset import keyset_page
 from ..timeutil import to_local, utcnow
@@ -75,14 +76,6 @@ def get_item(kind: str, item_id: int):
                         and not can_view_challenge(item, current_user)):
         abort(404)
     return item
-
-
-def _show_error(form, exc: DomainError) -> None:
-    name = getattr(exc, "field", None)
-    if name and name in form:
-        form[name].errors = [*form[name].errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
 
 
 # --------------------------------------------------------------------------- the queue
@@ -194,7 +187,7 @@ def decline(task_id: int):
         try:
             assignment.decline_task(task, _user(), form.reason.data)
         except DomainError as exc:
-            _show_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("已退回该审核任务。"), "success")
             return redirect(url_for(".tasks", view="mine"))
@@ -243,7 +236,7 @@ def my_conflicts():
         try:
             conflicts.declare_conflict(_user(), organization, form.reason.data)
         except DomainError as exc:
-            _show_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("已申报与「%(org)s」的利益冲突。", org=organization.name), "success")
             return redirect(url_for(".my_conflicts"))
@@ -270,7 +263,7 @@ def item_conflicts(kind: str, item_id: int):
                 conflicts.override_conflict(item, db.session.get(User, form.reviewer.data or 0),
                                             user, form.reason.data)
             except DomainError as exc:
-                _show_error(form, exc)
+                show_error(form, exc)
             else:
                 flash(_("已登记利益冲突例外。"), "success")
                 return redirect(url_for(".item_conflicts", kind=kind, item_id=item_id))
@@ -340,7 +333,7 @@ def update_stage(key: str):
                 rubric=form.rubric.data or ""))
         except DomainError as exc:
             db.session.rollback()
-            _show_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("「%(name)s」阶段设置已保存。", name=stage.display_name), "success")
             return redirect(url_for(".stage_settings"))
@@ -380,7 +373,7 @@ def holidays():
         try:
             workdays.add_holiday(_user(), form.day.data, form.name.data, form.is_workday.data)
         except DomainError as exc:
-            _show_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("已登记 %(day)s。", day=form.day.data.isoformat()), "success")
             return redirect(url_for(".holidays"))
@@ -422,7 +415,7 @@ def export():
             form.start.data, form.end.data, today=to_local(utcnow()).date(),
             all_history=form.all_history.data, xlsx=xlsx)
     except DomainError as exc:
-        _show_error(form, exc)
+        show_error(form, exc)
         return _render_export(form, 422)
     rows = exports.export_rows(stage, start, end)
     name = f"review-{stage.value if stage else 'all'}-{start or 'begin'}-{end or 'now'}"

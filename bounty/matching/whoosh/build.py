@@ -6,8 +6,8 @@ import shutil
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
 from itertools import count, repeat
+from pathlib import Path
 from typing import Any
 
 import numpy as np
