@@ -519,13 +519,17 @@ class BulkResult:
     done: list[ReviewTask] = field(default_factory=list)
     failed: list[tuple[ReviewTask, str]] = field(default_factory=list)
 
-    def attempt(self, task: ReviewTask, action: Callable[[], object]) -> None:
+    def attempt(self, task: ReviewTask, action: Callable[[], object], *,
+                fatal: tuple[type[DomainError], ...] = ()) -> None:
         """Run ``action`` for ``task`` in its own transaction; a refusal is recorded,
-        rolled back and does not stop the others."""
+        rolled back and does not stop the others, unless it is one of ``fatal`` (a
+        refusal every item would get alike), which is rolled back and raised."""
         try:
             action()
         except DomainError as exc:
             db.session.rollback()
+            if isinstance(exc, fatal):
+                raise
             self.failed.append((task, exc.message))
         else:
             self.done.append(task)

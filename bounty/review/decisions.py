@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import ConcurrentUpdate, InvalidField, TransitionRefused
+from ..errors import CommentRequired, ConcurrentUpdate, TransitionRefused
 from ..extensions import db
 from ..timeutil import utcnow
 from ..transactions import atomic
@@ -97,9 +97,6 @@ def bulk_return(tasks, user, comment: str) -> BulkResult:
 
     :param tasks: review tasks (bounty.review.assignment.ReviewTask) picked in the queue.
     """
-    comment = (comment or "").strip()
-    if not comment:
-        raise InvalidField(str(_l("批量退回时必须填写退回意见。")), "comment")
     result = BulkResult()
     seen: set[str] = set()
     for task in tasks:
@@ -112,5 +109,6 @@ def bulk_return(tasks, user, comment: str) -> BulkResult:
                 raise TransitionRefused(str(_l("该审核任务已结束。")))
             decide(task.item, user, Outcome.return_, comment, stage=task.stage)
 
-        result.attempt(task, return_item)
+        # Without a comment the return rule refuses every item alike: say so once.
+        result.attempt(task, return_item, fatal=(CommentRequired,))
     return result

@@ -118,7 +118,8 @@ def test_bulk_return_with_one_comment(app, sign_in):
     ids = [str(_task(c).id) for c in (first, second)]
     refused = client.post("/review/tasks/bulk", data={"task": ids, "action": "return",
                                                       "comment": " "}, follow_redirects=True)
-    assert "批量退回时必须填写退回意见。" in refused.get_data(as_text=True)
+    assert "退回或不予通过时必须填写意见。" in refused.get_data(as_text=True)
+    assert all(_task(c).is_open for c in (first, second))
     response = client.post("/review/tasks/bulk", data={
         "task": ids, "action": "return", "comment": "请补充可考核的技术指标"},
         follow_redirects=True)
