@@ -4,6 +4,7 @@ scoring, stage settings, the holiday calendar and exports."""
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 
 from flask import (
     Blueprint,
@@ -379,9 +380,13 @@ def holidays():
             return redirect(url_for(".holidays"))
     status = 422 if request.method == "POST" else 200
     covered = official_calendar.last_covered_day().year
+    this_year = to_local(utcnow()).year
+    # Past years' days only matter to deadlines already counted: the page starts at this
+    # year, so the days an admin may still edit are not below twenty years of history.
     return render_template("review/holidays.html", form=form,
-                           holidays=workdays.holidays(), official_until=covered,
-                           next_year_uncovered=to_local(utcnow()).year >= covered), status
+                           holidays=workdays.holidays(since=date(this_year, 1, 1)),
+                           this_year=this_year, official_until=covered,
+                           next_year_uncovered=this_year >= covered), status
 
 
 @bp.route("/holidays/<int:holiday_id>/delete", methods=["POST"])

@@ -104,10 +104,11 @@ def _require_admin(actor) -> None:
         raise PermissionDenied(str(_l("只有平台管理员可以维护节假日。")))
 
 
-def holidays(year: int | None = None) -> list[Holiday]:
+def holidays(since: date | None = None) -> list[Holiday]:
+    """The calendar's days in date order, from ``since`` on (all of them without it)."""
     query = sa.select(Holiday).order_by(Holiday.day)
-    if year is not None:
-        query = query.where(Holiday.day.between(date(year, 1, 1), date(year, 12, 31)))
+    if since is not None:
+        query = query.where(Holiday.day >= since)
     return list(db.session.execute(query).scalars())
 
 

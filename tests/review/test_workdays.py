@@ -91,7 +91,8 @@ def test_holiday_rules(app, day, workday, message):
         add_holiday(create_user("admin"), day, "测试", is_workday=workday)
 
 
-def test_admin_keeps_the_calendar_on_a_page(app, sign_in):
+def test_admin_keeps_the_calendar_on_a_page(app, sign_in, time_machine):
+    time_machine.move_to("2026-03-02 10:00:00+08:00", tick=False)
     admin = sign_in(create_user("admin"))
     response = admin.post("/review/holidays", data={"day": "2026-05-01", "name": "劳动节"})
     assert response.status_code == 302
@@ -105,3 +106,12 @@ def test_admin_keeps_the_calendar_on_a_page(app, sign_in):
     actions = set(db.session.execute(sa.select(AuditEvent.action)).scalars())
     assert {"add_holiday", "remove_holiday"} <= actions
     assert sign_in(create_user("reviewer")).get("/review/holidays").status_code == 403
+
+
+def test_the_calendar_page_starts_at_this_year(app, sign_in, time_machine):
+    time_machine.move_to("2026-03-02 10:00:00+08:00", tick=False)
+    admin = create_user("admin")
+    add_holiday(admin, date(2025, 10, 8), "国庆节")
+    add_holiday(admin, date(2026, 10, 8), "国庆节")
+    page = sign_in(admin).get("/review/holidays").get_data(as_text=True)
+    assert "2026-10-08" in page and "2025-10-08" not in page
