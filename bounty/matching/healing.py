@@ -54,7 +54,7 @@ def rebuild_from_database(engine, embedder=None,  # noqa: ANN001
         n = engine.rebuild(noting_hashes(indexing.all_docs(session)), progress=progress)
         queued = 0
         if embedder is not None:
-            queued = queue_stale(session, embedder.key, hashes)
+            queued = queue_stale(session, embedder, hashes)
             session.commit()
     return n, queued
 
