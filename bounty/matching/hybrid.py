@@ -6,8 +6,8 @@ vector when its text has not changed since) against the stored vectors of the ki
 and hands it to the engine, which fuses it with BM25F over the same filters, facets,
 sorts and pages (fusion.py). A challenge ranking its bids (``latent=True``) first turns
 the cosines into meaning scores with the latent terms of both sides (terms.py). Without
-an embedder, or when anything on the dense side
-fails, ranking is lexical and a log line says why: search never fails on the vectors.
+an embedder, or when anything on the dense side fails, ranking is lexical and a log
+line says why: search never fails on the vectors.
 An unreadable index gives no hits (``SearchResult.degraded``), never an error.
 """
 
