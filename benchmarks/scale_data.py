@@ -28,12 +28,13 @@ attachments, certification and market records. Every generated user shares the d
 password's hash (scrypt per user would take minutes); log in with the demo users.
 
 Vectors: with ``--vectors synthetic`` (the default) every indexed document gets a
-random unit vector stored under the configured model's key and its text's real hash,
-as matching_bench does, so dense search runs over 10,000 challenges without embedding
-110,000 texts with the model (hours on this machine); bids get no sentence vectors.
-Rankings are then meaningless but cost what real ones cost. ``--vectors none`` leaves
-them out (the pages rank by words alone). Then the search index is rebuilt from the
-database, as ``bounty reindex`` does. Seeded: the same arguments give the same rows.
+random unit vector (and random latent terms) stored under the configured model's key
+and its text's real hash, as matching_bench does, so dense search runs over 10,000
+challenges without embedding 110,000 texts with the model (hours on this machine);
+bids get no sentence vectors. Rankings are then meaningless but cost what real ones
+cost. ``--vectors none`` leaves them out (the pages rank by words alone). Then the
+search index is rebuilt from the database, as ``bounty reindex`` does. Seeded: the
+same arguments give the same rows.
 """
 
 from __future__ import annotations
@@ -517,10 +518,12 @@ class History:
 
 
 def synthetic_vectors(docs, dim: int, model: str, seed: int):  # noqa: ANN001, ANN201
-    """Pass documents through, storing a random unit vector per document and role under
-    the text's real hash (so nothing is queued as stale), as matching_bench does."""
+    """Pass documents through, storing a random vector (or latent terms) per document and
+    role under the text's real hash (so nothing is queued as stale), as matching_bench does."""
+    from semantic_parts import synthetic_vector
+
     from bounty.matching.models import DocVector
-    from bounty.matching.vectors import ROLES, embed_text, pack, text_hash
+    from bounty.matching.vectors import ROLES, embed_text, text_hash
 
     rng = np.random.default_rng(seed)
     now = utcnow()
@@ -535,11 +538,10 @@ def synthetic_vectors(docs, dim: int, model: str, seed: int):  # noqa: ANN001, A
     for doc in docs:
         digest = text_hash(embed_text(doc))
         for role in ROLES[doc["kind"]]:
-            v = rng.standard_normal(dim).astype(np.float32)
-            v /= np.linalg.norm(v)
+            width, data = synthetic_vector(role, rng, dim)
             rows.append({"kind": doc["kind"], "doc_id": str(doc["id"]), "role": role,
-                         "model": model, "text_hash": digest, "dim": dim,
-                         "vector": pack(v[None, :]), "updated_at": now})
+                         "model": model, "text_hash": digest, "dim": width,
+                         "vector": data, "updated_at": now})
         if len(rows) >= 5000:
             write()
         yield doc

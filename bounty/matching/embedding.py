@@ -27,7 +27,18 @@ from . import indexing
 from .embedder import Embedder
 from .engine import Doc
 from .models import DocVector, IndexJob
-from .vectors import PASSAGE, QUERY, ROLES, SENTENCE_KINDS, embed_text, pack, sentences, text_hash
+from .terms import pack_terms
+from .vectors import (
+    PASSAGE,
+    QUERY,
+    SENTENCE_KINDS,
+    TERMS,
+    embed_text,
+    pack,
+    roles,
+    sentences,
+    text_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +79,27 @@ def embed_doc(session: Session, embedder: Embedder, doc: Doc, existing: dict,
     kind, doc_id = doc["kind"], str(doc["id"])
     text = embed_text(doc)
     digest = text_hash(text)
-    for role in ROLES.get(kind, ()):
+    for role in roles(kind, embedder):
         row = existing.get((kind, doc_id, role))
         if row is not None and row.text_hash == digest and not force:
             counts.current += 1
             continue
-        embed = embedder.embed_queries if role == QUERY else embedder.embed_passages
-        vector = embed([text])[0]
         sents, sent_vectors = None, None
-        if role == PASSAGE and kind in SENTENCE_KINDS:
-            sents = sentences(str(doc.get("body") or ""))
-            sent_vectors = pack(embedder.embed_passages(sents)) if sents else None
+        if role == TERMS:
+            dim, data = embedder.terms_dim, pack_terms(embedder.embed_terms([text])[0])
+        else:
+            embed = embedder.embed_queries if role == QUERY else embedder.embed_passages
+            dim, data = embedder.dim, pack(embed([text])[0][None, :])
+            if role == PASSAGE and kind in SENTENCE_KINDS:
+                sents = sentences(str(doc.get("body") or ""))
+                sent_vectors = pack(embedder.embed_passages(sents)) if sents else None
         if row is None:
             row = DocVector(kind=kind, doc_id=doc_id, role=role, model=embedder.key)
             session.add(row)
             existing[(kind, doc_id, role)] = row
         row.text_hash = digest
-        row.dim = embedder.dim
-        row.vector = pack(vector[None, :])
+        row.dim = dim
+        row.vector = data
         row.sentences = sents
         row.sentence_vectors = sent_vectors
         row.updated_at = utcnow()
@@ -200,20 +214,24 @@ def prune(session: Session, model: str) -> int:
     return n
 
 
-def queue_stale(session: Session, model: str, hashes: Iterable[tuple[str, str, str]]) -> int:
-    """Queue vector jobs for documents whose vectors are missing or were computed from
-    other text; ``hashes`` gives ``(kind, id, text_hash)`` of the current documents.
-    Returns how many were queued (the caller commits)."""
-    stored: dict[tuple[str, str], set[str]] = {}
+def queue_stale(session: Session, embedder: Embedder,
+                hashes: Iterable[tuple[str, str, str]]) -> int:
+    """Queue vector jobs for documents whose vectors are missing (also one role of
+    several: the latent terms after an upgrade) or were computed from other text;
+    ``hashes`` gives ``(kind, id, text_hash)`` of the current documents. Returns how
+    many were queued (the caller commits)."""
+    stored: dict[tuple[str, str], set[tuple[str, str]]] = {}
     t = DocVector.__table__
-    for kind, doc_id, digest in session.execute(
-            sa.select(t.c.kind, t.c.doc_id, t.c.text_hash).where(t.c.model == model)):
-        stored.setdefault((kind, doc_id), set()).add(digest)
+    for kind, doc_id, role, digest in session.execute(
+            sa.select(t.c.kind, t.c.doc_id, t.c.role, t.c.text_hash)
+            .where(t.c.model == embedder.key)):
+        stored.setdefault((kind, doc_id), set()).add((role, digest))
     now = utcnow()
     rows = [{"target": indexing.VECTOR, "kind": kind, "doc_id": doc_id, "op": "upsert",
              "created_at": now}
             for kind, doc_id, digest in hashes
-            if stored.get((kind, doc_id)) != {digest}]
+            if not {(r, digest) for r in roles(kind, embedder)}
+            <= stored.get((kind, doc_id), set())]
     for start in range(0, len(rows), 1000):
         session.execute(sa.insert(IndexJob), rows[start:start + 1000])
     return len(rows)

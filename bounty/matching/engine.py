@@ -135,9 +135,11 @@ class Engine(Protocol):
         filters: Filters | None = None,
         limit: int = 50,
         dense: Mapping[str, float] | None = None,
+        fusion: Mapping[str, float] | None = None,
     ) -> list[Hit]:
         """Documents of ``kind`` ranked by relevance to the document ``query``
-        (with ``dense`` similarities fused in, as for ``search``)."""
+        (with ``dense`` scores fused in, as for ``search``; ``fusion``: the settings of
+        bounty.matching.fusion for them, by default ``DOCUMENT``)."""
 
     def rebuild(
         self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None,

@@ -4,9 +4,9 @@ A set is a directory with ``queries.jsonl`` (``{"id", "title"?, "text"}``),
 ``docs.jsonl`` (``{"id", "title", "text"}``) and ``qrels.tsv`` (``query_id
 doc_id grade`` with a header). Queries play challenges and docs play bids:
 both go through exactly the production path (``WhooshEngine.rebuild`` and
-``Matcher.rank``, with the docs' vectors in a memory store), so the figures are the
-product's. ``best@2`` is the share of queries whose best-graded documents (up to two)
-are the top of the ranking.
+``Matcher.rank`` as ``rank_bids`` calls it, with the docs' vectors and latent terms in
+a memory store), so the figures are the product's. ``best@2`` is the share of queries
+whose best-graded documents (up to two) are the top of the ranking.
 """
 
 from __future__ import annotations
@@ -151,6 +151,26 @@ class CachedEmbedder:
     def key(self) -> str:
         return self.inner.key
 
+    @property
+    def terms_dim(self) -> int:
+        return getattr(self.inner, "terms_dim", 0)
+
+    def embed_terms(self, texts: Any, *, for_query: bool = False) -> list[Any]:
+        from .terms import MAX_TERMS, MAX_TERMS_CHARS, pack_terms, unpack_terms
+
+        out = []
+        for text in texts:
+            k = f"{self.key}|terms{MAX_TERMS}-{MAX_TERMS_CHARS}|{text_hash(text)}"
+            row = self.db.execute("SELECT vec FROM v WHERE k = ?", (k,)).fetchone()
+            terms = unpack_terms(row[0], self.terms_dim) if row is not None else None
+            if terms is None:
+                terms = self.inner.embed_terms([text], for_query=for_query)[0]
+                self.db.execute("INSERT OR REPLACE INTO v VALUES (?, ?)",
+                                (k, pack_terms(terms)))
+                self.db.commit()
+            out.append(terms)
+        return out
+
     def _embed(self, role: str, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
         for i, text in enumerate(texts):
@@ -200,9 +220,13 @@ def production_ranker(es: EvalSet, index_dir: Path, system: str = "hybrid",
     if system != "lexical":
         store = MemoryVectorStore(embedder.key)
         docs = [_eval_doc(d) for d in es.docs]
-        vectors = embedder.embed_passages([embed_text(d) for d in docs])
+        texts = [embed_text(d) for d in docs]
+        vectors = embedder.embed_passages(texts)
         for d, v in zip(docs, vectors, strict=True):
             store.put(EVAL_KIND, d["id"], PASSAGE, v)
+        if system == "hybrid" and getattr(embedder, "terms_dim", 0):
+            for d, text, terms in zip(docs, texts, embedder.embed_terms(texts), strict=True):
+                store.put_terms(EVAL_KIND, d["id"], terms, text_hash(text))
     matcher = Matcher(engine, store, embedder if system != "lexical" else None)
 
     def rank(q: dict[str, Any]) -> list[tuple[str, float]]:
@@ -212,7 +236,9 @@ def production_ranker(es: EvalSet, index_dir: Path, system: str = "hybrid",
             return sorted(sims.items(), key=lambda x: (-x[1], x[0]))[:100]
         # the term budget of ranking a challenge's bids (rank_bids), not the
         # smaller one rank() gives an unfiltered query over a whole kind
-        hits = matcher.rank(query, kind=EVAL_KIND, limit=100, max_terms=MAX_QUERY_TERMS)
+        # and, as there, the latent terms (terms.py)
+        hits = matcher.rank(query, kind=EVAL_KIND, limit=100, max_terms=MAX_QUERY_TERMS,
+                            latent=True)
         return [(h.id, h.score) for h in hits]
 
     rank.engine = engine  # type: ignore[attr-defined]

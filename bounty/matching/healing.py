@@ -70,7 +70,7 @@ def rebuild_from_database(engine, embedder=None,  # noqa: ANN001
                            procs=procs)
         queued = 0
         if embedder is not None:
-            queued = queue_stale(session, embedder.key, hashes)
+            queued = queue_stale(session, embedder, hashes)
             session.commit()
     return n, queued
 

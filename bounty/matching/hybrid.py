@@ -4,8 +4,10 @@
 vector (typed text embedded on the spot, cached; a stored document's own ``query``
 vector when its text has not changed since) against the stored vectors of the kind —
 and hands it to the engine, which fuses it with BM25F over the same filters, facets,
-sorts and pages (fusion.py). Without an embedder, or when anything on the dense side
-fails, ranking is lexical and a log line says why: search never fails on the vectors.
+sorts and pages (fusion.py). A challenge ranking its bids (``latent=True``) first turns
+the cosines into meaning scores with the latent terms of both sides (terms.py). Without
+an embedder, or when anything on the dense side fails, ranking is lexical and a log
+line says why: search never fails on the vectors.
 An unreadable index gives no hits (``SearchResult.degraded``), never an error.
 """
 
@@ -22,6 +24,8 @@ import numpy as np
 
 from .embedder import Embedder
 from .engine import Doc, Engine, Filters, Hit, IndexUnavailable, SearchResult
+from .fusion import MEANING
+from .terms import Terms, meaning
 from .vectors import QUERY, VectorStore, embed_text, text_hash
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ class Matcher:
         self.store = store if embedder is not None else None
         self.embedder = embedder
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._terms_cache: OrderedDict[tuple[str, str], Terms] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -97,6 +102,58 @@ class Matcher:
                 return stored
         return self.embed_query(text)
 
+    def doc_query_terms(self, query: Doc) -> Terms | None:
+        """A query document's latent terms: stored while its text is the one they were
+        computed from, else computed now (cached); ``None`` without a sparse head or on
+        a failure."""
+        if not self.semantic or not getattr(self.embedder, "terms_dim", 0):
+            return None
+        text = embed_text(query)
+        if not text.strip():
+            return None
+        digest = text_hash(text)
+        kind, doc_id = query.get("kind"), query.get("id")
+        if kind and doc_id is not None:
+            try:
+                stored = self.store.current_terms(str(kind), str(doc_id), digest)
+            except Exception:
+                log.exception("reading the stored latent terms failed")
+                stored = None
+            if stored is not None:
+                return stored
+        key = (self.embedder.key, digest)
+        with self._lock:
+            hit = self._terms_cache.get(key)
+            if hit is not None:
+                self._terms_cache.move_to_end(key)
+                return hit
+        try:
+            terms = self.embedder.embed_terms([text], for_query=True)[0]
+        except Exception:
+            log.exception("latent terms of the query failed; ranking by the cosine")
+            return None
+        with self._lock:
+            self._terms_cache[key] = terms
+            while len(self._terms_cache) > QUERY_CACHE:
+                self._terms_cache.popitem(last=False)
+        return terms
+
+    def with_terms(self, kind: str, query: Doc,
+                   near: Mapping[str, float]) -> dict[str, float] | None:
+        """``near`` (cosines) as meaning scores; ``None`` when the query or any of the
+        documents has no latent terms yet (they are ranked by the cosine)."""
+        if not near:
+            return None
+        query_terms = self.doc_query_terms(query)
+        if query_terms is None:
+            return None
+        try:
+            docs = self.store.terms(kind, list(near))
+        except Exception:
+            log.exception("reading latent terms of %s failed; ranking by the cosine", kind)
+            return None
+        return meaning(near, query_terms, docs)
+
     def stored_vector(self, kind: str, doc_id: Any, role: str = QUERY) -> np.ndarray | None:
         """A document's stored vector as the worker last wrote it (``None`` if none)."""
         if not self.semantic:
@@ -139,18 +196,23 @@ class Matcher:
 
     def rank(self, query: Doc | str, *, kind: str, filters: Filters | None = None,
              limit: int = 50, vector: np.ndarray | None | bool = True,
-             **options: Any) -> list[Hit]:
+             latent: bool = False, **options: Any) -> list[Hit]:
         """As ``Engine.rank``, fused with the query's similarity to the candidates.
 
         With ``filters.ids`` the dense side scores exactly those documents; otherwise
         the nearest ``DENSE_CANDIDATES`` of the kind. ``vector`` is the query's vector
         when the caller has it (``None``: lexical only); by default it is the query
-        document's own (see ``doc_query_vector``).
+        document's own (see ``doc_query_vector``). ``latent``: a challenge ranking its
+        bids; the similarities become meaning scores (``with_terms``).
         """
         ids = filters.ids if filters is not None and filters.ids is not None else None
         if vector is True:
             vector = self.doc_query_vector(query)
         near = self.dense(kind, vector, ids=ids, k=max(DENSE_CANDIDATES, limit))
+        if latent and near and not isinstance(query, str):
+            scored = self.with_terms(kind, query, near)
+            if scored is not None:
+                near, options = scored, {**options, "fusion": MEANING}
         try:
             return self.engine.rank(query, kind=kind, filters=filters, limit=limit,
                                     dense=near or None, **options)

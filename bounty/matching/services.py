@@ -424,7 +424,8 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
         vector = matcher.doc_query_vector(doc)
         filters = Filters(challenge_id=str(challenge.id), ids=[str(b.id) for b in bids])
         hits = {int(h.id): h for h in matcher.rank(
-            doc, kind="bid", filters=filters, limit=max(len(bids), 50), vector=vector)}
+            doc, kind="bid", filters=filters, limit=max(len(bids), 50), vector=vector,
+            latent=True)}
     closest = similarity.explain_bids(vector, bids, {i: h.matched for i, h in hits.items()})
     far_future = datetime.max.replace(tzinfo=UTC)
 

@@ -9,6 +9,9 @@ request. Readers get them through a :class:`VectorStore`:
   given documents, or against every document of the kind (exact: one matrix product
   over an in-memory float32 matrix, refreshed from the table incrementally).
 
+* ``terms(kind, ids)`` reads documents' latent terms (terms.py), ``current_terms`` a
+  query document's while its text is the one they were computed from.
+
 Only challenges and institutes are searched across the whole kind, so only their
 matrices (and the institutes' profile vectors) are kept in memory; bids are only ever
 compared within one challenge and are read by id. A document without a current vector
@@ -29,17 +32,26 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .terms import Terms, unpack_terms
+
 log = logging.getLogger(__name__)
 
-PASSAGE, QUERY = "passage", "query"
+PASSAGE, QUERY, TERMS = "passage", "query", "terms"
 # Which vectors each kind keeps: challenges are found (search, recommendations) and look
 # for bids and similar challenges; bids are found; institutes are found (推荐揭榜单位) and
-# look for challenges (为您推荐, digests).
+# look for challenges (为您推荐, digests). A challenge ranks its bids with the latent
+# terms of both (terms.py), kept when the model has a sparse head.
 ROLES: dict[str, tuple[str, ...]] = {
-    "challenge": (PASSAGE, QUERY),
-    "bid": (PASSAGE,),
+    "challenge": (PASSAGE, QUERY, TERMS),
+    "bid": (PASSAGE, TERMS),
     "institute": (PASSAGE, QUERY),
 }
+
+
+def roles(kind: str, embedder: Any) -> tuple[str, ...]:
+    """The roles ``embedder`` stores for ``kind`` (``terms`` only if it has a sparse head)."""
+    keep = getattr(embedder, "terms_dim", 0)
+    return tuple(r for r in ROLES.get(kind, ()) if r != TERMS or keep)
 # Held in memory: the vectors searched across a whole kind (challenges, institutes) and
 # the institutes' profile vectors (为您推荐 and every subscriber's digest ask for them).
 RESIDENT = {("challenge", PASSAGE), ("institute", PASSAGE), ("institute", QUERY)}
@@ -121,6 +133,12 @@ class VectorStore(Protocol):
         """The stored vector of one document if it was computed from text hashing to
         ``digest``."""
 
+    def terms(self, kind: str, ids: Iterable[str]) -> dict[str, Terms]:
+        """The stored latent terms of these documents (missing ones left out)."""
+
+    def current_terms(self, kind: str, doc_id: str, digest: str) -> Terms | None:
+        """One document's latent terms if computed from text hashing to ``digest``."""
+
 
 @dataclass(slots=True)
 class _Matrix:
@@ -175,6 +193,17 @@ class MemoryVectorStore:
         self._vectors: dict[tuple[str, str, str], np.ndarray] = {}
         self._sentences: dict[tuple[str, str], Sentences] = {}
         self._hashes: dict[tuple[str, str, str], str] = {}
+        self._terms: dict[tuple[str, str], tuple[Terms, str]] = {}
+
+    def put_terms(self, kind: str, doc_id: str, terms: Terms, digest: str = "") -> None:
+        self._terms[(kind, str(doc_id))] = (terms, digest)
+
+    def terms(self, kind: str, ids: Iterable[str]) -> dict[str, Terms]:
+        return {i: t[0] for i in map(str, ids) if (t := self._terms.get((kind, i)))}
+
+    def current_terms(self, kind: str, doc_id: str, digest: str) -> Terms | None:
+        found = self._terms.get((kind, str(doc_id)))
+        return found[0] if found is not None and found[1] == digest else None
 
     def put(self, kind: str, doc_id: str, role: str, vector: np.ndarray,
             sents: Sentences | None = None, digest: str = "") -> None:
@@ -296,6 +325,35 @@ class DbVectorStore:
                     continue
                 out[doc_id] = Sentences(list(texts), vectors)
         return out
+
+    def terms(self, kind: str, ids: Iterable[str]) -> dict[str, Terms]:
+        import sqlalchemy as sa
+
+        wanted = list(dict.fromkeys(map(str, ids)))
+        t, of_model = self._select()
+        out: dict[str, Terms] = {}
+        with self.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(sa.select(t.c.doc_id, t.c.dim, t.c.vector).where(
+                    of_model, t.c.kind == kind, t.c.role == TERMS,
+                    t.c.doc_id.in_(wanted[start:start + 500])))
+                for doc_id, dim, data in rows:
+                    terms = unpack_terms(data, dim)
+                    if terms is None:
+                        log.warning("doc_vectors: unreadable %s %s terms", kind, doc_id)
+                        continue
+                    out[doc_id] = terms
+        return out
+
+    def current_terms(self, kind: str, doc_id: str, digest: str) -> Terms | None:
+        import sqlalchemy as sa
+
+        t, of_model = self._select()
+        with self.connect() as conn:
+            row = conn.execute(sa.select(t.c.dim, t.c.vector).where(
+                of_model, t.c.kind == kind, t.c.doc_id == str(doc_id), t.c.role == TERMS,
+                t.c.text_hash == digest)).first()
+        return unpack_terms(row.vector, row.dim) if row is not None else None
 
     def current(self, kind: str, doc_id: str, role: str, digest: str) -> np.ndarray | None:
         import sqlalchemy as sa

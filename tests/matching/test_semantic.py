@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from bounty.challenges.models import ChallengeState, Industry
 from bounty.extensions import db
-from bounty.matching import get_matcher
+from bounty.matching import get_matcher, indexing
 from bounty.matching import vectors as vectors_mod
 from bounty.matching.embedder import E5Small, load_embedder
 from bounty.matching.embedding import LEASE, run_jobs
@@ -64,6 +64,10 @@ def test_embedder_gives_normalised_vectors_and_tells_its_model():
     assert not rows[1].any()  # empty text: a zero row, never an error
     q = embedder.embed_queries(["laser welding eyeglass frames"])[0]
     assert q @ rows[0] > q @ embedder.embed_passages(["羽绒服面料防钻绒整理"])[0]
+    terms = embedder.embed_terms(["钛合金眼镜架激光焊接", ""])
+    assert embedder.terms_dim == 16384 and 20 < len(terms[0]) <= 2048
+    assert (terms[0].weights > 0).all() and terms[0].ids.max() < embedder.terms_dim
+    assert len(terms[1]) == 0  # empty text: no terms, never an error
     assert load_embedder("none") is None
     with pytest.raises(ValueError, match="unknown embedder"):
         load_embedder("word2vec")
@@ -75,7 +79,7 @@ def test_vectors_follow_the_text_and_are_recomputed_only_when_it_changes(app):
     assert ("challenge", str(challenge.id)) in [(j.kind, j.doc_id) for j in queued]
     assert embed_pending() == len(queued)
     rows = {r.role: r for r in db.session.scalars(sa.select(DocVector))}
-    assert set(rows) == {"passage", "query"}
+    assert set(rows) == {"passage", "query", "terms"}
     first = {role: (r.text_hash, r.vector) for role, r in rows.items()}
     assert rows["passage"].model == get_matcher().embedder.key
     assert db.session.scalar(sa.select(sa.func.count()).select_from(IndexJob)
@@ -108,7 +112,7 @@ def test_a_job_whose_worker_died_is_taken_again_after_its_lease(app):
     db.session.commit()
     assert embed_pending() >= 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DocVector)
-                             .where(DocVector.doc_id == str(challenge.id))) == 2
+                             .where(DocVector.doc_id == str(challenge.id))) == 3
 
 
 def test_lexical_jobs_and_vector_jobs_are_one_queue(app):
@@ -155,6 +159,32 @@ def test_a_bid_in_other_words_gains_once_its_vector_exists(app, topics):
     after = rank_bids(challenge, [paraphrase, unrelated])
     assert [r.bid.id for r in after] == [paraphrase.id, unrelated.id]
     assert after[0].score > after[1].score
+
+
+def test_a_challenge_ranks_its_bids_with_their_stored_latent_terms(app, topics):
+    challenge = topics[1]  # 开关柜局部放电在线监测
+    direct = create_bid(challenge, title="开关柜局部放电在线监测装置研制",
+                        approach="采用特高频与超声联合传感，在开关柜内实现局部放电在线监测，"
+                                 "灵敏度达 5pC，可识别绝缘劣化类型并告警。")
+    paraphrase = create_bid(challenge, title="配电柜绝缘缺陷 PD 传感与预警",
+                            approach="以特高频与暂态地电压传感器采集配电柜内放电信号，边缘端识别"
+                                     "绝缘缺陷类型，最小可测 5pC，异常即时告警。")
+    unrelated = create_bid(challenge, title="车载空调压缩机降噪", approach="优化压缩机支架。")
+    bids = [unrelated, paraphrase, direct]
+    embed_pending()
+    stored = db.session.execute(sa.select(DocVector.kind, DocVector.doc_id)
+                                .where(DocVector.role == "terms")).all()
+    assert {("challenge", str(challenge.id))} | {("bid", str(b.id)) for b in bids} \
+        <= set(stored)
+    matcher = get_matcher()
+    doc = indexing.challenge_doc(challenge)
+    cosines = matcher.dense("bid", matcher.doc_query_vector(doc), ids=[str(b.id) for b in bids])
+    scores = matcher.with_terms("bid", doc, cosines)
+    assert scores is not None and scores != cosines  # the stored terms were read and used
+    ranked = rank_bids(challenge, bids)
+    assert [r.bid.id for r in ranked] == sorted((b.id for b in bids),
+                                                key=lambda i: -scores[str(i)])
+    assert [r.bid.id for r in ranked] == [direct.id, paraphrase.id, unrelated.id]
 
 
 @pytest.mark.parametrize("query", ["", " ", "x" * 10_000, "！！！？？", "😀🔥🎉", "<script>",
@@ -261,14 +291,14 @@ def test_embed_command_fills_missing_vectors_and_resumes(app, runner, monkeypatc
 
     result = runner.invoke(args=["embed", "--missing"])
     assert result.exit_code == 0, result.output
-    assert "4 vectors computed, 2 current" in result.output
+    assert "6 vectors computed, 3 current" in result.output  # passage, query, terms
     assert {r.doc_id for r in db.session.scalars(sa.select(DocVector))} == {
         str(c.id) for c in made}
     result = runner.invoke(args=["embed"])
-    assert "0 vectors computed, 6 current" in result.output
+    assert "0 vectors computed, 9 current" in result.output
 
     result = runner.invoke(args=["embed", "--all"])
-    assert "6 vectors computed, 0 current" in result.output
+    assert "9 vectors computed, 0 current" in result.output
 
 
 def test_match_eval_scores_every_system_with_the_same_model(tmp_path):

@@ -415,10 +415,11 @@ class WhooshEngine:
         limit: int = 50,
         max_terms: int | None = None,
         dense: Mapping[str, float] | None = None,
+        fusion: Mapping[str, float] | None = None,
     ) -> list[Hit]:
         return self._guarded(lambda: search.rank(
             self.analyzer, self._reader(kind), query_doc, kind=kind, filters=filters,
-            limit=limit, max_terms=max_terms, dense=dense))
+            limit=limit, max_terms=max_terms, dense=dense, fusion=fusion))
 
     def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
         return _highlight(self.analyzer, text, terms, fragment=fragment)

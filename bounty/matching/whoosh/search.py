@@ -15,7 +15,7 @@ import numpy as np
 
 from ..analyzer import GRAM_MARK, Analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
-from ..fusion import SEARCH, fuse_arrays
+from ..fusion import DOCUMENT, SEARCH, fuse_arrays
 from ..ranking import MAX_QUERY_TERMS, QueryTerm, query_terms
 from . import arrays
 from .view import Reading
@@ -197,6 +197,7 @@ def rank(
     limit: int,
     max_terms: int | None,
     dense: Mapping[str, float] | None = None,
+    fusion: Mapping[str, float] | None = None,
 ) -> list[Hit]:
     """``WhooshEngine.rank`` over ``view`` (``None``: the kind has no index)."""
     if view is None:
@@ -216,7 +217,7 @@ def rank(
         near_docs, near = _dense(view, dense, filters)
         if len(near_docs):
             docs, scores, sims = arrays.union(docs, scores, near_docs, near)
-            scores = fuse_arrays(scores, sims)
+            scores = fuse_arrays(scores, sims, **(fusion or DOCUMENT))
     best = arrays.best(docs, scores, limit)
     return _hits(view, kind, docs[best].tolist(), scores[best].tolist(), terms,
                  by_vectors=_by_vectors(allowed))
