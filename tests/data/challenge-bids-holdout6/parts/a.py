@@ -1,4 +1,5 @@
 """Hand-written part A of challenge-bids-holdout6 (W01-W21), read by the builder."""
+# ruff: noqa: E501
 
 CHALLENGES = [
   {"id": "W01", "industry": "眼镜", "title": "板材与金属镜架水转印图案附着力与耐汗性",
