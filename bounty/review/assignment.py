@@ -240,7 +240,7 @@ def _sync_moved_item(item, **_kwargs) -> None:
 
 def decision_problem(item, stage: StageKey, user, now: datetime | None = None, *,
                      you: bool = True, approvals: dict | None = None,
-                     context: BarContext | None = None) -> str | None:
+                     context: BarContext | None = None, explain: bool = True) -> str | None:
     """Why this user may not decide on the item at ``stage``, or None: the stage's
     decider setting, a conflict of interest, the review-separation rule.
 
@@ -250,9 +250,13 @@ def decision_problem(item, stage: StageKey, user, now: datetime | None = None, *
     :param you: word the message to the user themself, else name them.
     :param approvals: separation.approvals_by_reviewer of the item's challenge, if known.
     :param context: what a list page fetched once for all its items (:func:`decision_bars`).
+    :param explain: ``False``: ``separation.BARRED`` instead of a message (only whether
+        the user is barred; no message is translated).
     """
     config = context.stages[stage] if context is not None else get_stage(stage)
     if not user.can_review(config):
+        if not explain:
+            return separation.BARRED
         if you:
             try:
                 check_may_decide_at(config, user)
@@ -266,12 +270,14 @@ def decision_problem(item, stage: StageKey, user, now: datetime | None = None, *
     else:
         reason = conflicts.blocking_conflict(user, item, now)
     if reason is not None:
+        if not explain:
+            return separation.BARRED
         if you:
             return str(_l("您%(reason)s，不能审核该事项（如确需审核，请联系管理员登记例外）。",
                           reason=reason))
         return str(_l("不能分配给%(name)s：%(reason)s。", name=user.name, reason=reason))
     return separation.separation_problem(items.challenge_of(item).id, user, stage, you=you,
-                                         approvals=approvals)
+                                         approvals=approvals, explain=explain)
 
 
 def check_may_vote(item, stage: StageKey, user, now: datetime | None = None) -> ReviewStage:
@@ -282,13 +288,17 @@ def check_may_vote(item, stage: StageKey, user, now: datetime | None = None) -> 
     return get_stage(stage)
 
 
-def _slot_problem(tasks: list[ReviewTask], user) -> str | None:
-    """Why the round's slots leave no room for this user's vote (read only), or None."""
+def _slot_problem(tasks: list[ReviewTask], user, *, explain: bool = True) -> str | None:
+    """Why the round's slots leave no room for this user's vote (read only), or None
+    (``explain=False``: ``separation.BARRED`` instead of the message)."""
     if any(t.decided_by_id == user.id for t in tasks):
-        return str(_l("您已在本轮审核中作出结论，请等待其他审核人员。"))
+        return str(_l("您已在本轮审核中作出结论，请等待其他审核人员。")) if explain \
+            else separation.BARRED
     open_tasks = [t for t in tasks if t.is_open]
     if not open_tasks or any(t.assignee_id in (None, user.id) for t in open_tasks):
         return None
+    if not explain:
+        return separation.BARRED
     names = str(_l("、")).join(t.assignee.name for t in open_tasks if t.assignee is not None)
     return str(_l("该事项已分配给其他审核人员（%(names)s），您无需审核。", names=names))
 
@@ -320,16 +330,16 @@ def decision_bar(item, user, now: datetime | None = None, *,
         tasks = context.rounds.get((items.item_key(item), stage), [])
     tasks = [] if all(not t.is_open for t in tasks) else tasks
 
-    def problem(reviewer) -> str | None:
+    def problem(reviewer, explain: bool = True) -> str | None:
         return (decision_problem(item, stage, reviewer, now, approvals=approvals,
-                                 context=context)
-                or _slot_problem(tasks, reviewer))
+                                 context=context, explain=explain)
+                or _slot_problem(tasks, reviewer, explain=explain))
 
     reason = problem(user)
     if reason is None:
         return None
     reviewers = context.reviewers if context is not None else active_reviewers()
-    others = [r for r in reviewers if r.id != user.id and problem(r) is None]
+    others = [r for r in reviewers if r.id != user.id and problem(r, explain=False) is None]
     return DecisionBar(reason=reason, who_can=others)
 
 

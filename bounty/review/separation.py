@@ -16,6 +16,7 @@ separated from nothing. An office of two reviewers can walk every stage.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -57,8 +58,20 @@ def parse_groups(value: str | Iterable[Iterable[str]] | None
     return tuple(groups)
 
 
+# What the check-only form of the rules (``explain=False``) returns for "barred".
+BARRED = "barred"
+
+
 def separated_groups() -> tuple[frozenset[StageKey], ...]:
-    return parse_groups(current_app.config.get("REVIEW_SEPARATED_STAGES"))
+    value = current_app.config.get("REVIEW_SEPARATED_STAGES")
+    if isinstance(value, str | None):
+        return _parsed(value)  # a list page asks once per item and reviewer
+    return parse_groups(value)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(value: str | None) -> tuple[frozenset[StageKey], ...]:
+    return parse_groups(value)
 
 
 def separated_from(stage: StageKey) -> frozenset[StageKey]:
@@ -99,17 +112,22 @@ def barring_stage(stage: StageKey, approved: set[StageKey]) -> StageKey | None:
 
 
 def separation_problem(challenge_id: int, user, stage: StageKey, *, you: bool = True,
-                       approvals: dict[int, set[StageKey]] | None = None) -> str | None:
+                       approvals: dict[int, set[StageKey]] | None = None,
+                       explain: bool = True) -> str | None:
     """Why the rule bars this user from deciding the challenge at ``stage``, or None.
 
     :param you: word the message to the user themself ("您…"), else name them.
     :param approvals: :func:`approvals_by_reviewer` when the caller already has it.
+    :param explain: ``False``: any non-empty string for "barred" (no message is
+        translated: a list page asks this of every reviewer for every item).
     """
     if approvals is None:
         approvals = approvals_by_reviewer(challenge_id)
     other = barring_stage(stage, approvals.get(user.id, set()))
     if other is None:
         return None
+    if not explain:
+        return BARRED
     if you:
         return str(_l("您已在「%(other)s」阶段通过该榜单，按审核分离规则，"
                       "「%(stage)s」须由其他审核人员作出结论。",
