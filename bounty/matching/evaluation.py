@@ -209,6 +209,8 @@ def production_ranker(es: EvalSet, index_dir: Path, system: str = "hybrid",
     ``system``: ``hybrid`` (what ships: bounty.matching.hybrid.Matcher), ``lexical``
     (the engine alone) or ``dense`` (cosine similarity alone).
     """
+    from . import scripts
+    from .engine import Filters
     from .hybrid import Matcher
     from .ranking import MAX_QUERY_TERMS
     from .vectors import PASSAGE, MemoryVectorStore, embed_text
@@ -228,6 +230,16 @@ def production_ranker(es: EvalSet, index_dir: Path, system: str = "hybrid",
             for d, text, terms in zip(docs, texts, embedder.embed_terms(texts), strict=True):
                 store.put_terms(EVAL_KIND, d["id"], terms, text_hash(text))
     matcher = Matcher(engine, store, embedder if system != "lexical" else None)
+    # As rank_bids: every document is scored (its bids), and those in another script
+    # than the query are scaled against a reference of challenges: here the set's
+    # queries, which play the platform's challenges (scripts.py).
+    every = Filters(ids=[str(d["id"]) for d in es.docs])
+    latin_docs = {str(d["id"]) for d in es.docs if scripts.latin(embed_text(_eval_doc(d)))}
+    reference = None
+    if system == "hybrid" and getattr(embedder, "terms_dim", 0) and latin_docs:
+        qtexts = [embed_text(_eval_query(q)) for q in es.queries]
+        reference = scripts.Reference(embedder.embed_queries(qtexts),
+                                      embedder.embed_terms(qtexts, for_query=True))
 
     def rank(q: dict[str, Any]) -> list[tuple[str, float]]:
         query = _eval_query(q)
@@ -237,8 +249,11 @@ def production_ranker(es: EvalSet, index_dir: Path, system: str = "hybrid",
         # the term budget of ranking a challenge's bids (rank_bids), not the
         # smaller one rank() gives an unfiltered query over a whole kind
         # and, as there, the latent terms (terms.py)
-        hits = matcher.rank(query, kind=EVAL_KIND, limit=100, max_terms=MAX_QUERY_TERMS,
-                            latent=True)
+        query_latin = scripts.latin(embed_text(query))
+        other = {d for d in every.ids if (d in latin_docs) != query_latin}
+        hits = matcher.rank(query, kind=EVAL_KIND, filters=every, limit=100,
+                            max_terms=MAX_QUERY_TERMS, latent=True, other_script=other,
+                            reference=reference)
         return [(h.id, h.score) for h in hits]
 
     rank.engine = engine  # type: ignore[attr-defined]

@@ -25,8 +25,9 @@ import numpy as np
 from .embedder import Embedder
 from .engine import Doc, Engine, Filters, Hit, IndexUnavailable, SearchResult
 from .fusion import MEANING
+from .scripts import Reference, calibrate, profile
 from .terms import Terms, meaning
-from .vectors import QUERY, VectorStore, embed_text, text_hash
+from .vectors import PASSAGE, QUERY, VectorStore, embed_text, text_hash
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ SEARCH_DENSE_K = 10
 SEARCH_BAND = 0.03
 _WORDLIKE = re.compile(r"\w")
 QUERY_CACHE = 2048
+PROFILE_CACHE = 20_000
 
 
 class Matcher:
@@ -53,6 +55,7 @@ class Matcher:
         self.embedder = embedder
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._terms_cache: OrderedDict[tuple[str, str], Terms] = OrderedDict()
+        self._profiles: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -138,10 +141,13 @@ class Matcher:
                 self._terms_cache.popitem(last=False)
         return terms
 
-    def with_terms(self, kind: str, query: Doc,
-                   near: Mapping[str, float]) -> dict[str, float] | None:
+    def with_terms(self, kind: str, query: Doc, near: Mapping[str, float], *,
+                   other_script: set[str] | None = None,
+                   reference: Reference | None = None) -> dict[str, float] | None:
         """``near`` (cosines) as meaning scores; ``None`` when the query or any of the
-        documents has no latent terms yet (they are ranked by the cosine)."""
+        documents has no latent terms yet (they are ranked by the cosine). Documents in
+        ``other_script`` (written in another script than the query) are put on the
+        others' scale against ``reference`` (scripts.py)."""
         if not near:
             return None
         query_terms = self.doc_query_terms(query)
@@ -152,7 +158,32 @@ class Matcher:
         except Exception:
             log.exception("reading latent terms of %s failed; ranking by the cosine", kind)
             return None
-        return meaning(near, query_terms, docs)
+        scores = meaning(near, query_terms, docs)
+        other = set(near) & (other_script or set())
+        if scores is None or not other or reference is None or not len(reference):
+            return scores
+        try:
+            vectors = self.store.vectors(kind, list(near), PASSAGE)
+            profiles = {d: self._profile(kind, d, reference, vectors[d], docs[d])
+                        for d in near if d in vectors}
+        except Exception:
+            log.exception("profiling %s against the reference failed; meaning unscaled", kind)
+            return scores
+        return calibrate(scores, profiles, other)
+
+    def _profile(self, kind: str, doc_id: str, reference: Reference, vector: np.ndarray,
+                 terms: Terms) -> tuple[float, float]:
+        """scripts.profile, cached per document (and its vector) and reference."""
+        key = (kind, doc_id, reference.version, vector.tobytes()[:64])
+        with self._lock:
+            hit = self._profiles.get(key)
+        if hit is None:
+            hit = profile(reference, vector, terms)
+            with self._lock:
+                self._profiles[key] = hit
+                while len(self._profiles) > PROFILE_CACHE:
+                    self._profiles.popitem(last=False)
+        return hit
 
     def stored_vector(self, kind: str, doc_id: Any, role: str = QUERY) -> np.ndarray | None:
         """A document's stored vector as the worker last wrote it (``None`` if none)."""
@@ -196,21 +227,24 @@ class Matcher:
 
     def rank(self, query: Doc | str, *, kind: str, filters: Filters | None = None,
              limit: int = 50, vector: np.ndarray | None | bool = True,
-             latent: bool = False, **options: Any) -> list[Hit]:
+             latent: bool = False, other_script: set[str] | None = None,
+             reference: Reference | None = None, **options: Any) -> list[Hit]:
         """As ``Engine.rank``, fused with the query's similarity to the candidates.
 
         With ``filters.ids`` the dense side scores exactly those documents; otherwise
         the nearest ``DENSE_CANDIDATES`` of the kind. ``vector`` is the query's vector
         when the caller has it (``None``: lexical only); by default it is the query
         document's own (see ``doc_query_vector``). ``latent``: a challenge ranking its
-        bids; the similarities become meaning scores (``with_terms``).
+        bids; the similarities become meaning scores (``with_terms``), those of the
+        ``other_script`` documents scaled against ``reference``.
         """
         ids = filters.ids if filters is not None and filters.ids is not None else None
         if vector is True:
             vector = self.doc_query_vector(query)
         near = self.dense(kind, vector, ids=ids, k=max(DENSE_CANDIDATES, limit))
         if latent and near and not isinstance(query, str):
-            scored = self.with_terms(kind, query, near)
+            scored = self.with_terms(kind, query, near, other_script=other_script,
+                                     reference=reference)
             if scored is not None:
                 near, options = scored, {**options, "fusion": MEANING}
         try:

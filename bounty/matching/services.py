@@ -10,10 +10,12 @@ bid's text where another organisation could read it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+import numpy as np
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -35,11 +37,14 @@ from ..extensions import db
 from ..signals import institute_invited
 from ..timeutil import from_local, utcnow
 from ..transactions import atomic
-from . import get_engine, get_matcher, indexing, similarity
+from . import get_engine, get_matcher, indexing, scripts, similarity
 from .engine import Filters
 from .highlight import SCAN_CHARS
 from .models import Invitation
 from .similarity import ClosestSentence
+from .vectors import QUERY, embed_text
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 200
 MAX_PAGE = 500
@@ -423,9 +428,10 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
     if doc is not None:
         vector = matcher.doc_query_vector(doc)
         filters = Filters(challenge_id=str(challenge.id), ids=[str(b.id) for b in bids])
+        other, reference = _other_script(matcher, challenge, doc, vector, bids)
         hits = {int(h.id): h for h in matcher.rank(
             doc, kind="bid", filters=filters, limit=max(len(bids), 50), vector=vector,
-            latent=True)}
+            latent=True, other_script=other, reference=reference)}
     closest = similarity.explain_bids(vector, bids, {i: h.matched for i, h in hits.items()})
     far_future = datetime.max.replace(tzinfo=UTC)
 
@@ -441,3 +447,35 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
     out = [ranked(b) for b in bids]
     out.sort(key=lambda r: (-r.score, r.bid.submitted_at or far_future, r.bid.id))
     return out
+
+
+def _other_script(matcher, challenge: Challenge, doc, vector,  # noqa: ANN001
+                  bids: Sequence[Bid]) -> tuple[set[str], scripts.Reference | None]:
+    """The bids written in another script than the challenge (an English answer to a
+    Chinese challenge), and the reference of challenges their meaning is scaled
+    against (scripts.py): this challenge and the latest published ones."""
+    if vector is None or not matcher.semantic:
+        return set(), None
+    latin = scripts.latin(embed_text(doc))
+    other = {str(b.id) for b in bids
+             if scripts.latin("\n".join((b.title, b.approach, b.prior_results))) != latin}
+    if not other:
+        return set(), None
+    terms = matcher.doc_query_terms(doc)
+    if terms is None:
+        return set(), None
+    ids = [str(i) for i in db.session.scalars(
+        sa.select(Challenge.id).where(Challenge.state.in_(PUBLIC_STATES),
+                                      Challenge.id != challenge.id)
+        .order_by(Challenge.published_at.desc(), Challenge.id.desc())
+        .limit(scripts.REFERENCE_SIZE - 1))]
+    try:
+        vectors = matcher.store.vectors("challenge", ids, QUERY)
+        stored = matcher.store.terms("challenge", ids)
+    except Exception:  # the ranking goes on unscaled
+        log.exception("reading the reference challenges failed")
+        return set(), None
+    ids = [i for i in ids if i in vectors and i in stored]
+    reference = scripts.Reference(np.stack([vector, *(vectors[i] for i in ids)]),
+                                  [terms, *(stored[i] for i in ids)])
+    return other, reference

@@ -187,6 +187,28 @@ def test_a_challenge_ranks_its_bids_with_their_stored_latent_terms(app, topics):
     assert [r.bid.id for r in ranked] == [direct.id, paraphrase.id, unrelated.id]
 
 
+def test_an_english_bid_for_a_chinese_challenge_ranks_with_the_chinese_ones(app, topics):
+    challenge = topics[2]  # 新能源电池包铝合金箱体搅拌摩擦焊
+    english = create_bid(
+        challenge, title="FSW of 6061 battery trays (搅拌摩擦焊)",
+        approach="We replace fusion welding of the 6061 extrusions with friction stir welding: "
+                 "a solid-state joint with no porosity and far less distortion. A rigid "
+                 "clamping fixture, a tilted threaded pin tool and force-controlled spindle "
+                 "keep the tray flat within 0.5 mm; leak-tight joints at 0.3 MPa.")
+    distractor = create_bid(challenge, title="电池包铝合金箱体喷粉涂装",
+                            approach="电池包铝合金箱体表面前处理与静电喷粉，盐雾 1000 小时不起泡，"
+                                     "涂层附着力 0 级。")
+    embed_pending()
+    matcher = get_matcher()
+    doc = indexing.challenge_doc(challenge)
+    cosines = matcher.dense("bid", matcher.doc_query_vector(doc),
+                            ids=[str(english.id), str(distractor.id)])
+    unscaled = matcher.with_terms("bid", doc, cosines)
+    assert unscaled[str(distractor.id)] > unscaled[str(english.id)]  # the model's bias
+    ranked = rank_bids(challenge, [distractor, english])
+    assert [r.bid.id for r in ranked] == [english.id, distractor.id]
+
+
 @pytest.mark.parametrize("query", ["", " ", "x" * 10_000, "！！！？？", "😀🔥🎉", "<script>",
                                    "laser " * 3000])
 def test_odd_queries_answer_without_error(app, topics, client, query):
