@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -63,10 +62,8 @@ def serve_command(host: str, port: int, threads: int, workers: int, no_scheduler
         from .extensions import db
         from .webserver import serve_processes
 
-        # the forked processes create their own apps from the environment
-        os.environ["PUBLIC_URL"] = app.config["PUBLIC_URL"]
         db.engine.dispose()  # no pooled connection of this process crosses the fork
-        serve_processes(host, port, workers, threads)
+        serve_processes(host, port, workers, threads, app.config["PUBLIC_URL"])
         return
     from waitress import serve
 

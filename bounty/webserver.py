@@ -16,11 +16,12 @@ from gunicorn.app.base import BaseApplication
 from .matching import enable_healing
 
 
-def create_web_app() -> Flask:
+def create_web_app(public_url: str) -> Flask:
     """The app of one web process: its own index, healed when a read finds it damaged."""
     from . import create_app
 
     app = create_app()
+    app.config["PUBLIC_URL"] = public_url
     enable_healing(app)
     return app
 
@@ -28,8 +29,9 @@ def create_web_app() -> Flask:
 class WebServer(BaseApplication):
     """Gunicorn configured from arguments rather than its command line."""
 
-    def __init__(self, options: dict) -> None:
+    def __init__(self, options: dict, public_url: str) -> None:
         self.options = options
+        self.public_url = public_url
         super().__init__()
 
     def load_config(self) -> None:
@@ -37,11 +39,12 @@ class WebServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:  # in each forked process
-        return create_web_app()
+        return create_web_app(self.public_url)
 
 
-def serve_processes(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve on host:port with ``workers`` processes of ``threads`` threads until stopped."""
+def serve_processes(host: str, port: int, workers: int, threads: int, public_url: str) -> None:
+    """Serve on host:port with ``workers`` processes of ``threads`` threads until stopped;
+    emails link to ``public_url``."""
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     WebServer({
         "bind": [bind],
@@ -54,4 +57,6 @@ def serve_processes(host: str, port: int, workers: int, threads: int) -> None:
         "accesslog": None,
         "errorlog": "-",
         "proc_name": "bounty-web",
-    }).run()
+        # gunicorn's control socket is one path per user: two servers would share it
+        "control_socket_disable": True,
+    }, public_url).run()
