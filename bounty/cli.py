@@ -62,7 +62,9 @@ def serve_command(host: str, port: int, threads: int, workers: int, no_scheduler
         from .extensions import db
         from .webserver import serve_processes
 
-        db.engine.dispose()  # no pooled connection of this process crosses the fork
+        # no database connection of this process crosses the fork
+        db.session.remove()
+        db.engine.dispose()
         serve_processes(host, port, workers, threads, app.config["PUBLIC_URL"])
         return
     from waitress import serve
