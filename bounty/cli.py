@@ -65,7 +65,7 @@ def serve_command(host: str, port: int, threads: int, workers: int, no_scheduler
         # no database connection of this process crosses the fork
         db.session.remove()
         db.engine.dispose()
-        serve_processes(host, port, workers, threads, app.config["PUBLIC_URL"])
+        serve_processes(_create_app, host, port, workers, threads, app.config["PUBLIC_URL"])
         return
     from waitress import serve
 

@@ -10,16 +10,16 @@ before gunicorn starts, so the production checks hold here too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from .matching import enable_healing
 
 
-def create_web_app(public_url: str) -> Flask:
+def create_web_app(create_app: Callable[[], Flask], public_url: str) -> Flask:
     """The app of one web process: its own index, healed when a read finds it damaged."""
-    from . import create_app
-
     app = create_app()
     app.config["PUBLIC_URL"] = public_url
     enable_healing(app)
@@ -29,8 +29,9 @@ def create_web_app(public_url: str) -> Flask:
 class WebServer(BaseApplication):
     """Gunicorn configured from arguments rather than its command line."""
 
-    def __init__(self, options: dict, public_url: str) -> None:
+    def __init__(self, options: dict, create_app: Callable[[], Flask], public_url: str) -> None:
         self.options = options
+        self.create_app = create_app
         self.public_url = public_url
         super().__init__()
 
@@ -39,12 +40,16 @@ class WebServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:  # in each forked process
-        return create_web_app(self.public_url)
+        return create_web_app(self.create_app, self.public_url)
 
 
-def serve_processes(host: str, port: int, workers: int, threads: int, public_url: str) -> None:
-    """Serve on host:port with ``workers`` processes of ``threads`` threads until stopped;
-    emails link to ``public_url``."""
+def serve_processes(create_app: Callable[[], Flask], host: str, port: int, workers: int,
+                    threads: int, public_url: str) -> None:
+    """Serve on host:port with ``workers`` processes of ``threads`` threads until stopped.
+
+    :param create_app: makes the app, in each process.
+    :param public_url: where email links lead (as ``bounty serve`` decided).
+    """
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     WebServer({
         "bind": [bind],
@@ -59,4 +64,4 @@ def serve_processes(host: str, port: int, workers: int, threads: int, public_url
         "proc_name": "bounty-web",
         # gunicorn's control socket is one path per user: two servers would share it
         "control_socket_disable": True,
-    }, public_url).run()
+    }, create_app, public_url).run()

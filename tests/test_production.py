@@ -120,7 +120,7 @@ def test_several_web_processes_and_the_worker_keep_the_checks(app, monkeypatch):
     app.config.update(BOUNTY_ENV="development")
     result = runner.invoke(serve_command, ["--workers", "2", "--port", "5123", "--demo"])
     assert result.exit_code == 0, result.output
-    assert started == [("127.0.0.1", 5123, 2, 8, "http://127.0.0.1:5123")]
+    assert started[0][1:] == ("127.0.0.1", 5123, 2, 8, "http://127.0.0.1:5123")
     assert "2 processes" in result.output and "`bounty worker`" in result.output
 
 
