@@ -1,6 +1,6 @@
 """`bounty worker` and the web-only server, as real processes on the test database and a
 real SMTP server on 127.0.0.1: two workers send each digest once, the standby takes over
-when the active one stops, and web processes started with --no-scheduler send nothing."""
+when the active one stops or dies, and web processes started with --no-scheduler send nothing."""
 
 from __future__ import annotations
 
@@ -168,6 +168,15 @@ def test_a_standby_worker_stops_cleanly(env, processes):
     assert processes[1].stop() == 0
     assert processes[1].lines[-1] == "bounty worker stopped (SIGTERM)", processes[1].output
     assert processes[0].popen.poll() is None  # the active one is untouched
+
+
+def test_the_standby_takes_over_from_a_worker_that_dies(env, processes):
+    processes += [Process(["worker"], env)]
+    assert processes[0].wait_for(RUNNING), processes[0].output
+    processes += [Process(["worker"], env)]
+    assert processes[1].wait_for("standing by"), processes[1].output
+    processes[0].kill()  # SIGKILL: no clean-up; the lock goes with the process
+    assert processes[1].wait_for(RUNNING), processes[1].output
 
 
 @pytest.mark.parametrize("workers", [1, 2])
