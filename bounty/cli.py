@@ -27,40 +27,79 @@ def fail(message: str) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
-@click.option("--no-scheduler", is_flag=True, help="Do not run scheduled jobs in this process.")
+@click.option("--threads", default=8, show_default=True, type=int,
+              help="Threads of each web process.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Web processes: 1 serves with waitress; more with gunicorn, web work only "
+                   "(run `bounty worker` beside them).")
+@click.option("--no-scheduler", is_flag=True,
+              help="Do not run scheduled jobs in this process (run `bounty worker`).")
 @click.option("--demo", is_flag=True, envvar="BOUNTY_DEMO",
               help="This is a demo: serve even with the demo logins present (or BOUNTY_DEMO=1).")
 @with_appcontext
-def serve_command(host: str, port: int, threads: int, no_scheduler: bool, demo: bool) -> None:
-    """Serve the platform with waitress (and run scheduled jobs)."""
-    from waitress import serve
-
+def serve_command(host: str, port: int, threads: int, workers: int, no_scheduler: bool,
+                  demo: bool) -> None:
+    """Serve the platform with waitress (and run scheduled jobs), or with several gunicorn
+    processes (--workers)."""
     from .jobs import start_scheduler
     from .matching import enable_healing, start_embedding_worker
-    from .production import configuration_problems, configuration_warnings, demo_logins
+    from .production import demo_logins
 
     app = current_app._get_current_object()
     if public_url_from_env() is None:
         # Links in emails lead where this process actually serves.
         app.config["PUBLIC_URL"] = served_url(host, port)
-    problems = configuration_problems(app.config)
-    if problems:
-        fail("not starting in production: " + "; ".join(problems))
-    for warning in configuration_warnings(app.config):
-        click.echo(f"warning: {warning}", err=True)
+    check_configuration(app)
     present = demo_logins()
     if present and not demo:
         fail(f"demo logins with the published password are present ({', '.join(present)}): "
              "serve a demo with --demo or BOUNTY_DEMO=1, or disable them or change their "
              "passwords")
+    scheduler = not no_scheduler and workers == 1
+    for line in banner(app, host, port, scheduler=scheduler, workers=workers):
+        click.echo(line)
+    if workers > 1:
+        from .extensions import db
+        from .webserver import serve_processes
+
+        # no database connection of this process crosses the fork
+        db.session.remove()
+        db.engine.dispose()
+        serve_processes(_create_app, host, port, workers, threads, app.config["PUBLIC_URL"])
+        return
+    from waitress import serve
+
     enable_healing(app)
-    if not no_scheduler:
+    if scheduler:
         start_scheduler(app)
         start_embedding_worker(app)
-    for line in banner(app, host, port, scheduler=not no_scheduler):
-        click.echo(line)
     serve(app, host=host, port=port, threads=threads)
+
+
+def check_configuration(app: Flask) -> None:
+    """Refuse to start in production without its keys; print the warnings."""
+    from .production import configuration_problems, configuration_warnings
+
+    problems = configuration_problems(app.config)
+    if problems:
+        fail("not starting in production: " + "; ".join(problems))
+    for warning in configuration_warnings(app.config):
+        click.echo(f"warning: {warning}", err=True)
+
+
+@click.command("worker")
+@with_appcontext
+def worker_command() -> None:
+    """Run the scheduled jobs and the embedding worker, serving no HTTP (one at a time:
+    a second worker stands by and takes over when the first stops)."""
+    from .worker import run_worker
+
+    app = current_app._get_current_object()
+    check_configuration(app)
+    for line in mail_lines(app.config):
+        click.echo(line)
+    stopped_by = run_worker(app, lambda line: click.echo(line))
+    click.echo(f"bounty worker stopped ({stopped_by})")
 
 
 def served_url(host: str, port: int) -> str:
@@ -72,19 +111,26 @@ def served_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def banner(app: Flask, host: str, port: int, *, scheduler: bool) -> list[str]:
+def banner(app: Flask, host: str, port: int, *, scheduler: bool, workers: int = 1) -> list[str]:
     """What `bounty serve` says at start: where it serves, where emails go, which links
     they carry."""
-    config = app.config
-    lines = [f"bounty serving on {served_url(host, port)}/  (Ctrl-C to stop)"]
-    if config.get("MAIL_SERVER"):
-        lines.append(f"mail: sent over SMTP to {config['MAIL_SERVER']}:{config['MAIL_PORT']}")
-    else:
-        lines.append("mail: MAIL_SERVER is not set: every email (headers and text) is printed "
-                     "here, none is sent")
-    lines.append(f"links in emails: {config['PUBLIC_URL']}  (set PUBLIC_URL to change)")
+    processes = f", {workers} processes" if workers > 1 else ""
+    lines = [f"bounty serving on {served_url(host, port)}/{processes}  (Ctrl-C to stop)",
+             *mail_lines(app.config)]
     if not scheduler:
-        lines.append("scheduled jobs: off (--no-scheduler); `bounty jobs run` runs them")
+        lines.append("scheduled jobs: off in the web processes; run `bounty worker` beside "
+                     "them (or `bounty jobs run` now and then)")
+    return lines
+
+
+def mail_lines(config) -> list[str]:  # noqa: ANN001
+    """Where this process's emails go and which links they carry."""
+    if config.get("MAIL_SERVER"):
+        lines = [f"mail: sent over SMTP to {config['MAIL_SERVER']}:{config['MAIL_PORT']}"]
+    else:
+        lines = ["mail: MAIL_SERVER is not set: every email (headers and text) is printed "
+                 "here, none is sent"]
+    lines.append(f"links in emails: {config['PUBLIC_URL']}  (set PUBLIC_URL to change)")
     return lines
 
 
@@ -245,8 +291,8 @@ def register_commands(app: Flask) -> None:
     from .review.cli import holidays_group
     from .stats.cli import stats_group
 
-    for command in (serve_command, init_command, backup_command, restore_command, jobs_group,
-                    audit_group, users_group, demo_command,
+    for command in (serve_command, worker_command, init_command, backup_command,
+                    restore_command, jobs_group, audit_group, users_group, demo_command,
                     match_cli, reindex_command, embed_command, digests_group, holidays_group,
                     stats_group):
         app.cli.add_command(command)

@@ -96,6 +96,11 @@ def build_config(overrides: dict | None = None) -> dict:
         "BOUNTY_ENV": os.environ.get("BOUNTY_ENV", "development"),
         "CHALLENGES_PER_PAGE": 20,
         # digests and the outbox (bounty/digests)
+        # how often the scheduler closes deadlines, flags overdue reviews and drains the
+        # outbox; how often a standby `bounty worker` tries to take over (seconds)
+        "BOUNTY_JOB_INTERVAL_SECONDS": float(os.environ.get("BOUNTY_JOB_INTERVAL_SECONDS", "60")),
+        "BOUNTY_WORKER_STANDBY_SECONDS": float(
+            os.environ.get("BOUNTY_WORKER_STANDBY_SECONDS", "5")),
         "DIGEST_DAILY_HOUR": 8,
         "DIGEST_DAILY_MINUTE": 0,
         "DIGEST_WEEKLY_DAY": "mon",

@@ -1,4 +1,5 @@
-"""Scheduled jobs, run by `bounty serve` (one process only) or `bounty jobs run`."""
+"""Scheduled jobs, run by `bounty worker` or `bounty serve` (one process only: the scheduler
+lock), or once by `bounty jobs run`."""
 
 from __future__ import annotations
 
@@ -55,21 +56,31 @@ def discard_orphan_files() -> list[str]:
 
 def start_scheduler(app: Flask):
     """Start APScheduler (Asia/Shanghai) unless another process already runs it."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
     from .schedlock import acquire_scheduler_lock
 
     if not acquire_scheduler_lock(app):
         log.info("another process runs the scheduler; this one serves only")
         return None
+    return start_locked_scheduler(app)
+
+
+def start_locked_scheduler(app: Flask):
+    """Start APScheduler in this process, which holds the scheduler lock already.
+
+    The interval jobs (deadlines and overdue reviews, the outbox) run every
+    ``BOUNTY_JOB_INTERVAL_SECONDS`` (60).
+    """
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     scheduler = BackgroundScheduler(timezone=app.config["BOUNTY_TIMEZONE"])
+    interval = app.config.get("BOUNTY_JOB_INTERVAL_SECONDS", 60)
 
     def close_deadlines():
         with app.app_context():
             for line in run_due_jobs():
                 log.info(line)
 
-    scheduler.add_job(close_deadlines, "interval", minutes=1, id="close_deadlines",
+    scheduler.add_job(close_deadlines, "interval", seconds=interval, id="close_deadlines",
                       max_instances=1, coalesce=True)
 
     def sweep_uploads():

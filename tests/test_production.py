@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from bounty import create_app
 from bounty.accounts.models import Role, User
-from bounty.cli import serve_command
+from bounty.cli import serve_command, worker_command
 from bounty.config import build_config
 from bounty.demo import DEMO_PASSWORD
 from bounty.extensions import db
@@ -98,6 +98,30 @@ def test_serve_refuses_demo_logins_unless_told_it_is_a_demo(app, monkeypatch):
     assert runner.invoke(serve_command, ["--no-scheduler"],
                          env={"BOUNTY_DEMO": "1"}).exit_code == 0
     assert len(served) == 2
+
+
+def test_several_web_processes_and_the_worker_keep_the_checks(app, monkeypatch):
+    started = []
+    monkeypatch.setattr("bounty.webserver.serve_processes", lambda *args: started.append(args))
+    monkeypatch.setattr("bounty.worker.run_worker", lambda *args: started.append(args))
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    monkeypatch.delenv("BOUNTY_PUBLIC_URL", raising=False)
+    runner = app.test_cli_runner()
+    create_user(Role.admin, email="admin@example.com", password=DEMO_PASSWORD)
+    result = runner.invoke(serve_command, ["--workers", "2", "--port", "5123"])
+    assert result.exit_code == 1 and "admin@example.com" in result.output
+
+    app.config.update(BOUNTY_ENV="production", BOUNTY_SECRET_KEY_SOURCE="instance file")
+    for command, args in ((serve_command, ["--workers", "2", "--demo"]), (worker_command, [])):
+        result = runner.invoke(command, args)
+        assert result.exit_code == 1 and "not starting in production" in result.output
+    assert started == []
+
+    app.config.update(BOUNTY_ENV="development")
+    result = runner.invoke(serve_command, ["--workers", "2", "--port", "5123", "--demo"])
+    assert result.exit_code == 0, result.output
+    assert started[0][1:] == ("127.0.0.1", 5123, 2, 8, "http://127.0.0.1:5123")
+    assert "2 processes" in result.output and "`bounty worker`" in result.output
 
 
 def test_start_script_serves_the_demo():

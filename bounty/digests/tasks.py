@@ -56,7 +56,8 @@ def _in_context(app: Flask, job, *args):
 
 def add_jobs(scheduler, app: Flask) -> None:
     """Daily digest (08:00), weekly digest (Monday 08:00), outbox drain and reminders
-    (every minute); times in the scheduler's zone, Asia/Shanghai."""
+    (every minute, or ``BOUNTY_JOB_INTERVAL_SECONDS``); times in the scheduler's zone,
+    Asia/Shanghai."""
     config = app.config
     hour, minute = config["DIGEST_DAILY_HOUR"], config["DIGEST_DAILY_MINUTE"]
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
@@ -65,5 +66,6 @@ def add_jobs(scheduler, app: Flask) -> None:
     scheduler.add_job(_in_context(app, run_digest, Frequency.weekly), "cron",
                       day_of_week=config["DIGEST_WEEKLY_DAY"], hour=hour, minute=minute,
                       id="digest_weekly", **common)
-    scheduler.add_job(_in_context(app, run_due), "interval", minutes=1, id="outbox_drain",
+    scheduler.add_job(_in_context(app, run_due), "interval",
+                      seconds=config.get("BOUNTY_JOB_INTERVAL_SECONDS", 60), id="outbox_drain",
                       max_instances=1, coalesce=True)

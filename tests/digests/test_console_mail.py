@@ -54,7 +54,7 @@ def test_banner_says_where_mail_goes(app):
     app.config.update(MAIL_SERVER="smtp.example.cn", MAIL_PORT=465)
     lines = "\n".join(banner(app, "127.0.0.1", 5123, scheduler=False))
     assert "SMTP to smtp.example.cn:465" in lines and "printed" not in lines
-    assert "--no-scheduler" in lines
+    assert "`bounty worker`" in lines
 
 
 def test_serve_links_emails_to_the_port_it_serves_on(app, runner, monkeypatch):
