@@ -11,6 +11,7 @@ bid's text where another organisation could read it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -476,6 +477,19 @@ def _other_script(matcher, challenge: Challenge, doc, vector,  # noqa: ANN001
         log.exception("reading the reference challenges failed")
         return set(), None
     ids = [i for i in ids if i in vectors and i in stored]
-    reference = scripts.Reference(np.stack([vector, *(vectors[i] for i in ids)]),
-                                  [terms, *(stored[i] for i in ids)])
+    key = (challenge.id, np.asarray(vector, np.float32).tobytes(), tuple(ids))
+    reference = _references.get(key)
+    if reference is None:  # kept while neither this challenge nor the latest ones change,
+        # so the bids' profiles cached by the matcher are reused
+        reference = scripts.Reference(np.stack([vector, *(vectors[i] for i in ids)]),
+                                      [terms, *(stored[i] for i in ids)])
+        with _references_lock:
+            _references[key] = reference
+            while len(_references) > REFERENCES_KEPT:
+                _references.pop(next(iter(_references)))
     return other, reference
+
+
+REFERENCES_KEPT = 32
+_references: dict[tuple, scripts.Reference] = {}
+_references_lock = threading.Lock()
