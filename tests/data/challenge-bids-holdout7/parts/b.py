@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (hand-written data: one text per line)
 """Hand-written half "b" of challenge-bids-holdout7 (X22-X42, XB169-XB336).
 
 Texts and grades written and judged by hand; no search, ranking, embedding
