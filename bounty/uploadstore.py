@@ -183,10 +183,17 @@ class DatabaseStore:
         return db.session.execute(self._id(area, name)).first() is not None
 
     def read(self, area: str, name: str) -> bytes:
-        chunks = db.session.execute(sa.select(FileChunk.data).where(
-            FileChunk.file_id == self._id(area, name).scalar_subquery())
-            .order_by(FileChunk.seq)).scalars()
-        return b"".join(chunks)
+        """The whole file (a kept upload, saved again), gathered a chunk at a time into one
+        buffer, so it is never in memory twice."""
+        row = db.session.execute(sa.select(StoredFile.id, StoredFile.size_bytes).where(
+            StoredFile.area == area, StoredFile.name == name)).first()
+        if row is None:
+            raise FileNotFoundError(f"{area}/{name}")
+        data, reader = bytearray(row.size_bytes), _ChunkReader(db.engine, row.id)
+        view, filled = memoryview(data), 0
+        while filled < len(data) and (n := reader.readinto(view[filled:])):
+            filled += n
+        return data  # bytes-like: hashing, sniffing and writing take it as it is
 
     def _delete_ids(self, connection, ids: list[int]) -> None:
         # Chunks first and by hand: no reliance on ON DELETE CASCADE being enforced.
