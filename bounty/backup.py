@@ -5,7 +5,9 @@ A backup is a folder::
     manifest.json      format, database kind, schema revision, audit head, row counts
     database.sqlite3   SQLite: a consistent copy made with SQLite's online backup API
     database.pgdump    PostgreSQL: pg_dump's custom format (pg_restore reads it)
-    uploads.tar        the uploaded files
+    uploads.tar        the uploaded files of the folder store (UPLOAD_STORE=folder); those
+                       of the database store are rows of the database (stored_files,
+                       file_chunks) and come with it
     audit-head.txt     the audit chain's head (seq:hash), also worth keeping elsewhere
 
 The search index is not in it: a restore rebuilds it from the database, and the
@@ -34,7 +36,8 @@ from flask.cli import with_appcontext
 from .extensions import db
 
 FORMAT = 1
-COUNTED = ("users", "organizations", "challenges", "bids", "audit_events", "attachments")
+COUNTED = ("users", "organizations", "challenges", "bids", "audit_events", "attachments",
+           "stored_files")
 
 
 def _fail(message: str) -> None:

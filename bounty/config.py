@@ -41,6 +41,9 @@ def build_config(overrides: dict | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
         or f"sqlite:///{folder / 'bounty.sqlite3'}",
         "UPLOAD_FOLDER": str(folder / "uploads"),
+        # where uploaded files live: "folder" (UPLOAD_FOLDER, the default) or "database"
+        # (every node of a platform on several machines serves every file)
+        "UPLOAD_STORE": os.environ.get("UPLOAD_STORE", "folder").strip().lower() or "folder",
         "BOUNTY_INDEX_DIR": os.environ.get("BOUNTY_INDEX_DIR") or str(folder / "index"),
         # seconds between index flushes (None: 1 s, or no background flusher when testing)
         "BOUNTY_INDEX_REFRESH": os.environ.get("BOUNTY_INDEX_REFRESH"),

@@ -27,3 +27,4 @@ from .review.stages import ReviewStage, RubricCriterion  # noqa: F401
 from .review.workdays import Holiday  # noqa: F401
 from .stats import tracking  # noqa: F401  (keeps the statistics current on every flush)
 from .stats.models import StageStay, StatsCount  # noqa: F401
+from .uploadstore import FileChunk, StoredFile  # noqa: F401

@@ -85,6 +85,13 @@ def app(_schema, database_url, tmp_path, request):
         _db.engine.dispose()
 
 
+@pytest.fixture(params=["folder", "database"])
+def each_store(request, app) -> str:
+    """Run the test with each UPLOAD_STORE (``pytestmark = usefixtures("each_store")``)."""
+    app.config["UPLOAD_STORE"] = request.param
+    return request.param
+
+
 @pytest.fixture
 def make_app(app):
     """``make_app(**config)``: another app on the same database and instance folder (as

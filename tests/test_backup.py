@@ -1,5 +1,6 @@
 """`bounty backup` then `bounty restore` into an empty instance: every row, the uploads,
-the audit chain (checked against the recorded head) and a rebuilt search index."""
+the audit chain (checked against the recorded head) and a rebuilt search index. Files of
+the database store (UPLOAD_STORE=database) travel with the database."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bounty.accounts.models import Role, User
 from bounty.challenges.models import Challenge, ChallengeState
 from bounty.extensions import db
 from bounty.matching import get_engine
+from bounty.uploadstore import DatabaseStore
 from tests.factories import create_bid, create_challenge, create_user
 from tests.test_migrations import empty_database_url  # noqa: F401  (a fixture)
 
@@ -26,6 +28,8 @@ def test_backup_restores_into_an_empty_instance(app, runner, tmp_path,
     upload.parent.mkdir(parents=True)
     upload.write_bytes(b"%PDF-1.4 spec")
     app.config["UPLOAD_FOLDER"] = str(tmp_path / "uploads")
+    big = b"%PDF-1.4 " + bytes(range(256)) * 2000  # two chunks, in the database store
+    DatabaseStore().write("", "kept-in-db.pdf", big, commit=True)
     assert runner.invoke(args=["audit", "verify"]).exit_code == 0
     head = runner.invoke(args=["audit", "anchor"]).output.strip()
     users = db.session.scalar(sa.select(sa.func.count()).select_from(User))
@@ -51,6 +55,7 @@ def test_backup_restores_into_an_empty_instance(app, runner, tmp_path,
         assert db.session.execute(sa.select(Challenge.title)).scalars().all() == [
             "伺服电机温控系统备份"]
         assert (target / "uploads" / "ch1" / "spec.pdf").read_bytes() == b"%PDF-1.4 spec"
+        assert DatabaseStore().read("", "kept-in-db.pdf") == big  # came with the database
         assert [h.id for h in get_engine().search("伺服电机").hits] == [str(challenge.id)]
         result = cli.invoke(args=["audit", "verify", "--head", head])
         assert result.exit_code == 0, result.output

@@ -3,12 +3,9 @@ generated name, sent back only as downloads to those allowed to see them."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
 import secrets
-import time
 import zipfile
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +14,7 @@ from pathlib import Path
 
 import filetype
 import sqlalchemy as sa
-from flask import current_app, send_file
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import FileStorage
@@ -25,6 +22,7 @@ from werkzeug.datastructures import FileStorage
 from ..audit import record_event
 from ..errors import DomainError
 from ..extensions import db
+from ..uploadstore import upload_store
 from .models import Attachment, Bid, Challenge, Milestone
 
 # Extension -> MIME type we accept, and the content check that must agree.
@@ -92,41 +90,29 @@ class StorageFailed(DomainError):
 # A file younger than this may belong to a transaction still under way: the periodic
 # sweep leaves it alone.
 ORPHAN_MIN_AGE = timedelta(hours=1)
-PARTIAL_SUFFIX = ".part"
+PENDING = "pending"  # the upload store's area of pending uploads
 
 
 def upload_folder() -> Path:
+    """The upload folder of the folder store (UPLOAD_STORE=folder)."""
     folder = Path(current_app.config["UPLOAD_FOLDER"])
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def write_stored(folder_of, stored_name: str, data: bytes) -> Path:  # noqa: ANN001
-    """Write ``data`` as ``stored_name`` in the folder ``folder_of()`` returns, whole or not
-    at all: into a partial file first, renamed once complete.
+def write_stored(area: str, stored_name: str, data: bytes, *, commit: bool = False) -> None:
+    """Write ``data`` as ``stored_name`` in ``area`` of the upload store, whole or not at
+    all (see bounty.uploadstore); ``commit``: in a transaction of its own.
 
     :raises StorageFailed: with a message for the user when the disk refuses; no file
         (partial or whole) is left behind.
     """
-    path = partial = None
     try:
-        folder = folder_of()
-        path = folder / stored_name
-        partial = folder / (stored_name + PARTIAL_SUFFIX)
-        with open(partial, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
+        upload_store().write(area, stored_name, data, commit=commit)
     except OSError as exc:
-        for leftover in (partial, path):
-            if leftover is not None:
-                with contextlib.suppress(OSError):
-                    leftover.unlink(missing_ok=True)
         log.error("could not store an uploaded file (%s): %s", stored_name, exc)
         raise StorageFailed(str(_l("文件未能保存（服务器存储空间不足或不可写），本次提交没有保存，"
                                    "请稍后重试或联系平台管理员。"))) from exc
-    return path
 
 
 def add_attachment(checked: CheckedUpload, *, user, challenge: Challenge, bid: Bid | None = None,
@@ -134,11 +120,12 @@ def add_attachment(checked: CheckedUpload, *, user, challenge: Challenge, bid: B
     """Write the file and its row in the caller's transaction.
 
     The file is written first under a random name; if the transaction then
-    rolls back, :func:`discard_orphans` (or the next call) removes it, so no
-    row ever points at a missing file.
+    rolls back, the database store drops it with the transaction, and for the folder
+    :func:`discard_orphans` (or the caller) removes it, so no row ever points at a
+    missing file.
     """
     stored_name = f"{secrets.token_hex(16)}.{checked.extension}"
-    write_stored(upload_folder, stored_name, checked.data)
+    write_stored("", stored_name, checked.data)
     attachment = Attachment(
         challenge_id=challenge.id, bid_id=bid.id if bid else None,
         milestone_id=milestone.id if milestone else None, uploaded_by_id=user.id,
@@ -162,24 +149,7 @@ def remove_attachment(attachment: Attachment, *, user) -> None:
 
 def unlink_stored(stored_names) -> None:
     """Remove stored files by name (after their rows were deleted, or never committed)."""
-    folder = upload_folder()
-    for name in stored_names:
-        (folder / name).unlink(missing_ok=True)
-
-
-def sweep_folder(folder: Path, known: set[str], min_age: timedelta = ORPHAN_MIN_AGE) -> int:
-    """Remove the folder's own files (not subfolders) that are not in ``known`` and older
-    than ``min_age``; return how many."""
-    cutoff = time.time() - min_age.total_seconds()
-    removed = 0
-    for path in folder.iterdir() if folder.is_dir() else ():
-        try:
-            if path.is_file() and path.name not in known and path.stat().st_mtime <= cutoff:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue  # removed meanwhile
-    return removed
+    upload_store().delete("", stored_names)
 
 
 def discard_orphans(min_age: timedelta = ORPHAN_MIN_AGE) -> int:
@@ -187,9 +157,10 @@ def discard_orphans(min_age: timedelta = ORPHAN_MIN_AGE) -> int:
     once older than ``min_age`` (so that a file of an upload still in progress stays), and
     pending uploads past their lifetime; return how many went."""
     known = set(db.session.execute(sa.select(Attachment.stored_name)).scalars())
-    removed = sweep_folder(upload_folder(), known, min_age)
+    store = upload_store()
+    removed = store.sweep("", known, min_age)
     lifetime = timedelta(seconds=pending_lifetime_seconds())
-    return removed + sweep_folder(pending_folder(), set(), lifetime)
+    return removed + store.sweep(PENDING, set(), lifetime)
 
 
 # --------------------------------------------------------------------------- pending uploads
@@ -209,13 +180,14 @@ class PendingUpload:
     mime_type: str
 
     def read(self) -> CheckedUpload:
-        return CheckedUpload(data=(pending_folder() / self.stored_name).read_bytes(),
+        return CheckedUpload(data=upload_store().read(PENDING, self.stored_name),
                              original_name=self.original_name, extension=self.extension,
                              mime_type=self.mime_type)
 
 
 def pending_folder() -> Path:
-    return Path(current_app.config["UPLOAD_FOLDER"]) / "pending"
+    """The folder of pending uploads in the folder store."""
+    return Path(current_app.config["UPLOAD_FOLDER"]) / PENDING
 
 
 def pending_lifetime_seconds() -> float:
@@ -226,18 +198,12 @@ def _pending_signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="pending-upload")
 
 
-def _pending_folder_made() -> Path:
-    folder = pending_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def stash_pending(checked: CheckedUpload, user) -> PendingUpload | None:
     """Keep a checked file for the user's next try at the same form; ``None`` when the
     disk refuses it (nothing is left behind, and the user chooses the file again)."""
     stored_name = f"{secrets.token_hex(16)}.{checked.extension}"
     try:
-        write_stored(_pending_folder_made, stored_name, checked.data)
+        write_stored(PENDING, stored_name, checked.data, commit=True)
     except StorageFailed:
         return None
     token = _pending_signer().dumps({"s": stored_name, "n": checked.original_name,
@@ -258,7 +224,7 @@ def load_pending(token: str, user) -> PendingUpload | None:
     extension = stored_name.rpartition(".")[2]
     if (user is None or data.get("u") != user.id or extension not in ALLOWED
             or stored_name != Path(stored_name).name
-            or not (pending_folder() / stored_name).is_file()):
+            or not upload_store().exists(PENDING, stored_name)):
         return None
     return PendingUpload(token=token, original_name=str(data.get("n", "")),
                          size_bytes=int(data.get("z", 0)), stored_name=stored_name,
@@ -267,20 +233,15 @@ def load_pending(token: str, user) -> PendingUpload | None:
 
 def drop_pending(pending) -> None:
     """Remove pending uploads (used by a successful save, or removed by their uploader)."""
-    for upload in pending:
-        (pending_folder() / upload.stored_name).unlink(missing_ok=True)
+    upload_store().delete(PENDING, [upload.stored_name for upload in pending])
 
 
-def send_stored(path: Path, mime_type: str, download_name: str):
+def send_stored(area: str, stored_name: str, mime_type: str, download_name: str):
     """A stored upload, always as a download (Content-Disposition: attachment), never
     rendered inline nor cached."""
-    response = send_file(path, mimetype=mime_type, as_attachment=True,
-                         download_name=download_name, max_age=0)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return upload_store().send(area, stored_name, mime_type, download_name)
 
 
 def send_attachment(attachment: Attachment, download_name: str | None = None):
-    return send_stored(upload_folder() / attachment.stored_name, attachment.mime_type,
+    return send_stored("", attachment.stored_name, attachment.mime_type,
                        download_name or attachment.original_name)

@@ -6,7 +6,6 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 from flask import url_for
@@ -15,14 +14,13 @@ from ..challenges.attachments import (
     ORPHAN_MIN_AGE,
     CheckedUpload,
     send_stored,
-    sweep_folder,
-    upload_folder,
     write_stored,
 )
 from ..extensions import db
 from ..review.items import ItemKind, register_kind
 from ..review.models import Outcome, StageKey
 from ..timeutil import to_local, utcnow
+from ..uploadstore import upload_store
 from .models import RegistryCounter, RegistryDocument
 
 OUTCOME_ACTIONS = {Outcome.approve: "approve", Outcome.return_: "return",
@@ -53,11 +51,9 @@ def next_number(prefix: str, now: datetime | None = None) -> str:
     return f"{series}-{last:04d}"
 
 
-def document_folder() -> Path:
-    # A subfolder: attachments.discard_orphans() sweeps only the upload folder's own files.
-    folder = upload_folder() / "registry"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+# The upload store's area of registry documents (in the folder store a subfolder:
+# attachments.discard_orphans() sweeps only the upload folder's own files).
+DOCUMENTS = "registry"
 
 
 class FileBatch:
@@ -68,7 +64,7 @@ class FileBatch:
     """
 
     def __init__(self) -> None:
-        self.paths: list[Path] = []
+        self.names: list[str] = []
 
     def __enter__(self) -> FileBatch:
         return self
@@ -79,7 +75,8 @@ class FileBatch:
 
     def store(self, checked: CheckedUpload, *, user, kind: str, **owner) -> RegistryDocument:
         stored_name = f"{secrets.token_hex(16)}.{checked.extension}"
-        self.paths.append(write_stored(document_folder, stored_name, checked.data))
+        write_stored(DOCUMENTS, stored_name, checked.data)
+        self.names.append(stored_name)
         document = RegistryDocument(
             kind=kind, uploaded_by_id=user.id, original_name=checked.original_name,
             stored_name=stored_name, mime_type=checked.mime_type,
@@ -90,19 +87,18 @@ class FileBatch:
         return document
 
     def discard(self) -> None:
-        for path in self.paths:
-            path.unlink(missing_ok=True)
-        self.paths.clear()
+        upload_store().delete(DOCUMENTS, self.names)
+        self.names.clear()
 
 
 def discard_orphan_documents(min_age: timedelta = ORPHAN_MIN_AGE) -> int:
     """Remove registry files no row refers to, once older than ``min_age``."""
     known = set(db.session.execute(sa.select(RegistryDocument.stored_name)).scalars())
-    return sweep_folder(document_folder(), known, min_age)
+    return upload_store().sweep(DOCUMENTS, known, min_age)
 
 
 def send_document(document: RegistryDocument):
-    return send_stored(document_folder() / document.stored_name, document.mime_type,
+    return send_stored(DOCUMENTS, document.stored_name, document.mime_type,
                        document.original_name)
 
 

@@ -1,6 +1,5 @@
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +10,7 @@ from bounty.challenges.models import Category, ChallengeState
 from bounty.errors import ConcurrentUpdate, InvalidField, PermissionDenied, TransitionRefused
 from bounty.extensions import db as _db
 from bounty.registry.models import RegistryDocument
-from bounty.registry.services import document_folder
+from bounty.registry.services import DOCUMENTS
 from bounty.review.decisions import decide
 from bounty.review.models import Outcome, ReviewDecision, StageKey
 
@@ -23,6 +22,9 @@ from ..registry.helpers import (  # noqa: F401  (fresh_requests is an autouse fi
     evidence_files,
     fresh_requests,
 )
+from ..stores import stored_names
+
+pytestmark = pytest.mark.usefixtures("each_store")  # with each UPLOAD_STORE
 
 FLOORS = [
     (cert.EquipmentCategory.complete_set, 500_000, "50 万元"),
@@ -35,7 +37,7 @@ NEW_YEAR_2026 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 def _nothing_written():
     assert _db.session.scalar(sa.select(sa.func.count(cert.CertificationApplication.id))) == 0
     assert _db.session.scalar(sa.select(sa.func.count(RegistryDocument.id))) == 0
-    assert list(document_folder().iterdir()) == []
+    assert stored_names(DOCUMENTS) == []
 
 
 def _apply(challenge=None, owner=None, **kwargs):
@@ -393,4 +395,4 @@ def test_register_search_and_pagination(app, client):
     cores = client.get("/register", query_string={"category": "core_component"}).text
     assert "共 11 项" in cores and "装备01号" in cores and "装备02号" not in cores
     assert client.get("/register?page=9").status_code == 200
-    assert Path(document_folder()).is_dir()
+    assert stored_names(DOCUMENTS)

@@ -12,6 +12,8 @@ from bounty.challenges.models import ChallengeState
 from ..factories import create_bid, create_challenge, create_user
 from .helpers import PDF, PNG, attach, client_for
 
+pytestmark = pytest.mark.usefixtures("each_store")  # with each UPLOAD_STORE
+
 ROLES = ["anonymous", "other_enterprise", "owner", "bidder", "other_institute", "reviewer",
          "admin"]
 PAGES = ["detail", "edit", "audit", "challenge_file", "bid_file",

@@ -9,12 +9,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from bounty.challenges import services
-from bounty.challenges.attachments import upload_folder
 from bounty.challenges.models import Attachment, Bid, BidState, ChallengeState
 from bounty.errors import ConcurrentUpdate, TransitionRefused
 
 from ..factories import create_challenge, create_org, create_user
+from ..stores import stored_names
 from .bids_world import AFTER, DEADLINE, NOW, PDF, client_for, upload
+
+pytestmark = pytest.mark.usefixtures("each_store")  # with each UPLOAD_STORE
 
 
 def _count(model) -> int:
@@ -141,7 +143,7 @@ def test_disguised_attachment_is_refused_and_nothing_is_written(app, setup, name
     assert response.status_code == 422
     assert "内容与扩展名不符" in page and "温州大学：低功耗蓝牙模组方案" in page
     assert _count(Bid) == 0 and _count(Attachment) == 0
-    assert [p for p in upload_folder().iterdir() if p.is_file()] == []
+    assert stored_names() == []
     assert "附录.png" in page  # the good file is kept for the next try
 
 

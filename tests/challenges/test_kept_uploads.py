@@ -3,12 +3,11 @@ remove box, redeemable only by their uploader, for a bounded time."""
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from datetime import timedelta
 from io import BytesIO
 
+import pytest
 import sqlalchemy as sa
 
 from bounty.certification import services as cert
@@ -20,6 +19,7 @@ from bounty.timeutil import utcnow
 
 from ..factories import create_challenge, create_user
 from ..registry.helpers import PDF_BYTES, cert_form, completed_challenge
+from ..stores import make_older, put_orphan, stored_bytes, stored_names
 from .bids_world import client_for
 from .helpers import PDF, PNG, form_data, upload
 
@@ -28,9 +28,11 @@ def _tokens(page: str, field: str) -> list[str]:
     return re.findall(rf'name="{re.escape(field)}-pending" value="([^"]+)"', page)
 
 
+pytestmark = pytest.mark.usefixtures("each_store")
+
+
 def _pending_files() -> list[str]:
-    folder = attachments.pending_folder()
-    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    return stored_names(attachments.PENDING)
 
 
 def _post(client, url, data):
@@ -57,8 +59,7 @@ def test_a_failed_challenge_form_keeps_its_files_until_it_is_saved(app):
     assert saved.status_code == 302
     challenge = db.session.execute(sa.select(Challenge)).scalar_one()
     assert [a.original_name for a in challenge.attachments] == ["需求说明.pdf"]
-    stored = attachments.upload_folder() / challenge.attachments[0].stored_name
-    assert stored.read_bytes() == PDF
+    assert stored_bytes(challenge.attachments[0].stored_name) == PDF
     assert _pending_files() == []  # both pending copies are gone
 
 
@@ -99,16 +100,13 @@ def test_discard_orphans_sweeps_expired_pending_and_spares_young_files(app):
                                                               "application/pdf"), user)
     young = attachments.stash_pending(attachments.CheckedUpload(PDF, "新.pdf", "pdf",
                                                                 "application/pdf"), user)
-    day_ago = time.time() - 25 * 3600
-    os.utime(attachments.pending_folder() / old.stored_name, (day_ago, day_ago))
-    orphan_old = attachments.upload_folder() / "0123.pdf"
-    orphan_young = attachments.upload_folder() / "4567.pdf"
-    orphan_old.write_bytes(PDF)
-    orphan_young.write_bytes(PDF)  # its row may be about to commit
-    os.utime(orphan_old, (day_ago, day_ago))
+    make_older(old.stored_name, 25 * 3600, attachments.PENDING)
+    put_orphan("0123.pdf", PDF)
+    put_orphan("4567.pdf", PDF)  # its row may be about to commit
+    make_older("0123.pdf", 25 * 3600)
     assert attachments.discard_orphans() == 2
     assert _pending_files() == [young.stored_name]
-    assert not orphan_old.exists() and orphan_young.exists()
+    assert stored_names() == ["4567.pdf"]
 
 
 def test_the_certification_form_keeps_its_four_documents(app):
@@ -198,8 +196,7 @@ def test_bounty_jobs_run_sweeps_expired_pending_uploads(app, runner):
     kept = attachments.stash_pending(attachments.CheckedUpload(PDF, "旧.pdf", "pdf",
                                                                "application/pdf"),
                                      create_user("enterprise"))
-    day_ago = time.time() - 25 * 3600
-    os.utime(attachments.pending_folder() / kept.stored_name, (day_ago, day_ago))
+    make_older(kept.stored_name, 25 * 3600, attachments.PENDING)
     result = runner.invoke(args=["jobs", "run"])
     assert result.exit_code == 0, result.output
     assert "removed 1 orphaned or expired pending uploads" in result.output

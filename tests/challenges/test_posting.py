@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +11,7 @@ from bounty.challenges.models import Attachment, Challenge, ChallengeState
 from bounty.timeutil import utcnow
 
 from ..factories import DEFAULT_PASSWORD, create_challenge, create_org, create_user
+from ..stores import stored_names
 from .helpers import (
     EXE,
     HTML,
@@ -44,6 +44,7 @@ def test_new_challenge_page_for_enterprises_only(app, owner, client):
     assert client.get("/challenges/new").status_code == 302  # to the login page
 
 
+@pytest.mark.usefixtures("each_store")  # with each UPLOAD_STORE
 def test_save_draft_with_indicators_and_attachments(app, db, owner):
     client = client_for(app, owner)
     deadline = (utcnow() + timedelta(days=20)).replace(second=0, microsecond=0)
@@ -64,9 +65,7 @@ def test_save_draft_with_indicators_and_attachments(app, db, owner):
         ("最高结温", "≤125", "℃"), ("体积", "≤2", "L")]
     names = sorted(a.original_name for a in challenge.attachments)
     assert names == ["技术要求.docx", "结构图.png", "需求说明.pdf"]
-    folder = Path(app.config["UPLOAD_FOLDER"])
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        a.stored_name for a in challenge.attachments)
+    assert stored_names() == sorted(a.stored_name for a in challenge.attachments)
 
     page = client.get(f"/challenges/{challenge.id}").get_data(as_text=True)
     assert "最高结温" in page and "需求说明.pdf" in page and "共有" in page and "10 个月" in page
@@ -219,10 +218,11 @@ def test_submit_from_detail_page(app, db, owner):
     assert other.post(f"/challenges/{challenge.id}/submit").status_code == 404
 
 
+@pytest.mark.usefixtures("each_store")  # with each UPLOAD_STORE
 def test_edit_draft_adds_and_removes_attachments(app, db, owner):
     challenge = create_challenge(owner, state=ChallengeState.returned)
     old = attach(challenge, owner, name="旧版.pdf")
-    old_id, old_file = old.id, Path(app.config["UPLOAD_FOLDER"]) / old.stored_name
+    old_id, old_name = old.id, old.stored_name
     client = client_for(app, owner)
     page = client.get(f"/challenges/{challenge.id}/edit").get_data(as_text=True)
     assert challenge.title in page and "旧版.pdf" in page and 'value="控温精度"' in page
@@ -234,7 +234,7 @@ def test_edit_draft_adds_and_removes_attachments(app, db, owner):
     db.session.expire_all()
     assert challenge.title == "修改后的榜单" and challenge.state == ChallengeState.returned
     assert [a.original_name for a in challenge.attachments] == ["新版.pdf"]
-    assert db.session.get(Attachment, old_id) is None and not old_file.exists()
+    assert db.session.get(Attachment, old_id) is None and old_name not in stored_names()
 
 
 def test_edit_with_bad_file_keeps_everything(app, db, owner):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bounty import uploadstore
 from bounty.challenges import attachments
 from bounty.challenges.models import Attachment, Challenge
 from bounty.jobs import discard_orphan_files, start_scheduler
@@ -28,7 +29,7 @@ def disk_full(monkeypatch):
     def fsync(fd):  # noqa: ANN001
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(attachments.os, "fsync", fsync)
+    monkeypatch.setattr(uploadstore.os, "fsync", fsync)
 
 
 def _files(app) -> list[Path]:
@@ -55,7 +56,7 @@ def test_an_unwritable_folder_is_a_message_too(app, db, monkeypatch):
     def refuse(*args, **kwargs):  # noqa: ANN002, ANN003
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(attachments, "open", refuse, raising=False)
+    monkeypatch.setattr(uploadstore, "open", refuse, raising=False)
     client = client_for(app, create_user("enterprise"))
     response = client.post("/challenges/new", content_type="multipart/form-data",
                            data=form_data(attachments=[upload(PDF, "需求说明.pdf")]))

@@ -23,6 +23,8 @@ from ..registry.helpers import (  # noqa: F401  (fresh_requests is an autouse fi
     pdf_upload,
 )
 
+pytestmark = pytest.mark.usefixtures("each_store")  # with each UPLOAD_STORE
+
 NOW = datetime(2026, 5, 6, 2, 0, tzinfo=UTC)
 
 
