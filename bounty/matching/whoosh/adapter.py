@@ -15,7 +15,6 @@ import os
 import pickle
 import struct
 import zlib
-from array import array
 from typing import Any
 
 import numpy as np
@@ -309,48 +308,28 @@ def commit_segments(ix: index.Index, segments: list[Any]) -> None:
         writer._finish()
 
 
-def postings_writer(fieldwriter: Any) -> Any:
-    """The ``W3PostingsWriter`` a field writer writes a term's postings with."""
-    return fieldwriter._postwriter
+def postings_settings(fieldwriter: Any) -> tuple[int, int, int]:
+    """The W3 codec's (block limit, compression level, inline limit) for a field writer's
+    posting lists."""
+    codec = fieldwriter._codec
+    return codec._blocklimit, codec._compression, codec._inlinelimit
 
 
-def add_postings(
-    pw: Any,
-    ids: np.ndarray,
-    weights: np.ndarray,
-    lengths: np.ndarray | None,
-    *,
-    counts: np.ndarray | None = None,
-    values: list[bytes] | None = None,
-) -> None:
-    """One term's postings into a Whoosh ``W3PostingsWriter``, a block at a time.
+def postings_offset(fieldwriter: Any) -> int:
+    """Where the next posting list goes in the field writer's postings file."""
+    return fieldwriter._postfile.tell()
 
-    Sets exactly the block state ``add_posting`` would accumulate (ids,
-    float32 weights, values, min/max length, max weight; Python numbers, as
-    Whoosh pickles them) and writes full blocks as ``add_posting`` does before
-    starting the next one; the last block is left for ``finish_postings``.
-    ``ids`` are document numbers (ascending), ``lengths`` each document's
-    quantised field length; values are ``counts`` packed (``Frequency``: each a
-    big-endian uint32) or the non-empty ``values``.
-    """
-    limit = pw._blocklimit
-    for start in range(0, len(ids), limit):
-        if start:
-            pw._write_block()
-        end = start + limit
-        block_ids = ids[start:end]
-        block_weights = weights[start:end].astype(np.float32)
-        pw._ids = array("I", block_ids.astype(np.uint32).tobytes())
-        pw._weights = array("f", block_weights.tobytes())
-        if counts is not None:
-            pw._values = [counts[start:end].astype(">u4").tobytes()]
-        else:
-            pw._values = [v for v in values[start:end] if v] if values else []
-        pw._maxweight = max(0, float(block_weights.max()))
-        if lengths is None:
-            pw._minlength, pw._maxlength = None, 0
-        else:
-            ls = lengths[block_ids]
-            nonzero = ls[ls > 0]
-            pw._minlength = int(nonzero.min()) if len(nonzero) else None
-            pw._maxlength = int(ls.max())
+
+def write_terms(fieldwriter: Any, terms: list[bytes], lists: list[bytes],
+                infos: list[bytes]) -> None:
+    """Write the current field's ``terms`` (bytes, ascending) with their encoded posting
+    ``lists`` and term ``infos`` (``postings.Encoded``), as ``start_term`` and
+    ``finish_term`` of a ``W3FieldWriter`` do a term at a time. The lists start at
+    :func:`postings_offset`."""
+    write = fieldwriter._postfile.write
+    for data in lists:
+        write(data)
+    add = fieldwriter._tindex.add
+    prefix = struct.pack("!H", fieldwriter._fieldid)
+    for term, info in zip(terms, infos, strict=True):
+        add(prefix + term, info)

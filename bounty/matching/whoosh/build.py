@@ -16,13 +16,16 @@ from whoosh import formats, index
 from ..analyzer import Analyzer
 from ..engine import Doc
 from ..ranking import DOC_FIELD_WEIGHTS
-from . import adapter
+from . import adapter, postings
 from .schema import prepare, whoosh_length
 from .store import Store
 
 # A rebuild writes a segment per this many documents of a kind: its postings are
 # held in memory until committed (about 6 GB per million documents otherwise).
 REBUILD_SEGMENT_DOCS = 200_000
+# Values of a non-text field whose terms are remembered (a field's values repeat:
+# states, organisations, challenges); the rest are analysed each time.
+INDEXED_VALUES = 50_000
 
 
 class SegmentBuilder:
@@ -51,13 +54,19 @@ class SegmentBuilder:
                 raise ValueError(f"field {name!r} needs Whoosh's own writer")
             if name in DOC_FIELD_WEIGHTS and type(f.format) is not formats.Frequency:
                 raise ValueError(f"text field {name!r} must have the Frequency format")
+            if f.indexed and name not in DOC_FIELD_WEIGHTS and f.format.fixed_value_size() != 0:
+                raise ValueError(f"field {name!r} must have no posting values (Existence)")
+        self._blocklimit, self._compression, inline = adapter.postings_settings(
+            self.writer.fieldwriter)
+        if inline > 1:  # pragma: no cover - Whoosh 3 inlines none
+            raise ValueError("inlined posting lists need Whoosh's own writer")
         self._text_fields = frozenset(DOC_FIELD_WEIGHTS)
-        # field -> term -> its number, given on first sight: the text fields
-        self._terms: dict[str, defaultdict[str, int]] = {}
-        # field -> (term numbers, doc numbers, counts), one entry per posting
+        # field -> term (str for the text fields, else bytes) -> its number, on first sight
+        self._terms: dict[str, defaultdict[Any, int]] = {}
+        # field -> (term numbers, doc numbers, counts or weights), one entry per posting
         self._postings: dict[str, tuple[array, array, array]] = {}
-        # field -> term bytes -> (doc numbers, weights, value bytes): the others
-        self._other: dict[str, dict[bytes, tuple[array, array, list[bytes]]]] = {}
+        # field -> value -> (its length, its term numbers and weights): the other fields
+        self._indexed: dict[str, dict[Any, tuple[int, list[tuple[int, float]]]]] = {}
         # field -> quantised length per document (what the reader reports)
         self._lengths: dict[str, array] = {}
 
@@ -96,12 +105,15 @@ class SegmentBuilder:
         pdw.finish_doc()
         adapter.document_added(w)
 
-    def _add_terms(self, name: str, docnum: int, value: str) -> int:
+    def _field(self, name: str, weights: str) -> tuple[defaultdict[Any, int], tuple]:
         numbers = self._terms.get(name)
         if numbers is None:
             numbers = self._terms[name] = defaultdict(count().__next__)
-            self._postings[name] = (array("I"), array("I"), array("I"))
-        term_numbers, docnums, counts_ = self._postings[name]
+            self._postings[name] = (array("I"), array("I"), array(weights))
+        return numbers, self._postings[name]
+
+    def _add_terms(self, name: str, docnum: int, value: str) -> int:
+        numbers, (term_numbers, docnums, counts_) = self._field(name, "I")
         counts = Counter(value.split())
         term_numbers.extend(map(numbers.__getitem__, counts))  # numbers new terms
         counts_.extend(counts.values())
@@ -109,51 +121,60 @@ class SegmentBuilder:
         return sum(counts.values())
 
     def _add_other(self, name: str, field: Any, docnum: int, value: Any) -> int:
-        postings = self._other.setdefault(name, {})
-        length = 0
-        for tbytes, freq, weight, vbytes in field.index(value):
-            length += freq
-            p = postings.get(tbytes)
-            if p is None:
-                p = postings[tbytes] = (array("I"), array("d"), [])
-            p[0].append(docnum)
-            p[1].append(weight)
-            p[2].append(vbytes)
+        numbers, (term_numbers, docnums, weights) = self._field(name, "d")
+        known = self._indexed.setdefault(name, {})
+        indexed = known.get(value)
+        if indexed is None:
+            length, terms = 0, []
+            for tbytes, freq, weight, _value in field.index(value):  # no values: Existence
+                length += freq
+                terms.append((numbers[tbytes], weight))
+            indexed = length, terms
+            if len(known) < INDEXED_VALUES:
+                known[value] = indexed
+        length, terms = indexed
+        for number, weight in terms:
+            term_numbers.append(number)
+            weights.append(weight)
+        docnums.extend(repeat(docnum, len(terms)))
         return length
 
     def _write_postings(self) -> None:
         fw = self.writer.fieldwriter
         doccount = self.writer.docnum
         # only fields with postings, as Whoosh's writer (an empty field has no entry)
-        names = [n for n, p in [*self._terms.items(), *self._other.items()] if p]
-        for name in sorted(names):
+        for name in sorted(n for n, terms in self._terms.items() if terms):
             field = self.schema[name]
             lengths = self._lengths.get(name)
             if lengths is not None and len(lengths) < doccount:
                 lengths.extend(bytes(doccount - len(lengths)))
-            doc_lengths = None if lengths is None else np.frombuffer(lengths, np.uint32)
+            terms, starts, (ids, weights) = self._grouped(name)
+            encoded = postings.encode(
+                starts, ids, weights,
+                None if lengths is None else np.frombuffer(lengths, np.uint32),
+                weights if name in self._text_fields else None,
+                blocklimit=self._blocklimit, compression=self._compression)
             fw.start_field(name, field)
-            pw = adapter.postings_writer(fw)
-            if name in self._terms:
-                term_numbers, docnums, counts = (np.frombuffer(a, np.uint32)
-                                                 for a in self._postings[name])
-                order = np.argsort(term_numbers, kind="stable")  # keeps documents ascending
-                docnums, counts = docnums[order], counts[order]
-                starts = np.searchsorted(term_numbers[order],
-                                         np.arange(len(self._terms[name]) + 1))
-                for term, i in sorted(self._terms[name].items()):
-                    ids, tf = docnums[starts[i]:starts[i + 1]], counts[starts[i]:starts[i + 1]]
-                    fw.start_term(term.encode("utf-8"))
-                    adapter.add_postings(pw, ids, tf, doc_lengths, counts=tf)
-                    fw.finish_term()
-            else:
-                for tbytes, (ids, weights, values) in sorted(self._other[name].items()):
-                    fw.start_term(tbytes)
-                    adapter.add_postings(pw, np.frombuffer(ids, np.uint32),
-                                         np.frombuffer(weights, np.float64), doc_lengths,
-                                         values=values)
-                    fw.finish_term()
+            infos = encoded.term_infos(adapter.postings_offset(fw))
+            if name in self._text_fields:
+                terms = [t.encode("utf-8") for t in terms]  # the same order as the str
+            adapter.write_terms(fw, terms, encoded.lists, infos)
             fw.finish_field()
+
+    def _grouped(self, name: str) -> tuple[list[Any], np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """``name``'s terms in order, where each one's postings start, and the postings'
+        document numbers and counts or weights, grouped by term (documents ascending)."""
+        numbers = self._terms[name]
+        term_numbers, docnums, weights = self._postings[name]
+        terms = sorted(numbers)
+        rank = np.empty(len(terms), np.int64)
+        rank[np.fromiter(map(numbers.__getitem__, terms), np.int64, len(terms))] = np.arange(
+            len(terms))
+        key = rank[np.frombuffer(term_numbers, np.uint32)]
+        order = np.argsort(key, kind="stable")  # keeps documents ascending
+        starts = np.searchsorted(key[order], np.arange(len(terms) + 1))
+        return terms, starts, (np.frombuffer(docnums, np.uint32)[order],
+                               np.frombuffer(weights, weights.typecode)[order])
 
     @property
     def doc_count(self) -> int:
@@ -161,13 +182,13 @@ class SegmentBuilder:
 
     def commit(self) -> None:
         self._write_postings()
-        self._terms, self._postings, self._other = {}, {}, {}
+        self._terms, self._postings, self._indexed = {}, {}, {}
         self.writer.commit(merge=False)
 
     def finish(self) -> Any:
         """Write the segment without committing it; returns it for ``commit_segments``."""
         self._write_postings()
-        self._terms, self._postings, self._other = {}, {}, {}
+        self._terms, self._postings, self._indexed = {}, {}, {}
         return adapter.finish_segment(self.writer)
 
     def cancel(self) -> None:
