@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import hashlib
 import io
 import os
 import pickle
@@ -325,11 +326,41 @@ def write_terms(fieldwriter: Any, terms: list[bytes], lists: list[bytes],
     """Write the current field's ``terms`` (bytes, ascending) with their encoded posting
     ``lists`` and term ``infos`` (``postings.Encoded``), as ``start_term`` and
     ``finish_term`` of a ``W3FieldWriter`` do a term at a time. The lists start at
-    :func:`postings_offset`."""
+    :func:`postings_offset`.
+
+    The terms file is Whoosh's ``OrderedHashWriter``: per key (the field's number,
+    then the term) its record ``!ii`` (key and value lengths), key, value; its position
+    kept in the ordered index and, with the key's hash, in one of 256 buckets. The
+    records are written here in one go (``HashWriter.add`` writes one at a time).
+    """
     write = fieldwriter._postfile.write
     for data in lists:
         write(data)
-    add = fieldwriter._tindex.add
+    if not terms:
+        return
+    tindex = fieldwriter._tindex
     prefix = struct.pack("!H", fieldwriter._fieldid)
-    for term, info in zip(terms, infos, strict=True):
-        add(prefix + term, info)
+    keys = [prefix + t for t in terms]
+    if keys[0] <= tindex.lastkey:
+        raise ValueError(f"terms must follow {tindex.lastkey!r}")
+    md5 = tindex.hashtype == 0  # Whoosh's md5_hash: the digest's last four bytes
+    hashfn = tindex.hashfn
+    buckets = tindex.buckets
+    pack = _RECORD_LENGTHS.pack
+    pos = tindex.dbfile.tell()
+    positions: list[int] = []
+    records: list[bytes] = []
+    for key, value in zip(keys, infos, strict=True):
+        record = pack(len(key), len(value)) + key + value
+        h = (int.from_bytes(hashlib.md5(key, usedforsecurity=False).digest()[12:], "big")
+             if md5 else hashfn(key))
+        buckets[h & 255].append((h, pos))
+        positions.append(pos)
+        records.append(record)
+        pos += len(record)
+    tindex.dbfile.write(b"".join(records))
+    tindex.index.extend(positions)
+    tindex.lastkey = keys[-1]
+
+
+_RECORD_LENGTHS = struct.Struct("!ii")  # whoosh.filedb.filetables._lengths

@@ -170,7 +170,9 @@ class SegmentBuilder:
         rank = np.empty(len(terms), np.int64)
         rank[np.fromiter(map(numbers.__getitem__, terms), np.int64, len(terms))] = np.arange(
             len(terms))
-        key = rank[np.frombuffer(term_numbers, np.uint32)]
+        # numbers of up to 16 bits sort stably in linear time (radix sort)
+        key = rank.astype(np.uint16 if len(terms) <= 1 << 16 else np.uint32)[
+            np.frombuffer(term_numbers, np.uint32)]
         order = np.argsort(key, kind="stable")  # keeps documents ascending
         starts = np.searchsorted(key[order], np.arange(len(terms) + 1))
         return terms, starts, (np.frombuffer(docnums, np.uint32)[order],
