@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from whoosh.columns import CompressedBytesColumn
+
 from bounty.matching.whoosh import WhooshEngine, adapter
 
 WORDS = ["伺服电机", "注塑模具", "鞋底", "耐磨性", "机器视觉", "缺陷检测", "PLC", "NB-IoT",
@@ -128,3 +130,42 @@ def test_rebuild_by_worker_processes_ranks_the_same(tmp_path):
     finally:
         serial.close()
         workers.close()
+
+
+def test_rebuild_onto_a_live_index_writes_what_a_fresh_one_writes(tmp_path, monkeypatch):
+    """Reusing the live generation (each key found from its term info, updated documents'
+    deleted versions skipped, stored bytes copied when the stored fields are the same)
+    changes nothing in the files; changed documents get their new terms and fields."""
+    docs = _corpus()
+    live = WhooshEngine(tmp_path / "live")
+    fresh = WhooshEngine(tmp_path / "fresh")
+    try:
+        live.index(docs[:120])
+        live.flush()
+        live.index(docs[100:])  # documents 100-119 again: deleted versions in a segment
+        live.flush()
+        changed = [dict(d) for d in docs]
+        changed[6]["state"] = "completed" if changed[6]["state"] == "open" else "open"
+        changed[12]["body"] += "鞋底。"
+        changed[151]["org_id"] = "99"
+        calls: list[str] = []
+        terms = live.analyzer.terms
+        monkeypatch.setattr(live.analyzer, "terms", lambda t: calls.append(t) or terms(t))
+        compressed: list[int] = []  # stored fields compressed, not copied
+        add = CompressedBytesColumn.Writer.add
+        monkeypatch.setattr(CompressedBytesColumn.Writer, "add",
+                            lambda self, d, v: compressed.append(d) or add(self, d, v))
+        assert live.rebuild(iter(changed)) == len(docs)
+        monkeypatch.undo()
+        assert len(compressed) == 3  # the three changed documents
+        assert changed[12]["body"] in calls and changed[6]["body"] not in calls
+        assert len([c for c in calls if c]) < 10  # only the changed document segmented
+        fresh.rebuild(iter(changed))
+        for kind in ("challenge", "bid"):
+            expected, actual = _segment_files(fresh, kind), _segment_files(live, kind)
+            assert sorted(actual) == sorted(expected)
+            for ext, data in expected.items():
+                assert actual[ext] == data, (kind, ext)
+    finally:
+        live.close()
+        fresh.close()

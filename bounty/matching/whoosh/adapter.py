@@ -269,6 +269,24 @@ def segment_lengths(reader: Any, field: str) -> np.ndarray:
     return table[codes]
 
 
+def stored_bytes(reader: Any, docnum: int) -> bytes:
+    """A document's stored fields in one segment as its files hold them: pickled and
+    compressed (``b""`` when it has none). ``reader`` is a segment's reader."""
+    from whoosh.codec.whoosh3 import STORED_COLUMN
+    from whoosh.columns import VarBytesColumn
+
+    column = reader._perdoc._cached_reader("_stored", STORED_COLUMN)
+    if column is None:
+        return b""
+    return VarBytesColumn.Reader.__getitem__(column._child, docnum)  # not decompressed
+
+
+def decode_stored(raw: bytes) -> tuple[bytes, dict]:
+    """The pickle and the stored fields in ``stored_bytes``' value."""
+    plain = zlib.decompress(raw) if raw else b""
+    return plain, (pickle.loads(plain) if plain else {})
+
+
 WHOOSH3_MAGIC = b"W3Bl"  # whoosh.codec.whoosh3.WHOOSH3_HEADER_MAGIC
 _EMPTY = (np.zeros(0, np.int32), np.zeros(0, np.float32))
 
@@ -281,6 +299,27 @@ def document_added(writer: Any) -> None:
     writer, as ``add_document`` does after writing one."""
     writer._added = True
     writer.docnum += 1
+
+
+def finish_doc(perdocwriter: Any, previous: tuple[bytes, bytes] | None) -> None:
+    """``perdocwriter.finish_doc()``. When the document's stored fields pickle to the
+    bytes ``previous[0]`` (a previous version's, see :func:`decode_stored`), its
+    compressed bytes ``previous[1]`` are written as they are: what the stored column's
+    writer would write (``zlib.compress`` of the same bytes at the same level), without
+    compressing again."""
+    from whoosh.columns import CompressedBytesColumn, PickleColumn, VarBytesColumn
+
+    stored = perdocwriter._storedfields
+    column = perdocwriter._colwriters["_stored"]
+    if (previous is not None and stored and isinstance(column, PickleColumn.Writer)
+            and type(column._child) is CompressedBytesColumn.Writer):
+        pickled = pickle.dumps(stored, 2)  # what PickleColumn.Writer.add writes
+        if pickled == previous[0]:
+            VarBytesColumn.Writer.add(column._child, perdocwriter._docnum, previous[1])
+        else:
+            column._child.add(perdocwriter._docnum, pickled)
+        stored.clear()  # written: finish_doc adds no stored fields
+    perdocwriter.finish_doc()
 
 
 def unlocked_writer(ix: index.Index) -> Any:

@@ -70,7 +70,10 @@ class SegmentBuilder:
         # field -> quantised length per document (what the reader reports)
         self._lengths: dict[str, array] = {}
 
-    def add(self, fields_: Mapping[str, Any]) -> None:
+    def add(self, fields_: Mapping[str, Any],
+            previous: tuple[bytes, bytes] | None = None) -> None:
+        """Write a document's fields; ``previous``: the pickled and the compressed stored
+        fields of its previous version (``adapter.finish_doc``)."""
         w = self.writer
         schema = self.schema
         pdw = w.perdocwriter
@@ -102,8 +105,17 @@ class SegmentBuilder:
         except BaseException:
             pdw.cancel_doc()
             raise
-        pdw.finish_doc()
+        adapter.finish_doc(pdw, previous)
         adapter.document_added(w)
+
+    def add_document(self, analyzer: Analyzer, doc: Doc, stored: bytes | None) -> None:
+        """Write ``doc``, reusing the terms of its previous version when its text is
+        unchanged; ``stored``: that version's stored fields (``adapter.stored_bytes``)."""
+        if not stored:
+            self.add(prepare(analyzer, doc))
+            return
+        plain, fields_ = adapter.decode_stored(stored)
+        self.add(prepare(analyzer, doc, fields_.get("data")), (plain, stored))
 
     def _field(self, name: str, weights: str) -> tuple[defaultdict[Any, int], tuple]:
         numbers = self._terms.get(name)
@@ -221,7 +233,7 @@ def build(
             kind = str(doc["kind"])
             if kind not in writers:
                 writers[kind] = SegmentBuilder(store.ensure_kind(kind, gen))
-            writers[kind].add(prepare(analyzer, doc, previous))
+            writers[kind].add_document(analyzer, doc, previous)
             if writers[kind].doc_count >= REBUILD_SEGMENT_DOCS:
                 # postings are held in memory until a commit: bound them
                 writers[kind].commit()
@@ -240,15 +252,47 @@ def build(
 
 
 def with_previous(store: Store, docs: Iterable[Doc],
-                   reuse: bool) -> Iterator[tuple[Doc, Mapping[str, Any] | None]]:
-    """Each document with its stored terms in the live generation (``reuse``), or ``None``."""
-    old = {k: store.view(k) for k in store.kinds} if reuse else {}
+                  reuse: bool) -> Iterator[tuple[Doc, bytes | None]]:
+    """Each document with its stored fields in the live generation (``reuse``), as the
+    segment's files hold them (``adapter.stored_bytes``), or ``None``."""
+    previous = Previous(store) if reuse else None
     for doc in docs:
-        previous = None
-        if reuse:
-            kind = str(doc["kind"])
-            view = old.get(kind) or store.view(kind)
-            if view is not None:
-                stored = view.searcher.document(key=f"{kind}:{doc['id']}")
-                previous = stored["data"] if stored else None
-        yield doc, previous
+        yield doc, None if previous is None else previous.stored(str(doc["kind"]),
+                                                                 str(doc["id"]))
+
+
+class Previous:
+    """The live generation's documents by key: one pass over each kind's ``key`` terms
+    (a term's info holds its first document number), instead of a search per document."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._views = {k: store.view(k) for k in store.kinds}  # held: the readers stay open
+        self._keys: dict[str, dict[str, tuple[Any, int]]] = {}
+
+    def stored(self, kind: str, doc_id: str) -> bytes | None:
+        keys = self._keys.get(kind)
+        if keys is None:
+            keys = self._keys[kind] = self._key_map(kind)
+        found = keys.get(f"{kind}:{doc_id}")
+        return None if found is None else adapter.stored_bytes(*found)
+
+    def _key_map(self, kind: str) -> dict[str, tuple[Any, int]]:
+        view = self._views.get(kind) or self.store.view(kind)
+        if view is None:
+            return {}
+        self._views[kind] = view
+        keys: dict[str, tuple[Any, int]] = {}
+        for reader in view.segment_readers():
+            for btext, info in reader.iter_field("key"):
+                docnum = info.min_id()
+                if info.doc_frequency() != 1 or reader.is_deleted(docnum):
+                    # an updated document's deleted versions: the live one, if any
+                    key = btext.decode("utf-8")
+                    live = [d for d in reader.postings("key", key).all_ids()
+                            if not reader.is_deleted(d)]
+                    if live:
+                        keys[key] = (reader, live[0])
+                    continue
+                keys[btext.decode("utf-8")] = (reader, docnum)
+        return keys
