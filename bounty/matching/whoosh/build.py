@@ -25,7 +25,7 @@ from .store import Store
 REBUILD_SEGMENT_DOCS = 200_000
 # Values of a non-text field whose terms are remembered (a field's values repeat:
 # states, organisations, challenges); the rest are analysed each time.
-INDEXED_VALUES = 50_000
+INDEXED_VALUES = 20_000
 
 
 class SegmentBuilder:
