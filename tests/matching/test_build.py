@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from whoosh.columns import CompressedBytesColumn
 
 from bounty.matching.whoosh import WhooshEngine, adapter
@@ -49,7 +50,14 @@ def _segment_files(engine: WhooshEngine, kind: str) -> dict[str, bytes]:
     return {name.split(".", 1)[1]: storage.open_file(name).read() for name in storage.list()}
 
 
-def test_rebuild_writes_the_same_segment_as_whooshs_writer(tmp_path):
+@pytest.mark.parametrize("encoded_postings", [None, 50])
+def test_rebuild_writes_the_same_segment_as_whooshs_writer(tmp_path, monkeypatch,
+                                                          encoded_postings):
+    """Also with a field's postings encoded a few terms at a time (memory)."""
+    from bounty.matching.whoosh import build
+
+    if encoded_postings is not None:
+        monkeypatch.setattr(build, "ENCODED_POSTINGS", encoded_postings)
     docs = _corpus()
     plain = WhooshEngine(tmp_path / "plain")
     built = WhooshEngine(tmp_path / "built")

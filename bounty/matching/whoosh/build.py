@@ -27,6 +27,8 @@ REBUILD_SEGMENT_DOCS = 200_000
 # Values of a non-text field whose terms are remembered (a field's values repeat:
 # states, organisations, challenges); the rest are analysed each time.
 INDEXED_VALUES = 20_000
+# Postings encoded at a time (postings.encode holds a few 8-byte numbers per posting).
+ENCODED_POSTINGS = 1 << 21
 
 
 class SegmentBuilder:
@@ -162,16 +164,18 @@ class SegmentBuilder:
             if lengths is not None and len(lengths) < doccount:
                 lengths.extend(bytes(doccount - len(lengths)))
             terms, starts, (ids, weights) = self._grouped(name)
-            encoded = postings.encode(
-                starts, ids, weights,
-                None if lengths is None else np.frombuffer(lengths, np.uint32),
-                weights if name in self._text_fields else None,
-                blocklimit=self._blocklimit, compression=self._compression)
-            fw.start_field(name, field)
-            infos = encoded.term_infos(adapter.postings_offset(fw))
+            doc_lengths = None if lengths is None else np.frombuffer(lengths, np.uint32)
             if name in self._text_fields:
                 terms = [t.encode("utf-8") for t in terms]  # the same order as the str
-            adapter.write_terms(fw, terms, encoded.lists, infos)
+            fw.start_field(name, field)
+            for lo, hi in _term_ranges(starts, ENCODED_POSTINGS):
+                first, last = starts[lo], starts[hi]
+                encoded = postings.encode(
+                    starts[lo:hi + 1] - first, ids[first:last], weights[first:last],
+                    doc_lengths, weights[first:last] if name in self._text_fields else None,
+                    blocklimit=self._blocklimit, compression=self._compression)
+                infos = encoded.term_infos(adapter.postings_offset(fw))
+                adapter.write_terms(fw, terms[lo:hi], encoded.lists, infos)
             fw.finish_field()
 
     def _grouped(self, name: str) -> tuple[list[Any], np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -208,6 +212,16 @@ class SegmentBuilder:
 
     def cancel(self) -> None:
         self.writer.cancel()
+
+
+def _term_ranges(starts: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of terms (``starts``: where each one's postings start, then the
+    end) holding about ``limit`` postings each; a longer term is a range of its own."""
+    n = len(starts) - 1
+    # the term holding every limit-th posting is a range of its own
+    cuts = np.searchsorted(starts, np.arange(limit, int(starts[-1]), limit), side="right") - 1
+    bounds = sorted({0, n, *cuts.tolist(), *(cuts + 1).tolist()})
+    return list(zip(bounds, bounds[1:], strict=False))
 
 
 def _index(field: Any, value: Any) -> Any:
