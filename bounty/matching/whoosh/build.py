@@ -40,10 +40,13 @@ class SegmentBuilder:
     reads them back and looks up the document's field length per posting.
     Here a document's terms are counted once (``str.split`` + ``Counter``)
     and appended, as (term number, document number, count), to three flat
-    arrays per text field, without a Python step per term; at commit they are
-    sorted by term number with numpy and the terms written in Whoosh's order,
-    a block of postings at a time. Only for a fresh generation (``rebuild``);
-    memory grows with the number of postings (about 12 bytes each).
+    arrays per field (the other fields' terms of a repeated value remembered),
+    without a Python step per term; at commit they are sorted by term number
+    with numpy and the posting lists of many terms encoded at once
+    (``postings.encode``), then written in Whoosh's order. A document's previous
+    stored fields are copied when unchanged (``adapter.finish_doc``). Only for a
+    fresh generation (``rebuild``); memory grows with the number of postings
+    (about 12 bytes each).
     """
 
     def __init__(self, ix: index.Index, *, locked: bool = True) -> None:
