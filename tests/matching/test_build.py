@@ -5,10 +5,13 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from whoosh.columns import CompressedBytesColumn
+from whoosh.util.numeric import length_to_byte
 
 from bounty.matching.whoosh import WhooshEngine, adapter
+from bounty.matching.whoosh.postings import length_bytes
 
 WORDS = ["伺服电机", "注塑模具", "鞋底", "耐磨性", "机器视觉", "缺陷检测", "PLC", "NB-IoT",
          "SUS304", "精度0.02mm", "寿命480h", "良品率≥98%", "ＩＰ６７", "85℃", "降低", "成本",
@@ -177,3 +180,8 @@ def test_rebuild_onto_a_live_index_writes_what_a_fresh_one_writes(tmp_path, monk
     finally:
         live.close()
         fresh.close()
+
+
+def test_length_bytes_are_whooshs():
+    lengths = np.arange(0, 120_000)
+    assert length_bytes(lengths).tolist() == [length_to_byte(int(n)) for n in lengths]

@@ -29,10 +29,11 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from whoosh.util.numeric import _length_byte_cache
+from whoosh.util.numeric import byte_to_length
 
 MAGIC = b"W3Bl"  # whoosh.codec.whoosh3.WHOOSH3_HEADER_MAGIC
-_LENGTH_BYTES = np.asarray(_length_byte_cache, np.int64)  # length_to_byte's table
+# length_to_byte's table: each byte's length
+_LENGTH_BYTES = np.array([byte_to_length(b) for b in range(256)], np.int64)
 _NO_LENGTH = np.iinfo(np.int64).max
 _block_length = struct.Struct("!i").pack
 _TERM_INFO = np.dtype([("flags", "u1"), ("weight", ">f4"), ("df", ">u4"), ("minlength", "u1"),
@@ -41,7 +42,8 @@ _TERM_INFO = np.dtype([("flags", "u1"), ("weight", ">f4"), ("df", ">u4"), ("minl
 
 
 def length_bytes(lengths: np.ndarray) -> np.ndarray:
-    """``whoosh.util.numeric.length_to_byte`` of each length (0 for none)."""
+    """``whoosh.util.numeric.length_to_byte`` of each length (0 for none): the first byte
+    whose length is not less, 255 from 106,374 (its bisection over the same table)."""
     codes = np.searchsorted(_LENGTH_BYTES, lengths, side="left")
     return np.where(lengths >= 106374, 255, codes).astype(np.int64)
 
