@@ -586,6 +586,7 @@ def index(app, args: argparse.Namespace) -> None:  # noqa: ANN001
     from sqlalchemy.orm import Session
 
     from bounty.matching import get_engine, get_matcher, indexing
+    from bounty.matching.healing import rebuild_procs
 
     t0 = time.perf_counter()
     embedder = get_matcher().embedder
@@ -599,8 +600,9 @@ def index(app, args: argparse.Namespace) -> None:  # noqa: ANN001
             docs = synthetic_vectors(docs, embedder.dim, embedder.key, args.seed)
         from tqdm import tqdm
 
-        with tqdm(total=indexing.count_docs(session), unit="doc", desc="index") as bar:
-            n = get_engine().rebuild(docs, progress=bar.update)
+        total = indexing.count_docs(session)
+        with tqdm(total=total, unit="doc", desc="index") as bar:
+            n = get_engine().rebuild(docs, progress=bar.update, procs=rebuild_procs(total))
     print(f"# index: {n} documents in {time.perf_counter() - t0:.1f} s "
           f"({n / (time.perf_counter() - t0):.0f} docs/s, vectors {args.vectors})", flush=True)
 

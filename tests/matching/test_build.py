@@ -5,7 +5,13 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pytest
+from whoosh.columns import CompressedBytesColumn
+from whoosh.util.numeric import length_to_byte
+
 from bounty.matching.whoosh import WhooshEngine, adapter
+from bounty.matching.whoosh.postings import length_bytes
 
 WORDS = ["伺服电机", "注塑模具", "鞋底", "耐磨性", "机器视觉", "缺陷检测", "PLC", "NB-IoT",
          "SUS304", "精度0.02mm", "寿命480h", "良品率≥98%", "ＩＰ６７", "85℃", "降低", "成本",
@@ -47,7 +53,14 @@ def _segment_files(engine: WhooshEngine, kind: str) -> dict[str, bytes]:
     return {name.split(".", 1)[1]: storage.open_file(name).read() for name in storage.list()}
 
 
-def test_rebuild_writes_the_same_segment_as_whooshs_writer(tmp_path):
+@pytest.mark.parametrize("encoded_postings", [None, 50])
+def test_rebuild_writes_the_same_segment_as_whooshs_writer(tmp_path, monkeypatch,
+                                                          encoded_postings):
+    """Also with a field's postings encoded a few terms at a time (memory)."""
+    from bounty.matching.whoosh import build
+
+    if encoded_postings is not None:
+        monkeypatch.setattr(build, "ENCODED_POSTINGS", encoded_postings)
     docs = _corpus()
     plain = WhooshEngine(tmp_path / "plain")
     built = WhooshEngine(tmp_path / "built")
@@ -128,3 +141,47 @@ def test_rebuild_by_worker_processes_ranks_the_same(tmp_path):
     finally:
         serial.close()
         workers.close()
+
+
+def test_rebuild_onto_a_live_index_writes_what_a_fresh_one_writes(tmp_path, monkeypatch):
+    """Reusing the live generation (each key found from its term info, updated documents'
+    deleted versions skipped, stored bytes copied when the stored fields are the same)
+    changes nothing in the files; changed documents get their new terms and fields."""
+    docs = _corpus()
+    live = WhooshEngine(tmp_path / "live")
+    fresh = WhooshEngine(tmp_path / "fresh")
+    try:
+        live.index(docs[:120])
+        live.flush()
+        live.index(docs[100:])  # documents 100-119 again: deleted versions in a segment
+        live.flush()
+        changed = [dict(d) for d in docs]
+        changed[6]["state"] = "completed" if changed[6]["state"] == "open" else "open"
+        changed[12]["body"] += "鞋底。"
+        changed[151]["org_id"] = "99"
+        calls: list[str] = []
+        terms = live.analyzer.terms
+        monkeypatch.setattr(live.analyzer, "terms", lambda t: calls.append(t) or terms(t))
+        compressed: list[int] = []  # stored fields compressed, not copied
+        add = CompressedBytesColumn.Writer.add
+        monkeypatch.setattr(CompressedBytesColumn.Writer, "add",
+                            lambda self, d, v: compressed.append(d) or add(self, d, v))
+        assert live.rebuild(iter(changed)) == len(docs)
+        monkeypatch.undo()
+        assert len(compressed) == 3  # the three changed documents
+        assert changed[12]["body"] in calls and changed[6]["body"] not in calls
+        assert len([c for c in calls if c]) < 10  # only the changed document segmented
+        fresh.rebuild(iter(changed))
+        for kind in ("challenge", "bid"):
+            expected, actual = _segment_files(fresh, kind), _segment_files(live, kind)
+            assert sorted(actual) == sorted(expected)
+            for ext, data in expected.items():
+                assert actual[ext] == data, (kind, ext)
+    finally:
+        live.close()
+        fresh.close()
+
+
+def test_length_bytes_are_whooshs():
+    lengths = np.arange(0, 120_000)
+    assert length_bytes(lengths).tolist() == [length_to_byte(int(n)) for n in lengths]

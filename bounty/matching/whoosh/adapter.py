@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import hashlib
 import io
 import os
 import pickle
 import struct
 import zlib
-from array import array
 from typing import Any
 
 import numpy as np
@@ -269,6 +269,24 @@ def segment_lengths(reader: Any, field: str) -> np.ndarray:
     return table[codes]
 
 
+def stored_bytes(reader: Any, docnum: int) -> bytes:
+    """A document's stored fields in one segment as its files hold them: pickled and
+    compressed (``b""`` when it has none). ``reader`` is a segment's reader."""
+    from whoosh.codec.whoosh3 import STORED_COLUMN
+    from whoosh.columns import VarBytesColumn
+
+    column = reader._perdoc._cached_reader("_stored", STORED_COLUMN)
+    if column is None:
+        return b""
+    return VarBytesColumn.Reader.__getitem__(column._child, docnum)  # not decompressed
+
+
+def decode_stored(raw: bytes) -> tuple[bytes, dict]:
+    """The pickle and the stored fields in ``stored_bytes``' value."""
+    plain = zlib.decompress(raw) if raw else b""
+    return plain, (pickle.loads(plain) if plain else {})
+
+
 WHOOSH3_MAGIC = b"W3Bl"  # whoosh.codec.whoosh3.WHOOSH3_HEADER_MAGIC
 _EMPTY = (np.zeros(0, np.int32), np.zeros(0, np.float32))
 
@@ -281,6 +299,27 @@ def document_added(writer: Any) -> None:
     writer, as ``add_document`` does after writing one."""
     writer._added = True
     writer.docnum += 1
+
+
+def finish_doc(perdocwriter: Any, previous: tuple[bytes, bytes] | None) -> None:
+    """``perdocwriter.finish_doc()``. When the document's stored fields pickle to the
+    bytes ``previous[0]`` (a previous version's, see :func:`decode_stored`), its
+    compressed bytes ``previous[1]`` are written as they are: what the stored column's
+    writer would write (``zlib.compress`` of the same bytes at the same level), without
+    compressing again."""
+    from whoosh.columns import CompressedBytesColumn, PickleColumn, VarBytesColumn
+
+    stored = perdocwriter._storedfields
+    column = perdocwriter._colwriters["_stored"]
+    if (previous is not None and stored and isinstance(column, PickleColumn.Writer)
+            and type(column._child) is CompressedBytesColumn.Writer):
+        pickled = pickle.dumps(stored, 2)  # what PickleColumn.Writer.add writes
+        if pickled == previous[0]:
+            VarBytesColumn.Writer.add(column._child, perdocwriter._docnum, previous[1])
+        else:
+            column._child.add(perdocwriter._docnum, pickled)
+        stored.clear()  # written: finish_doc adds no stored fields
+    perdocwriter.finish_doc()
 
 
 def unlocked_writer(ix: index.Index) -> Any:
@@ -309,48 +348,58 @@ def commit_segments(ix: index.Index, segments: list[Any]) -> None:
         writer._finish()
 
 
-def postings_writer(fieldwriter: Any) -> Any:
-    """The ``W3PostingsWriter`` a field writer writes a term's postings with."""
-    return fieldwriter._postwriter
+def postings_settings(fieldwriter: Any) -> tuple[int, int, int]:
+    """The W3 codec's (block limit, compression level, inline limit) for a field writer's
+    posting lists."""
+    codec = fieldwriter._codec
+    return codec._blocklimit, codec._compression, codec._inlinelimit
 
 
-def add_postings(
-    pw: Any,
-    ids: np.ndarray,
-    weights: np.ndarray,
-    lengths: np.ndarray | None,
-    *,
-    counts: np.ndarray | None = None,
-    values: list[bytes] | None = None,
-) -> None:
-    """One term's postings into a Whoosh ``W3PostingsWriter``, a block at a time.
+def postings_offset(fieldwriter: Any) -> int:
+    """Where the next posting list goes in the field writer's postings file."""
+    return fieldwriter._postfile.tell()
 
-    Sets exactly the block state ``add_posting`` would accumulate (ids,
-    float32 weights, values, min/max length, max weight; Python numbers, as
-    Whoosh pickles them) and writes full blocks as ``add_posting`` does before
-    starting the next one; the last block is left for ``finish_postings``.
-    ``ids`` are document numbers (ascending), ``lengths`` each document's
-    quantised field length; values are ``counts`` packed (``Frequency``: each a
-    big-endian uint32) or the non-empty ``values``.
+
+def write_terms(fieldwriter: Any, terms: list[bytes], lists: list[bytes],
+                infos: list[bytes]) -> None:
+    """Write the current field's ``terms`` (bytes, ascending) with their encoded posting
+    ``lists`` and term ``infos`` (``postings.Encoded``), as ``start_term`` and
+    ``finish_term`` of a ``W3FieldWriter`` do a term at a time. The lists start at
+    :func:`postings_offset`.
+
+    The terms file is Whoosh's ``OrderedHashWriter``: per key (the field's number,
+    then the term) its record ``!ii`` (key and value lengths), key, value; its position
+    kept in the ordered index and, with the key's hash, in one of 256 buckets. The
+    records are written here in one go (``HashWriter.add`` writes one at a time).
     """
-    limit = pw._blocklimit
-    for start in range(0, len(ids), limit):
-        if start:
-            pw._write_block()
-        end = start + limit
-        block_ids = ids[start:end]
-        block_weights = weights[start:end].astype(np.float32)
-        pw._ids = array("I", block_ids.astype(np.uint32).tobytes())
-        pw._weights = array("f", block_weights.tobytes())
-        if counts is not None:
-            pw._values = [counts[start:end].astype(">u4").tobytes()]
-        else:
-            pw._values = [v for v in values[start:end] if v] if values else []
-        pw._maxweight = max(0, float(block_weights.max()))
-        if lengths is None:
-            pw._minlength, pw._maxlength = None, 0
-        else:
-            ls = lengths[block_ids]
-            nonzero = ls[ls > 0]
-            pw._minlength = int(nonzero.min()) if len(nonzero) else None
-            pw._maxlength = int(ls.max())
+    write = fieldwriter._postfile.write
+    for data in lists:
+        write(data)
+    if not terms:
+        return
+    tindex = fieldwriter._tindex
+    prefix = struct.pack("!H", fieldwriter._fieldid)
+    keys = [prefix + t for t in terms]
+    if keys[0] <= tindex.lastkey:
+        raise ValueError(f"terms must follow {tindex.lastkey!r}")
+    md5 = tindex.hashtype == 0  # Whoosh's md5_hash: the digest's last four bytes
+    hashfn = tindex.hashfn
+    buckets = tindex.buckets
+    pack = _RECORD_LENGTHS.pack
+    pos = tindex.dbfile.tell()
+    positions: list[int] = []
+    records: list[bytes] = []
+    for key, value in zip(keys, infos, strict=True):
+        record = pack(len(key), len(value)) + key + value
+        h = (int.from_bytes(hashlib.md5(key, usedforsecurity=False).digest()[12:], "big")
+             if md5 else hashfn(key))
+        buckets[h & 255].append((h, pos))
+        positions.append(pos)
+        records.append(record)
+        pos += len(record)
+    tindex.dbfile.write(b"".join(records))
+    tindex.index.extend(positions)
+    tindex.lastkey = keys[-1]
+
+
+_RECORD_LENGTHS = struct.Struct("!ii")  # whoosh.filedb.filetables._lengths

@@ -25,7 +25,7 @@ from whoosh.filedb.filestore import FileStorage
 
 from ..analyzer import Analyzer
 from ..engine import Doc
-from . import adapter, schema
+from . import adapter
 from .build import REBUILD_SEGMENT_DOCS, SegmentBuilder, with_previous
 from .store import Store
 
@@ -33,7 +33,7 @@ CHUNK_DOCS = 250  # documents per message to a worker
 QUEUED_CHUNKS = 4  # per worker: the database read stays this far ahead, no further
 WORKER_TIMEOUT = 600.0  # seconds a worker may take to finish its segments
 
-Job = list[tuple[Doc, dict[str, Any] | None]]  # documents with their reusable stored terms
+Job = list[tuple[Doc, bytes | None]]  # documents with their previous stored fields
 
 
 def _work(gen: str, analyzer: Analyzer, segment_docs: int, jobs: Any, results: Any) -> None:
@@ -50,7 +50,7 @@ def _work(gen: str, analyzer: Analyzer, segment_docs: int, jobs: Any, results: A
                 if builder is None:
                     builder = builders[kind] = SegmentBuilder(
                         storage.open_index(indexname=kind), locked=False)
-                builder.add(schema.prepare(analyzer, doc, previous))
+                builder.add_document(analyzer, doc, previous)
                 if builder.doc_count >= segment_docs:
                     done.append((kind, builders.pop(kind).finish()))
         done += [(kind, b.finish()) for kind, b in builders.items()]
@@ -125,7 +125,7 @@ def _put(jobs: Any, job: Job | None, workers: list[Any]) -> None:
                 raise RuntimeError("a reindex worker exited") from None
 
 
-def _chunks(docs: Iterable[tuple[Doc, dict[str, Any] | None]]) -> Iterator[Job]:
+def _chunks(docs: Iterable[tuple[Doc, bytes | None]]) -> Iterator[Job]:
     job: Job = []
     for item in docs:
         job.append(item)

@@ -8,6 +8,7 @@ terms of unchanged documents instead of segmenting again.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -76,7 +77,9 @@ def prepare(
     """The Whoosh fields of ``doc``, reusing ``previous`` terms if unchanged."""
     digest = source_hash(doc, analyzer)
     if previous is not None and previous.get("hash") == digest:
-        terms = previous["terms"]
+        # field names as the analysis gives them (interned), so the stored fields pickle
+        # to the bytes a fresh rebuild writes (pickle shares an object used twice)
+        terms = {sys.intern(f): t for f, t in previous["terms"].items()}
     else:
         terms = {f: " ".join(ts) for f, ts in doc_terms(analyzer, doc).items()}
     kind, doc_id = str(doc["kind"]), str(doc["id"])

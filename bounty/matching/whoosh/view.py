@@ -383,6 +383,10 @@ class KindView(Reading):
 
         return self._np("live", build)
 
+    def segment_readers(self) -> list[Any]:
+        """This commit's reader of each segment (with its deletions), in order."""
+        return list(self._segment_readers)
+
     def live_docnum(self, key: str) -> int | None:
         """The document number of the live document with ``key``, if any."""
         return self._term_docnum("key", key)
