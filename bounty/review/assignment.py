@@ -266,7 +266,8 @@ def decision_problem(item, stage: StageKey, user, now: datetime | None = None, *
                       stage=config.display_name, name=user.name))
     if context is not None:
         reason = conflicts.blocking_conflict(user, item, now, reasons=context.reasons_of(user),
-                                             overridden=context.overridden)
+                                             overridden=context.overridden,
+                                             parties=context.parties_of(item))
     else:
         reason = conflicts.blocking_conflict(user, item, now)
     if reason is not None:
@@ -354,6 +355,15 @@ class BarContext:
     overridden: set[tuple[int, str]]  # (reviewer id, item key) of conflict overrides
     reviewers: list[User]
     _reasons: dict[int, dict[int, str]] = field(default_factory=dict)
+    _parties: dict[str, set[int]] = field(default_factory=dict)
+
+    def parties_of(self, item) -> set[int]:
+        """items.party_org_ids of this item, read once per page (every reviewer is
+        checked against it)."""
+        key = items.item_key(item)
+        if key not in self._parties:
+            self._parties[key] = items.party_org_ids(item)
+        return self._parties[key]
 
     def reasons_of(self, user) -> dict[int, str]:
         """conflicts.conflicted_org_ids of this user, read once per page."""

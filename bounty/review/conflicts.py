@@ -98,17 +98,19 @@ def conflicted_org_ids_of(users, now: datetime | None = None) -> dict[int, dict[
 
 
 def conflict_with(user, item, now: datetime | None = None, *, reveal: bool = False,
-                  reasons: dict[int, str] | None = None) -> str | None:
+                  reasons: dict[int, str] | None = None,
+                  parties: set[int] | None = None) -> str | None:
     """Why this user has a conflict with the item, or None.
 
     At a blind stage a bidder is not named (the message would reveal who bid),
     unless ``reveal`` (for admins).
 
     :param reasons: :func:`conflicted_org_ids` of the user, when the caller has it.
+    :param parties: ``items.party_org_ids(item)``, when the caller has it.
     """
     if reasons is None:
         reasons = conflicted_org_ids(user, now)
-    for org_id in sorted(items.party_org_ids(item)):
+    for org_id in sorted(items.party_org_ids(item) if parties is None else parties):
         if org_id in reasons:
             challenge = items.challenge_of(item)
             if (not reveal and org_id != challenge.organization_id
@@ -138,13 +140,15 @@ def overrides_among(item_keys: set[str]) -> set[tuple[int, str]]:
 
 def blocking_conflict(user, item, now: datetime | None = None, *,
                       reasons: dict[int, str] | None = None,
-                      overridden: set[tuple[int, str]] | None = None) -> str | None:
+                      overridden: set[tuple[int, str]] | None = None,
+                      parties: set[int] | None = None) -> str | None:
     """The conflict that bars this user from the item, unless an admin overrode it.
 
     :param reasons: :func:`conflicted_org_ids` of the user, when the caller has it.
     :param overridden: :func:`overrides_among` the caller's items, when it has them.
+    :param parties: ``items.party_org_ids(item)``, when the caller has it.
     """
-    reason = conflict_with(user, item, now, reasons=reasons)
+    reason = conflict_with(user, item, now, reasons=reasons, parties=parties)
     if reason is None:
         return None
     if overridden is not None:
