@@ -10,6 +10,9 @@ from markupsafe import Markup, escape
 from .analyzer import Analyzer
 
 WINDOW_CHARS = 1_000  # the most text tokenised for one highlight (a snippet is 140-220)
+# A fragment is looked for in a window this many times its length: tokenising is most of
+# a results page's time, and the best fragment lies near the first match all but always.
+FRAGMENT_WINDOWS = 3
 # How far into a text matches are looked for: past every field's limit (bounty.limits),
 # so only a document stored before the limits has a tail no snippet is taken from.
 SCAN_CHARS = 60_000
@@ -40,7 +43,8 @@ def highlight(
     wanted = {t for t in terms if t}
     # Tokenising is linear in the text: only a bounded window around the first match is
     # looked at, so one huge stored document cannot slow a page of results.
-    start, end = _window(text, wanted, WINDOW_CHARS)
+    size = min(WINDOW_CHARS, FRAGMENT_WINDOWS * fragment) if fragment else WINDOW_CHARS
+    start, end = _window(text, wanted, size)
     spans: list[tuple[int, int]] = []
     # nothing to mark (the hall without a query): no tokenising, the same text comes out
     for tok in analyzer.tokens(text[start:end], expand=True) if wanted else ():

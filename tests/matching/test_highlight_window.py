@@ -46,3 +46,11 @@ def test_a_match_in_the_middle_of_a_long_allowed_text_is_found():
 def test_short_texts_are_highlighted_whole_as_before():
     html = hl.highlight(get_analyzer(), "伺服电机<b>控制</b>", ["伺服电机"])
     assert str(html) == "<mark>伺服电机</mark>&lt;b&gt;控制&lt;/b&gt;"
+
+
+def test_a_fragment_is_sought_in_a_window_a_few_times_its_length():
+    analyzer = CountingAnalyzer()
+    text = "伺服电机" + "无关内容，" * 400 + "伺服电机" * 30  # the densest run is far away
+    html = hl.highlight(analyzer, text, ["伺服电机"], fragment=140)
+    assert max(analyzer.lengths) <= hl.FRAGMENT_WINDOWS * 140
+    assert str(html).startswith("<mark>伺服电机</mark>") and html.endswith("…")
