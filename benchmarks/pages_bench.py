@@ -239,8 +239,15 @@ def read_mix(base: str, paths: dict[str, str], clients: int, seconds: float) -> 
             i += 1
 
     serving.run_for(seconds, [(client, (k,)) for k in range(clients)], None)
+    return summarize(results, MIX, seconds)
+
+
+def summarize(results: list[tuple[str, float, int]], names: tuple[str, ...], seconds: float,
+              ok: tuple[int, ...] = (200,)) -> dict:
+    """Per name and for "all": requests/s, p50 / p95 / p99 in ms and errors (a status not
+    in ``ok``), from ``(name, ms, status)`` rows collected over ``seconds``."""
     out = {}
-    for name in (*MIX, "all"):
+    for name in (*names, "all"):
         rows = [r for r in results if name in ("all", r[0])]
         if not rows:
             continue
@@ -248,8 +255,14 @@ def read_mix(base: str, paths: dict[str, str], clients: int, seconds: float) -> 
         out[name] = {"req_per_s": round(len(rows) / seconds, 1),
                      "p50_ms": round(statistics.median(times), 1),
                      "p95_ms": round(pct(times, 0.95), 1),
-                     "errors": sum(1 for r in rows if r[2] != 200)}
+                     "p99_ms": round(pct(times, 0.99), 1),
+                     "errors": sum(1 for r in rows if r[2] not in ok)}
     return out
+
+
+def mix_paths() -> dict[str, str]:
+    """The read mix's paths (home, hall, search, challenge), by name."""
+    return {name: path for role, name, path in pages() if role == "public" and name in MIX}
 
 
 def main() -> None:
@@ -286,9 +299,7 @@ def main() -> None:
                   f"{r['max_ms']:>9.1f}{r['queries']:>8}{r['kb']:>8.1f}  "
                   f"{','.join(map(str, r['status']))}", flush=True)
         if args.clients and args.seconds:
-            paths = {name: path for role, name, path in pages()
-                     if role == "public" and name in MIX}
-            mix = read_mix(base, paths, args.clients, args.seconds)
+            mix = read_mix(base, mix_paths(), args.clients, args.seconds)
             report["read_mix"] = {"clients": args.clients, "seconds": args.seconds, **mix}
             print(f"\n{args.clients} concurrent clients, {args.seconds:.0f} s: "
                   + "; ".join(f"{k} {v['req_per_s']} req/s p95 {v['p95_ms']} ms "

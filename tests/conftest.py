@@ -16,6 +16,7 @@ from bounty import create_app
 from bounty.extensions import db as _db
 
 from .factories import DEFAULT_PASSWORD
+from .nodes import AUDIT_KEY, start_nodes, stop_nodes
 
 PG_URL = os.environ.get("BOUNTY_TEST_DATABASE_URL")
 
@@ -238,3 +239,17 @@ def login_as(app):
 
 def unique() -> str:
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def two_nodes(app, database_url, tmp_path):
+    """Two real `bounty serve` processes on the test's PostgreSQL database, each with its
+    own empty instance folder, the same SECRET_KEY and audit key from the environment and
+    UPLOAD_STORE=database (tests/nodes.py). PostgreSQL only: SQLite is one machine's file."""
+    if not PG_URL:
+        pytest.skip("two web nodes share one PostgreSQL database: set "
+                    "BOUNTY_TEST_DATABASE_URL (scripts/test.sh does)")
+    app.config["BOUNTY_AUDIT_KEY"] = AUDIT_KEY  # the test's own events chain with theirs
+    nodes = start_nodes(database_url, tmp_path / "nodes")
+    yield nodes
+    stop_nodes(nodes)

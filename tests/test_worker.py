@@ -4,15 +4,9 @@ when the active one stops or dies, and web processes started with --no-scheduler
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -24,56 +18,10 @@ from bounty.timeutil import utcnow
 
 from .digests.conftest import SMTPServer, free_port, publish, subscribe
 from .factories import create_user
+from .processes import Process, bounty_environment, http_status, wait_until
 
-BOUNTY = str(Path(sys.executable).with_name("bounty"))
-WAIT = 60  # seconds: an upper bound on waiting for a process, never a measurement
 QUIET = 3  # seconds of watching for a second email that must not come (6 drain rounds)
 RUNNING = "bounty worker: running the scheduled jobs"
-
-
-class Process:
-    """A `bounty` command in its own session, its output collected line by line."""
-
-    def __init__(self, args: list[str], env: dict) -> None:
-        self.popen = subprocess.Popen([BOUNTY, *args], env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True,
-                                      start_new_session=True)
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.popen.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, text: str, timeout: float = WAIT) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: text in self.output, timeout)
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Signal the process (gunicorn: its master) and wait for it to exit."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signum)
-        try:
-            return self.popen.wait(WAIT)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.popen.wait(WAIT)
-        self._reader.join(WAIT)
-        self.popen.stdout.close()
 
 
 @pytest.fixture
@@ -87,15 +35,11 @@ def smtp():
 @pytest.fixture
 def env(app, database_url, smtp):
     """The environment of a `bounty` process on this test's database and instance folder."""
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("BOUNTY_", "MAIL_", "DATABASE_URL", "PUBLIC_URL"))}
-    environment.update(
+    return bounty_environment(
         DATABASE_URL=database_url, BOUNTY_INSTANCE=app.config["BOUNTY_INSTANCE"],
         BOUNTY_EMBEDDER="none", SECRET_KEY="test-secret", PUBLIC_URL="http://localhost",
         MAIL_SERVER="127.0.0.1", MAIL_PORT=str(smtp.port),
-        BOUNTY_JOB_INTERVAL_SECONDS="0.5", BOUNTY_WORKER_STANDBY_SECONDS="0.5",
-        PYTHONUNBUFFERED="1")
-    return environment
+        BOUNTY_JOB_INTERVAL_SECONDS="0.5", BOUNTY_WORKER_STANDBY_SECONDS="0.5")
 
 
 @pytest.fixture
@@ -125,15 +69,6 @@ def status(row_id: int) -> OutboxStatus:
     status = db.session.get(OutboxEmail, row_id).status
     db.session.commit()  # end the read: SQLite writers in the other processes go on
     return status
-
-
-def wait_until(predicate, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_two_workers_send_a_digest_once_and_the_standby_takes_over(env, smtp, processes):
@@ -186,17 +121,10 @@ def test_web_processes_without_the_scheduler_send_nothing(env, smtp, processes, 
     server = Process(["serve", "--port", str(port), "--no-scheduler",
                       "--workers", str(workers)], env)
     processes.append(server)
-    assert wait_until(lambda: _get(f"http://127.0.0.1:{port}/") == 200), server.output
+    assert wait_until(lambda: http_status(f"http://127.0.0.1:{port}/") == 200), server.output
     assert "run `bounty worker` beside them" in server.output
     time.sleep(QUIET)
     assert smtp.received == [] and status(row) == OutboxStatus.queued
     # gunicorn's master stops its processes and exits 0; waitress has no SIGTERM handler
     assert server.stop() == (0 if workers > 1 else -signal.SIGTERM), server.output
 
-
-def _get(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status
-    except OSError:
-        return None
