@@ -44,6 +44,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -197,6 +198,7 @@ class Meter:
     def __init__(self, engine, web: int, worker: int | None, postmaster: int | None) -> None:  # noqa: ANN001
         self.engine, self.pids = engine, {"web": web, "worker": worker, "pg": postmaster}
         self.samples: list[tuple[int, int, int]] = []
+        self.waiting: Counter[str] = Counter()  # statements seen waiting for a lock
         self.stop = threading.Event()
 
     def _cpu(self) -> dict[str, float]:
@@ -216,9 +218,13 @@ class Meter:
             " count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*)"
             " FROM pg_stat_activity WHERE datname = current_database()"
             " AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+        waiting = sa.text(
+            "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 70) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'")
         with self.engine.connect() as connection:
             while not self.stop.wait(self.SAMPLE_SECONDS):
                 self.samples.append(tuple(connection.execute(query).one()))
+                self.waiting.update(connection.execute(waiting).scalars())
                 connection.rollback()
 
     def __enter__(self) -> Meter:
@@ -240,7 +246,8 @@ class Meter:
             pg_active=round(sum(s[0] for s in self.samples) / n, 2),
             pg_lock_waits=round(sum(s[1] for s in self.samples) / n, 2),
             pg_lock_waits_max=max((s[1] for s in self.samples), default=0),
-            pg_connections_max=max((s[2] for s in self.samples), default=0))
+            pg_connections_max=max((s[2] for s in self.samples), default=0),
+            pg_waiting_statements={q: round(c / n, 2) for q, c in self.waiting.most_common(3)})
 
 
 # --------------------------------------------------------------------------- the write mix
@@ -482,6 +489,10 @@ def main() -> None:
                   f"bad milestones {rows['bad_milestones']}; read p95 by page: "
                   + ", ".join(f"{k} {v['p95_ms']}" for k, v in step["read"]["mix"].items()
                               if k != "all"), flush=True)
+            for phase in ("read", "write"):
+                for statement, n in step[phase]["used"]["pg_waiting_statements"].items():
+                    print(f"   {phase}: {n} sessions on average waiting for a lock in "
+                          f"{statement!r}", flush=True)
     finally:
         stop(worker)
     report["settings"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
