@@ -50,12 +50,47 @@ def _sqlite_path(url: sa.engine.URL) -> Path:
 
 
 def _libpq(url: sa.engine.URL) -> tuple[str, dict[str, str]]:
-    """A libpq URL without the password (kept off the command line) and its environment."""
+    """libpq's connection string for pg_dump and pg_restore, without the password (kept off
+    the command line, in the environment returned with it).
+
+    A URL naming several hosts the way SQLAlchemy's psycopg dialect takes them
+    (``?host=db1:5432&host=db2:5432&target_session_attrs=read-write``: a primary and its
+    streaming replica) becomes libpq's own form, ``host=db1,db2 port=5432,5432``, which
+    libpq tries in turn; libpq would read ``db1:5432`` as a host name.
+    """
     env = dict(os.environ)
     if url.password:
         env["PGPASSWORD"] = str(url.password)
-    plain = url.set(drivername="postgresql", password=None)
-    return plain.render_as_string(hide_password=False), env
+    hosts = url.query.get("host")
+    if hosts is None or isinstance(hosts, str) and hosts.count(":") != 1 \
+            and not hosts.startswith("["):
+        # URL.set(password=None) would keep the password: None there means "unchanged"
+        plain = sa.engine.URL.create("postgresql", url.username, None, url.host, url.port,
+                                     url.database, url.query)
+        return plain.render_as_string(hide_password=False), env
+    names, ports = [], []
+    for entry in (hosts,) if isinstance(hosts, str) else hosts:
+        if entry.startswith("["):  # [IPv6]:port
+            name, _, port = entry[1:].partition("]")
+            port = port.lstrip(":")
+        elif entry.count(":") == 1:
+            name, _, port = entry.partition(":")
+        else:  # a bare name, or a bare IPv6 address
+            name, port = entry, ""
+        names.append(name)
+        ports.append(port or str(url.port or 5432))
+    params = {"host": ",".join(names), "port": ",".join(ports), "dbname": url.database,
+              "user": url.username}
+    for key, value in url.query.items():
+        if key not in ("host", "port"):
+            params[key] = value if isinstance(value, str) else value[-1]
+    return " ".join(f"{key}={_conninfo_value(value)}" for key, value in params.items()
+                    if value), env
+
+
+def _conninfo_value(value: str) -> str:
+    """A value of a libpq keyword/value connection string, quoted."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _run(args: list[str], env: dict[str, str]) -> None:

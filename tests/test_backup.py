@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from bounty import create_app
 from bounty.accounts.models import Role, User
+from bounty.backup import _libpq
 from bounty.challenges.models import Challenge, ChallengeState
 from bounty.extensions import db
 from bounty.matching import get_engine
 from bounty.uploadstore import DatabaseStore
+from tests.digests.conftest import free_port
 from tests.factories import create_bid, create_challenge, create_user
 from tests.test_migrations import empty_database_url  # noqa: F401  (a fixture)
 
@@ -70,3 +73,38 @@ def test_backup_restores_into_an_empty_instance(app, runner, tmp_path,
     db.session.remove()
     with restored.app_context():
         db.engine.dispose()
+
+
+def test_pg_dump_is_given_no_password_and_every_host_of_a_primary_and_its_replica():
+    url, env = _libpq(sa.make_url("postgresql+psycopg://bounty:s3cret@db1:5433/bounty"))
+    assert url == "postgresql://bounty@db1:5433/bounty" and env["PGPASSWORD"] == "s3cret"
+    url, env = _libpq(sa.make_url(
+        "postgresql+psycopg://bounty:s3cret@/bounty?host=db1:5433&host=db2"
+        "&target_session_attrs=read-write"))
+    assert url == ("host='db1,db2' port='5433,5432' dbname='bounty' user='bounty' "
+                   "target_session_attrs='read-write'")
+    assert "s3cret" not in url and env["PGPASSWORD"] == "s3cret"
+
+
+def test_a_backup_through_a_multi_host_url_reaches_the_primary(app, tmp_path):
+    """DATABASE_URL naming a host that is down before the live primary (a failed-over
+    pair): pg_dump tries each, as the app's own connections do."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("PostgreSQL only: several hosts are libpq's")
+    live = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    hosts = (f"127.0.0.1:{free_port()}", f"{live.host}:{live.port or 5432}")
+    url = live.set(host=None, port=None).update_query_pairs(
+        [("host", h) for h in hosts] + [("target_session_attrs", "read-write")])
+    create_user(Role.enterprise)
+    other = create_app({
+        "SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
+        "SECRET_KEY": "x" * 40, "BOUNTY_INSTANCE": str(tmp_path / "other"),
+        "BOUNTY_EMBEDDER": "none", "TESTING": True})
+    with other.app_context():
+        result = other.test_cli_runner().invoke(args=["backup", str(tmp_path / "backup")])
+        db.session.remove()
+        db.engine.dispose()
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    assert manifest["counts"]["users"] == 1
+    assert (tmp_path / "backup" / "database.pgdump").stat().st_size > 0
