@@ -409,6 +409,17 @@ def read_phase(base: str, paths: dict[str, str], clients: int, seconds: float,
 ROW = "{:>5} {:<6}{:>8}{:>8}{:>8}{:>8}{:>7}{:>6}{:>6}{:>6}{:>6}{:>8}{:>7}{:>7}{:>6}"
 
 
+def derived(mix: dict, used: dict) -> dict:
+    """The figures that hold whatever else runs on the machine: the web processes' CPU per
+    request, and (Little's law) how long a save waited for a lock on average."""
+    out = {"web_cpu_ms_per_request": round(1000 * used["web_cores"]
+                                           / max(mix["all"]["req_per_s"], 0.1), 1)}
+    if "save" in mix:
+        out["lock_wait_ms_per_save"] = round(1000 * used["pg_lock_waits"]
+                                             / max(mix["save"]["req_per_s"], 0.1), 1)
+    return out
+
+
 def print_row(workers: int, phase: str, mix: dict, used: dict) -> None:
     a = mix["all"]
     print(ROW.format(workers, phase, a["req_per_s"], a["p50_ms"], a["p95_ms"], a["p99_ms"],
@@ -477,6 +488,8 @@ def main() -> None:
                     mix = write_mix(base, writers, pool, seconds, writes)
                 write = {"mix": mix, "used": meter.result,
                          "rows": count_writes(app, writers, writes, seq0, ack0)}
+                for phase in (read, write):
+                    phase["derived"] = derived(phase["mix"], phase["used"])
                 print_row(n, "write", mix, meter.result)
                 report["steps"][str(n)] = {"load_at_start": load, "read": read, "write": write}
             finally:
@@ -486,7 +499,11 @@ def main() -> None:
             print(f"{n} process(es): saves {w.get('save', {}).get('req_per_s', 0)}/s, "
                   f"{rows['acknowledged_saves']} acknowledged, {rows['audit_events']} audit "
                   f"events, {rows['bids']} bids checked, lost {rows['lost_writes']}, "
-                  f"bad milestones {rows['bad_milestones']}; read p95 by page: "
+                  f"bad milestones {rows['bad_milestones']}; web CPU per request "
+                  f"{step['read']['derived']['web_cpu_ms_per_request']} ms (read), "
+                  f"{step['write']['derived']['web_cpu_ms_per_request']} ms (write); a save "
+                  f"waited {step['write']['derived']['lock_wait_ms_per_save']} ms for locks; "
+                  f"read p95 by page: "
                   + ", ".join(f"{k} {v['p95_ms']}" for k, v in step["read"]["mix"].items()
                               if k != "all"), flush=True)
             for phase in ("read", "write"):
