@@ -153,21 +153,27 @@ def _processes() -> dict[int, tuple[int, float]]:
     return out
 
 
-def tree_cpu(root: int | None, table: dict[int, tuple[int, float]], *,
-             include_root: bool = True) -> float:
-    """CPU seconds of ``root`` and its descendants that are alive now."""
+def tree(root: int | None, table: dict[int, tuple[int, float]]) -> dict[int, float]:
+    """pid -> CPU seconds of ``root`` and its descendants that are alive now."""
     if root is None:
-        return 0.0
+        return {}
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in table.items():
         children.setdefault(parent, []).append(pid)
-    total, todo = 0.0, [root]
+    found, todo = {}, [root]
     while todo:
         pid = todo.pop()
-        if pid in table and (include_root or pid != root):
-            total += table[pid][1]
+        if pid in table:
+            found[pid] = table[pid][1]
         todo.extend(children.get(pid, ()))
-    return total
+    return found
+
+
+def used_since(before: dict[int, float], now: dict[int, float]) -> float:
+    """CPU seconds used between two readings of a process tree: by each process alive at
+    the second (from zero for one started meanwhile); one that exited meanwhile is left
+    out (its last moments are lost, but never counted negative)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -199,16 +205,15 @@ class Meter:
         self.engine, self.pids = engine, {"web": web, "worker": worker, "pg": postmaster}
         self.samples: list[tuple[int, int, int]] = []
         self.waiting: Counter[str] = Counter()  # statements seen waiting for a lock
+        self.holders: Counter[str] = Counter()  # states of the sessions holding them
         self.stop = threading.Event()
 
-    def _cpu(self) -> dict[str, float]:
+    def _cpu(self) -> dict[str, dict[int, float]]:
         table = _processes()
         own = os.times()
-        return {"web": tree_cpu(self.pids["web"], table),
-                "worker": tree_cpu(self.pids["worker"], table),
-                # the postmaster's children: backends, WAL writer, checkpointer...
-                "pg": tree_cpu(self.pids["pg"], table),
-                "client": own.user + own.system}
+        # the PostgreSQL server: the postmaster and its backends, WAL writer, checkpointer...
+        return {**{party: tree(pid, table) for party, pid in self.pids.items()},
+                "client": {os.getpid(): own.user + own.system}}
 
     def _sample(self) -> None:
         import sqlalchemy as sa
@@ -221,10 +226,18 @@ class Meter:
         waiting = sa.text(
             "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 70) FROM pg_stat_activity"
             " WHERE datname = current_database() AND wait_event_type = 'Lock'")
+        # what the sessions others wait for are doing: "idle in transaction" is the web
+        # process working in Python with the lock held, "active" PostgreSQL (COMMIT: WAL)
+        holders = sa.text(
+            "SELECT DISTINCT b.pid, b.state || coalesce('/' || b.wait_event, '')"
+            " FROM pg_stat_activity w CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) bp"
+            " JOIN pg_stat_activity b ON b.pid = bp"
+            " WHERE w.datname = current_database() AND w.wait_event_type = 'Lock'")
         with self.engine.connect() as connection:
             while not self.stop.wait(self.SAMPLE_SECONDS):
                 self.samples.append(tuple(connection.execute(query).one()))
                 self.waiting.update(connection.execute(waiting).scalars())
+                self.holders.update(state for _pid, state in connection.execute(holders))
                 connection.rollback()
 
     def __enter__(self) -> Meter:
@@ -239,7 +252,8 @@ class Meter:
         self.thread.join()
         wall = time.monotonic() - self.t0
         busy = (ticks1[0] - self.ticks0[0]) / max(1, ticks1[1] - self.ticks0[1])
-        self.result = {f"{k}_cores": round((cpu1[k] - self.cpu0[k]) / wall, 2) for k in cpu1}
+        self.result = {f"{k}_cores": round(used_since(self.cpu0[k], cpu1[k]) / wall, 2)
+                       for k in cpu1}
         self.result["machine_busy_cores"] = round(busy * (os.cpu_count() or 1), 2)
         n = max(1, len(self.samples))
         self.result.update(
@@ -247,7 +261,8 @@ class Meter:
             pg_lock_waits=round(sum(s[1] for s in self.samples) / n, 2),
             pg_lock_waits_max=max((s[1] for s in self.samples), default=0),
             pg_connections_max=max((s[2] for s in self.samples), default=0),
-            pg_waiting_statements={q: round(c / n, 2) for q, c in self.waiting.most_common(3)})
+            pg_waiting_statements={q: round(c / n, 2) for q, c in self.waiting.most_common(3)},
+            pg_lock_holders={state: round(c / n, 2) for state, c in self.holders.most_common(4)})
 
 
 # --------------------------------------------------------------------------- the write mix
@@ -510,6 +525,10 @@ def main() -> None:
                 for statement, n in step[phase]["used"]["pg_waiting_statements"].items():
                     print(f"   {phase}: {n} sessions on average waiting for a lock in "
                           f"{statement!r}", flush=True)
+                holders = step[phase]["used"]["pg_lock_holders"]
+                if holders:
+                    print(f"   {phase}: the sessions holding those locks, on average: "
+                          + ", ".join(f"{v} {k}" for k, v in holders.items()), flush=True)
     finally:
         stop(worker)
     report["settings"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
