@@ -206,6 +206,7 @@ class Meter:
         self.samples: list[tuple[int, int, int]] = []
         self.waiting: Counter[str] = Counter()  # statements seen waiting for a lock
         self.holders: Counter[str] = Counter()  # states of the sessions holding them
+        self.audit_busy: list[bool] = []  # per sample: someone holds the audit head
         self.stop = threading.Event()
 
     def _cpu(self) -> dict[str, dict[int, float]]:
@@ -233,9 +234,17 @@ class Meter:
             " FROM pg_stat_activity w CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) bp"
             " JOIN pg_stat_activity b ON b.pid = bp"
             " WHERE w.datname = current_database() AND w.wait_event_type = 'Lock'")
+        # transactions inside the audit chain's append: from its SELECT ... FOR UPDATE of
+        # the one audit_head row (a RowShareLock on the table, granted at once, kept to
+        # the end of the transaction) to their commit; the holder of the row and those
+        # queued behind it
+        in_audit = sa.text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND granted"
+            " AND relation = to_regclass('audit_head') AND mode = 'RowShareLock'")
         with self.engine.connect() as connection:
             while not self.stop.wait(self.SAMPLE_SECONDS):
                 self.samples.append(tuple(connection.execute(query).one()))
+                self.audit_busy.append(connection.execute(in_audit).scalar() > 0)
                 self.waiting.update(connection.execute(waiting).scalars())
                 self.holders.update(state for _pid, state in connection.execute(holders))
                 connection.rollback()
@@ -261,6 +270,7 @@ class Meter:
             pg_lock_waits=round(sum(s[1] for s in self.samples) / n, 2),
             pg_lock_waits_max=max((s[1] for s in self.samples), default=0),
             pg_connections_max=max((s[2] for s in self.samples), default=0),
+            audit_lock_busy=round(sum(self.audit_busy) / max(1, len(self.audit_busy)), 2),
             pg_waiting_statements={q: round(c / n, 2) for q, c in self.waiting.most_common(3)},
             pg_lock_holders={state: round(c / n, 2) for state, c in self.holders.most_common(4)})
 
@@ -430,8 +440,13 @@ def derived(mix: dict, used: dict) -> dict:
     out = {"web_cpu_ms_per_request": round(1000 * used["web_cores"]
                                            / max(mix["all"]["req_per_s"], 0.1), 1)}
     if "save" in mix:
-        out["lock_wait_ms_per_save"] = round(1000 * used["pg_lock_waits"]
-                                             / max(mix["save"]["req_per_s"], 0.1), 1)
+        saves = max(mix["save"]["req_per_s"], 0.1)
+        out["lock_wait_ms_per_save"] = round(1000 * used["pg_lock_waits"] / saves, 1)
+        # the audit head is held by one transaction at a time: the share of time it is
+        # held, per save, is how long one save holds it; its inverse bounds saves/s
+        held = 1000 * used["audit_lock_busy"] / saves
+        out["audit_lock_ms_per_save"] = round(held, 1)
+        out["saves_per_s_bound"] = round(1000 / held, 1) if held else None
     return out
 
 
@@ -517,7 +532,11 @@ def main() -> None:
                   f"bad milestones {rows['bad_milestones']}; web CPU per request "
                   f"{step['read']['derived']['web_cpu_ms_per_request']} ms (read), "
                   f"{step['write']['derived']['web_cpu_ms_per_request']} ms (write); a save "
-                  f"waited {step['write']['derived']['lock_wait_ms_per_save']} ms for locks; "
+                  f"waited {step['write']['derived']['lock_wait_ms_per_save']} ms for locks "
+                  f"and held the audit chain's head "
+                  f"{step['write']['derived']['audit_lock_ms_per_save']} ms (the head "
+                  f"busy {step['write']['used']['audit_lock_busy']:.0%} of the time: at most "
+                  f"{step['write']['derived']['saves_per_s_bound']} saves/s); "
                   f"read p95 by page: "
                   + ", ".join(f"{k} {v['p95_ms']}" for k, v in step["read"]["mix"].items()
                               if k != "all"), flush=True)
