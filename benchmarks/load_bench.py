@@ -10,7 +10,9 @@ number of web processes it starts a real ``bounty serve --workers N --threads T
 --no-scheduler`` on a free port of 127.0.0.1 (N = 1 is one waitress process, N > 1 gunicorn),
 beside one ``bounty worker`` started once for the whole run (the scheduled jobs and the
 embedding of saved bids, as in production), and measures two phases of ``--seconds`` each
-(at most 60), after ``--warmup`` seconds of the read mix that are not counted:
+(at most 60), after ``--warmup`` seconds of the read mix that are not counted; every
+number's read phase comes first, then every number's write phase (a server started for
+each), so the worker's backlog of embeddings from the writes runs under no read phase:
 
 - read: ``--clients`` anonymous clients cycle through home, the hall, a search and a
   challenge (pages_bench.py's mix);
@@ -371,6 +373,21 @@ def audit_seq(app) -> int:  # noqa: ANN001
     return seq
 
 
+def queued_embeddings(app) -> int:  # noqa: ANN001
+    """Embedding jobs waiting for the worker (saved bids whose vectors are not made yet)."""
+    import sqlalchemy as sa
+
+    from bounty.extensions import db
+    from bounty.matching.indexing import VECTOR
+    from bounty.matching.models import IndexJob
+
+    with app.app_context():
+        n = db.session.scalar(sa.select(sa.func.count()).select_from(IndexJob).where(
+            IndexJob.target == VECTOR))
+        db.session.remove()
+    return n
+
+
 def count_writes(app, writers: list[tuple[int, int, str]], writes: Writes,  # noqa: ANN001
                  seq_before: int, acknowledged_before: int) -> dict:
     """Compare the rows with what the server acknowledged: bids missing or holding an older
@@ -422,13 +439,6 @@ def stop(process: subprocess.Popen | None) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=30)
-
-
-def read_phase(base: str, paths: dict[str, str], clients: int, seconds: float,
-               meter_args: tuple) -> dict:
-    with Meter(*meter_args) as meter:
-        mix = pages_bench.read_mix(base, paths, clients, seconds)
-    return {"mix": mix, "used": meter.result}
 
 
 ROW = "{:>5} {:<6}{:>8}{:>8}{:>8}{:>8}{:>7}{:>6}{:>6}{:>6}{:>6}{:>8}{:>7}{:>7}{:>6}"
@@ -502,28 +512,35 @@ def main() -> None:
     print(ROW.format("", "", "", "ms", "ms", "ms", "", "cores", "cores", "cores", "cores",
                      "cores", "pg", "pg", "pg"), flush=True)
     try:
-        for n in steps:
-            say(f"-- {n} web process(es): starting")
-            server, base = start_web(n, args.threads, env)
-            try:
-                meter_args = (engine, server.pid, worker.pid if worker else None, postmaster)
-                pages_bench.read_mix(base, paths, args.clients, warmup)
-                load = [round(x, 2) for x in os.getloadavg()]
-                say(f"   read mix, {seconds:g} s (load {load})")
-                read = read_phase(base, paths, args.clients, seconds, meter_args)
-                print_row(n, "read", read["mix"], read["used"])
-                say(f"   write mix, {seconds:g} s")
-                seq0, ack0 = audit_seq(app), writes.acknowledged
-                with Meter(*meter_args) as meter:
-                    mix = write_mix(base, writers, pool, seconds, writes)
-                write = {"mix": mix, "used": meter.result,
-                         "rows": count_writes(app, writers, writes, seq0, ack0)}
-                for phase in (read, write):
-                    phase["derived"] = derived(phase["mix"], phase["used"])
-                print_row(n, "write", mix, meter.result)
-                report["steps"][str(n)] = {"load_at_start": load, "read": read, "write": write}
-            finally:
-                stop(server)
+        # every read phase first: the worker's embedding of the saved bids (a backlog it
+        # works through for minutes) would otherwise run under the next step's reads
+        for phase in ("read", "write"):
+            for n in steps:
+                say(f"-- {n} web process(es), {phase} mix: starting")
+                server, base = start_web(n, args.threads, env)
+                try:
+                    pages_bench.read_mix(base, paths, args.clients, warmup)
+                    step = report["steps"].setdefault(str(n), {})
+                    step[f"load_at_{phase}"] = [round(x, 2) for x in os.getloadavg()]
+                    step[f"embedding_jobs_at_{phase}"] = queued_embeddings(app)
+                    say(f"   {seconds:g} s (load {step[f'load_at_{phase}']}, "
+                        f"{step[f'embedding_jobs_at_{phase}']} embedding jobs queued)")
+                    meter = Meter(engine, server.pid, worker.pid if worker else None,
+                                  postmaster)
+                    if phase == "read":
+                        with meter:
+                            mix = pages_bench.read_mix(base, paths, args.clients, seconds)
+                        step["read"] = {"mix": mix, "used": meter.result}
+                    else:
+                        seq0, ack0 = audit_seq(app), writes.acknowledged
+                        with meter:
+                            mix = write_mix(base, writers, pool, seconds, writes)
+                        step["write"] = {"mix": mix, "used": meter.result, "rows": count_writes(
+                            app, writers, writes, seq0, ack0)}
+                    step[phase]["derived"] = derived(mix, meter.result)
+                    print_row(n, phase, mix, meter.result)
+                finally:
+                    stop(server)
         for n, step in report["steps"].items():
             rows, w = step["write"]["rows"], step["write"]["mix"]
             print(f"{n} process(es): saves {w.get('save', {}).get('req_per_s', 0)}/s, "
