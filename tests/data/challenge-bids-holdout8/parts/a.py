@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (hand-written texts, one string per line)
 """Part A of challenge-bids-holdout8 (Y01-Y21, YB001-YB168), written and judged by hand."""
 
 CHALLENGES = [
