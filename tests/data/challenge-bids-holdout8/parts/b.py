@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (hand-written texts, one string per line)
 """Part B of challenge-bids-holdout8 (Y22-Y42, YB169-YB336), written and judged by hand."""
 
 CHALLENGES = [
