@@ -230,17 +230,15 @@ def install_hooks(get_engine, session_factory, embeds=lambda: False) -> None:  #
 
     @event.listens_for(session_factory, "before_commit")
     def _before_commit(session: Session) -> None:
-        if WRITE_KEY not in session.info:
-            return
         engine = get_engine()
+        if not getattr(engine, "transactional", False):
+            return
+        session.flush()  # the commit flushes after this hook: its keys are needed now
         # reading the documents may flush (and so note more keys): until none is left
         while keys := session.info.pop(WRITE_KEY, None):
-            if engine is None:
-                return
-            session.flush()
-            keys |= session.info.pop(WRITE_KEY, set())
             ops = [(kind, doc_id, load(session, kind, doc_id)) for kind, doc_id in sorted(keys)]
             engine.write(session.connection(), ops)
+            session.flush()
 
     @event.listens_for(session_factory, "after_commit")
     def _after_commit(session: Session) -> None:

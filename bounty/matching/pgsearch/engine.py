@@ -96,9 +96,9 @@ class PgEngine:
             for doc in docs:
                 batch.append((str(doc["kind"]), str(doc["id"]), doc))
                 if len(batch) >= REBUILD_BATCH:
-                    count += self._rebuild_batch(batch, start, progress, count)
+                    count += self._rebuild_batch(batch, start, progress)
                     batch = []
-            count += self._rebuild_batch(batch, start, progress, count)
+            count += self._rebuild_batch(batch, start, progress)
         finally:
             with self.db.begin() as conn:
                 kinds |= set(conn.execute(sa.text("SELECT kind FROM search_stats")).scalars())
@@ -106,12 +106,13 @@ class PgEngine:
         return count
 
     def _rebuild_batch(self, batch: list, start: int,
-                       progress: Callable[[int], None] | None, done: int) -> int:
+                       progress: Callable[[int], None] | None) -> int:
+        """Write one batch in its own transaction; ``progress`` is told how many."""
         if batch:
             with self.db.begin() as conn:
                 write.write(conn, self.analyzer, batch, since=start)
             if progress is not None:
-                progress(done + len(batch))
+                progress(len(batch))
         return len(batch)
 
     def _finish(self, conn: sa.Connection, kinds: list[str], start: int) -> None:
@@ -120,10 +121,11 @@ class PgEngine:
         write.lock_kinds(conn, kinds)
         params = {"k": kinds, "s": start}
         conn.execute(sa.text(
-            "DELETE FROM search_postings p USING search_docs d WHERE d.kind = ANY(:k) "
-            "AND d.seq < :s AND p.kind = d.kind AND p.docnum = d.docnum"), params)
-        conn.execute(sa.text(
             "DELETE FROM search_docs WHERE kind = ANY(:k) AND (seq < :s OR NOT live)"), params)
+        # their postings, and any other without a document
+        conn.execute(sa.text(
+            "DELETE FROM search_postings p WHERE p.kind = ANY(:k) AND NOT EXISTS "
+            "(SELECT 1 FROM search_docs d WHERE d.docnum = p.docnum)"), params)
         conn.execute(sa.text("DELETE FROM search_terms WHERE kind = ANY(:k)"), params)
         conn.execute(sa.text(
             "INSERT INTO search_terms (kind, term, " + ", ".join(f"df_{f}" for f in FIELDS)
