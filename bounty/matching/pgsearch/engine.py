@@ -41,6 +41,7 @@ class PgEngine:
         self.analyzer = analyzer or get_analyzer()
         self.kinds = tuple(kinds)
         self.on_damage: Callable[[str], None] | None = None
+        self.on_close: Callable[[], None] | None = None
 
     # -- writing ------------------------------------------------------------------
     def write(self, connection: sa.Connection, ops: Iterable[tuple[str, Any, Doc | None]]
@@ -70,7 +71,11 @@ class PgEngine:
         return 0
 
     def close(self, *, flush: bool = True) -> None:
-        """Nothing to release: the connections are the app's pool."""
+        """Run ``on_close`` (a scratch index drops its schema); the app's engine has
+        nothing to release (its connections are the app's pool)."""
+        if self.on_close is not None:
+            on_close, self.on_close = self.on_close, None
+            on_close()
 
     # -- rebuild ------------------------------------------------------------------
     def rebuild(self, docs: Iterable[Doc], *, progress: Callable[[int], None] | None = None,
