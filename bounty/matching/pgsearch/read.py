@@ -40,6 +40,7 @@ from ..whoosh.search import (
     RECOMMEND_MAX_TERMS,
     SEARCH_MAX_TERMS,
     SMALL_CANDIDATE_SET,
+    VECTOR_SCORING_MAX,
 )
 from .tables import FIELDS
 from .write import aware_utc
@@ -162,12 +163,37 @@ class Matches:
         return len(self.docs)
 
 
+def _few(conn: Connection, kind: str, filters: Filters | None) -> list[Any] | None:
+    """The documents passing ``filters`` with their terms, if at most VECTOR_SCORING_MAX
+    (a challenge's bids): they are scored one by one, as the Whoosh engine does."""
+    if filters is None:
+        return None
+    params: dict[str, Any] = {"kind": kind}
+    rows = conn.execute(sa.text(
+        f"SELECT d.docnum, d.terms, {', '.join(f'd.{c}' for c in META)} FROM search_docs d "
+        f"WHERE d.kind = :kind AND {where(filters, params)} "
+        f"ORDER BY d.docnum LIMIT {VECTOR_SCORING_MAX + 1}"), params).all()
+    return rows if len(rows) <= VECTOR_SCORING_MAX else None
+
+
 def _matches(conn: Connection, stats: Stats, terms: list[QueryTerm],
              filters: Filters | None, dense: Mapping[str, float] | None,
              fusion: Mapping[str, float]) -> Matches:
     """The documents the terms match, or the dense side adds, with their (fused) scores."""
     rows: dict[int, list[Any]] = {}
     cols = ", ".join(f"d.{c}" for c in META)
+    few = _few(conn, stats.kind, filters)
+    if few is not None:
+        scorer = stats.scorer()
+        near: dict[int, float] = {}
+        for docnum, doc_terms, *meta in few:
+            score = scorer.score(terms, DocVector.from_stored(doc_terms))[0] if terms else 0.0
+            if score > 0:
+                rows[docnum] = [docnum, score, *meta]
+            if dense and meta[0] in dense:
+                near[docnum] = dense[meta[0]]
+                rows.setdefault(docnum, [docnum, 0.0, *meta])
+        return _fused(list(rows.values()), near, fusion)
     if terms:
         params: dict[str, Any] = {"kind": stats.kind}
         sql = _score_sql(stats, terms, filters, params)
@@ -184,11 +210,16 @@ def _matches(conn: Connection, stats: Stats, terms: list[QueryTerm],
             f"d.doc_id = ANY(:dense) AND {where(filters, params)}"), params):
         near[r[0]] = dense[r[2]]
         rows.setdefault(r[0], list(r))
-    if not near:
-        return Matches(list(rows.values()))
-    m = Matches(list(rows.values()))
-    sims = np.array([near.get(d, np.nan) for d in m.docs.tolist()], np.float64)
-    m.scores = fuse_arrays(m.scores, sims, **fusion)
+    return _fused(list(rows.values()), near, fusion)
+
+
+def _fused(rows: list[Any], near: Mapping[int, float], fusion: Mapping[str, float]
+           ) -> Matches:
+    """``rows`` as matches, their scores fused with the similarities ``near`` (if any)."""
+    m = Matches(rows)
+    if near:
+        sims = np.array([near.get(d, np.nan) for d in m.docs.tolist()], np.float64)
+        m.scores = fuse_arrays(m.scores, sims, **fusion)
     return m
 
 
