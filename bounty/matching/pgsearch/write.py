@@ -27,6 +27,21 @@ Op = tuple[str, str, Doc | None]
 TF_MAX = 32767  # smallint
 
 
+# Long arrays go as one string each, split by the server: psycopg's per-element
+# adaptation of a list cost more than the rest of a bulk write together.
+SEP = "\x1f"  # the unit separator: never in a term (the analyzer splits on whitespace)
+TEXTS = "string_to_array(:{0}, chr(31))"
+INTS = "CAST(string_to_array(:{0}, ',') AS {1}[])"
+
+
+def texts(values: Iterable[str]) -> str:
+    return SEP.join(values)
+
+
+def ints(values: Iterable[int]) -> str:
+    return ",".join(map(str, values))
+
+
 def aware_utc(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
@@ -77,11 +92,15 @@ class _Changes:
 
     def count(self, row: Mapping[str, Any], sign: int) -> dict[str, list[int]]:
         counts = term_counts(row["terms"])
+        dfs = self.df
         for term, tfs in counts.items():
-            df = self.df.setdefault(term, [0] * len(FIELDS))
-            for i, n in enumerate(tfs):
-                if n:
-                    df[i] += sign
+            df = dfs.get(term)
+            if df is None:
+                dfs[term] = [sign if n else 0 for n in tfs]
+            else:
+                for i, n in enumerate(tfs):
+                    if n:
+                        df[i] += sign
         self.docs += sign
         for i, f in enumerate(FIELDS):
             self.lengths[i] += sign * row[f"len_{f}"]
@@ -174,6 +193,14 @@ def _write_kind(conn: Connection, analyzer: Analyzer, kind: str,
     return len(upserts) + len(touched) + len(deleted) + len(tombstones)
 
 
+_insert = insert(docs)
+# one statement for any number of rows (compiled once; psycopg sends them in batches)
+UPSERT = _insert.on_conflict_do_update(
+    index_elements=["kind", "doc_id"],
+    set_={c.name: _insert.excluded[c.name] for c in docs.c
+          if c.name not in ("docnum", "kind", "doc_id")},
+).returning(docs.c.docnum, docs.c.doc_id)
+
 _META = ("live", "seq", "industry", "category", "state", "org_id", "challenge_id",
          "bounty", "deadline", "published_at", "title")
 
@@ -184,10 +211,10 @@ def _apply(conn: Connection, kind: str, seq: int, changes: _Changes,
     if changes.dropped:
         terms, docnums = zip(*changes.dropped, strict=True)
         conn.execute(sa.text(
-            "DELETE FROM search_postings p USING unnest(CAST(:t AS text[]), "
-            "CAST(:d AS bigint[])) AS x(term, docnum) "
+            f"DELETE FROM search_postings p USING unnest({TEXTS.format('t')}, "
+            f"{INTS.format('d', 'bigint')}) AS x(term, docnum) "
             "WHERE p.kind = :k AND p.term = x.term AND p.docnum = x.docnum"),
-            {"k": kind, "t": list(terms), "d": list(docnums)})
+            {"k": kind, "t": texts(terms), "d": ints(docnums)})
     if deleted:
         conn.execute(sa.text("DELETE FROM search_docs WHERE docnum = ANY(:d)"),
                      {"d": deleted})
@@ -207,13 +234,7 @@ def _apply(conn: Connection, kind: str, seq: int, changes: _Changes,
                      [{"b_docnum": r["docnum"], **{f"b_{c}": r[c] for c in _META}}
                       for r in touched])
     if upserts:
-        stmt = insert(docs).values(upserts)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["kind", "doc_id"],
-            set_={c.name: stmt.excluded[c.name] for c in docs.c
-                  if c.name not in ("docnum", "kind", "doc_id")},
-        ).returning(docs.c.docnum, docs.c.doc_id)
-        docnums = dict((i, n) for n, i in conn.execute(stmt))
+        docnums = dict((i, n) for n, i in conn.execute(UPSERT, upserts))
         for row in upserts:
             changes.add(docnums[row["doc_id"]], row)
     if changes.added:
@@ -227,19 +248,21 @@ def _apply(conn: Connection, kind: str, seq: int, changes: _Changes,
         conn.execute(sa.text(
             "INSERT INTO search_postings (kind, term, docnum, "
             + ", ".join(f"tf_{f}" for f in FIELDS) + ") SELECT :k, * FROM unnest("
-            "CAST(:c0 AS text[]), CAST(:c1 AS bigint[]), "
-            + ", ".join(f"CAST(:c{2 + i} AS smallint[])" for i in range(len(FIELDS))) + ")"),
-            {"k": kind, **{f"c{i}": c for i, c in enumerate(cols)}})
+            + TEXTS.format("c0") + ", " + INTS.format("c1", "bigint") + ", "
+            + ", ".join(INTS.format(f"c{2 + i}", "smallint") for i in range(len(FIELDS)))
+            + ")"),
+            {"k": kind, "c0": texts(cols[0]), **{f"c{i}": ints(c) for i, c in enumerate(cols)
+                                                  if i > 0}})
     df = sorted((t, d) for t, d in changes.df.items() if any(d))
     if df:
         conn.execute(sa.text(
             "INSERT INTO search_terms (kind, term, " + ", ".join(f"df_{f}" for f in FIELDS)
-            + ") SELECT :k, * FROM unnest(CAST(:t AS text[]), "
-            + ", ".join(f"CAST(:d{i} AS int[])" for i in range(len(FIELDS)))
+            + ") SELECT :k, * FROM unnest(" + TEXTS.format("t") + ", "
+            + ", ".join(INTS.format(f"d{i}", "int") for i in range(len(FIELDS)))
             + ") ORDER BY 2 ON CONFLICT (kind, term) DO UPDATE SET "
             + ", ".join(f"df_{f} = search_terms.df_{f} + excluded.df_{f}" for f in FIELDS)),
-            {"k": kind, "t": [t for t, _ in df],
-             **{f"d{i}": [d[i] for _, d in df] for i in range(len(FIELDS))}})
+            {"k": kind, "t": texts(t for t, _ in df),
+             **{f"d{i}": ints(d[i] for _, d in df) for i in range(len(FIELDS))}})
     if changes.docs or any(changes.lengths):
         conn.execute(sa.text(
             "UPDATE search_stats SET docs = docs + :n, "
