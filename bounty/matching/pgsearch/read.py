@@ -43,7 +43,7 @@ from ..whoosh.search import (
     VECTOR_SCORING_MAX,
 )
 from .tables import FIELDS
-from .write import aware_utc
+from .write import INTS, TEXTS, aware_utc, ints, texts
 
 META = ("doc_id", *FILTER_FIELDS, "bounty", "deadline", "published_at")
 
@@ -176,41 +176,76 @@ def _few(conn: Connection, kind: str, filters: Filters | None) -> list[Any] | No
     return rows if len(rows) <= VECTOR_SCORING_MAX else None
 
 
-def _matches(conn: Connection, stats: Stats, terms: list[QueryTerm],
-             filters: Filters | None, dense: Mapping[str, float] | None,
-             fusion: Mapping[str, float]) -> Matches:
-    """The documents the terms match, or the dense side adds, with their (fused) scores."""
+def _few_matches(stats: Stats, terms: list[QueryTerm], few: list[Any],
+                 dense: Mapping[str, float] | None, fusion: Mapping[str, float]) -> Matches:
+    """A few candidates (see ``_few``) scored one by one, fused with the dense side."""
     rows: dict[int, list[Any]] = {}
-    cols = ", ".join(f"d.{c}" for c in META)
-    few = _few(conn, stats.kind, filters)
-    if few is not None:
-        scorer = stats.scorer()
-        near: dict[int, float] = {}
-        for docnum, doc_terms, *meta in few:
-            score = scorer.score(terms, DocVector.from_stored(doc_terms))[0] if terms else 0.0
-            if score > 0:
-                rows[docnum] = [docnum, score, *meta]
-            if dense and meta[0] in dense:
-                near[docnum] = dense[meta[0]]
-                rows.setdefault(docnum, [docnum, 0.0, *meta])
-        return _fused(list(rows.values()), near, fusion)
-    if terms:
-        params: dict[str, Any] = {"kind": stats.kind}
-        sql = _score_sql(stats, terms, filters, params)
-        for r in conn.execute(sa.text(
-                f"SELECT s.docnum, s.score, {cols} FROM ({sql}) s "
-                "JOIN search_docs d ON d.docnum = s.docnum"), params):
-            rows[r[0]] = list(r)
-    if not dense:
-        return Matches(list(rows.values()))
-    params = {"kind": stats.kind, "dense": [str(i) for i in dense]}
+    scorer = stats.scorer()
     near: dict[int, float] = {}
-    for r in conn.execute(sa.text(
-            f"SELECT d.docnum, 0.0, {cols} FROM search_docs d WHERE d.kind = :kind AND "
-            f"d.doc_id = ANY(:dense) AND {where(filters, params)}"), params):
-        near[r[0]] = dense[r[2]]
-        rows.setdefault(r[0], list(r))
+    for docnum, doc_terms, *meta in few:
+        score = scorer.score(terms, DocVector.from_stored(doc_terms))[0] if terms else 0.0
+        if score > 0:
+            rows[docnum] = [docnum, score, *meta]
+        if dense and meta[0] in dense:
+            near[docnum] = dense[meta[0]]
+            rows.setdefault(docnum, [docnum, 0.0, *meta])
     return _fused(list(rows.values()), near, fusion)
+
+
+_ORDER = {"relevance": "score DESC, docnum ASC",
+          "newest": "published_at DESC NULLS LAST, docnum DESC",
+          "deadline": "deadline ASC NULLS LAST, docnum ASC",
+          "bounty": "bounty DESC NULLS LAST, docnum DESC"}
+
+
+def _ranked(conn: Connection, stats: Stats, terms: list[QueryTerm], filters: Filters | None,
+            dense: Mapping[str, float] | None, fusion: Mapping[str, float], *, sort: str,
+            offset: int, limit: int, facets: bool
+            ) -> tuple[list[tuple[int, float]], int, dict[str, dict[str, int]]]:
+    """Many candidates: scores, fusion, order, total and facets all in one statement;
+    returns the page's (document, score), the total and the facet counts."""
+    params: dict[str, Any] = {"kind": stats.kind}
+    scored = (_score_sql(stats, terms, filters, params) if terms else
+              "SELECT NULL::bigint AS docnum, NULL::float8 AS score WHERE false")
+    if dense:
+        ids = list(dense)
+        params.update(n_id=texts(str(i) for i in ids), n_sim=ints(dense[i] for i in ids),
+                      w=fusion["lexical_weight"], span=fusion["span"])
+        fused = (
+            "n AS MATERIALIZED (SELECT d.docnum, x.sim FROM unnest("
+            f"{TEXTS.format('n_id')}, {INTS.format('n_sim', 'float8')}) AS x(id, sim) "
+            "JOIN search_docs d ON d.kind = :kind AND d.doc_id = x.id "
+            f"WHERE {where(filters, params)}), "
+            "u AS (SELECT coalesce(s.docnum, n.docnum) AS docnum, coalesce(s.score, 0) AS lex, "
+            "n.sim FROM s FULL JOIN n ON n.docnum = s.docnum), "
+            "b AS (SELECT max(lex) AS top, max(sim) AS high FROM u), "
+            # fusion.fuse_arrays, when the dense side has a document passing the filters
+            "f AS (SELECT u.docnum, CASE WHEN b.high IS NULL THEN u.lex ELSE "
+            ":w * CASE WHEN b.top > 0 THEN u.lex / b.top ELSE 0 END + (1 - :w) * "
+            "greatest(0, (coalesce(u.sim, b.high - :span) - (b.high - :span)) / :span) END "
+            "AS score FROM u, b)")
+    else:
+        fused = "f AS (SELECT docnum, score FROM s)"
+    parts = [f"(SELECT 0 AS part, docnum, score, NULL::text AS value, 0::bigint AS n "
+             f"FROM fd ORDER BY {_ORDER.get(sort, _ORDER['newest'])} LIMIT :lim OFFSET :off)",
+             "SELECT 1, NULL, NULL, NULL, count(*) FROM fd"]
+    if facets:
+        parts += [f"SELECT {2 + i}, min(docnum), NULL, {name}, count(*) FROM fd "
+                  f"WHERE {name} <> '' GROUP BY {name}" for i, name in enumerate(FACET_FIELDS)]
+    params.update(lim=limit, off=offset)
+    rows = conn.execute(sa.text(
+        f"WITH s AS MATERIALIZED ({scored}), {fused}, fd AS MATERIALIZED (SELECT f.docnum, "
+        "f.score, d.industry, d.category, d.state, d.bounty, d.deadline, d.published_at "
+        "FROM f JOIN search_docs d ON d.docnum = f.docnum) " + " UNION ALL ".join(parts)),
+        params).all()
+    page = [(r[1], r[2]) for r in rows if r[0] == 0]
+    total = next(r[4] for r in rows if r[0] == 1)
+    counts: dict[str, dict[str, int]] = {}
+    if facets:
+        for i, name in enumerate(FACET_FIELDS):
+            found = sorted((r for r in rows if r[0] == 2 + i), key=lambda r: (-r[4], r[1]))
+            counts[name] = {r[3]: r[4] for r in found}
+    return page, int(total), counts
 
 
 def _fused(rows: list[Any], near: Mapping[int, float], fusion: Mapping[str, float]
@@ -294,14 +329,24 @@ def search(conn: Connection, analyzer: Analyzer, text: str, *, kind: str,
         return _browse(conn, stats, kind, filters, "newest" if sort == "relevance" else sort,
                        page, pagesize, facets)
     terms = stats.terms(analyzer, text, SEARCH_MAX_TERMS)
-    m = _matches(conn, stats, terms, filters, dense, SEARCH)
     unscored = sort != "relevance"
     start = (page - 1) * pagesize
-    ordered = _order(m, sort, start + pagesize)[start:]
-    hits = _hits(conn, stats, kind, [int(m.docs[i]) for i in ordered],
-                 None if unscored else [float(m.scores[i]) for i in ordered], terms)
-    return SearchResult(hits, len(m), page, pagesize, _facets(m.meta) if facets else {},
-                        [t.text for t in terms])
+    names = [t.text for t in terms]
+    if not terms and not dense:
+        return SearchResult([], 0, page, pagesize, _facets([]) if facets else {}, names)
+    few = _few(conn, kind, filters)
+    if few is not None:
+        m = _few_matches(stats, terms, few, dense, SEARCH)
+        ordered = _order(m, sort, start + pagesize)[start:]
+        hits = _hits(conn, stats, kind, [int(m.docs[i]) for i in ordered],
+                     None if unscored else [float(m.scores[i]) for i in ordered], terms)
+        return SearchResult(hits, len(m), page, pagesize, _facets(m.meta) if facets else {},
+                            names)
+    found, total, counts = _ranked(conn, stats, terms, filters, dense, SEARCH, sort=sort,
+                                   offset=start, limit=pagesize, facets=facets)
+    hits = _hits(conn, stats, kind, [d for d, _ in found],
+                 None if unscored else [s for _, s in found], terms)
+    return SearchResult(hits, total, page, pagesize, counts, names)
 
 
 _BROWSE = {"newest": "d.published_at DESC NULLS LAST, d.docnum DESC",
@@ -350,9 +395,14 @@ def rank(conn: Connection, analyzer: Analyzer, query: Doc | str, *, kind: str,
     terms = stats.terms(analyzer, query, max_terms)
     if not terms and not dense:
         return []
-    m = _matches(conn, stats, terms, filters, dense, fusion or DOCUMENT)
-    best = _order(m, "relevance", limit)
-    return _hits(conn, stats, kind, [int(m.docs[i]) for i in best],
-                 [float(m.scores[i]) for i in best], terms)
+    few = _few(conn, kind, filters)
+    if few is not None:
+        m = _few_matches(stats, terms, few, dense, fusion or DOCUMENT)
+        best = _order(m, "relevance", limit)
+        return _hits(conn, stats, kind, [int(m.docs[i]) for i in best],
+                     [float(m.scores[i]) for i in best], terms)
+    found, _total, _ = _ranked(conn, stats, terms, filters, dense, fusion or DOCUMENT,
+                               sort="relevance", offset=0, limit=limit, facets=False)
+    return _hits(conn, stats, kind, [d for d, _ in found], [s for _, s in found], terms)
 
 
