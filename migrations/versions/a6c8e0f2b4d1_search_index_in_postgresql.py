@@ -55,7 +55,8 @@ def upgrade():
         sa.Column('term', sa.Text(), nullable=False),
         sa.Column('docnum', sa.BigInteger(), nullable=False),
         *(sa.Column(f'tf_{f}', sa.SmallInteger(), nullable=False) for f in FIELDS),
-        sa.PrimaryKeyConstraint('kind', 'term', 'docnum', name=op.f('pk_search_postings')),
+        sa.PrimaryKeyConstraint('kind', 'term', 'docnum', name=op.f('pk_search_postings'),
+                                postgresql_include=[f'tf_{f}' for f in FIELDS]),
     )
     op.create_table(
         'search_terms',

@@ -108,6 +108,10 @@ class PgEngine:
             with self.db.begin() as conn:
                 kinds |= set(conn.execute(sa.text("SELECT kind FROM search_stats")).scalars())
                 self._finish(conn, sorted(kinds), start)
+        # marks the pages all-visible (index-only scans of the postings) and refreshes
+        # the planner's statistics after a bulk write
+        with self.db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM (ANALYZE) search_postings, search_docs, search_terms"))
         return count
 
     def _rebuild_batch(self, batch: list, start: int,
