@@ -109,7 +109,7 @@ def semantic_part(args, engine, corpus, sample, queries, out, root: Path,  # noq
     """(a)-(c) through the Matcher, plus memory and embedding throughput (reported in
     ``section``)."""
     embedder = load_embedder("e5-small")
-    db_path = root / "vectors.sqlite3"
+    db_path = root / f"vectors-{section}.sqlite3"  # one per engine of the run
     t0 = time.perf_counter()
     n = fill_vectors(db_path, corpus(args.challenges, args.bids), embedder.key, embedder.dim)
     out.put(section, "synthetic_vectors", n)
