@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import sqlite3
@@ -382,6 +383,11 @@ def main() -> None:
     ap.add_argument("--skip-rebuild", action="store_true", help="the same as leaving out reindex")
     ap.add_argument("--procs", type=int, default=1,
                     help="worker processes of the build and reindex parts (default 1)")
+    ap.add_argument("--backend", default="whoosh",
+                    help="comma-separated engines to measure, of: whoosh, postgres (the "
+                    "index in a scratch schema of --database-url, dropped afterwards)")
+    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
+                    help="the PostgreSQL database of --backend postgres (default: DATABASE_URL)")
     ap.add_argument("--index-dir", type=Path,
                     help="keep the index here (reused by later runs without build) "
                     "instead of a temporary directory")
@@ -442,55 +448,88 @@ def db_reindex(out: Report) -> None:
 
 
 def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> None:
-    rng = random.Random(11)
+    n = args.challenges * (args.bids + 1)
+    for backend in [b.strip() for b in args.backend.split(",") if b.strip()]:
+        n = run_engine(args, parts, root, out, backend)
+    run_fts5(args, parts, root, out, n)
+
+
+def pg_size_mb(engine) -> float:  # noqa: ANN001
+    """The PostgreSQL index's tables with their indexes and TOAST, in MB."""
+    import sqlalchemy as sa
+
+    from bounty.matching.pgsearch.tables import TABLES
+
+    with engine.db.connect() as conn:
+        return round(sum(conn.execute(sa.text(f"SELECT pg_total_relation_size('{t.name}')"))
+                         .scalar_one() for t in TABLES) / 1e6, 1)
+
+
+def run_engine(args: argparse.Namespace, parts: set[str], root: Path, out: Report,
+               backend: str) -> int:
+    """Build, reindex, queries, writes and semantic parts on one engine; returns the
+    number of documents."""
     every = max(10_000, (args.challenges * (args.bids + 1)) // 20)
     n = args.challenges * (args.bids + 1)
-    engine = WhooshEngine(args.index_dir or root / "index")
+    if backend == "postgres":
+        from bounty.matching.pgsearch.scratch import scratch_engine
+
+        if not args.database_url:
+            raise SystemExit("--backend postgres needs --database-url or DATABASE_URL")
+        engine = scratch_engine(args.database_url, prefix="bounty_bench")
+        section, pre = "postgres", "pg_"
+
+        def size() -> float:
+            return pg_size_mb(engine)
+    elif backend == "whoosh":
+        engine = WhooshEngine(args.index_dir or root / "index")
+        section, pre = "ours", ""
+
+        def size() -> float:
+            return round(dir_size(engine.generation()) / 1e6, 1)
+    else:
+        raise SystemExit(f"unknown backend {backend!r}: whoosh or postgres")
+    out["load_avg_at_" + backend] = [round(x, 2) for x in os.getloadavg()]
     try:
         if "build" in parts:
             t0 = time.perf_counter()
             n = engine.rebuild(corpus(args.challenges, args.bids), procs=args.procs,
-                               progress=progress_printer("build", every))
+                               progress=progress_printer(pre + "build", every))
             build = time.perf_counter() - t0
             out["docs"] = n
-            out["build_s"] = round(build, 1)
-            out["build_docs_per_s"] = round(n / build, 1)
-            out["index_mb"] = round(dir_size(engine.generation()) / 1e6, 1)
-            out["peak_rss_mb_after_build"] = rss_mb()
+            out[pre + "build_s"] = round(build, 1)
+            out[pre + "build_docs_per_s"] = round(n / build, 1)
+            out[pre + "index_mb"] = size()
+            out[pre + "peak_rss_mb_after_build"] = rss_mb()
         if "reindex" in parts:
             t0 = time.perf_counter()
             n = engine.rebuild(corpus(args.challenges, args.bids),  # reuses stored terms
-                               procs=args.procs, progress=progress_printer("reindex", every))
-            out["reindex_s"] = round(time.perf_counter() - t0, 1)
-            out["reindex_docs_per_s"] = round(n / (time.perf_counter() - t0), 1)
-            out["index_mb_after_reindex"] = round(dir_size(engine.generation()) / 1e6, 1)
-            out["peak_rss_mb"] = rss_mb()
+                               procs=args.procs, progress=progress_printer(pre + "reindex", every))
+            out[pre + "reindex_s"] = round(time.perf_counter() - t0, 1)
+            out[pre + "reindex_docs_per_s"] = round(n / (time.perf_counter() - t0), 1)
+            out[pre + "index_mb_after_reindex"] = size()
+            out[pre + "peak_rss_mb"] = rss_mb()
 
-        sample = [d for d in corpus(min(args.challenges, 2000), 0, seed=7)]
-        queries = [
-            " ".join(rng.sample(TOPICS + FILLER, rng.randint(1, 5))) for _ in range(args.queries)
-        ]
-        profiles = [" ".join(rng.sample(TOPICS, rng.randint(10, 30))) for _ in range(args.queries)]
-        challenges = [rng.choice(sample) for _ in range(args.queries)]
+        sample, queries, profiles, challenges = workload(args)
         if "queries" in parts:
             it_q, it_c, it_p = iter(queries), iter(challenges), iter(profiles)
-            out.put("ours", "a_search",
+            out.put(section, "a_search",
                     timed(lambda: engine.search(next(it_q), pagesize=20), args.queries))
-            out.put("ours", "b_rank_bids", timed(
+            out.put(section, "b_rank_bids", timed(
                 lambda: (
                     lambda c: engine.rank(c, kind="bid",
                                           filters=Filters(challenge_id=str(c["id"])))
                 )(next(it_c)),
                 args.queries,
             ))
-            out.put("ours", "c_recommend", timed(
+            out.put(section, "c_recommend", timed(
                 lambda: engine.rank(
                     {"body": next(it_p)}, kind="challenge", filters=Filters(state="open"),
                     limit=20
                 ),
                 args.queries,
             ))
-            out["open_challenges"] = engine.search(
+            out[pre + "open_challenges"] = engine.search(
                 "", filters=Filters(state="open"), facets=False
             ).total
         if "writes" in parts:
@@ -498,12 +537,12 @@ def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> N
             # (the first version reused corpus ids, so every "new" bid was an update)
             extra = new_bids(args.queries, first_id=(args.challenges + 1) * 100, seed=99,
                              challenges=args.challenges)
-            out.put("ours", "d_index_one_bid",
+            out.put(section, "d_index_one_bid",
                     timed(lambda: engine.index([next(extra)]), args.queries))
             # (d') an edited bid: an existing id, so the write also deletes from the
             # big segment
             edits = new_bids(args.queries, first_id=None, seed=97, challenges=args.challenges)
-            out.put("ours", "d_update_one_bid",
+            out.put(section, "d_update_one_bid",
                     timed(lambda: engine.index([next(edits)]), args.queries))
             # (e) read after write: index one bid, then rank its challenge's bids
             # (the refresh after a write is paid by the next search)
@@ -517,9 +556,11 @@ def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> N
                 engine.rank({"title": bid["title"]}, kind="bid",
                             filters=Filters(challenge_id=bid["challenge_id"]))
 
-            out.put("ours", "e_index_then_rank", timed(write_then_rank, args.queries))
+            out.put(section, "e_index_then_rank", timed(write_then_rank, args.queries))
+        if "writes" in parts and backend == "whoosh":
             # (d″) the flush the writes above left to the background flusher, measured
-            # alone: 1 and 100 pending bids applied to Whoosh (one commit per flush)
+            # alone: 1 and 100 pending bids applied to Whoosh (one commit per flush);
+            # PostgreSQL has none: each write above committed its index rows
             engine.flush()
             flushes = new_bids(25 * 100 + 20, first_id=(args.challenges + 1) * 100
                                + 20 * args.queries, seed=95, challenges=args.challenges)
@@ -535,21 +576,40 @@ def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> N
                 return {"p50_ms": round(statistics.median(times), 2),
                         "p95_ms": pct(times, 0.95)}
 
-            out.put("ours", "d2_flush_1_bid", flush_cost(1, 20))
-            out.put("ours", "d2_flush_100_bids", flush_cost(100, 10))
+            out.put(section, "d2_flush_1_bid", flush_cost(1, 20))
+            out.put(section, "d2_flush_100_bids", flush_cost(100, 10))
         if "semantic" in parts:
             from semantic_parts import semantic_part
 
-            semantic_part(args, engine, corpus, sample, queries, out, root, timed)
+            semantic_part(args, engine, corpus, sample, queries, out, root, timed,
+                          section="hybrid" if backend == "whoosh" else "pg_hybrid")
     finally:
         engine.close()
-    if "app" in parts:
+    if "app" in parts and backend == "whoosh":
         from semantic_parts import app_part
 
         app_part(args, out, timed)
+    return n
 
+
+def workload(args: argparse.Namespace) -> tuple[list, list, list, list]:
+    """The same queries for every engine: sample challenges, typed queries, profiles,
+    challenges whose bids are ranked."""
+    rng = random.Random(11)
+    sample = [d for d in corpus(min(args.challenges, 2000), 0, seed=7)]
+    queries = [
+        " ".join(rng.sample(TOPICS + FILLER, rng.randint(1, 5))) for _ in range(args.queries)
+    ]
+    profiles = [" ".join(rng.sample(TOPICS, rng.randint(10, 30))) for _ in range(args.queries)]
+    challenges = [rng.choice(sample) for _ in range(args.queries)]
+    return sample, queries, profiles, challenges
+
+
+def run_fts5(args: argparse.Namespace, parts: set[str], root: Path, out: Report,
+             n: int) -> None:
     if "fts5" not in parts:
         return
+    _sample, queries, profiles, challenges = workload(args)
     fts = Fts5(root / "fts.sqlite")
     t0 = time.perf_counter()
     batch: list[dict] = []
@@ -577,6 +637,10 @@ def run(args: argparse.Namespace, parts: set[str], root: Path, out: Report) -> N
         ratios["d2_flush_100_over_add_100"] = round(
             ours["d2_flush_100_bids"]["p95_ms"] / max(fts5["d2_add_100_bids"]["p95_ms"], 0.01), 2)
     out["p95_ratio_ours_over_fts5"] = ratios
+    pg = out.get("postgres", {})
+    if pg:
+        out["p95_ratio_postgres_over_fts5"] = {
+            k: round(pg[k]["p95_ms"] / max(fts5[k]["p95_ms"], 0.01), 2) for k in fts5 if k in pg}
     fts.db.close()
 
 

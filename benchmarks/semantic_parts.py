@@ -105,32 +105,33 @@ def fill_vectors(db_path: Path, docs: Iterable[dict], model: str, dim: int,
 
 
 def semantic_part(args, engine, corpus, sample, queries, out, root: Path,  # noqa: ANN001
-                  timed: Callable) -> None:
-    """(a)-(c) through the Matcher, plus memory and embedding throughput."""
+                  timed: Callable, section: str = "hybrid") -> None:
+    """(a)-(c) through the Matcher, plus memory and embedding throughput (reported in
+    ``section``)."""
     embedder = load_embedder("e5-small")
-    db_path = root / "vectors.sqlite3"
+    db_path = root / f"vectors-{section}.sqlite3"  # one per engine of the run
     t0 = time.perf_counter()
     n = fill_vectors(db_path, corpus(args.challenges, args.bids), embedder.key, embedder.dim)
-    out.put("hybrid", "synthetic_vectors", n)
-    out.put("hybrid", "fill_vectors_s", round(time.perf_counter() - t0, 1))
+    out.put(section, "synthetic_vectors", n)
+    out.put(section, "fill_vectors_s", round(time.perf_counter() - t0, 1))
     sql = sa.create_engine(f"sqlite:///{db_path}")
     store = DbVectorStore(sql.connect, embedder.key)
     before = current_rss_mb()
     t0 = time.perf_counter()
     matrix = store._matrix("challenge", PASSAGE)
-    out.put("hybrid", "load_challenge_matrix_s", round(time.perf_counter() - t0, 2))
-    out.put("hybrid", "resident_vectors_mb",
+    out.put(section, "load_challenge_matrix_s", round(time.perf_counter() - t0, 2))
+    out.put(section, "resident_vectors_mb",
             round(matrix.data.nbytes / 1e6, 1))
-    out.put("hybrid", "rss_growth_loading_vectors_mb", round(current_rss_mb() - before, 1))
+    out.put(section, "rss_growth_loading_vectors_mb", round(current_rss_mb() - before, 1))
     matcher = Matcher(engine, store, embedder)
     rng = random.Random(3)
     typed = [q if rng.random() < 0.8 else rng.choice(ENGLISH) + f" {i}"
              for i, q in enumerate(queries)]  # unique: every query is embedded for real
     it_q = iter(typed)
-    out.put("hybrid", "a_search_with_query_embedding",
+    out.put(section, "a_search_with_query_embedding",
             timed(lambda: matcher.search(next(it_q), pagesize=20), args.queries))
     it_e = iter(typed)
-    out.put("hybrid", "a0_query_embedding_alone",
+    out.put(section, "a0_query_embedding_alone",
             timed(lambda: embedder.embed_queries([next(it_e) + " x"]), args.queries))
     # the corpus's own challenges (the same text as their stored vectors), not `sample`
     # (drawn with another sequence of the generator)
@@ -144,16 +145,16 @@ def semantic_part(args, engine, corpus, sample, queries, out, root: Path,  # noq
         matcher.rank(c, kind="bid", filters=Filters(challenge_id=str(c["id"]), ids=ids),
                      limit=50, latent=True)  # as rank_bids: with the latent terms
 
-    out.put("hybrid", "b_rank_bids", timed(rank_bids, args.queries))
+    out.put(section, "b_rank_bids", timed(rank_bids, args.queries))
     institute = np.asarray(rng.choices(range(1000), k=embedder.dim), np.float32)
     institute /= np.linalg.norm(institute)
     profiles = [" ".join(rng.sample(queries, 3)) for _ in range(args.queries)]
     it_p = iter(profiles)
-    out.put("hybrid", "c_recommend", timed(
+    out.put(section, "c_recommend", timed(
         lambda: matcher.rank({"body": next(it_p)}, kind="challenge",
                              filters=Filters(state="open"), limit=20, vector=institute),
         args.queries))
-    out.put("hybrid", "peak_rss_mb", rss_mb())
+    out.put(section, "peak_rss_mb", rss_mb())
     sql.dispose()
 
     # embedding throughput on real documents of the corpus, one at a time as the worker
@@ -172,10 +173,10 @@ def semantic_part(args, engine, corpus, sample, queries, out, root: Path,  # noq
                 embedder.embed_passages(sentences(d["body"]))
         kinds[d["kind"]].append(time.perf_counter() - t0)
     per = {k: statistics.mean(v) for k, v in kinds.items()}
-    out.put("hybrid", "embed_s_per_challenge", round(per["challenge"], 3))
-    out.put("hybrid", "embed_s_per_bid_with_sentences", round(per["bid"], 3))
+    out.put(section, "embed_s_per_challenge", round(per["challenge"], 3))
+    out.put(section, "embed_s_per_bid_with_sentences", round(per["bid"], 3))
     total = args.challenges * per["challenge"] + args.challenges * args.bids * per["bid"]
-    out.put("hybrid", "embed_all_estimate_h", round(total / 3600, 1))
+    out.put(section, "embed_all_estimate_h", round(total / 3600, 1))
 
 
 def app_part(args, out, timed: Callable) -> None:  # noqa: ANN001

@@ -45,6 +45,9 @@ def build_config(overrides: dict | None = None) -> dict:
         # (every node of a platform on several machines serves every file)
         "UPLOAD_STORE": os.environ.get("UPLOAD_STORE", "folder").strip().lower() or "folder",
         "BOUNTY_INDEX_DIR": os.environ.get("BOUNTY_INDEX_DIR") or str(folder / "index"),
+        # where the search index lives: "whoosh" (files in BOUNTY_INDEX_DIR, the default)
+        # or "postgres" (tables beside the data, written in the data's transactions)
+        "SEARCH_BACKEND": os.environ.get("SEARCH_BACKEND", "whoosh").strip().lower() or "whoosh",
         # seconds between index flushes (None: 1 s, or no background flusher when testing)
         "BOUNTY_INDEX_REFRESH": os.environ.get("BOUNTY_INDEX_REFRESH"),
         # the sentence-embedding model for semantic matching ("none": lexical only)

@@ -68,6 +68,10 @@ def _test_config(database_url: str, instance) -> dict:
         "PUBLIC_URL": "http://localhost",
         # lexical only unless a test is marked ``semantic`` (the real model, real vectors)
         "BOUNTY_EMBEDDER": "none",
+        # BOUNTY_TEST_SEARCH_BACKEND=postgres runs the app's tests on the PostgreSQL index
+        # (with BOUNTY_TEST_DATABASE_URL; SQLite keeps Whoosh)
+        "SEARCH_BACKEND": (os.environ.get("BOUNTY_TEST_SEARCH_BACKEND") or "whoosh")
+        if PG_URL else "whoosh",
     }
 
 
@@ -76,6 +80,8 @@ def app(_schema, database_url, tmp_path, request):
     config = _test_config(database_url, tmp_path)
     if request.node.get_closest_marker("semantic"):
         config["BOUNTY_EMBEDDER"] = "e5-small"
+    if request.node.get_closest_marker("whoosh_index"):
+        config["SEARCH_BACKEND"] = "whoosh"
     app = create_app(config)
     app.test_client_class = FreshSessionClient
     app.test_cli_runner_class = FreshSessionCliRunner
@@ -103,6 +109,7 @@ def make_app(app):
         config = _test_config(app.config["SQLALCHEMY_DATABASE_URI"],
                               Path(app.config["BOUNTY_INSTANCE"]))
         config["BOUNTY_EMBEDDER"] = app.config["BOUNTY_EMBEDDER"]
+        config["SEARCH_BACKEND"] = app.config["SEARCH_BACKEND"]
         made.append(create_app({**config, **overrides}))
         made[-1].test_client_class = FreshSessionClient
         made[-1].test_cli_runner_class = FreshSessionCliRunner

@@ -1,8 +1,10 @@
 """Matching: the analyzer, the full-text index and relevance ranking.
 
-``init_app(app)`` binds one engine per app (index in ``BOUNTY_INDEX_DIR``),
-makes the index follow database commits and replays pending index work;
-``get_engine()`` returns the current app's engine.
+``init_app(app)`` binds one engine per app (``SEARCH_BACKEND``: ``whoosh``, the index
+in ``BOUNTY_INDEX_DIR``, or ``postgres``, the index in PostgreSQL beside the data, see
+pgsearch/), makes the index follow database commits and replays pending index work;
+``get_engine()`` returns the current app's engine. The rest of this note is Whoosh's:
+the PostgreSQL index is written in the transaction of the change itself.
 
 Index writes are near-real-time: a write is queued (its ``index_jobs`` row,
 committed with the change; see jobs.py) and visible at once to reads in the
@@ -24,6 +26,7 @@ __all__ = ["Engine", "Filters", "Hit", "SearchResult", "enable_healing", "get_en
            "get_matcher", "init_app"]
 
 EXTENSION_KEY = "bounty.matching"
+BACKENDS = ("whoosh", "postgres")  # SEARCH_BACKEND
 MATCHER_KEY = "bounty.matching.matcher"
 
 
@@ -31,6 +34,7 @@ def init_app(app: Flask) -> None:
     """Bind the engine to ``app``; the index follows the database from now on."""
     from contextlib import contextmanager
 
+    from sqlalchemy.engine import make_url
     from sqlalchemy.orm import Session
 
     from ..extensions import db
@@ -55,12 +59,25 @@ def init_app(app: Flask) -> None:
         # tests flush explicitly (or read the overlay): no background thread
         refresh = 0.0 if app.testing else INDEX_REFRESH_SECONDS
 
-    def engine() -> WhooshEngine:
+    backend = app.config.get("SEARCH_BACKEND") or "whoosh"
+    if backend not in BACKENDS:
+        raise SystemExit(f"SEARCH_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    database = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()
+    if backend == "postgres" and database != "postgresql":
+        raise SystemExit("SEARCH_BACKEND=postgres needs DATABASE_URL to name a PostgreSQL "
+                         f"database (this one is {database})")
+
+    def engine():  # noqa: ANN202
         if "engine" not in state:
-            state["engine"] = WhooshEngine(
-                app.config["BOUNTY_INDEX_DIR"], loader=loader, refresh=float(refresh),
-                queue=DbQueue(session),
-            )
+            if backend == "postgres":
+                from .pgsearch import PgEngine
+
+                state["engine"] = PgEngine(db.engine)
+            else:
+                state["engine"] = WhooshEngine(
+                    app.config["BOUNTY_INDEX_DIR"], loader=loader, refresh=float(refresh),
+                    queue=DbQueue(session),
+                )
         return state["engine"]
 
     def matcher():  # noqa: ANN202

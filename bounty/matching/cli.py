@@ -23,12 +23,21 @@ def match_cli() -> None:
 @click.option("--run", "run_file", type=click.Path(dir_okay=False), help="Write a TREC run file.")
 @click.option("--subset", help="Only queries flagged in queries_meta.jsonl, e.g. low_overlap.")
 @click.option("--no-cache", is_flag=True, help="Embed everything again (no vector cache).")
+@click.option("--backend", "backends", multiple=True, type=click.Choice(["whoosh", "postgres"]),
+              help="The search engine (repeatable); default: whoosh. postgres builds its "
+              "index in a scratch schema of --database-url, dropped afterwards.")
+@click.option("--database-url", envvar="DATABASE_URL",
+              help="The PostgreSQL database of --backend postgres (default: DATABASE_URL).")
 def eval_command(directory: str, systems: tuple[str, ...], baseline: bool,
-                 run_file: str | None, subset: str | None, no_cache: bool) -> None:
+                 run_file: str | None, subset: str | None, no_cache: bool,
+                 backends: tuple[str, ...], database_url: str | None) -> None:
     """Rank DIR's docs for DIR's queries and print the metrics as JSON lines."""
+    if "postgres" in backends and not database_url:
+        raise click.UsageError("--backend postgres needs --database-url or DATABASE_URL")
     results = evaluate(directory, systems=systems or ("hybrid",), baseline=baseline,
                        run_file=run_file, subset=subset,
-                       cache=None if no_cache else DEFAULT_CACHE)
+                       cache=None if no_cache else DEFAULT_CACHE,
+                       backends=backends or ("whoosh",), database_url=database_url)
     for result in results:
         click.echo(json.dumps(result, ensure_ascii=False))
 

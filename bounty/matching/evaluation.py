@@ -203,11 +203,14 @@ def _eval_query(q: dict[str, Any]) -> dict[str, Any]:
 
 
 def production_ranker(es: EvalSet, index_dir: Path, system: str = "hybrid",
-                      embedder: Any = None) -> Ranker:
+                      embedder: Any = None, backend: str = "whoosh",
+                      database_url: str | None = None) -> Ranker:
     """Index the docs as bids with the production engine; rank as for a challenge.
 
     ``system``: ``hybrid`` (what ships: bounty.matching.hybrid.Matcher), ``lexical``
-    (the engine alone) or ``dense`` (cosine similarity alone).
+    (the engine alone) or ``dense`` (cosine similarity alone). ``backend``: the
+    engine, ``whoosh`` (files in ``index_dir``) or ``postgres`` (tables in a scratch
+    schema of the PostgreSQL database at ``database_url``, dropped afterwards).
     """
     from . import scripts
     from .engine import Filters
@@ -216,7 +219,15 @@ def production_ranker(es: EvalSet, index_dir: Path, system: str = "hybrid",
     from .vectors import PASSAGE, MemoryVectorStore, embed_text
     from .whoosh import WhooshEngine
 
-    engine = WhooshEngine(index_dir, kinds=(EVAL_KIND,))
+    if backend == "postgres":
+        if not database_url:
+            raise ValueError("--backend postgres needs a PostgreSQL database: set "
+                             "DATABASE_URL or pass --database-url")
+        from .pgsearch.scratch import scratch_engine
+
+        engine = scratch_engine(database_url, kinds=(EVAL_KIND,), prefix="bounty_eval")
+    else:
+        engine = WhooshEngine(index_dir, kinds=(EVAL_KIND,))
     engine.rebuild(_eval_doc(d) for d in es.docs)
     store = None
     if system != "lexical":
@@ -315,10 +326,13 @@ def evaluate(
     subset: str | None = None,
     embedder: Any = None,
     cache: Path | None = DEFAULT_CACHE,
+    backends: Iterable[str] = ("whoosh",),
+    database_url: str | None = None,
 ) -> list[dict[str, Any]]:
     """Score the chosen systems on the set in ``directory`` (``baseline`` adds stock
-    Whoosh BM25F + jieba). ``embedder`` defaults to the shipped model; its vectors are
-    cached in ``cache`` (``None``: no cache)."""
+    Whoosh BM25F + jieba), each on every engine of ``backends`` (``postgres``: in a
+    scratch schema of ``database_url``). ``embedder`` defaults to the shipped model; its
+    vectors are cached in ``cache`` (``None``: no cache)."""
     es = load_set(directory, subset)
     wanted = list(dict.fromkeys([*systems, *(["baseline"] if baseline else [])]))
     unknown = [s for s in wanted if s not in SYSTEMS]
@@ -345,9 +359,12 @@ def evaluate(
                 finally:
                     base.searcher.close()  # type: ignore[attr-defined]
                 continue
-            ours = production_ranker(es, index_dir, system, embedder)
-            try:
-                results.append(score_run(es, ours, system, run_path))
-            finally:
-                ours.engine.close()  # type: ignore[attr-defined]
+            for backend in dict.fromkeys(backends):
+                ours = production_ranker(es, index_dir / backend, system, embedder,
+                                         backend=backend, database_url=database_url)
+                try:
+                    results.append({**score_run(es, ours, system, run_path),
+                                    "backend": backend})
+                finally:
+                    ours.engine.close()  # type: ignore[attr-defined]
     return results

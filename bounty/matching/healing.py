@@ -78,6 +78,8 @@ def rebuild_from_database(engine, embedder=None,  # noqa: ANN001
 def index_problem(engine) -> str | None:  # noqa: ANN001
     """Why the index cannot serve the database's documents, or ``None``."""
     problem = engine.problem()
+    if getattr(engine, "transactional", False):
+        return problem  # in the database: never missing while the data is there
     if (problem is None and engine.store.created_empty
             and not any(engine.count(kind) for kind in engine.kinds)):
         with Session(db.engine) as session:

@@ -6,6 +6,9 @@ the change. Those rows are the engine's durable queue (jobs.py): ``after_commit`
 hands the ``lexical`` ones to the engine (loading each row afresh), which makes
 them visible at once; the engine's next flush writes them to Whoosh and deletes
 them. A crash before that leaves them for ``engine.replay()`` at start-up.
+A transactional engine (``SEARCH_BACKEND=postgres``) takes no job: ``before_commit``
+writes the dirty documents' index rows with the session's own connection, so they
+commit or roll back with the change.
 
 Only public challenges and submitted bids are documents: a draft, vetting or
 rejected challenge and a draft or withdrawn bid are removed from the index.
@@ -31,6 +34,8 @@ from ..timeutil import utcnow
 from .engine import Doc
 
 PENDING_KEY = "bounty.matching.pending"
+# keys whose documents a transactional engine (pgsearch) writes before the commit
+WRITE_KEY = "bounty.matching.write"
 VECTOR_PENDING_KEY = "bounty.matching.vector_pending"
 LEXICAL, VECTOR = "lexical", "vector"  # IndexJob.target: the full-text index, the embedder
 # sent after a commit that queued vector jobs: the embedding worker wakes up
@@ -204,19 +209,36 @@ def install_hooks(get_engine, session_factory, embeds=lambda: False) -> None:  #
                 keys[own] = "delete"
             for key in related:
                 keys.setdefault(key, "upsert")
-        if not keys or get_engine() is None:
+        engine = get_engine()
+        if not keys or engine is None:
             return
         # in this transaction: the record of pending work commits with the change
         now = utcnow()
         rows = [{"target": LEXICAL, "kind": k, "doc_id": i, "op": op, "created_at": now}
                 for (k, i), op in sorted(keys.items())]
-        ids = session.connection().execute(
-            sa.insert(jobs).returning(jobs.c.id), rows).scalars().all()
-        session.info.setdefault(PENDING_KEY, []).extend(ids)
+        if getattr(engine, "transactional", False):
+            # the engine's own rows are written before the commit (below), no job
+            session.info.setdefault(WRITE_KEY, set()).update(keys)
+        else:
+            ids = session.connection().execute(
+                sa.insert(jobs).returning(jobs.c.id), rows).scalars().all()
+            session.info.setdefault(PENDING_KEY, []).extend(ids)
         if embeds():
             session.connection().execute(sa.insert(jobs), [
                 {**row, "target": VECTOR} for row in rows if row["op"] == "upsert"])
             session.info[VECTOR_PENDING_KEY] = True
+
+    @event.listens_for(session_factory, "before_commit")
+    def _before_commit(session: Session) -> None:
+        engine = get_engine()
+        if not getattr(engine, "transactional", False):
+            return
+        session.flush()  # the commit flushes after this hook: its keys are needed now
+        # reading the documents may flush (and so note more keys): until none is left
+        while keys := session.info.pop(WRITE_KEY, None):
+            ops = [(kind, doc_id, load(session, kind, doc_id)) for kind, doc_id in sorted(keys)]
+            engine.write(session.connection(), ops)
+            session.flush()
 
     @event.listens_for(session_factory, "after_commit")
     def _after_commit(session: Session) -> None:
@@ -230,6 +252,7 @@ def install_hooks(get_engine, session_factory, embeds=lambda: False) -> None:  #
     @event.listens_for(session_factory, "after_rollback")
     def _after_rollback(session: Session) -> None:
         session.info.pop(PENDING_KEY, None)  # the job rows rolled back with the change
+        session.info.pop(WRITE_KEY, None)
         session.info.pop(VECTOR_PENDING_KEY, None)
 
 

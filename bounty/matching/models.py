@@ -11,6 +11,7 @@ from ..accounts.models import Organization, User
 from ..challenges.models import Challenge
 from ..extensions import db
 from ..timeutil import UTCDateTime, utcnow
+from .pgsearch import tables as search_tables  # noqa: F401 - the index's tables (postgres)
 
 
 class Invitation(db.Model):

@@ -17,6 +17,9 @@ from bounty.matching import enable_healing, get_engine
 from bounty.matching.healing import PROBLEM_KEY, start_up
 from tests.factories import create_challenge, create_user
 
+# the Whoosh index's files and queue (the PostgreSQL index has neither)
+pytestmark = pytest.mark.whoosh_index
+
 
 def _overwrite_toc(gen: Path) -> None:
     for toc in gen.glob("_challenge_*.toc"):

@@ -39,8 +39,10 @@ def test_index_follows_commits(app):
 
 
 def test_crash_between_commit_and_index_is_replayed_at_start(app, monkeypatch):
-    challenge = create_challenge(state=ChallengeState.open, title="鞋底注塑模具温控")
     engine = get_engine()
+    if getattr(engine, "transactional", False):
+        pytest.skip("no queue to replay: the index rows commit with the change")
+    challenge = create_challenge(state=ChallengeState.open, title="鞋底注塑模具温控")
     assert engine.search("鞋底").total == 1
     engine.flush()  # the index holds the challenge: no job left
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,9 @@ from bounty.matching.models import IndexJob, IndexRebuild
 from bounty.matching.whoosh import WhooshEngine
 from tests.factories import create_challenge
 from tests.matching.test_engine import challenge
+
+# the Whoosh index's files and queue (the PostgreSQL index has neither)
+pytestmark = pytest.mark.whoosh_index
 
 
 def _lexical() -> list[tuple[str, str, bool]]:

@@ -1,0 +1,105 @@
+"""SEARCH_BACKEND=postgres in the app: index rows commit and roll back with the data."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from bounty import create_app
+from bounty.challenges.models import BidState, ChallengeState
+from bounty.extensions import db
+from bounty.matching import Filters, get_engine
+from bounty.matching.models import IndexJob
+from bounty.matching.pgsearch import PgEngine
+from bounty.matching.pgsearch.tables import docs, postings, stats, terms
+from tests.factories import create_bid, create_challenge
+
+
+def _rows(table: sa.Table) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(table))
+
+
+def test_postgres_backend_is_refused_on_sqlite(tmp_path):
+    with pytest.raises(SystemExit, match="needs DATABASE_URL to name a PostgreSQL"):
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+                    "BOUNTY_INSTANCE": str(tmp_path), "SECRET_KEY": "x", "TESTING": True,
+                    "SEARCH_BACKEND": "postgres"})
+
+
+def test_index_rows_commit_with_the_change(pg_app):
+    engine = get_engine()
+    assert isinstance(engine, PgEngine)
+    open_ch = create_challenge(state=ChallengeState.open, title="鞋底注塑模具温控")
+    create_challenge(state=ChallengeState.draft, title="鞋底材料草稿")
+    assert [h.id for h in engine.search("鞋底").hits] == [str(open_ch.id)]
+    bid = create_bid(open_ch)
+    ranked = engine.rank({"title": open_ch.title, "body": open_ch.bottleneck}, kind="bid",
+                         filters=Filters(challenge_id=str(open_ch.id)))
+    assert [h.id for h in ranked] == [str(bid.id)]
+    bid.state = BidState.withdrawn
+    open_ch.state = ChallengeState.failed
+    db.session.commit()
+    assert engine.rank({"title": open_ch.title}, kind="bid",
+                       filters=Filters(challenge_id=str(open_ch.id))) == []
+    assert engine.search("鞋底").hits[0].fields["state"] == "failed"
+    # no job, nothing to flush: the rows were written in the transaction itself
+    assert _rows(IndexJob.__table__) == 0
+
+
+def test_rolled_back_change_leaves_no_index_row(pg_app):
+    create_challenge(state=ChallengeState.open, title="伺服电机")
+    before = {t.name: _rows(t) for t in (docs, postings, terms, stats)}
+    searched = db.session.execute(sa.select(stats.c.docs, stats.c.len_title)).all()
+    ch = create_challenge(state=ChallengeState.draft, title="鞋底耐磨材料")
+    ch.state = ChallengeState.open
+    ch.title = "眼镜架表面处理"
+    db.session.flush()
+    db.session.rollback()
+    assert {t.name: _rows(t) for t in (docs, postings, terms, stats)} == before
+    assert db.session.execute(sa.select(stats.c.docs, stats.c.len_title)).all() == searched
+    assert get_engine().search("眼镜架").total == 0
+    assert get_engine().search("伺服电机").total == 1
+
+
+def test_a_failed_commit_leaves_no_index_row(pg_app, monkeypatch):
+    """The index rows are written before the commit; a commit that fails takes them back."""
+    ch = create_challenge(state=ChallengeState.draft, title="伺服电机")
+    ch.state = ChallengeState.open
+    real_write = PgEngine.write
+
+    def write_then_fail(self, connection, ops):
+        real_write(self, connection, ops)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(PgEngine, "write", write_then_fail)
+    with pytest.raises(RuntimeError):
+        db.session.commit()
+    db.session.rollback()
+    monkeypatch.undo()
+    assert _rows(docs) == 0 and _rows(postings) == 0
+    assert get_engine().search("伺服电机").total == 0
+
+
+def test_another_app_sees_a_write_at_once(pg_app, make_app):
+    """Two web nodes on one database: no flush, no refresh interval."""
+    other = make_app(SEARCH_BACKEND="postgres")
+    ch = create_challenge(state=ChallengeState.open, title="伺服电机操动机构")
+    with other.app_context():
+        assert [h.id for h in get_engine().search("伺服电机").hits] == [str(ch.id)]
+
+
+def test_reindex_repairs_rows_and_statistics(pg_app):
+    ch = create_challenge(state=ChallengeState.open, title="伺服电机操动机构")
+    create_challenge(state=ChallengeState.open, title="鞋底耐磨材料")
+    engine = get_engine()
+    expected = engine.search("伺服电机")
+    with db.engine.begin() as connection:  # damage: a lost row, drifted statistics
+        connection.execute(docs.delete().where(docs.c.doc_id == str(ch.id)))
+        connection.execute(stats.update().values(docs=99, len_body=0))
+        connection.execute(terms.update().values(df_title=7))
+    assert engine.search("伺服电机").total == 0
+    result = pg_app.test_cli_runner().invoke(args=["reindex"])
+    assert result.exit_code == 0, result.output
+    repaired = engine.search("伺服电机")
+    assert [(h.id, h.score) for h in repaired.hits] == [(h.id, h.score) for h in expected.hits]
+    assert engine.count("challenge") == 2
