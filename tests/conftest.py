@@ -252,11 +252,12 @@ def unique() -> str:
 def two_nodes(app, database_url, tmp_path):
     """Two real `bounty serve` processes on the test's PostgreSQL database, each with its
     own empty instance folder, the same SECRET_KEY and audit key from the environment and
-    UPLOAD_STORE=database (tests/nodes.py). PostgreSQL only: SQLite is one machine's file."""
+    UPLOAD_STORE=database and SEARCH_BACKEND=postgres (tests/nodes.py): what several machines
+    run. PostgreSQL only: SQLite is one machine's file."""
     if not PG_URL:
         pytest.skip("two web nodes share one PostgreSQL database: set "
                     "BOUNTY_TEST_DATABASE_URL (scripts/test.sh does)")
     app.config["BOUNTY_AUDIT_KEY"] = AUDIT_KEY  # the test's own events chain with theirs
-    nodes = start_nodes(database_url, tmp_path / "nodes")
+    nodes = start_nodes(database_url, tmp_path / "nodes", SEARCH_BACKEND="postgres")
     yield nodes
     stop_nodes(nodes)
