@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import string
+
 import pytest
 import sqlalchemy as sa
 
@@ -103,3 +106,19 @@ def test_reindex_repairs_rows_and_statistics(pg_app):
     repaired = engine.search("伺服电机")
     assert [(h.id, h.score) for h in repaired.hits] == [(h.id, h.score) for h in expected.hits]
     assert engine.count("challenge") == 2
+
+
+def test_a_word_longer_than_a_btree_key_is_indexed_without_it(pg_app):
+    # the analyzer keeps a run of letters whole: 6,000 of them (random, so that PostgreSQL
+    # cannot compress them) would not fit an index key
+    word = "".join(random.Random(9).choices(string.ascii_lowercase, k=6_000))
+    ch = create_challenge(state=ChallengeState.open, title="伺服电机温控",
+                          bottleneck=f"控温精度不足 {word} 需要改进")
+    bid = create_bid(ch, title="伺服电机温控方案", approach=f"{word} 自整定 PID")
+    engine = get_engine()
+    assert [h.id for h in engine.search("伺服电机").hits] == [str(ch.id)]
+    assert engine.search(word).total == 0  # kept out of the postings, not an error
+    ranked = engine.rank({"title": ch.title, "body": ch.bottleneck}, kind="bid",
+                         filters=Filters(challenge_id=str(ch.id)))
+    assert [h.id for h in ranked] == [str(bid.id)]
+    assert db.session.scalar(sa.select(sa.func.max(sa.func.length(postings.c.term)))) <= 200

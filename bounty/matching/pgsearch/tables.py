@@ -19,10 +19,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ...extensions import db
+from ...limits import MAX_CHARS
 
 FIELDS = ("title", "keywords", "body", "grams")  # the scored fields (ranking.DOC_FIELD_WEIGHTS)
 
 metadata = db.metadata
+
+# The longest term kept in the postings: a PostgreSQL btree key holds at most 2,704 bytes,
+# and the analyzer keeps a run of Latin letters or digits whole, however long (a 6,000-
+# letter "word" pasted into a challenge). Longer terms are left out of the postings
+# (write.term_counts): nobody searches such a term; the document's other terms are
+# indexed and its field lengths count it, as Whoosh's do.
+MAX_TERM_CHARS = 200
 
 SEQ = sa.Sequence("search_seq", metadata=metadata)
 
@@ -42,6 +50,8 @@ docs = sa.Table(
     sa.Column("bounty", sa.BigInteger()),
     sa.Column("deadline", sa.DateTime(timezone=True)),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+    # the document's own title (a challenge's, a bid's, an institute's name), copied from
+    # a column with its own limit
     sa.Column("title", sa.Text(), nullable=False),
     sa.Column("terms", sa.JSON().with_variant(JSONB(), "postgresql"), nullable=False),
     sa.Column("hash", sa.String(32), nullable=False),
@@ -54,7 +64,7 @@ docs = sa.Table(
 postings = sa.Table(
     "search_postings", metadata,
     sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("term", sa.Text(), nullable=False),
+    sa.Column("term", sa.Text(), nullable=False, info={MAX_CHARS: MAX_TERM_CHARS}),
     sa.Column("docnum", sa.BigInteger(), nullable=False),
     *(sa.Column(f"tf_{f}", sa.SmallInteger(), nullable=False) for f in FIELDS),
     # the frequencies in the key's index too: a term's postings are read by an
@@ -67,7 +77,7 @@ postings = sa.Table(
 terms = sa.Table(
     "search_terms", metadata,
     sa.Column("kind", sa.String(32), primary_key=True),
-    sa.Column("term", sa.Text(), primary_key=True),
+    sa.Column("term", sa.Text(), primary_key=True, info={MAX_CHARS: MAX_TERM_CHARS}),
     *(sa.Column(f"df_{f}", sa.Integer(), nullable=False) for f in FIELDS),
 )
 

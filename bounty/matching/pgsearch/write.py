@@ -21,7 +21,7 @@ from ..analyzer import Analyzer
 from ..engine import FILTER_FIELDS, Doc
 from ..ranking import doc_terms
 from ..whoosh.schema import source_hash, text
-from .tables import FIELDS, docs
+from .tables import FIELDS, MAX_TERM_CHARS, docs
 
 Op = tuple[str, str, Doc | None]
 TF_MAX = 32767  # smallint
@@ -76,7 +76,8 @@ def term_counts(terms: Mapping[str, str]) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for i, f in enumerate(FIELDS):
         for term, n in Counter(terms.get(f, "").split()).items():
-            out.setdefault(term, [0] * len(FIELDS))[i] = min(n, TF_MAX)
+            if len(term) <= MAX_TERM_CHARS:
+                out.setdefault(term, [0] * len(FIELDS))[i] = min(n, TF_MAX)
     return out
 
 
