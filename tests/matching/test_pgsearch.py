@@ -122,3 +122,30 @@ def test_a_word_longer_than_a_btree_key_is_indexed_without_it(pg_app):
                          filters=Filters(challenge_id=str(ch.id)))
     assert [h.id for h in ranked] == [str(bid.id)]
     assert db.session.scalar(sa.select(sa.func.max(sa.func.length(postings.c.term)))) <= 200
+
+
+def _doc(i: int) -> dict:
+    return {"kind": "challenge", "id": str(i), "title": f"伺服电机 {i}", "body": "伺服电机",
+            "state": "open"}
+
+
+@pytest.mark.parametrize("between", ["search_terms", "search_postings"])
+def test_a_query_reads_one_state_of_the_index(pg_engine, between):
+    """A write committed while a query runs (between its statement reading the statistics
+    and the one named) is not half seen: the statistics of 20 documents with a term in
+    25 once gave a negative IDF and an empty result."""
+    pg_engine.index([_doc(i) for i in range(1, 21)])
+    fired: list[str] = []
+
+    def write_meanwhile(conn, cursor, statement, *args):
+        if between in statement and not fired:
+            fired.append(statement)
+            pg_engine.index([_doc(i) for i in range(21, 26)])
+
+    sa.event.listen(pg_engine.db, "before_cursor_execute", write_meanwhile)
+    try:
+        assert pg_engine.search("伺服电机").total == 20
+        assert fired
+    finally:
+        sa.event.remove(pg_engine.db, "before_cursor_execute", write_meanwhile)
+    assert pg_engine.search("伺服电机").total == 25

@@ -10,7 +10,8 @@ their own transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -164,11 +165,23 @@ class PgEngine:
         logger.error("search index problem: %s", problem)
 
     # -- reading ------------------------------------------------------------------
+    @contextmanager
+    def _snapshot(self) -> Iterator[sa.Connection]:
+        """A read-only transaction in one snapshot: a query reads the statistics, the
+        terms' frequencies and the postings in several statements, and a write committed
+        between them (a rebuild's batch) must not mix two states of the index (the
+        statistics of 20 documents with a frequency of 25 made the IDF negative and the
+        query empty)."""
+        with self.db.connect().execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True) as conn:
+            with conn.begin():
+                yield conn
+
     def search(self, text: str, *, kind: str = "challenge", filters: Filters | None = None,
                sort: SortKey = "relevance", page: int = 1, pagesize: int = 20,
                facets: bool = True, dense: Mapping[str, float] | None = None
                ) -> SearchResult:
-        with self.db.connect() as conn:
+        with self._snapshot() as conn:
             return read.search(conn, self.analyzer, text or "", kind=kind, filters=filters,
                                sort=sort, page=page, pagesize=pagesize, facets=facets,
                                dense=dense)
@@ -177,7 +190,7 @@ class PgEngine:
              limit: int = 50, max_terms: int | None = None,
              dense: Mapping[str, float] | None = None,
              fusion: Mapping[str, float] | None = None) -> list[Hit]:
-        with self.db.connect() as conn:
+        with self._snapshot() as conn:
             return read.rank(conn, self.analyzer, query_doc, kind=kind, filters=filters,
                              limit=limit, max_terms=max_terms, dense=dense, fusion=fusion)
 
