@@ -242,6 +242,7 @@ def test_rebuild_keeps_pending_writes(engine):
     assert engine.queue.pending() == []
 
 
+@pytest.mark.whoosh_index
 def test_app_apply_then_crash_before_flush(app):
     challenge_row = create_challenge(state=ChallengeState.open, title="鞋底注塑模具温控")
     create_bid(challenge_row)
@@ -266,6 +267,7 @@ def test_app_apply_then_crash_before_flush(app):
         restarted.close()
 
 
+@pytest.mark.whoosh_index
 def test_app_flush_reloads_from_the_database(app):
     row = create_challenge(state=ChallengeState.open, title="伺服电机操动机构")
     engine = get_engine()

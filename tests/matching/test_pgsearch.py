@@ -149,3 +149,30 @@ def test_a_query_reads_one_state_of_the_index(pg_engine, between):
     finally:
         sa.event.remove(pg_engine.db, "before_cursor_execute", write_meanwhile)
     assert pg_engine.search("伺服电机").total == 25
+
+
+def test_another_engines_writes_reach_the_resident_columns(pg_engine):
+    """An engine (a process) keeps each kind's columns in memory between queries; what
+    another one writes meanwhile (a new document, a changed facet or length, a removal,
+    a rebuild) is in its next query's results, totals and facets."""
+    other = PgEngine(pg_engine.db)
+    docs = [{**_doc(i), "industry": "a", "category": "x"} for i in range(1, 81)]
+    pg_engine.index(docs)
+    assert pg_engine.search("伺服电机").total == 80  # builds the columns
+    other.index([{**_doc(81), "industry": "b"}, {**docs[0], "industry": "b"}])
+    found = pg_engine.search("伺服电机")
+    assert found.total == 81
+    assert found.facets["industry"] == {"a": 79, "b": 2}
+    assert pg_engine.search("伺服电机", filters=Filters(industry="b")).total == 2
+    other.remove("challenge", ["2", "3"])
+    found = pg_engine.search("伺服电机")
+    assert found.total == 79 and found.facets["industry"] == {"a": 77, "b": 2}
+    assert pg_engine.search("", facets=False).total == 79  # browsing counts the columns
+    # a longer title lowers the document's BM25F: its length reached the columns
+    before = {h.id: h.score for h in pg_engine.search("伺服电机", pagesize=100).hits}
+    other.index([{**docs[4], "title": "伺服电机 " + " ".join(f"词{i}" for i in range(40))}])
+    after = {h.id: h.score for h in pg_engine.search("伺服电机", pagesize=100).hits}
+    assert before["5"] == before["6"] and after["5"] < after["6"]
+    other.rebuild(d for d in docs[:10])
+    assert pg_engine.search("伺服电机").total == 10
+    assert pg_engine.search("", facets=False).total == 10

@@ -21,6 +21,7 @@ from ..analyzer import Analyzer, get_analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
 from ..highlight import highlight as _highlight
 from . import read, write
+from .columns import Resident
 from .tables import FIELDS
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class PgEngine:
         self.db = db_engine
         self.analyzer = analyzer or get_analyzer()
         self.kinds = tuple(kinds)
+        self.resident = Resident()  # the documents' columns, per kind (columns.py)
         self.on_damage: Callable[[str], None] | None = None
         self.on_close: Callable[[], None] | None = None
 
@@ -109,6 +111,7 @@ class PgEngine:
             with self.db.begin() as conn:
                 kinds |= set(conn.execute(sa.text("SELECT kind FROM search_stats")).scalars())
                 self._finish(conn, sorted(kinds), start)
+            self.resident.clear()
         # marks the pages all-visible (index-only scans of the postings) and refreshes
         # the planner's statistics after a bulk write
         with self.db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -182,17 +185,18 @@ class PgEngine:
                facets: bool = True, dense: Mapping[str, float] | None = None
                ) -> SearchResult:
         with self._snapshot() as conn:
-            return read.search(conn, self.analyzer, text or "", kind=kind, filters=filters,
-                               sort=sort, page=page, pagesize=pagesize, facets=facets,
-                               dense=dense)
+            return read.search(conn, self.resident, self.analyzer, text or "", kind=kind,
+                               filters=filters, sort=sort, page=page, pagesize=pagesize,
+                               facets=facets, dense=dense)
 
     def rank(self, query_doc: Doc | str, *, kind: str, filters: Filters | None = None,
              limit: int = 50, max_terms: int | None = None,
              dense: Mapping[str, float] | None = None,
              fusion: Mapping[str, float] | None = None) -> list[Hit]:
         with self._snapshot() as conn:
-            return read.rank(conn, self.analyzer, query_doc, kind=kind, filters=filters,
-                             limit=limit, max_terms=max_terms, dense=dense, fusion=fusion)
+            return read.rank(conn, self.resident, self.analyzer, query_doc, kind=kind,
+                             filters=filters, limit=limit, max_terms=max_terms, dense=dense,
+                             fusion=fusion)
 
     def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
         return _highlight(self.analyzer, text, terms, fragment=fragment)

@@ -1,10 +1,14 @@
-"""Reading the index: statistics, query terms, BM25F in SQL, fusion, facets, pages.
+"""Reading the index: a few candidates scored from their stored terms, more over a view.
 
 Scoring is the Whoosh engine's (ranking.py): the same query terms (weights, synonyms,
 bigram backoff, ``max_terms`` by IDF), the same BM25F (per-field length
-normalisation, field weights, one saturation) computed by PostgreSQL over the postings
-of the query terms, the same fusion with the dense side, the same ties (the lower
-document number first) and the same matched terms.
+normalisation, field weights, one saturation), the same fusion with the dense side, the
+same ties (the lower document number first) and the same matched terms. Up to
+``VECTOR_SCORING_MAX`` documents passing the filters (a challenge's bids) are read with
+their terms and scored here; more go through the Whoosh engine's own search code over a
+``PgView`` (view.py: each query term's postings decoded into numpy arrays, the
+documents' columns resident in the process). Computing BM25F in SQL instead, joining
+every posting to its document, took 226-312 ms a search at 20,000 challenges.
 """
 
 from __future__ import annotations
@@ -20,12 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..analyzer import Analyzer
-from ..engine import FACET_FIELDS, FILTER_FIELDS, Doc, Filters, Hit, SearchResult
+from ..engine import FACET_FIELDS, FILTER_FIELDS, Doc, Filters, Hit, SearchResult, SortKey
 from ..fusion import DOCUMENT, SEARCH, fuse_arrays
 from ..ranking import (
-    DOC_FIELD_B,
-    DOC_FIELD_WEIGHTS,
-    K1,
     MAX_QUERY_TERMS,
     DocVector,
     QueryTerm,
@@ -33,17 +34,13 @@ from ..ranking import (
     bm25_idf,
     query_terms,
 )
+from ..whoosh import search as whoosh_search
 from ..whoosh.arrays import first
-from ..whoosh.filters import values
-from ..whoosh.search import (
-    COLUMN_SORTS,
-    RECOMMEND_MAX_TERMS,
-    SEARCH_MAX_TERMS,
-    SMALL_CANDIDATE_SET,
-    VECTOR_SCORING_MAX,
-)
+from ..whoosh.search import COLUMN_SORTS, SEARCH_MAX_TERMS, VECTOR_SCORING_MAX
+from .columns import Resident
+from .filters import where
 from .tables import FIELDS
-from .write import INTS, TEXTS, aware_utc, ints, texts
+from .view import PgView
 
 META = ("doc_id", *FILTER_FIELDS, "bounty", "deadline", "published_at")
 
@@ -97,59 +94,6 @@ class Stats:
         return query_terms(analyzer, query, self.idf, max_terms=max_terms)
 
 
-def where(filters: Filters | None, params: dict[str, Any]) -> str:
-    """``filters`` as SQL over ``search_docs d`` (its parameters added to ``params``)."""
-    parts = ["d.live"]
-    f = filters or Filters()
-    for name in FILTER_FIELDS:
-        vals = values(getattr(f, name))
-        if vals:
-            params[f"f_{name}"] = vals
-            parts.append(f"d.{name} = ANY(:f_{name})")
-    if f.bounty_min is not None:
-        params["f_bmin"] = int(f.bounty_min)
-        parts.append("d.bounty >= :f_bmin")
-    if f.bounty_max is not None:
-        params["f_bmax"] = int(f.bounty_max)
-        parts.append("d.bounty <= :f_bmax")
-    if f.deadline_after is not None:
-        params["f_dafter"] = aware_utc(f.deadline_after)
-        parts.append("d.deadline >= :f_dafter")
-    if f.deadline_before is not None:
-        params["f_dbefore"] = aware_utc(f.deadline_before)
-        parts.append("d.deadline <= :f_dbefore")
-    if f.exclude_ids:
-        params["f_exclude"] = [str(i) for i in f.exclude_ids]
-        parts.append("NOT (d.doc_id = ANY(:f_exclude))")
-    if f.ids is not None:
-        params["f_ids"] = values(f.ids)
-        parts.append("d.doc_id = ANY(:f_ids)")
-    return " AND ".join(parts)
-
-
-def _score_sql(stats: Stats, terms: list[QueryTerm], filters: Filters | None,
-               params: dict[str, Any]) -> str:
-    """SQL giving ``docnum, score`` of every document passing ``filters`` that holds a
-    query term: ``Scorer.score`` summed by PostgreSQL."""
-    params.update(q_t=[q.text for q in terms], q_w=[q.weight for q in terms],
-                  q_i=[stats.idf(q.text) for q in terms], k1=K1)
-    tf = []
-    for f in FIELDS:
-        b = DOC_FIELD_B[f]
-        avg = max(stats.avg[f], 1.0)  # as Scorer
-        params[f"w_{f}"], params[f"c_{f}"], params[f"e_{f}"] = (
-            DOC_FIELD_WEIGHTS[f], 1.0 - b, b / avg)
-        tf.append(f"p.tf_{f} * :w_{f} / (:c_{f} + :e_{f} * d.len_{f})")
-    return (
-        "SELECT p.docnum, sum(q.w * q.i * x.tf * (:k1 + 1.0) / (:k1 + x.tf)) AS score "
-        "FROM unnest(CAST(:q_t AS text[]), CAST(:q_w AS float8[]), CAST(:q_i AS float8[])) "
-        "AS q(t, w, i) JOIN search_postings p ON p.kind = :kind AND p.term = q.t "
-        "JOIN search_docs d ON d.docnum = p.docnum "
-        f"CROSS JOIN LATERAL (SELECT {' + '.join(tf)} AS tf) x "
-        f"WHERE {where(filters, params)} GROUP BY p.docnum"
-    )
-
-
 class Matches:
     """Matching documents: numbers (ascending), scores, ids and columns."""
 
@@ -169,11 +113,16 @@ def _few(conn: Connection, kind: str, filters: Filters | None) -> list[Any] | No
     if filters is None:
         return None
     params: dict[str, Any] = {"kind": kind}
-    rows = conn.execute(sa.text(
+    cond = where(filters, params)
+    # counted first: the terms of 65 open challenges cost 10 ms to read and decode
+    n = conn.execute(sa.text(
+        f"SELECT count(*) FROM (SELECT 1 FROM search_docs d WHERE d.kind = :kind AND {cond} "
+        f"LIMIT {VECTOR_SCORING_MAX + 1}) x"), params).scalar_one()
+    if n > VECTOR_SCORING_MAX:
+        return None
+    return conn.execute(sa.text(
         f"SELECT d.docnum, d.terms, {', '.join(f'd.{c}' for c in META)} FROM search_docs d "
-        f"WHERE d.kind = :kind AND {where(filters, params)} "
-        f"ORDER BY d.docnum LIMIT {VECTOR_SCORING_MAX + 1}"), params).all()
-    return rows if len(rows) <= VECTOR_SCORING_MAX else None
+        f"WHERE d.kind = :kind AND {cond} ORDER BY d.docnum"), params).all()
 
 
 def _few_matches(stats: Stats, terms: list[QueryTerm], few: list[Any],
@@ -190,62 +139,6 @@ def _few_matches(stats: Stats, terms: list[QueryTerm], few: list[Any],
             near[docnum] = dense[meta[0]]
             rows.setdefault(docnum, [docnum, 0.0, *meta])
     return _fused(list(rows.values()), near, fusion)
-
-
-_ORDER = {"relevance": "score DESC, docnum ASC",
-          "newest": "published_at DESC NULLS LAST, docnum DESC",
-          "deadline": "deadline ASC NULLS LAST, docnum ASC",
-          "bounty": "bounty DESC NULLS LAST, docnum DESC"}
-
-
-def _ranked(conn: Connection, stats: Stats, terms: list[QueryTerm], filters: Filters | None,
-            dense: Mapping[str, float] | None, fusion: Mapping[str, float], *, sort: str,
-            offset: int, limit: int, facets: bool
-            ) -> tuple[list[tuple[int, float]], int, dict[str, dict[str, int]]]:
-    """Many candidates: scores, fusion, order, total and facets all in one statement;
-    returns the page's (document, score), the total and the facet counts."""
-    params: dict[str, Any] = {"kind": stats.kind}
-    scored = (_score_sql(stats, terms, filters, params) if terms else
-              "SELECT NULL::bigint AS docnum, NULL::float8 AS score WHERE false")
-    if dense:
-        ids = list(dense)
-        params.update(n_id=texts(str(i) for i in ids), n_sim=ints(dense[i] for i in ids),
-                      w=fusion["lexical_weight"], span=fusion["span"])
-        fused = (
-            "n AS MATERIALIZED (SELECT d.docnum, x.sim FROM unnest("
-            f"{TEXTS.format('n_id')}, {INTS.format('n_sim', 'float8')}) AS x(id, sim) "
-            "JOIN search_docs d ON d.kind = :kind AND d.doc_id = x.id "
-            f"WHERE {where(filters, params)}), "
-            "u AS (SELECT coalesce(s.docnum, n.docnum) AS docnum, coalesce(s.score, 0) AS lex, "
-            "n.sim FROM s FULL JOIN n ON n.docnum = s.docnum), "
-            "b AS (SELECT max(lex) AS top, max(sim) AS high FROM u), "
-            # fusion.fuse_arrays, when the dense side has a document passing the filters
-            "f AS (SELECT u.docnum, CASE WHEN b.high IS NULL THEN u.lex ELSE "
-            ":w * CASE WHEN b.top > 0 THEN u.lex / b.top ELSE 0 END + (1 - :w) * "
-            "greatest(0, (coalesce(u.sim, b.high - :span) - (b.high - :span)) / :span) END "
-            "AS score FROM u, b)")
-    else:
-        fused = "f AS (SELECT docnum, score FROM s)"
-    parts = [f"(SELECT 0 AS part, docnum, score, NULL::text AS value, 0::bigint AS n "
-             f"FROM fd ORDER BY {_ORDER.get(sort, _ORDER['newest'])} LIMIT :lim OFFSET :off)",
-             "SELECT 1, NULL, NULL, NULL, count(*) FROM fd"]
-    if facets:
-        parts += [f"SELECT {2 + i}, min(docnum), NULL, {name}, count(*) FROM fd "
-                  f"WHERE {name} <> '' GROUP BY {name}" for i, name in enumerate(FACET_FIELDS)]
-    params.update(lim=limit, off=offset)
-    rows = conn.execute(sa.text(
-        f"WITH s AS MATERIALIZED ({scored}), {fused}, fd AS MATERIALIZED (SELECT f.docnum, "
-        "f.score, d.industry, d.category, d.state, d.bounty, d.deadline, d.published_at "
-        "FROM f JOIN search_docs d ON d.docnum = f.docnum) " + " UNION ALL ".join(parts)),
-        params).all()
-    page = [(r[1], r[2]) for r in rows if r[0] == 0]
-    total = next(r[4] for r in rows if r[0] == 1)
-    counts: dict[str, dict[str, int]] = {}
-    if facets:
-        for i, name in enumerate(FACET_FIELDS):
-            found = sorted((r for r in rows if r[0] == 2 + i), key=lambda r: (-r[4], r[1]))
-            counts[name] = {r[3]: r[4] for r in found}
-    return page, int(total), counts
 
 
 def _fused(rows: list[Any], near: Mapping[int, float], fusion: Mapping[str, float]
@@ -317,92 +210,66 @@ def _hits(conn: Connection, stats: Stats, kind: str, docnums: list[int],
     return hits
 
 
-def search(conn: Connection, analyzer: Analyzer, text: str, *, kind: str,
-           filters: Filters | None, sort: str, page: int, pagesize: int, facets: bool,
-           dense: Mapping[str, float] | None) -> SearchResult:
-    """``PgEngine.search`` in ``conn``."""
+def view(conn: Connection, resident: Resident, kind: str) -> PgView:
+    """The kind's index as ``conn``'s snapshot sees it, over the resident columns."""
+    stats = Stats(conn, kind)
+    return PgView(conn, kind, resident.current(conn, kind, stats.docs), stats.docs,
+                  stats.avg)
+
+
+def search(conn: Connection, resident: Resident, analyzer: Analyzer, text: str, *,
+           kind: str, filters: Filters | None, sort: SortKey, page: int, pagesize: int,
+           facets: bool, dense: Mapping[str, float] | None) -> SearchResult:
+    """``PgEngine.search`` in ``conn``: a few candidates (a challenge's bids) scored
+    here from their stored terms, more by the shared search code over a ``PgView``."""
+    typed = bool(text and text.strip())
+    few = _few(conn, kind, filters)
+    if few is None:
+        v = view(conn, resident, kind)
+        if typed:
+            v.prefetch_terms(analyzer, text)
+        return whoosh_search.search(analyzer, v, text, kind=kind, filters=filters,
+                                    sort=sort, page=page, pagesize=pagesize,
+                                    facets=facets, dense=dense)
     page = max(1, int(page))
     pagesize = max(1, min(int(pagesize), 100))
     stats = Stats(conn, kind)
-    typed = bool(text and text.strip())
-    if not typed:
-        return _browse(conn, stats, kind, filters, "newest" if sort == "relevance" else sort,
-                       page, pagesize, facets)
-    terms = stats.terms(analyzer, text, SEARCH_MAX_TERMS)
+    terms = stats.terms(analyzer, text, SEARCH_MAX_TERMS) if typed else []
+    names = [t.text for t in terms]
+    if typed and not terms and not dense:
+        return SearchResult([], 0, page, pagesize, _facets([]) if facets else {}, names)
+    if typed:
+        m = _few_matches(stats, terms, few, dense, SEARCH)
+    else:  # every candidate, by a column
+        m = Matches([[docnum, 0.0, *meta] for docnum, _terms, *meta in few])
+        sort = "newest" if sort == "relevance" else sort
     unscored = sort != "relevance"
     start = (page - 1) * pagesize
-    names = [t.text for t in terms]
-    if not terms and not dense:
-        return SearchResult([], 0, page, pagesize, _facets([]) if facets else {}, names)
-    few = _few(conn, kind, filters)
-    if few is not None:
-        m = _few_matches(stats, terms, few, dense, SEARCH)
-        ordered = _order(m, sort, start + pagesize)[start:]
-        hits = _hits(conn, stats, kind, [int(m.docs[i]) for i in ordered],
-                     None if unscored else [float(m.scores[i]) for i in ordered], terms)
-        return SearchResult(hits, len(m), page, pagesize, _facets(m.meta) if facets else {},
-                            names)
-    found, total, counts = _ranked(conn, stats, terms, filters, dense, SEARCH, sort=sort,
-                                   offset=start, limit=pagesize, facets=facets)
-    hits = _hits(conn, stats, kind, [d for d, _ in found],
-                 None if unscored else [s for _, s in found], terms)
-    return SearchResult(hits, total, page, pagesize, counts, names)
+    ordered = _order(m, sort, start + pagesize)[start:]
+    hits = _hits(conn, stats, kind, [int(m.docs[i]) for i in ordered],
+                 None if unscored and typed else [float(m.scores[i]) for i in ordered],
+                 terms)
+    return SearchResult(hits, len(m), page, pagesize, _facets(m.meta) if facets else {},
+                        names)
 
 
-_BROWSE = {"newest": "d.published_at DESC NULLS LAST, d.docnum DESC",
-           "deadline": "d.deadline ASC NULLS LAST, d.docnum ASC",
-           "bounty": "d.bounty DESC NULLS LAST, d.docnum DESC"}
-
-
-def _browse(conn: Connection, stats: Stats, kind: str, filters: Filters | None, sort: str,
-            page: int, pagesize: int, facets: bool) -> SearchResult:
-    """No text: every document passing ``filters``, by a column (counted in SQL)."""
-    params: dict[str, Any] = {"kind": kind}
-    cond = f"d.kind = :kind AND {where(filters, params)}"
-    total = conn.execute(sa.text(f"SELECT count(*) FROM search_docs d WHERE {cond}"),
-                         params).scalar_one()
-    rows = conn.execute(sa.text(
-        f"SELECT d.docnum FROM search_docs d WHERE {cond} "
-        f"ORDER BY {_BROWSE.get(sort, _BROWSE['newest'])} LIMIT :n OFFSET :o"),
-        {**params, "n": pagesize, "o": (page - 1) * pagesize}).scalars().all()
-    counts: dict[str, dict[str, int]] = {}
-    if facets:
-        for name in FACET_FIELDS:
-            found = conn.execute(sa.text(
-                f"SELECT d.{name}, count(*), min(d.docnum) FROM search_docs d "
-                f"WHERE {cond} AND d.{name} <> '' GROUP BY d.{name}"), params).all()
-            counts[name] = {v: n for v, n, _ in sorted(found, key=lambda r: (-r[1], r[2]))}
-    return SearchResult(_hits(conn, stats, kind, list(rows), [0.0] * len(rows), []), total,
-                        page, pagesize, counts, [])
-
-
-def rank(conn: Connection, analyzer: Analyzer, query: Doc | str, *, kind: str,
-         filters: Filters | None, limit: int, max_terms: int | None,
+def rank(conn: Connection, resident: Resident, analyzer: Analyzer, query: Doc | str, *,
+         kind: str, filters: Filters | None, limit: int, max_terms: int | None,
          dense: Mapping[str, float] | None, fusion: Mapping[str, float] | None
          ) -> list[Hit]:
-    """``PgEngine.rank`` in ``conn``."""
+    """``PgEngine.rank`` in ``conn`` (a few candidates here, more over a ``PgView``)."""
+    few = _few(conn, kind, filters)
+    if few is None:
+        v = view(conn, resident, kind)
+        v.prefetch_terms(analyzer, query)
+        return whoosh_search.rank(analyzer, v, query, kind=kind, filters=filters,
+                                  limit=limit, max_terms=max_terms, dense=dense,
+                                  fusion=fusion)
     stats = Stats(conn, kind)
-    if max_terms is None:
-        small = False
-        if filters is not None:
-            params: dict[str, Any] = {"kind": kind}
-            n = conn.execute(sa.text(
-                f"SELECT count(*) FROM (SELECT 1 FROM search_docs d WHERE d.kind = :kind AND "
-                f"{where(filters, params)} LIMIT {SMALL_CANDIDATE_SET + 1}) x"),
-                params).scalar_one()
-            small = n <= SMALL_CANDIDATE_SET
-        max_terms = MAX_QUERY_TERMS if small else RECOMMEND_MAX_TERMS
-    terms = stats.terms(analyzer, query, max_terms)
+    terms = stats.terms(analyzer, query, max_terms or MAX_QUERY_TERMS)
     if not terms and not dense:
         return []
-    few = _few(conn, kind, filters)
-    if few is not None:
-        m = _few_matches(stats, terms, few, dense, fusion or DOCUMENT)
-        best = _order(m, "relevance", limit)
-        return _hits(conn, stats, kind, [int(m.docs[i]) for i in best],
-                     [float(m.scores[i]) for i in best], terms)
-    found, _total, _ = _ranked(conn, stats, terms, filters, dense, fusion or DOCUMENT,
-                               sort="relevance", offset=0, limit=limit, facets=False)
-    return _hits(conn, stats, kind, [d for d, _ in found], [s for _, s in found], terms)
-
-
+    m = _few_matches(stats, terms, few, dense, fusion or DOCUMENT)
+    best = _order(m, "relevance", limit)
+    return _hits(conn, stats, kind, [int(m.docs[i]) for i in best],
+                 [float(m.scores[i]) for i in best], terms)

@@ -59,6 +59,8 @@ docs = sa.Table(
     sa.UniqueConstraint("kind", "doc_id", name="uq_search_docs_kind_doc_id"),
     sa.Index("ix_search_docs_kind_state", "kind", "state"),
     sa.Index("ix_search_docs_kind_challenge_id", "kind", "challenge_id"),
+    # what each process's resident columns (columns.py) have not seen yet
+    sa.Index("ix_search_docs_kind_seq", "kind", "seq"),
 )
 
 postings = sa.Table(

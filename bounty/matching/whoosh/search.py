@@ -45,12 +45,14 @@ def _score_postings(view: Reading, terms: list[QueryTerm], allowed: np.ndarray |
     """Term-at-a-time BM25F over the (cached, per-term) scores of the bounded terms:
     ``Scorer.saturate(q, tf) == q.weight * Scorer.unit(q.text, tf)``, added up in
     query-term order."""
+    view.prefetch_postings([q.text for q in terms])
     postings = [(q.weight, *view.term_scores(q.text)) for q in terms]
     return arrays.accumulate(postings, view.doc_count_all, allowed)
 
 
 def _matches(view: Reading, terms: list[QueryTerm], allowed: np.ndarray | None) -> np.ndarray:
     """The documents any term occurs in (what scoring would return), unscored."""
+    view.prefetch_postings([q.text for q in terms])
     return arrays.matching((view.term_scores(q.text)[0] for q in terms), view.doc_count_all,
                            allowed)
 
@@ -84,6 +86,7 @@ def _hits(view: Reading, kind: str, docnums: list[int], scores: list[float] | No
     """The hits of ``docnums``. ``scores`` ``None``: score each here (results sorted by
     a column); ``by_vectors``: the scores came from term vectors, so the matched terms
     come from them too (else from the per-term postings, which the scores came from)."""
+    view.prefetch(docnums, vectors=bool(terms) and (scores is None or by_vectors))
     if terms and (scores is None or by_vectors):
         scorer = view.scorer()
         hits = []

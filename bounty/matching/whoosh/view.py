@@ -69,6 +69,13 @@ class Reading:
         the title): what a hit shows."""
         return self.stored(docnum)[1]
 
+    def prefetch(self, docnums: list[int], *, vectors: bool) -> None:
+        """Read the stored fields (and, with ``vectors``, term vectors) of ``docnums``
+        at once, before they are asked for one by one (a view over a database)."""
+
+    def prefetch_postings(self, terms: list[str]) -> None:
+        """Read the postings of ``terms`` at once, before ``term_scores`` asks for each."""
+
     def term_tf(self, term: str, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
         """The live documents containing ``term`` (ascending) and each one's
         length-normalised, field-weighted frequency of it (as ``Scorer.score`` sums

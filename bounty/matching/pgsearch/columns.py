@@ -1,0 +1,146 @@
+"""Each process's resident copy of one kind's document columns, as numpy arrays.
+
+A query over many documents (search, 为您推荐) needs every matching document's field
+lengths (BM25F), facet values and sort keys. Reading them from ``search_docs`` per
+query joined each posting to its document: 226-312 ms at 20,000 challenges. Here
+they are held in memory in document-number order and brought up to date at the
+start of each query by the rows written since (``seq``, indexed):
+
+* Writes to a kind are serialised by the lock on its ``search_stats`` row and take
+  their sequence number under it, so they commit in ``seq`` order: the rows a
+  snapshot shows above the copy's ``seq`` are all it has missed.
+* A document deleted outright leaves no row to read, so the copy is read again
+  whole when its count of live documents disagrees with ``search_stats.docs``
+  (removals without a rebuild, and a rebuild's end).
+
+A copy newer than a query's snapshot (another thread caught up meanwhile) is used as
+it is while its count agrees: a document's lengths and columns may then be one write
+newer than its postings.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..engine import FACET_FIELDS
+from ..whoosh import arrays
+from .tables import FIELDS
+
+SORTS = ("bounty", "deadline", "published_at")
+_COLUMNS = ("docnum", "seq", "live", *(f"len_{f}" for f in FIELDS), *FACET_FIELDS, *SORTS)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """One kind's documents as of ``seq``: numbers ascending, and by position their
+    liveness, field lengths, facet codes and sort keys. Never changed once built."""
+
+    seq: int
+    docnums: np.ndarray  # int64, ascending
+    live: np.ndarray  # bool
+    lengths: dict[str, np.ndarray]  # field -> int32
+    codes: dict[str, tuple[list[Any], np.ndarray]]  # facet -> (labels, int32 codes)
+    keys: dict[str, np.ndarray]  # sort -> float64 (NaN: no value)
+    live_count: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "live_count", int(self.live.sum()))
+
+    def positions(self, docnums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where ``docnums`` are in this copy, and which of them are there and live."""
+        n = len(self.docnums)
+        pos = np.searchsorted(self.docnums, docnums)
+        found = pos < n
+        found[found] = self.docnums[pos[found]] == docnums[found]
+        found[found] = self.live[pos[found]]
+        return np.minimum(pos, max(n - 1, 0)), found
+
+
+def _built(seq: int, rows: list[Any]) -> Columns:
+    col = list(zip(*rows, strict=True)) if rows else [()] * len(_COLUMNS)
+    by = dict(zip(_COLUMNS, col, strict=True))
+    return Columns(
+        seq=seq,
+        docnums=np.array(by["docnum"], np.int64),
+        live=np.array(by["live"], bool),
+        lengths={f: np.array(by[f"len_{f}"], np.int32) for f in FIELDS},
+        codes={name: arrays.column_codes([v or "" for v in by[name]]) for name in FACET_FIELDS},
+        keys={name: arrays.sort_keys(by[name]) for name in SORTS})
+
+
+def _merged(old: Columns, seq: int, rows: list[Any]) -> Columns:
+    """``old`` with ``rows`` (newer versions of its documents, or new ones) applied."""
+    new = _built(seq, rows)
+    pos = np.searchsorted(old.docnums, new.docnums)
+    known = pos < len(old.docnums)
+    known[known] = old.docnums[pos[known]] == new.docnums[known]
+    at, src = pos[known], np.flatnonzero(known)
+    add = np.flatnonzero(~known)
+    docnums = np.concatenate([old.docnums, new.docnums[add]])
+    order = None if not len(add) or not len(old.docnums) or (
+        new.docnums[add][0] > old.docnums[-1]) else np.argsort(docnums, kind="stable")
+
+    def combined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = a.copy()
+        out[at] = b[src]
+        out = np.concatenate([out, b[add]])
+        return out if order is None else out[order]
+
+    codes = {}
+    for name in FACET_FIELDS:
+        labels, old_codes = old.codes[name]
+        new_labels, new_codes = new.codes[name]
+        index = {v: i for i, v in enumerate(labels)}
+        for v in new_labels:
+            index.setdefault(v, len(index))
+        remap = np.array([index[v] for v in new_labels], np.int32)
+        codes[name] = (list(index), combined(old_codes, remap[new_codes] if len(new_labels)
+                                             else new_codes))
+    return Columns(
+        seq=seq, docnums=docnums if order is None else docnums[order],
+        live=combined(old.live, new.live),
+        lengths={f: combined(old.lengths[f], new.lengths[f]) for f in FIELDS},
+        codes=codes, keys={name: combined(old.keys[name], new.keys[name]) for name in SORTS})
+
+
+class Resident:
+    """The columns of each kind, shared by the threads of a process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kinds: dict[str, Columns] = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kinds.clear()
+
+    def current(self, conn: Connection, kind: str, live_docs: int) -> Columns:
+        """The columns of ``kind`` at least as new as ``conn``'s snapshot, whose
+        ``search_stats`` count ``live_docs`` live documents."""
+        top = conn.execute(sa.text("SELECT max(seq) FROM search_docs WHERE kind = :k"),
+                           {"k": kind}).scalar() or 0
+        with self._lock:  # one thread catches up; the others wait for its copy
+            cols = self._kinds.get(kind)
+            if cols is not None and top > cols.seq:
+                cols = _merged(cols, top, self._rows(conn, kind, since=cols.seq))
+            # a deletion leaves no row: the copy then counts more live documents than
+            # the statistics (so does a copy another thread made from a newer snapshot
+            # meanwhile, seldom: it is read again from this one, and caught up later)
+            if cols is None or cols.live_count != live_docs:
+                cols = _built(top, self._rows(conn, kind))
+            self._kinds[kind] = cols
+            return cols
+
+    @staticmethod
+    def _rows(conn: Connection, kind: str, since: int | None = None) -> list[Any]:
+        cond = "" if since is None else " AND seq > :s"
+        return conn.execute(sa.text(
+            f"SELECT {', '.join(_COLUMNS)} FROM search_docs WHERE kind = :k{cond} "
+            "ORDER BY docnum"), {"k": kind, "s": since}).all()
+
