@@ -33,7 +33,7 @@ from ..whoosh import arrays
 from .tables import FIELDS
 
 SORTS = ("bounty", "deadline", "published_at")
-_COLUMNS = ("docnum", "seq", "live", *(f"len_{f}" for f in FIELDS), *FACET_FIELDS, *SORTS)
+COLUMNS = ("docnum", "seq", "live", *(f"len_{f}" for f in FIELDS), *FACET_FIELDS, *SORTS)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ class Columns:
     def __post_init__(self) -> None:
         object.__setattr__(self, "live_count", int(self.live.sum()))
 
+    @classmethod
+    def from_rows(cls, seq: int, rows: list[Any]) -> Columns:
+        return _built(seq, rows)
+
     def positions(self, docnums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where ``docnums`` are in this copy, and which of them are there and live."""
         n = len(self.docnums)
@@ -63,8 +67,9 @@ class Columns:
 
 
 def _built(seq: int, rows: list[Any]) -> Columns:
-    col = list(zip(*rows, strict=True)) if rows else [()] * len(_COLUMNS)
-    by = dict(zip(_COLUMNS, col, strict=True))
+    """Columns of ``rows`` (``COLUMNS`` each, ascending by document number)."""
+    col = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
+    by = dict(zip(COLUMNS, col, strict=True))
     return Columns(
         seq=seq,
         docnums=np.array(by["docnum"], np.int64),
@@ -141,6 +146,6 @@ class Resident:
     def _rows(conn: Connection, kind: str, since: int | None = None) -> list[Any]:
         cond = "" if since is None else " AND seq > :s"
         return conn.execute(sa.text(
-            f"SELECT {', '.join(_COLUMNS)} FROM search_docs WHERE kind = :k{cond} "
+            f"SELECT {', '.join(COLUMNS)} FROM search_docs WHERE kind = :k{cond} "
             "ORDER BY docnum"), {"k": kind, "s": since}).all()
 

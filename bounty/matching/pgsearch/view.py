@@ -46,8 +46,11 @@ class PgView(Reading):
     """A kind's index as one snapshot of ``conn`` sees it (with ``cols`` resident)."""
 
     def __init__(self, conn: Connection, kind: str, cols: Columns, docs: int,
-                 avg: dict[str, float]) -> None:
+                 avg: dict[str, float], *, few: bool = False) -> None:
+        """``few``: ``cols`` holds only the documents passing the query's filters (read
+        with it), not the kind's resident copy."""
         self.conn = conn
+        self.few = few
         self.kind = kind
         self.cols = cols
         self.docs = docs  # live documents: IDF's population, as search_stats counts it
@@ -156,7 +159,7 @@ class PgView(Reading):
         """Positions passing ``filters``; a query's postings are then read only for
         them if they are few (the shared search code asks this before any term)."""
         docs = None if filters is None else self._allowed(filters)
-        if docs is not None and len(docs) < RESTRICT_SHARE * len(self.cols.docnums):
+        if docs is not None and (self.few or len(docs) < RESTRICT_SHARE * len(self.cols.docnums)):
             self._restrict = self.cols.docnums[docs].tolist()
         return docs
 

@@ -60,7 +60,9 @@ def _matches(view: Reading, terms: list[QueryTerm], allowed: np.ndarray | None) 
 def _score_vectors(view: Reading, terms: list[QueryTerm], docnums: Iterable[int]) -> Scored:
     scorer = view.scorer()
     docs, scores = [], []
-    for d in sorted(docnums):
+    ordered = sorted(docnums)
+    view.prefetch(ordered, vectors=True)
+    for d in ordered:
         s, _ = scorer.score(terms, view.stored(d)[0])
         if s > 0:
             docs.append(d)
