@@ -21,7 +21,7 @@ newer than its postings.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from ..whoosh import arrays
 from .tables import FIELDS
 
 SORTS = ("bounty", "deadline", "published_at")
+LOG_ENTRIES = 64  # catch-ups remembered per kind (postings.py patches cached terms)
 COLUMNS = ("docnum", "seq", "live", *(f"len_{f}" for f in FIELDS), *FACET_FIELDS, *SORTS)
 
 
@@ -47,6 +48,7 @@ class Columns:
     lengths: dict[str, np.ndarray]  # field -> int32
     codes: dict[str, tuple[list[Any], np.ndarray]]  # facet -> (labels, int32 codes)
     keys: dict[str, np.ndarray]  # sort -> float64 (NaN: no value)
+    epoch: int = 0  # the resident copy's reads in full (caches keyed by it)
     live_count: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,7 +110,7 @@ def _merged(old: Columns, seq: int, rows: list[Any]) -> Columns:
         codes[name] = (list(index), combined(old_codes, remap[new_codes] if len(new_labels)
                                              else new_codes))
     return Columns(
-        seq=seq, docnums=docnums if order is None else docnums[order],
+        seq=seq, epoch=old.epoch, docnums=docnums if order is None else docnums[order],
         live=combined(old.live, new.live),
         lengths={f: combined(old.lengths[f], new.lengths[f]) for f in FIELDS},
         codes=codes, keys={name: combined(old.keys[name], new.keys[name]) for name in SORTS})
@@ -120,27 +122,56 @@ class Resident:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._kinds: dict[str, Columns] = {}
+        self._epochs = 0
+        # per kind, the documents each catch-up brought: (seq before, seq after, numbers)
+        self._log: dict[str, list[tuple[int, int, np.ndarray]]] = {}
 
     def clear(self) -> None:
         with self._lock:
             self._kinds.clear()
+            self._log.clear()
 
-    def current(self, conn: Connection, kind: str, live_docs: int) -> Columns:
+    def current(self, conn: Connection, kind: str, live_docs: int) -> tuple[Columns, int]:
         """The columns of ``kind`` at least as new as ``conn``'s snapshot, whose
-        ``search_stats`` count ``live_docs`` live documents."""
+        ``search_stats`` count ``live_docs`` live documents; and the snapshot's own
+        latest sequence number."""
         top = conn.execute(sa.text("SELECT max(seq) FROM search_docs WHERE kind = :k"),
                            {"k": kind}).scalar() or 0
         with self._lock:  # one thread catches up; the others wait for its copy
             cols = self._kinds.get(kind)
             if cols is not None and top > cols.seq:
-                cols = _merged(cols, top, self._rows(conn, kind, since=cols.seq))
+                rows = self._rows(conn, kind, since=cols.seq)
+                log = self._log.setdefault(kind, [])
+                log.append((cols.seq, top, np.array([r[0] for r in rows], np.int64)))
+                del log[:-LOG_ENTRIES]
+                cols = _merged(cols, top, rows)
             # a deletion leaves no row: the copy then counts more live documents than
             # the statistics (so does a copy another thread made from a newer snapshot
             # meanwhile, seldom: it is read again from this one, and caught up later)
             if cols is None or cols.live_count != live_docs:
-                cols = _built(top, self._rows(conn, kind))
+                self._epochs += 1
+                cols = replace(_built(top, self._rows(conn, kind)), epoch=self._epochs)
+                self._log[kind] = []
             self._kinds[kind] = cols
-            return cols
+            return cols, top
+
+    def peek(self, kind: str) -> Columns | None:
+        """The copy of ``kind`` as it is (``None``: none made yet)."""
+        return self._kinds.get(kind)
+
+    def changed_since(self, kind: str, epoch: int, seq: int) -> np.ndarray | None:
+        """The documents the copy of ``kind`` (of ``epoch``) took in after ``seq``
+        (``None``: not known, the log does not reach back so far)."""
+        with self._lock:
+            cols = self._kinds.get(kind)
+            if cols is None or cols.epoch != epoch:
+                return None
+            if seq >= cols.seq:
+                return np.zeros(0, np.int64)
+            log = self._log.get(kind, [])
+            if not log or log[0][0] > seq:
+                return None
+            return arrays.unique(np.concatenate([d for _, after, d in log if after > seq]))
 
     @staticmethod
     def _rows(conn: Connection, kind: str, since: int | None = None) -> list[Any]:

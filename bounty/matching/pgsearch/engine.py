@@ -10,6 +10,8 @@ their own transaction.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -20,8 +22,9 @@ from markupsafe import Markup
 from ..analyzer import Analyzer, get_analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
 from ..highlight import highlight as _highlight
+from ..whoosh.segments import WARM_SEGMENT_DOCS
 from . import read, write
-from .columns import Resident
+from .postings import Memory
 from .tables import FIELDS
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,9 @@ class PgEngine:
         self.db = db_engine
         self.analyzer = analyzer or get_analyzer()
         self.kinds = tuple(kinds)
-        self.resident = Resident()  # the documents' columns, per kind (columns.py)
+        # the documents' columns per kind, and the postings of terms asked for
+        self.memory = Memory()
+        self._warming: dict[str, threading.Event] = {}  # kind -> its warmer's stop
         self.on_damage: Callable[[str], None] | None = None
         self.on_close: Callable[[], None] | None = None
 
@@ -76,6 +81,8 @@ class PgEngine:
     def close(self, *, flush: bool = True) -> None:
         """Run ``on_close`` (a scratch index drops its schema); the app's engine has
         nothing to release (its connections are the app's pool)."""
+        for stop in self._warming.values():
+            stop.set()
         if self.on_close is not None:
             on_close, self.on_close = self.on_close, None
             on_close()
@@ -111,7 +118,10 @@ class PgEngine:
             with self.db.begin() as conn:
                 kinds |= set(conn.execute(sa.text("SELECT kind FROM search_stats")).scalars())
                 self._finish(conn, sorted(kinds), start)
-            self.resident.clear()
+            self.memory.clear()
+            for stop in self._warming.values():
+                stop.set()
+            self._warming = {}  # warmed again after the next query
         # marks the pages all-visible (index-only scans of the postings) and refreshes
         # the planner's statistics after a bulk write
         with self.db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -185,18 +195,44 @@ class PgEngine:
                facets: bool = True, dense: Mapping[str, float] | None = None
                ) -> SearchResult:
         with self._snapshot() as conn:
-            return read.search(conn, self.resident, self.analyzer, text or "", kind=kind,
-                               filters=filters, sort=sort, page=page, pagesize=pagesize,
-                               facets=facets, dense=dense)
+            found = read.search(conn, self.memory, self.analyzer, text or "", kind=kind,
+                                filters=filters, sort=sort, page=page, pagesize=pagesize,
+                                facets=facets, dense=dense)
+        self._warm_later(kind)
+        return found
 
     def rank(self, query_doc: Doc | str, *, kind: str, filters: Filters | None = None,
              limit: int = 50, max_terms: int | None = None,
              dense: Mapping[str, float] | None = None,
              fusion: Mapping[str, float] | None = None) -> list[Hit]:
         with self._snapshot() as conn:
-            return read.rank(conn, self.resident, self.analyzer, query_doc, kind=kind,
+            hits = read.rank(conn, self.memory, self.analyzer, query_doc, kind=kind,
                              filters=filters, limit=limit, max_terms=max_terms, dense=dense,
                              fusion=fusion)
+        self._warm_later(kind)
+        return hits
+
+    def _warm_later(self, kind: str) -> None:
+        """Once a kind of at least WARM_SEGMENT_DOCS documents is resident, read its most
+        frequent terms' postings in a background thread (``read.warm``)."""
+        cols = self.memory.resident.peek(kind)
+        if kind in self._warming or cols is None or cols.live_count < WARM_SEGMENT_DOCS:
+            return
+        stop = threading.Event()
+        if self._warming.setdefault(kind, stop) is not stop:
+            return
+
+        def run() -> None:
+            t0 = time.perf_counter()
+            try:
+                n = read.warm(self._snapshot, self.memory, kind, stop)
+            except Exception:  # the database went away, the engine was closed: later
+                logger.warning("warming the %s postings failed", kind, exc_info=True)
+                return
+            logger.info("warmed the postings of %d %s terms in %.1f s", n, kind,
+                        time.perf_counter() - t0)
+
+        threading.Thread(target=run, name=f"pgsearch-warm-{kind}", daemon=True).start()
 
     def highlight(self, text: str, terms: Iterable[str], *, fragment: int = 0) -> Markup:
         return _highlight(self.analyzer, text, terms, fragment=fragment)

@@ -18,7 +18,10 @@ a search at 20,000 challenges (25 / 61 ms p50 / p95 this way).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,25 +30,65 @@ from sqlalchemy.engine import Connection
 from ..analyzer import Analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
 from ..whoosh import search as shared
+from ..whoosh.cache import BUDGET
 from ..whoosh.search import VECTOR_SCORING_MAX
-from .columns import COLUMNS, Columns, Resident
+from ..whoosh.segments import WARM_BYTES, WARM_DUTY, WARM_MIN_SHARE
+from .columns import COLUMNS, Columns
 from .filters import where
+from .postings import Memory
 from .tables import FIELDS
 from .view import PgView
 
+WARM_BATCH = 16  # terms read per statement while warming
+_DF = "greatest(" + ", ".join(f"df_{f}" for f in FIELDS) + ")"
 
-def view(conn: Connection, resident: Resident, kind: str, filters: Filters | None
-         ) -> PgView:
+
+def view(conn: Connection, memory: Memory, kind: str, filters: Filters | None) -> PgView:
     """The kind's index as ``conn``'s snapshot sees it, for a query under ``filters``."""
+    docs, avg = _stats(conn, kind)
+    few = _few(conn, kind, filters)
+    if few is not None:
+        return PgView(conn, kind, few, docs, avg, few=True)
+    cols, top = memory.resident.current(conn, kind, docs)
+    return PgView(conn, kind, cols, docs, avg,
+                  cache=(memory.postings, memory.resident) if top == cols.seq else None)
+
+
+def _stats(conn: Connection, kind: str) -> tuple[int, dict[str, float]]:
+    """The kind's live documents and average field lengths."""
     row = conn.execute(sa.text(
         "SELECT docs, " + ", ".join(f"len_{f}" for f in FIELDS)
         + " FROM search_stats WHERE kind = :k"), {"k": kind}).first()
     docs = int(row[0]) if row else 0
-    avg = {f: (row[1 + i] / docs if row and docs else 1.0) for i, f in enumerate(FIELDS)}
-    few = _few(conn, kind, filters)
-    if few is not None:
-        return PgView(conn, kind, few, docs, avg, few=True)
-    return PgView(conn, kind, resident.current(conn, kind, docs), docs, avg)
+    return docs, {f: (row[1 + i] / docs if row and docs else 1.0)
+                  for i, f in enumerate(FIELDS)}
+
+
+def warm(snapshot: Callable[[], AbstractContextManager[Connection]], memory: Memory,
+         kind: str, stop: threading.Event) -> int:
+    """Read the postings of the kind's most frequent terms (in at least WARM_MIN_SHARE
+    of its documents, as the Whoosh engine warms a big segment) into the process's
+    cache, most frequent first, working half of the time, until ``stop`` is set or the
+    cache holds WARM_BYTES; returns how many terms were read."""
+    with snapshot() as conn:
+        docs, _ = _stats(conn, kind)
+        terms = conn.execute(sa.text(
+            f"SELECT term FROM search_terms WHERE kind = :k AND {_DF} >= :m "
+            f"ORDER BY {_DF} DESC, term"), {"k": kind, "m": docs * WARM_MIN_SHARE}
+        ).scalars().all()
+    done = 0
+    for i in range(0, len(terms), WARM_BATCH):
+        if stop.is_set() or BUDGET.total >= WARM_BYTES:
+            break
+        t0 = time.perf_counter()
+        with snapshot() as conn:
+            cols, top = memory.resident.current(conn, kind, _stats(conn, kind)[0])
+            if top == cols.seq:
+                batch = list(terms[i:i + WARM_BATCH])
+                memory.postings.get(conn, memory.resident, cols, kind, batch, current=True)
+                done += len(batch)
+        time.sleep((time.perf_counter() - t0) * (1 - WARM_DUTY) / WARM_DUTY)
+    return done
 
 
 def _few(conn: Connection, kind: str, filters: Filters | None) -> Columns | None:
@@ -65,23 +108,23 @@ def _few(conn: Connection, kind: str, filters: Filters | None) -> Columns | None
         f"WHERE d.kind = :kind AND {cond} ORDER BY d.docnum"), params).all())
 
 
-def search(conn: Connection, resident: Resident, analyzer: Analyzer, text: str, *,
+def search(conn: Connection, memory: Memory, analyzer: Analyzer, text: str, *,
            kind: str, filters: Filters | None, sort: SortKey, page: int, pagesize: int,
            facets: bool, dense: Mapping[str, float] | None) -> SearchResult:
     """``PgEngine.search`` in ``conn``."""
-    v = view(conn, resident, kind, filters)
+    v = view(conn, memory, kind, filters)
     if text and text.strip():
         v.prefetch_terms(analyzer, text)
     return shared.search(analyzer, v, text, kind=kind, filters=filters, sort=sort,
                          page=page, pagesize=pagesize, facets=facets, dense=dense)
 
 
-def rank(conn: Connection, resident: Resident, analyzer: Analyzer, query: Doc | str, *,
+def rank(conn: Connection, memory: Memory, analyzer: Analyzer, query: Doc | str, *,
          kind: str, filters: Filters | None, limit: int, max_terms: int | None,
          dense: Mapping[str, float] | None, fusion: Mapping[str, float] | None
          ) -> list[Hit]:
     """``PgEngine.rank`` in ``conn``."""
-    v = view(conn, resident, kind, filters)
+    v = view(conn, memory, kind, filters)
     v.prefetch_terms(analyzer, query)
     return shared.rank(analyzer, v, query, kind=kind, filters=filters, limit=limit,
                        max_terms=max_terms, dense=dense, fusion=fusion)

@@ -14,19 +14,26 @@ from .tables import SEQ, TABLES
 
 
 def scratch_engine(url: str, *, kinds: Iterable[str] = ("challenge", "bid", "institute"),
-                   prefix: str = "bounty_scratch") -> PgEngine:
+                   prefix: str = "bounty_scratch", schema: str | None = None) -> PgEngine:
     """A ``PgEngine`` over empty index tables in a new schema of the database at ``url``;
-    its ``close()`` drops the schema."""
-    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    its ``close()`` drops the schema. ``schema``: this one instead, made if missing and
+    kept (a benchmark's index, built once and measured again later)."""
+    keep = schema is not None
+    schema = schema or f"{prefix}_{uuid.uuid4().hex[:10]}"
     database = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     if database.dialect.name != "postgresql":
         database.dispose()
         raise ValueError(f"the postgres backend needs a PostgreSQL database, not {url!r}")
     with database.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        SEQ.create(conn)
-        for table in TABLES:
-            table.create(conn)
+        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        if not sa.inspect(conn).has_table(TABLES[0].name, schema=schema):
+            SEQ.create(conn)
+            for table in TABLES:
+                table.create(conn)
+    if keep:
+        engine = PgEngine(database, kinds=kinds)
+        engine.on_close = database.dispose
+        return engine
 
     def drop() -> None:
         with database.begin() as conn:

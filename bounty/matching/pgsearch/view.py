@@ -7,8 +7,8 @@ the process's resident columns (columns.py), which keep ``search_docs.docnum`` o
 so ties fall as before: the lower document number first.
 
 Per query it reads the statistics, the query terms' document frequencies (one
-statement), each term's postings as one binary string (16 bytes a posting, decoded by
-numpy), the documents passing the filters, and the page's stored fields.
+statement), the terms' postings (postings.py: cached in the process, or read in one
+statement), the documents passing the filters, and the page's stored fields.
 """
 
 from __future__ import annotations
@@ -25,16 +25,12 @@ from ..analyzer import Analyzer
 from ..engine import Doc, Filters
 from ..ranking import DocVector, Scorer, bm25_idf, query_terms
 from ..whoosh.view import Reading
-from .columns import Columns
+from . import postings
+from .columns import Columns, Resident
 from .filters import where
+from .postings import PostingsCache
 from .tables import FIELDS
 
-_POSTING = np.dtype([("docnum", ">i8"), *((f, ">i2") for f in FIELDS)])
-_POSTINGS_SQL = (
-    "SELECT term, string_agg(int8send(docnum) || "
-    + " || ".join(f"int2send(tf_{f})" for f in FIELDS)
-    + ", ''::bytea) FROM search_postings "
-    "WHERE kind = :k AND term = ANY(:t){restrict} GROUP BY term")
 # Filters passing fewer than this share of the documents (为您推荐: the open challenges)
 # restrict the postings read to their documents.
 RESTRICT_SHARE = 1 / 8
@@ -46,11 +42,15 @@ class PgView(Reading):
     """A kind's index as one snapshot of ``conn`` sees it (with ``cols`` resident)."""
 
     def __init__(self, conn: Connection, kind: str, cols: Columns, docs: int,
-                 avg: dict[str, float], *, few: bool = False) -> None:
+                 avg: dict[str, float], *, few: bool = False,
+                 cache: tuple[PostingsCache, Resident] | None = None) -> None:
         """``few``: ``cols`` holds only the documents passing the query's filters (read
-        with it), not the kind's resident copy."""
+        with it), not the kind's resident copy. ``cache``: the process's postings
+        cache and the resident copy ``cols`` is, when the snapshot shows just what
+        ``cols`` holds."""
         self.conn = conn
         self.few = few
+        self.cache = cache
         self.kind = kind
         self.cols = cols
         self.docs = docs  # live documents: IDF's population, as search_stats counts it
@@ -64,7 +64,7 @@ class PgView(Reading):
         self._vectors: dict[int, DocVector] = {}
         self._norms: dict[tuple[str, float], np.ndarray] = {}
         self._restrict: list[int] | None = None  # document numbers the postings are read for
-        self._raw: dict[str, bytes] = {}  # term -> its postings (_POSTING records)
+        self._postings: dict[str, postings.Postings] = {}
 
     # -- statistics ---------------------------------------------------------------
     def prefetch_terms(self, analyzer: Analyzer, query: Doc | str) -> None:
@@ -102,35 +102,35 @@ class PgView(Reading):
 
     # -- postings -----------------------------------------------------------------
     def prefetch_postings(self, terms: list[str]) -> None:
-        """Read the postings of ``terms`` not read yet, in one statement (restricted to
-        the filters' documents when they are few)."""
-        missing = sorted({t for t in terms if t not in self._raw})
+        """Read the postings of ``terms`` not read yet, at once: from the process's cache
+        (patched with the documents written since), or restricted to the filters'
+        documents when they are few."""
+        missing = sorted({t for t in terms if t not in self._postings})
         if not missing:
             return
-        restrict = ""
         if self._restrict is not None:
             # a constant array (numbers only) in a filter, not the index condition: the
             # planner hashes it (12.6 ms for 71 terms' postings at 20,000 challenges;
             # a parameter is compared element by element, 236 ms; an index condition
             # probes the index once per element and term, 108 ms)
-            restrict = (" AND docnum + 0 = ANY('{" + ",".join(map(str, self._restrict))
-                        + "}'::bigint[])")
-        for t in missing:
-            self._raw[t] = b""
-        for term, raw in self.conn.execute(sa.text(_POSTINGS_SQL.format(restrict=restrict)),
-                                           {"k": self.kind, "t": missing}):
-            self._raw[term] = raw or b""
+            self._postings.update(postings.read(
+                self.conn, self.kind, missing, " AND docnum + 0 = ANY('{"
+                + ",".join(map(str, self._restrict)) + "}'::bigint[])"))
+        elif self.cache is not None:
+            cache, resident = self.cache
+            self._postings.update(cache.get(self.conn, resident, self.cols, self.kind,
+                                            missing, current=True))
+        else:
+            self._postings.update(postings.read(self.conn, self.kind, missing))
 
     def term_tf(self, term: str, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
         self.prefetch_postings([term])
-        p = np.frombuffer(self._raw[term], _POSTING)
-        if len(p) > 1 and (np.diff(p["docnum"]) < 0).any():  # aggregated in no set order
-            p = np.sort(p, order="docnum")
-        pos, found = self.cols.positions(p["docnum"].astype(np.int64))
+        docnums, counts = self._postings[term]
+        pos, found = self.cols.positions(docnums)
         pos = pos[found]
         tf = np.zeros(len(pos))
-        for f in FIELDS:
-            n = p[f][found]
+        for i, f in enumerate(FIELDS):
+            n = counts[found, i]
             if n.any():
                 tf += n * self._norm(f, scorer)[pos]
         return pos.astype(np.int64), tf

@@ -104,5 +104,15 @@ class ByteCache:
             budget.evict()
             return value
 
+    def replace(self, key: Any, value: Any) -> Any:
+        """Keep ``value`` under ``key`` in place of any value there; returns it."""
+        budget = self._budget
+        with budget.lock:
+            size = budget.order.pop((self._ref, key), None)
+            if size is not None:
+                budget.total -= size
+            self._values.pop(key, None)
+        return self.put(key, value)
+
     def __len__(self) -> int:
         return len(self._values)
