@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import string
 
 import pytest
@@ -176,3 +177,43 @@ def test_another_engines_writes_reach_the_resident_columns(pg_engine):
     other.rebuild(d for d in docs[:10])
     assert pg_engine.search("伺服电机").total == 10
     assert pg_engine.search("", facets=False).total == 10
+
+
+def _results(engine: PgEngine, query: str) -> list:
+    found = engine.search(query, pagesize=100)
+    return [found.total, found.facets, [(h.id, h.score, h.matched) for h in found.hits]]
+
+
+def test_cached_postings_follow_other_engines_writes(pg_engine, monkeypatch):
+    """An engine that keeps decoded postings between queries (and warms the most
+    frequent ones) answers exactly as a fresh engine does after another one's writes:
+    new documents, changed texts (a term gone, a term new), removals and a rebuild."""
+    from bounty.matching.pgsearch import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "WARM_SEGMENT_DOCS", 10)
+    other = PgEngine(pg_engine.db)
+    docs = [{**_doc(i), "body": f"伺服电机 减速器 {'谐波' if i % 3 else '齿轮'}",
+             "industry": "ab"[i % 2]} for i in range(1, 61)]
+    pg_engine.index(docs)
+    queries = ["伺服电机", "谐波 减速器", "齿轮", "编码器"]
+    for q in queries:
+        _results(pg_engine, q)  # cached, and the warmer started
+    _join_warmers()
+    assert len(pg_engine.memory.postings._cache) > 0
+    other.index([{**docs[0], "body": "编码器 谐波"}, {**_doc(61), "body": "齿轮 编码器"}])
+    other.remove("challenge", ["5"])
+    for q in queries:
+        assert _results(pg_engine, q) == _results(PgEngine(pg_engine.db), q), q
+    other.index([{**d, "body": "编码器"} for d in docs[10:40]])
+    for q in queries:
+        assert _results(pg_engine, q) == _results(PgEngine(pg_engine.db), q), q
+    other.rebuild(iter(docs[:20]))
+    for q in queries:
+        assert _results(pg_engine, q) == _results(PgEngine(pg_engine.db), q), q
+    pg_engine.close()  # stops its warmer
+    _join_warmers()
+
+
+def _join_warmers() -> None:
+    for t in [t for t in threading.enumerate() if t.name.startswith("pgsearch-warm")]:
+        t.join(30)

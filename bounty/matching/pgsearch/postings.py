@@ -64,6 +64,15 @@ class PostingsCache:
     def clear(self) -> None:
         self._cache = ByteCache()
 
+    def peek(self, cols: Columns, kind: str, terms: list[str]) -> dict[str, Postings]:
+        """The cached postings of ``terms`` that are as of ``cols`` (no statement)."""
+        out = {}
+        for t in terms:
+            entry = self._cache.get((kind, t))
+            if entry is not None and tuple(entry[2].tolist()) == (cols.epoch, cols.seq):
+                out[t] = (entry[0], entry[1])
+        return out
+
     def get(self, conn: Connection, resident: Resident, cols: Columns, kind: str,
             terms: list[str], *, current: bool) -> dict[str, Postings]:
         """The postings of ``terms`` as of ``cols``. ``current``: ``conn``'s snapshot

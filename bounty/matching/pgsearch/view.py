@@ -108,6 +108,12 @@ class PgView(Reading):
         missing = sorted({t for t in terms if t not in self._postings})
         if not missing:
             return
+        if self._restrict is not None and self.cache is not None:
+            # postings already in the process are used whole; only the others are read
+            self._postings.update(self.cache[0].peek(self.cols, self.kind, missing))
+            missing = [t for t in missing if t not in self._postings]
+            if not missing:
+                return
         if self._restrict is not None:
             # a constant array (numbers only) in a filter, not the index condition: the
             # planner hashes it (12.6 ms for 71 terms' postings at 20,000 challenges;
