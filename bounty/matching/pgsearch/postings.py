@@ -74,11 +74,9 @@ class PostingsCache:
         return out
 
     def get(self, conn: Connection, resident: Resident, cols: Columns, kind: str,
-            terms: list[str], *, current: bool) -> dict[str, Postings]:
-        """The postings of ``terms`` as of ``cols``. ``current``: ``conn``'s snapshot
-        shows exactly what ``cols`` holds (else nothing cached is used or kept)."""
-        if not current:
-            return read(conn, kind, terms)
+            terms: list[str]) -> dict[str, Postings]:
+        """The postings of ``terms`` as of ``cols`` (of ``resident``), which ``conn``'s
+        snapshot shows exactly."""
         out: dict[str, Postings] = {}
         stale: dict[str, Postings] = {}
         since: int | None = None

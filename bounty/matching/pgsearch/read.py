@@ -51,7 +51,7 @@ def view(conn: Connection, memory: Memory, kind: str, filters: Filters | None) -
         return PgView(conn, kind, few, docs, avg, few=True)
     cols, top = memory.resident.current(conn, kind, docs)
     return PgView(conn, kind, cols, docs, avg,
-                  cache=(memory.postings, memory.resident) if top == cols.seq else None)
+                  memory=memory if top == cols.seq else None)
 
 
 def _stats(conn: Connection, kind: str) -> tuple[int, dict[str, float]]:
@@ -85,7 +85,7 @@ def warm(snapshot: Callable[[], AbstractContextManager[Connection]], memory: Mem
             cols, top = memory.resident.current(conn, kind, _stats(conn, kind)[0])
             if top == cols.seq:
                 batch = list(terms[i:i + WARM_BATCH])
-                memory.postings.get(conn, memory.resident, cols, kind, batch, current=True)
+                memory.postings.get(conn, memory.resident, cols, kind, batch)
                 done += len(batch)
         time.sleep((time.perf_counter() - t0) * (1 - WARM_DUTY) / WARM_DUTY)
     return done

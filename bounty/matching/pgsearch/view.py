@@ -26,9 +26,9 @@ from ..engine import Doc, Filters
 from ..ranking import DocVector, Scorer, bm25_idf, query_terms
 from ..whoosh.view import Reading
 from . import postings
-from .columns import Columns, Resident
+from .columns import Columns
 from .filters import where
-from .postings import PostingsCache
+from .postings import Memory
 from .tables import FIELDS
 
 # Filters passing fewer than this share of the documents (为您推荐: the open challenges)
@@ -43,14 +43,14 @@ class PgView(Reading):
 
     def __init__(self, conn: Connection, kind: str, cols: Columns, docs: int,
                  avg: dict[str, float], *, few: bool = False,
-                 cache: tuple[PostingsCache, Resident] | None = None) -> None:
+                 memory: Memory | None = None) -> None:
         """``few``: ``cols`` holds only the documents passing the query's filters (read
-        with it), not the kind's resident copy. ``cache``: the process's postings
-        cache and the resident copy ``cols`` is, when the snapshot shows just what
-        ``cols`` holds."""
+        with it), not the kind's resident copy. ``memory``: the process's (whose
+        resident copy ``cols`` is), when the snapshot shows just what ``cols`` holds:
+        its cached postings are used and kept."""
         self.conn = conn
         self.few = few
-        self.cache = cache
+        self.memory = memory
         self.kind = kind
         self.cols = cols
         self.docs = docs  # live documents: IDF's population, as search_stats counts it
@@ -108,9 +108,9 @@ class PgView(Reading):
         missing = sorted({t for t in terms if t not in self._postings})
         if not missing:
             return
-        if self._restrict is not None and self.cache is not None:
+        if self._restrict is not None and self.memory is not None:
             # postings already in the process are used whole; only the others are read
-            self._postings.update(self.cache[0].peek(self.cols, self.kind, missing))
+            self._postings.update(self.memory.postings.peek(self.cols, self.kind, missing))
             missing = [t for t in missing if t not in self._postings]
             if not missing:
                 return
@@ -122,10 +122,9 @@ class PgView(Reading):
             self._postings.update(postings.read(
                 self.conn, self.kind, missing, " AND docnum + 0 = ANY('{"
                 + ",".join(map(str, self._restrict)) + "}'::bigint[])"))
-        elif self.cache is not None:
-            cache, resident = self.cache
-            self._postings.update(cache.get(self.conn, resident, self.cols, self.kind,
-                                            missing, current=True))
+        elif self.memory is not None:
+            self._postings.update(self.memory.postings.get(
+                self.conn, self.memory.resident, self.cols, self.kind, missing))
         else:
             self._postings.update(postings.read(self.conn, self.kind, missing))
 
