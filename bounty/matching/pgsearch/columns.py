@@ -54,10 +54,6 @@ class Columns:
     def __post_init__(self) -> None:
         object.__setattr__(self, "live_count", int(self.live.sum()))
 
-    @classmethod
-    def from_rows(cls, seq: int, rows: list[Any]) -> Columns:
-        return _built(seq, rows)
-
     def positions(self, docnums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where ``docnums`` are in this copy, and which of them are there and live."""
         n = len(self.docnums)
@@ -68,7 +64,7 @@ class Columns:
         return np.minimum(pos, max(n - 1, 0)), found
 
 
-def _built(seq: int, rows: list[Any]) -> Columns:
+def from_rows(seq: int, rows: list[Any]) -> Columns:
     """Columns of ``rows`` (``COLUMNS`` each, ascending by document number)."""
     col = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
     by = dict(zip(COLUMNS, col, strict=True))
@@ -83,7 +79,7 @@ def _built(seq: int, rows: list[Any]) -> Columns:
 
 def _merged(old: Columns, seq: int, rows: list[Any]) -> Columns:
     """``old`` with ``rows`` (newer versions of its documents, or new ones) applied."""
-    new = _built(seq, rows)
+    new = from_rows(seq, rows)
     pos = np.searchsorted(old.docnums, new.docnums)
     known = pos < len(old.docnums)
     known[known] = old.docnums[pos[known]] == new.docnums[known]
@@ -101,14 +97,10 @@ def _merged(old: Columns, seq: int, rows: list[Any]) -> Columns:
 
     codes = {}
     for name in FACET_FIELDS:
-        labels, old_codes = old.codes[name]
-        new_labels, new_codes = new.codes[name]
-        index = {v: i for i, v in enumerate(labels)}
-        for v in new_labels:
-            index.setdefault(v, len(index))
-        remap = np.array([index[v] for v in new_labels], np.int32)
-        codes[name] = (list(index), combined(old_codes, remap[new_codes] if len(new_labels)
-                                             else new_codes))
+        # the old labels keep their codes; the new rows' codes follow theirs
+        labels, both = arrays.merge_codes([old.codes[name], new.codes[name]])
+        n = len(old.codes[name][1])
+        codes[name] = (labels, combined(both[:n], both[n:]))
     return Columns(
         seq=seq, epoch=old.epoch, docnums=docnums if order is None else docnums[order],
         live=combined(old.live, new.live),
@@ -150,7 +142,7 @@ class Resident:
             # meanwhile, seldom: it is read again from this one, and caught up later)
             if cols is None or cols.live_count != live_docs:
                 self._epochs += 1
-                cols = replace(_built(top, self._rows(conn, kind)), epoch=self._epochs)
+                cols = replace(from_rows(top, self._rows(conn, kind)), epoch=self._epochs)
                 self._log[kind] = []
             self._kinds[kind] = cols
             return cols, top

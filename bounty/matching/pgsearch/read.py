@@ -33,7 +33,7 @@ from ..whoosh import search as shared
 from ..whoosh.cache import BUDGET
 from ..whoosh.search import VECTOR_SCORING_MAX
 from ..whoosh.segments import WARM_BYTES, WARM_DUTY, WARM_MIN_SHARE
-from .columns import COLUMNS, Columns
+from .columns import COLUMNS, Columns, from_rows
 from .filters import where
 from .postings import Memory
 from .tables import FIELDS
@@ -103,7 +103,7 @@ def _few(conn: Connection, kind: str, filters: Filters | None) -> Columns | None
         f"LIMIT {VECTOR_SCORING_MAX + 1}) x"), params).scalar_one()
     if n > VECTOR_SCORING_MAX:
         return None
-    return Columns.from_rows(0, conn.execute(sa.text(
+    return from_rows(0, conn.execute(sa.text(
         f"SELECT {', '.join(f'd.{c}' for c in COLUMNS)} FROM search_docs d "
         f"WHERE d.kind = :kind AND {cond} ORDER BY d.docnum"), params).all())
 
