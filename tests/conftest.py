@@ -4,6 +4,7 @@ BOUNTY_TEST_DATABASE_URL is set), a client, and login helpers."""
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from pathlib import Path
 
@@ -161,7 +162,16 @@ class FreshSessionCliRunner(FlaskCliRunner):
             FreshSessionCliRunner, self).invoke(*args, **kwargs))
 
 
+def join_folding_threads() -> None:
+    """Wait for the PostgreSQL search index's folding threads (pgsearch/fold.py): one
+    still at work would fold into the next test's tables."""
+    for thread in threading.enumerate():
+        if thread.name == "pgsearch-fold":
+            thread.join(30)
+
+
 def _truncate_all() -> None:
+    join_folding_threads()
     tables = list(reversed(_db.metadata.sorted_tables))
     if _db.engine.dialect.name == "postgresql":
         names = ", ".join(f'"{t.name}"' for t in tables)

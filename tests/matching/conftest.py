@@ -7,10 +7,11 @@ import sqlalchemy as sa
 
 from bounty.matching.pgsearch import PgEngine
 from bounty.matching.pgsearch.tables import TABLES
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, join_folding_threads
 
 
 def truncate_search_tables(connectable: sa.Engine) -> None:
+    join_folding_threads()
     with connectable.begin() as connection:
         connection.execute(sa.text(
             "TRUNCATE " + ", ".join(t.name for t in TABLES) + " RESTART IDENTITY"))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-import threading
 import string
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +14,8 @@ from bounty.challenges.models import BidState, ChallengeState
 from bounty.extensions import db
 from bounty.matching import Filters, get_engine
 from bounty.matching.models import IndexJob
-from bounty.matching.pgsearch import PgEngine
+from bounty.matching.pgsearch import PgEngine, fold
+from bounty.matching.pgsearch.pending import term_counts
 from bounty.matching.pgsearch.tables import docs, postings, stats, terms
 from tests.factories import create_bid, create_challenge
 
@@ -122,7 +123,10 @@ def test_a_word_longer_than_a_btree_key_is_indexed_without_it(pg_app):
     ranked = engine.rank({"title": ch.title, "body": ch.bottleneck}, kind="bid",
                          filters=Filters(challenge_id=str(ch.id)))
     assert [h.id for h in ranked] == [str(bid.id)]
+    assert engine.fold("challenge") and engine.fold("bid")  # into the postings
     assert db.session.scalar(sa.select(sa.func.max(sa.func.length(postings.c.term)))) <= 200
+    assert [h.id for h in engine.search("伺服电机").hits] == [str(ch.id)]
+    assert engine.search(word).total == 0
 
 
 def _doc(i: int) -> dict:
@@ -217,3 +221,99 @@ def test_cached_postings_follow_other_engines_writes(pg_engine, monkeypatch):
 def _join_warmers() -> None:
     for t in [t for t in threading.enumerate() if t.name.startswith("pgsearch-warm")]:
         t.join(30)
+
+
+_WORDS = ["伺服电机", "温控", "注塑模具", "激光焊接", "眼镜架", "鞋底", "耐磨", "PLC", "精度",
+          "传感器"]
+
+
+def _random_doc(rng: random.Random, kind: str, i: int) -> dict:
+    return {"kind": kind, "id": str(i), "title": " ".join(rng.sample(_WORDS, 2)),
+            "body": " ".join(rng.choices(_WORDS, k=rng.randint(1, 8))),
+            "state": rng.choice(["open", "closed"]), "industry": rng.choice("ab"),
+            "challenge_id": "1" if kind == "bid" else None}
+
+
+def _seen(engine: PgEngine) -> list:
+    """What the queries of every surface return, scores included."""
+    out = []
+    for q in ("伺服电机 温控", "注塑模具", "激光焊接 眼镜架", "耐磨 鞋底 PLC"):
+        found = engine.search(q, pagesize=100)
+        out.append((found.total, found.facets,
+                    [(h.id, round(h.score, 9), h.matched) for h in found.hits]))
+        out.append(engine.search(q, filters=Filters(state="open"), facets=False).total)
+        ranked = engine.rank({"title": q, "body": q}, kind="bid",
+                             filters=Filters(challenge_id="1"))
+        out.append([(h.id, round(h.score, 9)) for h in ranked])
+    return out
+
+
+def _folded_rows(database: sa.Engine) -> tuple[set, set]:
+    """The postings and document frequencies in the tables, and as counted again from
+    the folded documents' own terms."""
+    with database.connect() as conn:
+        stored = (set(conn.execute(sa.text(
+            "SELECT kind, term, docnum, tf_title, tf_keywords, tf_body, tf_grams "
+            "FROM search_postings")).all()),
+            set(conn.execute(sa.text(
+                "SELECT kind, term, df_title, df_keywords, df_body, df_grams "
+                "FROM search_terms WHERE greatest(df_title, df_keywords, df_body, "
+                "df_grams) > 0")).all()))
+        rows = conn.execute(sa.text(
+            "SELECT kind, docnum, terms FROM search_docs WHERE live AND NOT pending")).all()
+    postings_, dfs = set(), {}
+    for kind, docnum, doc_terms in rows:
+        for term, tfs in term_counts(doc_terms).items():
+            postings_.add((kind, term, docnum, *tfs))
+            d = dfs.setdefault((kind, term), [0, 0, 0, 0])
+            for i, n in enumerate(tfs):
+                d[i] += n > 0
+    return stored, (postings_, {(k, t, *d) for (k, t), d in dfs.items()})
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_folding_changes_nothing_a_query_sees(pg_engine, monkeypatch, busy):
+    """Writes leave their documents pending (their terms read from their rows) until a
+    fold writes their postings and frequencies. New documents, changed texts, changed
+    columns alone, removals and folds of a few or all pending documents, in any order and
+    by another engine: every query answers as a fresh engine does, and a fold changes no
+    answer. Folded, the tables hold exactly the documents' postings and frequencies.
+    ``busy``: folds also run in the writing engine's thread and in writes that find too
+    many documents pending."""
+    if busy:
+        monkeypatch.setattr(fold, "FOLD_AT", 4)
+        monkeypatch.setattr(fold, "FOLD_BATCH", 2)
+        monkeypatch.setattr(fold, "PENDING_MAX", 6)
+    rng = random.Random(5 + busy)
+    other = PgEngine(pg_engine.db)  # another process: it writes and folds
+    known: dict[tuple[str, int], dict] = {}
+    for step in range(120):
+        roll = rng.random()
+        if roll < 0.45 or not known:
+            kind = rng.choice(["challenge", "bid"])
+            doc = known[(kind, i)] = _random_doc(rng, kind, i := rng.randint(1, 30))
+            other.index([doc])
+        elif roll < 0.65:  # a changed state alone: its terms (and postings) stand
+            key = rng.choice(sorted(known))
+            known[key] = {**known[key], "state": rng.choice(["open", "closed"])}
+            other.index([known[key]])
+        elif roll < 0.8:
+            kind, i = key = rng.choice(sorted(known))
+            del known[key]
+            other.remove(kind, [str(i)])
+        else:
+            before = _seen(pg_engine)
+            other.fold(rng.choice(["challenge", "bid"]), limit=rng.choice([1, 3, None]))
+            assert _seen(pg_engine) == before, step
+        if step % 6 == 5:
+            assert _seen(pg_engine) == _seen(PgEngine(pg_engine.db)), step
+    before = _seen(pg_engine)
+    other.close()  # waits for its folding thread
+    other.fold("challenge")
+    other.fold("bid")
+    assert _seen(pg_engine) == before == _seen(PgEngine(pg_engine.db))
+    stored, counted = _folded_rows(pg_engine.db)
+    assert stored == counted
+    with pg_engine.db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM search_retired")).scalar() == 0
+        assert conn.execute(sa.text("SELECT sum(pending) FROM search_stats")).scalar() == 0

@@ -123,12 +123,10 @@ class Resident:
             self._kinds.clear()
             self._log.clear()
 
-    def current(self, conn: Connection, kind: str, live_docs: int) -> tuple[Columns, int]:
+    def current(self, conn: Connection, kind: str, live_docs: int, top: int) -> Columns:
         """The columns of ``kind`` at least as new as ``conn``'s snapshot, whose
-        ``search_stats`` count ``live_docs`` live documents; and the snapshot's own
-        latest sequence number."""
-        top = conn.execute(sa.text("SELECT max(seq) FROM search_docs WHERE kind = :k"),
-                           {"k": kind}).scalar() or 0
+        ``search_stats`` count ``live_docs`` live documents and whose latest write has
+        the sequence number ``top``."""
         with self._lock:  # one thread catches up; the others wait for its copy
             cols = self._kinds.get(kind)
             if cols is not None and top > cols.seq:
@@ -145,7 +143,7 @@ class Resident:
                 cols = replace(from_rows(top, self._rows(conn, kind)), epoch=self._epochs)
                 self._log[kind] = []
             self._kinds[kind] = cols
-            return cols, top
+            return cols
 
     def peek(self, kind: str) -> Columns | None:
         """The copy of ``kind`` as it is (``None``: none made yet)."""

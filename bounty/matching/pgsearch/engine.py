@@ -4,7 +4,9 @@ Writes go through :func:`write.write` on a connection: the app's session hooks
 (indexing.py) pass the session's own connection before it commits, so index rows
 commit or roll back with the change: no queue, no flusher, no local files. Every
 process reads the same committed rows. ``index``/``remove`` called directly write in
-their own transaction.
+their own transaction. The postings and document frequencies of what was written are
+folded in later, in bulk (fold.py): by a thread of the process that wrote, once
+``FOLD_AT`` documents of a kind are pending; queries see the same before and after.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..analyzer import Analyzer, get_analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
 from ..highlight import highlight as _highlight
 from ..whoosh.segments import WARM_SEGMENT_DOCS
-from . import read, write
+from . import fold, read, write
 from .postings import Memory
 from .tables import FIELDS
 
@@ -48,14 +50,24 @@ class PgEngine:
         # the documents' columns per kind, and the postings of terms asked for
         self.memory = Memory()
         self._warming: dict[str, threading.Event] = {}  # kind -> its warmer's stop
+        self._fold_lock = threading.Lock()
+        self._to_fold: set[str] = set()  # kinds the folding thread is asked to fold
+        self._folder: threading.Thread | None = None
+        self._closed = False
         self.on_damage: Callable[[str], None] | None = None
         self.on_close: Callable[[], None] | None = None
 
     # -- writing ------------------------------------------------------------------
     def write(self, connection: sa.Connection, ops: Iterable[tuple[str, Any, Doc | None]]
               ) -> int:
-        """Apply ``(kind, id, doc-or-None)`` operations in ``connection``'s transaction."""
-        return write.write(connection, self.analyzer, ops)
+        """Apply ``(kind, id, doc-or-None)`` operations in ``connection``'s transaction;
+        once FOLD_AT documents of a kind are pending, a thread folds them (it waits for
+        this transaction to end: the kind's lock)."""
+        changed, pending = write.write(connection, self.analyzer, ops)
+        for kind, n in pending.items():
+            if n >= fold.FOLD_AT:
+                self._fold_later(kind)
+        return changed
 
     def index(self, docs: Iterable[Doc]) -> None:
         ops = [(str(d["kind"]), str(d["id"]), d) for d in docs]
@@ -72,6 +84,39 @@ class PgEngine:
     def flush(self) -> int:
         return 0  # every write is committed with its transaction
 
+    def fold(self, kind: str, *, limit: int | None = None) -> int:
+        """Fold ``kind``'s pending documents (the oldest ``limit``; all by default) in a
+        transaction of its own; returns how many were folded."""
+        with self.db.begin() as conn:
+            write.lock_kinds(conn, [kind])
+            return fold.fold(conn, kind, limit=limit)
+
+    def _fold_later(self, kind: str) -> None:
+        """Have this process's folding thread fold ``kind`` (started if not running)."""
+        with self._fold_lock:
+            self._to_fold.add(kind)
+            if self._closed or (self._folder is not None and self._folder.is_alive()):
+                return
+            self._folder = threading.Thread(target=self._fold_all, name="pgsearch-fold",
+                                            daemon=True)
+            self._folder.start()
+
+    def _fold_all(self) -> None:
+        """The folding thread: FOLD_BATCH documents a transaction, until none is pending
+        in the kinds asked for."""
+        while True:
+            with self._fold_lock:
+                if not self._to_fold or self._closed:
+                    self._to_fold.clear()
+                    self._folder = None
+                    return
+                kind = self._to_fold.pop()
+            try:
+                while not self._closed and self.fold(kind, limit=fold.FOLD_BATCH):
+                    pass
+            except Exception:  # the database went away, the engine was closed: later
+                logger.warning("folding the pending %s documents failed", kind, exc_info=True)
+
     def replay(self) -> int:
         return 0  # nothing is ever pending
 
@@ -83,6 +128,11 @@ class PgEngine:
         nothing to release (its connections are the app's pool)."""
         for stop in self._warming.values():
             stop.set()
+        with self._fold_lock:
+            self._closed = True
+            folder = self._folder
+        if folder is not None:
+            folder.join(timeout=10)  # a fold waiting for a lock this thread holds
         if self.on_close is not None:
             on_close, self.on_close = self.on_close, None
             on_close()
@@ -133,7 +183,8 @@ class PgEngine:
         """Write one batch in its own transaction; ``progress`` is told how many."""
         if batch:
             with self.db.begin() as conn:
-                write.write(conn, self.analyzer, batch, since=start)
+                for kind in write.write(conn, self.analyzer, batch, since=start)[1]:
+                    fold.fold(conn, kind)
             if progress is not None:
                 progress(len(batch))
         return len(batch)
@@ -142,6 +193,8 @@ class PgEngine:
         """Drop what the rebuild did not write (nor anyone since it began) and the
         tombstones, and count the statistics again from the documents themselves."""
         write.lock_kinds(conn, kinds)
+        for kind in kinds:
+            fold.fold(conn, kind)
         params = {"k": kinds, "s": start}
         conn.execute(sa.text(
             "DELETE FROM search_docs WHERE kind = ANY(:k) AND (seq < :s OR NOT live)"), params)

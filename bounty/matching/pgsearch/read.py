@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,23 +46,33 @@ _DF = "greatest(" + ", ".join(f"df_{f}" for f in FIELDS) + ")"
 
 def view(conn: Connection, memory: Memory, kind: str, filters: Filters | None) -> PgView:
     """The kind's index as ``conn``'s snapshot sees it, for a query under ``filters``."""
-    docs, avg = _stats(conn, kind)
+    stats = _stats(conn, kind)
+    pending = memory.pending.current(conn, kind, stats.folded, stats.top)
     few = _few(conn, kind, filters)
     if few is not None:
-        return PgView(conn, kind, few, docs, avg, few=True)
-    cols, top = memory.resident.current(conn, kind, docs)
-    return PgView(conn, kind, cols, docs, avg,
-                  memory=memory if top == cols.seq else None)
+        return PgView(conn, kind, few, stats.docs, stats.avg, pending, few=True)
+    cols = memory.resident.current(conn, kind, stats.docs, stats.top)
+    return PgView(conn, kind, cols, stats.docs, stats.avg, pending,
+                  memory=memory if stats.top == cols.seq else None)
 
 
-def _stats(conn: Connection, kind: str) -> tuple[int, dict[str, float]]:
-    """The kind's live documents and average field lengths."""
+@dataclass(frozen=True)
+class Stats:
+    docs: int  # live documents
+    avg: dict[str, float]  # average field lengths
+    folded: int  # search_stats.folded_seq
+    top: int  # search_stats.last_seq
+
+
+def _stats(conn: Connection, kind: str) -> Stats:
+    """The kind's ``search_stats`` row as ``conn``'s snapshot sees it."""
     row = conn.execute(sa.text(
-        "SELECT docs, " + ", ".join(f"len_{f}" for f in FIELDS)
+        "SELECT docs, folded_seq, last_seq, " + ", ".join(f"len_{f}" for f in FIELDS)
         + " FROM search_stats WHERE kind = :k"), {"k": kind}).first()
     docs = int(row[0]) if row else 0
-    return docs, {f: (row[1 + i] / docs if row and docs else 1.0)
-                  for i, f in enumerate(FIELDS)}
+    return Stats(docs=docs, avg={f: (row[3 + i] / docs if row and docs else 1.0)
+                                 for i, f in enumerate(FIELDS)},
+                 folded=int(row[1]) if row else 0, top=int(row[2]) if row else 0)
 
 
 def warm(snapshot: Callable[[], AbstractContextManager[Connection]], memory: Memory,
@@ -71,7 +82,7 @@ def warm(snapshot: Callable[[], AbstractContextManager[Connection]], memory: Mem
     cache, most frequent first, working half of the time, until ``stop`` is set or the
     cache holds WARM_BYTES; returns how many terms were read."""
     with snapshot() as conn:
-        docs, _ = _stats(conn, kind)
+        docs = _stats(conn, kind).docs
         terms = conn.execute(sa.text(
             f"SELECT term FROM search_terms WHERE kind = :k AND {_DF} >= :m "
             f"ORDER BY {_DF} DESC, term"), {"k": kind, "m": docs * WARM_MIN_SHARE}
@@ -82,10 +93,12 @@ def warm(snapshot: Callable[[], AbstractContextManager[Connection]], memory: Mem
             break
         t0 = time.perf_counter()
         with snapshot() as conn:
-            cols, top = memory.resident.current(conn, kind, _stats(conn, kind)[0])
-            if top == cols.seq:
+            stats = _stats(conn, kind)
+            cols = memory.resident.current(conn, kind, stats.docs, stats.top)
+            if stats.top == cols.seq:
                 batch = list(terms[i:i + WARM_BATCH])
-                memory.postings.get(conn, memory.resident, cols, kind, batch)
+                pending = memory.pending.current(conn, kind, stats.folded, stats.top)
+                memory.postings.get(conn, memory.resident, cols, pending, kind, batch)
                 done += len(batch)
         time.sleep((time.perf_counter() - t0) * (1 - WARM_DUTY) / WARM_DUTY)
     return done

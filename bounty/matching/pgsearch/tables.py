@@ -9,8 +9,13 @@
   term's frequency in each field: BM25F needs per-field frequencies, which a tsvector
   cannot give to SQL (see the README).
 * ``search_terms``: document frequencies per field of each term, and ``search_stats``:
-  documents and total field lengths per kind. Both change in the transaction that
-  changes the documents, so IDF and average lengths always describe what is committed.
+  documents and total field lengths per kind. The statistics change in the transaction
+  that changes the documents, so IDF and average lengths always describe what is
+  committed.
+* Postings and frequencies are written later, in bulk (fold.py): a document whose
+  terms changed is ``pending`` until then, its terms read from its row (pending.py),
+  and ``search_retired`` keeps the terms of a folded document's version that a write
+  replaced or removed, whose postings and frequencies are still counted.
 """
 
 from __future__ import annotations
@@ -56,11 +61,15 @@ docs = sa.Table(
     sa.Column("terms", sa.JSON().with_variant(JSONB(), "postgresql"), nullable=False),
     sa.Column("hash", sa.String(32), nullable=False),
     *(sa.Column(f"len_{f}", sa.Integer(), nullable=False) for f in FIELDS),
+    # its terms are not in the postings and frequencies yet (fold.py)
+    sa.Column("pending", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("kind", "doc_id", name="uq_search_docs_kind_doc_id"),
     sa.Index("ix_search_docs_kind_state", "kind", "state"),
     sa.Index("ix_search_docs_kind_challenge_id", "kind", "challenge_id"),
     # what each process's resident columns (columns.py) have not seen yet
     sa.Index("ix_search_docs_kind_seq", "kind", "seq"),
+    sa.Index("ix_search_docs_pending", "kind", "seq", postgresql_where=sa.text("pending"),
+             sqlite_where=sa.text("pending")),
 )
 
 postings = sa.Table(
@@ -90,6 +99,23 @@ stats = sa.Table(
     # the sequence number a running rebuild of the kind started at (None: none runs)
     sa.Column("rebuild_seq", sa.BigInteger()),
     *(sa.Column(f"len_{f}", sa.BigInteger(), nullable=False) for f in FIELDS),
+    # the latest write's sequence number; documents written after folded_seq are pending
+    # (their postings and frequencies not written yet), about ``pending`` of them
+    sa.Column("last_seq", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("folded_seq", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("pending", sa.Integer(), nullable=False, server_default="0"),
 )
 
-TABLES = (docs, postings, terms, stats)
+retired = sa.Table(
+    "search_retired", metadata,
+    # a folded document that a write at ``seq`` changed or removed: ``terms`` are those
+    # of its folded version (still in the postings and frequencies until the next fold);
+    # none for a pending document removed outright (nothing of it was folded)
+    sa.Column("docnum", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("terms", sa.JSON().with_variant(JSONB(), "postgresql")),
+    sa.Index("ix_search_retired_kind_seq", "kind", "seq"),
+)
+
+TABLES = (docs, postings, terms, stats, retired)

@@ -30,6 +30,7 @@ from ..whoosh.view import Reading
 from . import postings
 from .columns import Columns
 from .filters import where
+from .pending import Pending
 from .postings import Memory
 from .tables import FIELDS
 
@@ -44,13 +45,15 @@ class PgView(Reading):
     """A kind's index as one snapshot of ``conn`` sees it (with ``cols`` resident)."""
 
     def __init__(self, conn: Connection, kind: str, cols: Columns, docs: int,
-                 avg: dict[str, float], *, few: bool = False,
+                 avg: dict[str, float], pending: Pending, *, few: bool = False,
                  memory: Memory | None = None) -> None:
-        """``few``: ``cols`` holds only the documents passing the query's filters (read
-        with it), not the kind's resident copy. ``memory``: the process's (whose
-        resident copy ``cols`` is), when the snapshot shows just what ``cols`` holds:
-        its cached postings are used and kept."""
+        """``pending``: the kind's pending documents in this snapshot. ``few``: ``cols``
+        holds only the documents passing the query's filters (read with it), not the
+        kind's resident copy. ``memory``: the process's (whose resident copy ``cols``
+        is), when the snapshot shows just what ``cols`` holds: its cached postings are
+        used and kept."""
         self.conn = conn
+        self.pending = pending
         self.few = few
         self.memory = memory
         self.kind = kind
@@ -65,7 +68,7 @@ class PgView(Reading):
         self._stored: dict[int, dict[str, Any]] = {}
         self._vectors: dict[int, DocVector] = {}
         self._norms: dict[tuple[str, float], np.ndarray] = {}
-        self._restrict: list[int] | None = None  # document numbers the postings are read for
+        self._restrict: np.ndarray | None = None  # document numbers the postings are read for
         self._postings: dict[str, postings.Postings] = {}
 
     # -- statistics ---------------------------------------------------------------
@@ -84,13 +87,15 @@ class PgView(Reading):
         missing = sorted(t for t in terms if t not in self._dfs)
         if not missing:
             return
-        for t in missing:
-            self._dfs[t] = [0] * len(FIELDS)
+        folded = {t: [0] * len(FIELDS) for t in missing}
         for term, *dfs in self.conn.execute(sa.text(
                 "SELECT term, " + ", ".join(f"df_{f}" for f in FIELDS)
                 + " FROM search_terms WHERE kind = :k AND term = ANY(:t)"),
                 {"k": self.kind, "t": missing}):
-            self._dfs[term] = list(dfs)
+            folded[term] = dfs
+        for t, dfs in folded.items():
+            self._dfs[t] = (np.array(dfs, np.int64) + self.pending.df(t)).tolist() if (
+                self.pending) else list(dfs)
 
     def field_dfs(self, term: str) -> list[int]:
         self._fetch_dfs([term])
@@ -117,18 +122,14 @@ class PgView(Reading):
             if not missing:
                 return
         if self._restrict is not None:
-            # a constant array (numbers only) in a filter, not the index condition: the
-            # planner hashes it (12.6 ms for 71 terms' postings at 20,000 challenges;
-            # a parameter is compared element by element, 236 ms; an index condition
-            # probes the index once per element and term, 108 ms)
-            self._postings.update(postings.read(
-                self.conn, self.kind, missing, " AND docnum + 0 = ANY('{"
-                + ",".join(map(str, self._restrict)) + "}'::bigint[])"))
+            self._postings.update(postings.read(self.conn, self.pending, self.kind, missing,
+                                                self._restrict))
         elif self.memory is not None:
             self._postings.update(self.memory.postings.get(
-                self.conn, self.memory.resident, self.cols, self.kind, missing))
+                self.conn, self.memory.resident, self.cols, self.pending, self.kind,
+                missing))
         else:
-            self._postings.update(postings.read(self.conn, self.kind, missing))
+            self._postings.update(postings.read(self.conn, self.pending, self.kind, missing))
 
     def term_tf(self, term: str, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
         self.prefetch_postings([term])
@@ -167,7 +168,7 @@ class PgView(Reading):
         them if they are few (the shared search code asks this before any term)."""
         docs = None if filters is None else self._allowed(filters)
         if docs is not None and (self.few or len(docs) < RESTRICT_SHARE * len(self.cols.docnums)):
-            self._restrict = self.cols.docnums[docs].tolist()
+            self._restrict = self.cols.docnums[docs]
         return docs
 
     def allowed(self, filters: Filters | None) -> frozenset[int] | None:

@@ -1,14 +1,19 @@
-"""Writing the index in the caller's transaction: documents, postings and statistics.
+"""Writing the index in the caller's transaction: documents and statistics.
 
 Every write locks its kind's ``search_stats`` row first (``FOR UPDATE``), so writers of
 one kind take their turns and statistics never lose an update; kinds are locked in
 name order, so two writers never wait on each other in a cycle. Everything a write
 changes is in the caller's transaction: a rollback leaves no trace of it.
+
+A write stores each document's row (its terms included), the kind's document count and
+field lengths, and for a folded document it changes or removes, the terms of its folded
+version (``search_retired``); the postings and document frequencies follow in bulk
+(fold.py), and until then queries read them from the rows (pending.py).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -21,32 +26,16 @@ from ..analyzer import Analyzer
 from ..engine import FILTER_FIELDS, Doc
 from ..ranking import doc_terms
 from ..whoosh.schema import source_hash, text
-from .tables import FIELDS, MAX_TERM_CHARS, docs
+from . import fold
+from .tables import FIELDS, docs
 
 Op = tuple[str, str, Doc | None]
-TF_MAX = 32767  # smallint
-
-
-# Long arrays go as one string each, split by the server: psycopg's per-element
-# adaptation of a list cost more than the rest of a bulk write together.
-SEP = "\x1f"  # the unit separator: never in a term (the analyzer splits on whitespace)
-TEXTS = "string_to_array(:{0}, chr(31))"
-INTS = "CAST(string_to_array(:{0}, ',') AS {1}[])"
-
-
-def texts(values: Iterable[str]) -> str:
-    return SEP.join(values)
-
-
-def ints(values: Iterable[int]) -> str:
-    return ",".join(map(str, values))
 
 
 def aware_utc(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
 
 def prepare(analyzer: Analyzer, doc: Doc, previous: Mapping[str, Any] | None = None
             ) -> dict[str, Any]:
@@ -71,61 +60,22 @@ def prepare(analyzer: Analyzer, doc: Doc, previous: Mapping[str, Any] | None = N
     return row
 
 
-def term_counts(terms: Mapping[str, str]) -> dict[str, list[int]]:
-    """Each term's frequency in each field (FIELDS order)."""
-    out: dict[str, list[int]] = {}
-    for i, f in enumerate(FIELDS):
-        for term, n in Counter(terms.get(f, "").split()).items():
-            if len(term) <= MAX_TERM_CHARS:
-                out.setdefault(term, [0] * len(FIELDS))[i] = min(n, TF_MAX)
-    return out
-
-
-class _Changes:
-    """What one kind's write does to postings and statistics, applied in a few statements."""
-
-    def __init__(self) -> None:
-        self.df: dict[str, list[int]] = {}
-        self.docs = 0
-        self.lengths = [0] * len(FIELDS)
-        self.dropped: list[tuple[str, int]] = []  # (term, docnum) postings to delete
-        self.added: list[tuple[int, dict[str, list[int]]]] = []  # docnum, term counts
-
-    def count(self, row: Mapping[str, Any], sign: int) -> dict[str, list[int]]:
-        counts = term_counts(row["terms"])
-        dfs = self.df
-        for term, tfs in counts.items():
-            df = dfs.get(term)
-            if df is None:
-                dfs[term] = [sign if n else 0 for n in tfs]
-            else:
-                for i, n in enumerate(tfs):
-                    if n:
-                        df[i] += sign
-        self.docs += sign
-        for i, f in enumerate(FIELDS):
-            self.lengths[i] += sign * row[f"len_{f}"]
-        return counts
-
-    def drop(self, row: Mapping[str, Any]) -> None:
-        self.dropped.extend((t, row["docnum"]) for t in self.count(row, -1))
-
-    def add(self, docnum: int, row: Mapping[str, Any]) -> None:
-        self.added.append((docnum, self.count(row, +1)))
-
-
 def lock_kinds(conn: Connection, kinds: Iterable[str]) -> dict[str, int | None]:
     """Lock the statistics rows of ``kinds`` (made if missing), in name order; returns the
     sequence number each kind's running rebuild started at (``None``: no rebuild)."""
     out = {}
     for kind in sorted(set(kinds)):
-        conn.execute(sa.text(
-            "INSERT INTO search_stats (kind, docs, rebuild_seq, "
-            + ", ".join(f"len_{f}" for f in FIELDS) + ") VALUES (:k, 0, NULL"
-            + ", 0" * len(FIELDS) + ") ON CONFLICT (kind) DO NOTHING"), {"k": kind})
-        out[kind] = conn.execute(sa.text(
-            "SELECT rebuild_seq FROM search_stats WHERE kind = :k FOR UPDATE"), {"k": kind}
-        ).scalar()
+        row = None
+        while row is None:
+            row = conn.execute(sa.text(
+                "SELECT rebuild_seq FROM search_stats WHERE kind = :k FOR UPDATE"),
+                {"k": kind}).first()
+            if row is None:
+                conn.execute(sa.text(
+                    "INSERT INTO search_stats (kind, docs, rebuild_seq, "
+                    + ", ".join(f"len_{f}" for f in FIELDS) + ") VALUES (:k, 0, NULL"
+                    + ", 0" * len(FIELDS) + ") ON CONFLICT (kind) DO NOTHING"), {"k": kind})
+        out[kind] = row[0]
     return out
 
 
@@ -134,9 +84,10 @@ def next_seq(conn: Connection) -> int:
 
 
 def write(conn: Connection, analyzer: Analyzer, ops: Iterable[Op], *,
-          since: int | None = None) -> int:
+          since: int | None = None) -> tuple[int, dict[str, int]]:
     """Apply ``(kind, id, doc-or-None)`` operations in ``conn``'s transaction (the last
-    one on a document wins); returns how many documents changed.
+    one on a document wins); returns how many documents changed, and how many of each
+    kind written are pending (a write that finds PENDING_MAX folds FOLD_BATCH of them).
 
     ``since``: a rebuild's writes, which leave alone documents written after the
     rebuild's sequence number ``since`` (their write is newer than the rebuild's read).
@@ -146,26 +97,46 @@ def write(conn: Connection, analyzer: Analyzer, ops: Iterable[Op], *,
         latest.pop((str(kind), str(doc_id)), None)
         latest[(str(kind), str(doc_id))] = doc
     if not latest:
-        return 0
+        return 0, {}
     by_kind: dict[str, dict[str, Doc | None]] = {}
     for (kind, doc_id), doc in latest.items():
         by_kind.setdefault(kind, {})[doc_id] = doc
     rebuilds = lock_kinds(conn, by_kind)
     seq = next_seq(conn)
-    return sum(_write_kind(conn, analyzer, kind, items, seq, since, rebuilds[kind])
-               for kind, items in sorted(by_kind.items()))
+    changed, pending = 0, {}
+    for kind, items in sorted(by_kind.items()):
+        n, pending[kind] = _write_kind(conn, analyzer, kind, items, seq, since,
+                                         rebuilds[kind])
+        changed += n
+        if pending[kind] >= fold.PENDING_MAX:  # nobody folds: this write does, a batch
+            fold.fold(conn, kind, limit=fold.FOLD_BATCH)
+    return changed, pending
+
+
+class _Stats:
+    """What one kind's write does to its statistics and its pending documents."""
+
+    def __init__(self) -> None:
+        self.docs = 0
+        self.lengths = [0] * len(FIELDS)
+        self.retired: dict[int, Any] = {}  # docnum -> folded version's terms (None: none)
+
+    def count(self, row: Mapping[str, Any], sign: int) -> None:
+        self.docs += sign
+        for i, f in enumerate(FIELDS):
+            self.lengths[i] += sign * row[f"len_{f}"]
 
 
 def _write_kind(conn: Connection, analyzer: Analyzer, kind: str,
                 items: Mapping[str, Doc | None], seq: int, since: int | None,
-                rebuild: int | None) -> int:
+                rebuild: int | None) -> tuple[int, int]:
     old = {r["doc_id"]: r for r in conn.execute(sa.text(
-        "SELECT docnum, doc_id, live, seq, hash, terms, "
+        "SELECT docnum, doc_id, live, pending, seq, hash, terms, "
         + ", ".join(f"len_{f}" for f in FIELDS)
         + " FROM search_docs WHERE kind = :k AND doc_id = ANY(:ids)"),
         {"k": kind, "ids": list(items)}).mappings()}
-    changes = _Changes()
-    upserts: list[dict[str, Any]] = []  # rows whose postings change
+    stats = _Stats()
+    upserts: list[dict[str, Any]] = []  # rows whose terms change
     touched: list[dict[str, Any]] = []  # rows whose terms are unchanged
     deleted: list[int] = []
     tombstones: list[str] = []
@@ -174,24 +145,40 @@ def _write_kind(conn: Connection, analyzer: Analyzer, kind: str,
         if since is not None and prev is not None and prev["seq"] > since:
             continue  # written after the rebuild read it: newer than the rebuild's copy
         live = prev if prev is not None and prev["live"] else None
+        folded = live if live is not None and not live["pending"] else None
         if doc is None:
             if live is not None:
-                changes.drop(live)
+                stats.count(live, -1)
+            if folded is not None:  # its postings go at the next fold; queries skip them
+                stats.retired[folded["docnum"]] = folded["terms"]
             if rebuild is not None:
                 tombstones.append(doc_id)  # a running rebuild must not bring it back
             elif prev is not None:
                 deleted.append(prev["docnum"])
+                # queries holding it as pending learn it is gone
+                stats.retired.setdefault(prev["docnum"], None)
             continue
         row = prepare(analyzer, doc, live)
         row["seq"] = seq
         if live is not None and live["hash"] == row["hash"]:
-            touched.append({**row, "docnum": live["docnum"]})
+            touched.append({**row, "docnum": live["docnum"]})  # its postings stand
             continue
         if live is not None:
-            changes.drop(live)
-        upserts.append(row)
-    _apply(conn, kind, seq, changes, upserts, touched, deleted, tombstones)
-    return len(upserts) + len(touched) + len(deleted) + len(tombstones)
+            stats.count(live, -1)
+        if folded is not None:
+            stats.retired[folded["docnum"]] = folded["terms"]
+        stats.count(row, +1)
+        upserts.append({**row, "pending": True})
+    _apply(conn, kind, seq, stats, upserts, touched, deleted, tombstones)
+    written = len(upserts) + len(touched) + len(deleted) + len(tombstones)
+    pending = conn.execute(sa.text(
+        "UPDATE search_stats SET docs = docs + :n, last_seq = :s, pending = pending + :w, "
+        + ", ".join(f"len_{f} = len_{f} + :l{i}" for i, f in enumerate(FIELDS))
+        + " WHERE kind = :k RETURNING pending"),
+        {"k": kind, "n": stats.docs, "s": seq,
+         "w": len(upserts) + len(stats.retired),
+         **{f"l{i}": n for i, n in enumerate(stats.lengths)}}).scalar_one()
+    return written, int(pending)
 
 
 _insert = insert(docs)
@@ -200,32 +187,36 @@ UPSERT = _insert.on_conflict_do_update(
     index_elements=["kind", "doc_id"],
     set_={c.name: _insert.excluded[c.name] for c in docs.c
           if c.name not in ("docnum", "kind", "doc_id")},
-).returning(docs.c.docnum, docs.c.doc_id)
+)
 
 _META = ("live", "seq", "industry", "category", "state", "org_id", "challenge_id",
          "bounty", "deadline", "published_at", "title")
 
 
-def _apply(conn: Connection, kind: str, seq: int, changes: _Changes,
+def _apply(conn: Connection, kind: str, seq: int, stats: _Stats,
            upserts: list[dict[str, Any]], touched: list[dict[str, Any]],
            deleted: list[int], tombstones: list[str]) -> None:
-    if changes.dropped:
-        terms, docnums = zip(*changes.dropped, strict=True)
+    if stats.retired:
         conn.execute(sa.text(
-            f"DELETE FROM search_postings p USING unnest({TEXTS.format('t')}, "
-            f"{INTS.format('d', 'bigint')}) AS x(term, docnum) "
-            "WHERE p.kind = :k AND p.term = x.term AND p.docnum = x.docnum"),
-            {"k": kind, "t": texts(terms), "d": ints(docnums)})
+            "INSERT INTO search_retired (docnum, kind, seq, terms) "
+            "SELECT x.docnum, :k, :s, x.terms FROM "
+            "jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(docnum bigint, terms jsonb) "
+            # an earlier change of the document left its folded version's terms there
+            "ON CONFLICT (docnum) DO UPDATE SET seq = excluded.seq"),
+            {"k": kind, "s": seq, "rows": json.dumps(
+                [{"docnum": d, "terms": t} for d, t in stats.retired.items()],
+                ensure_ascii=False)})
     if deleted:
         conn.execute(sa.text("DELETE FROM search_docs WHERE docnum = ANY(:d)"),
                      {"d": deleted})
     if tombstones:
         conn.execute(sa.text(
-            "INSERT INTO search_docs (kind, doc_id, live, seq, title, terms, hash, "
+            "INSERT INTO search_docs (kind, doc_id, live, pending, seq, title, terms, hash, "
             + ", ".join(f"len_{f}" for f in FIELDS) + ") "
-            "SELECT :k, x, false, :s, '', CAST('{}' AS jsonb), ''" + ", 0" * len(FIELDS)
-            + " FROM unnest(CAST(:ids AS text[])) AS x "
-            "ON CONFLICT (kind, doc_id) DO UPDATE SET live = false, seq = excluded.seq, "
+            "SELECT :k, x, false, false, :s, '', CAST('{}' AS jsonb), ''"
+            + ", 0" * len(FIELDS) + " FROM unnest(CAST(:ids AS text[])) AS x "
+            "ON CONFLICT (kind, doc_id) DO UPDATE SET live = false, pending = false, "
+            "seq = excluded.seq, "
             "terms = excluded.terms, hash = '', "
             + ", ".join(f"len_{f} = 0" for f in FIELDS)),
             {"k": kind, "s": seq, "ids": tombstones})
@@ -235,39 +226,4 @@ def _apply(conn: Connection, kind: str, seq: int, changes: _Changes,
                      [{"b_docnum": r["docnum"], **{f"b_{c}": r[c] for c in _META}}
                       for r in touched])
     if upserts:
-        docnums = dict((i, n) for n, i in conn.execute(UPSERT, upserts))
-        for row in upserts:
-            changes.add(docnums[row["doc_id"]], row)
-    if changes.added:
-        cols: list[list[Any]] = [[] for _ in range(2 + len(FIELDS))]
-        for docnum, counts in changes.added:
-            for term, tfs in counts.items():
-                cols[0].append(term)
-                cols[1].append(docnum)
-                for i, n in enumerate(tfs):
-                    cols[2 + i].append(n)
-        conn.execute(sa.text(
-            "INSERT INTO search_postings (kind, term, docnum, "
-            + ", ".join(f"tf_{f}" for f in FIELDS) + ") SELECT :k, * FROM unnest("
-            + TEXTS.format("c0") + ", " + INTS.format("c1", "bigint") + ", "
-            + ", ".join(INTS.format(f"c{2 + i}", "smallint") for i in range(len(FIELDS)))
-            + ")"),
-            {"k": kind, "c0": texts(cols[0]), **{f"c{i}": ints(c) for i, c in enumerate(cols)
-                                                  if i > 0}})
-    df = sorted((t, d) for t, d in changes.df.items() if any(d))
-    if df:
-        conn.execute(sa.text(
-            "INSERT INTO search_terms (kind, term, " + ", ".join(f"df_{f}" for f in FIELDS)
-            + ") SELECT :k, * FROM unnest(" + TEXTS.format("t") + ", "
-            + ", ".join(INTS.format(f"d{i}", "int") for i in range(len(FIELDS)))
-            + ") ORDER BY 2 ON CONFLICT (kind, term) DO UPDATE SET "
-            + ", ".join(f"df_{f} = search_terms.df_{f} + excluded.df_{f}" for f in FIELDS)),
-            {"k": kind, "t": texts(t for t, _ in df),
-             **{f"d{i}": ints(d[i] for _, d in df) for i in range(len(FIELDS))}})
-    if changes.docs or any(changes.lengths):
-        conn.execute(sa.text(
-            "UPDATE search_stats SET docs = docs + :n, "
-            + ", ".join(f"len_{f} = len_{f} + :l{i}" for i, f in enumerate(FIELDS))
-            + " WHERE kind = :k"),
-            {"k": kind, "n": changes.docs,
-             **{f"l{i}": n for i, n in enumerate(changes.lengths)}})
+        conn.execute(UPSERT, upserts)
