@@ -317,3 +317,25 @@ def test_folding_changes_nothing_a_query_sees(pg_engine, monkeypatch, busy):
     with pg_engine.db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM search_retired")).scalar() == 0
         assert conn.execute(sa.text("SELECT sum(pending) FROM search_stats")).scalar() == 0
+
+
+def test_a_snapshot_older_than_the_process_copy_sees_its_own_state(pg_engine):
+    """Threads of one process share its copy of the pending documents; a query whose
+    snapshot began before another thread caught the copy up (and before a fold) reads
+    the pending documents of its own snapshot, not the newer copy's."""
+    from bounty.matching.pgsearch import read
+
+    pg_engine.index([_doc(i) for i in range(1, 6)])
+    pg_engine.fold("challenge")
+    pg_engine.index([{**_doc(2), "body": "谐波减速器"}, _doc(6)])  # pending
+    expected = _results(PgEngine(pg_engine.db), "伺服电机")
+    assert pg_engine.search("伺服电机").total == 6  # the process's copy, as of now
+    with pg_engine._snapshot() as old:
+        old.execute(sa.text("SELECT 1"))  # the snapshot is taken
+        pg_engine.index([{**_doc(3), "body": "谐波减速器"}, _doc(7)])
+        pg_engine.fold("challenge")
+        assert pg_engine.search("伺服电机").total == 7  # the copy moved on
+        seen = read.search(old, pg_engine.memory, pg_engine.analyzer, "伺服电机",
+                           kind="challenge", filters=None, sort="relevance", page=1,
+                           pagesize=100, facets=True, dense=None)
+    assert [seen.total, seen.facets, [(h.id, h.score, h.matched) for h in seen.hits]] == expected
