@@ -25,7 +25,7 @@ from ..analyzer import Analyzer, get_analyzer
 from ..engine import Doc, Filters, Hit, SearchResult, SortKey
 from ..highlight import highlight as _highlight
 from ..whoosh.segments import WARM_SEGMENT_DOCS
-from . import fold, read, write
+from . import fold, read, repair, write
 from .postings import Memory
 from .tables import FIELDS
 
@@ -156,18 +156,19 @@ class PgEngine:
             conn.execute(sa.text("UPDATE search_stats SET rebuild_seq = :s WHERE kind = "
                                  "ANY(:k)"), {"s": start, "k": sorted(kinds)})
         count = 0
+        fingerprints: write.Fingerprints = {}
         try:
             batch: list[tuple[str, str, Doc | None]] = []
             for doc in docs:
                 batch.append((str(doc["kind"]), str(doc["id"]), doc))
                 if len(batch) >= REBUILD_BATCH:
-                    count += self._rebuild_batch(batch, start, progress)
+                    count += self._rebuild_batch(batch, start, progress, fingerprints)
                     batch = []
-            count += self._rebuild_batch(batch, start, progress)
+            count += self._rebuild_batch(batch, start, progress, fingerprints)
         finally:
             with self.db.begin() as conn:
                 kinds |= set(conn.execute(sa.text("SELECT kind FROM search_stats")).scalars())
-                self._finish(conn, sorted(kinds), start)
+                self._finish(conn, sorted(kinds), start, fingerprints)
             self.memory.clear()
             for stop in self._warming.values():
                 stop.set()
@@ -179,19 +180,23 @@ class PgEngine:
         return count
 
     def _rebuild_batch(self, batch: list, start: int,
-                       progress: Callable[[int], None] | None) -> int:
+                       progress: Callable[[int], None] | None,
+                       fingerprints: write.Fingerprints) -> int:
         """Write one batch in its own transaction; ``progress`` is told how many."""
         if batch:
             with self.db.begin() as conn:
-                for kind in write.write(conn, self.analyzer, batch, since=start)[1]:
+                for kind in write.write(conn, self.analyzer, batch, since=start,
+                                        fingerprints=fingerprints)[1]:
                     fold.fold(conn, kind)
             if progress is not None:
                 progress(len(batch))
         return len(batch)
 
-    def _finish(self, conn: sa.Connection, kinds: list[str], start: int) -> None:
+    def _finish(self, conn: sa.Connection, kinds: list[str], start: int,
+                fingerprints: write.Fingerprints) -> None:
         """Drop what the rebuild did not write (nor anyone since it began) and the
-        tombstones, and count the statistics again from the documents themselves."""
+        tombstones, fold again the documents whose postings differ from their terms
+        (repair.py), and count the statistics again from the documents themselves."""
         write.lock_kinds(conn, kinds)
         for kind in kinds:
             fold.fold(conn, kind)
@@ -202,6 +207,7 @@ class PgEngine:
         conn.execute(sa.text(
             "DELETE FROM search_postings p WHERE p.kind = ANY(:k) AND NOT EXISTS "
             "(SELECT 1 FROM search_docs d WHERE d.docnum = p.docnum)"), params)
+        repair.repair(conn, kinds, fingerprints)
         conn.execute(sa.text("DELETE FROM search_terms WHERE kind = ANY(:k)"), params)
         conn.execute(sa.text(
             "INSERT INTO search_terms (kind, term, " + ", ".join(f"df_{f}" for f in FIELDS)

@@ -122,6 +122,13 @@ def term_counts(terms: Mapping[str, str]) -> Counts:
     return out
 
 
+def fingerprint(counts: Counts) -> tuple[int, int, int]:
+    """A document's postings in three numbers: how many, their terms' characters, and
+    their frequencies weighted by field (repair.py compares them with the tables')."""
+    return (len(counts), sum(len(t) for t in counts),
+            sum((2 * i + 1) * n for tfs in counts.values() for i, n in enumerate(tfs)))
+
+
 def _apply(docs: dict, retired: dict, rows: Iterable[Any], gone: Iterable[Any]) -> None:
     """Take in ``gone`` (search_retired rows) and then ``rows`` (search_docs rows)."""
     for docnum, seq, terms in gone:

@@ -27,6 +27,7 @@ from ..engine import FILTER_FIELDS, Doc
 from ..ranking import doc_terms
 from ..whoosh.schema import source_hash, text
 from . import fold
+from .pending import fingerprint, term_counts
 from .tables import FIELDS, docs
 
 Op = tuple[str, str, Doc | None]
@@ -83,14 +84,20 @@ def next_seq(conn: Connection) -> int:
     return int(conn.execute(sa.text("SELECT nextval('search_seq')")).scalar_one())
 
 
+Fingerprints = dict[tuple[str, str], tuple[int, tuple[int, int, int]]]
+
+
 def write(conn: Connection, analyzer: Analyzer, ops: Iterable[Op], *,
-          since: int | None = None) -> tuple[int, dict[str, int]]:
+          since: int | None = None, fingerprints: Fingerprints | None = None
+          ) -> tuple[int, dict[str, int]]:
     """Apply ``(kind, id, doc-or-None)`` operations in ``conn``'s transaction (the last
     one on a document wins); returns how many documents changed, and how many of each
     kind written are pending (a write that finds PENDING_MAX folds FOLD_BATCH of them).
 
     ``since``: a rebuild's writes, which leave alone documents written after the
     rebuild's sequence number ``since`` (their write is newer than the rebuild's read).
+    ``fingerprints``: a rebuild's, told (kind, id) -> (sequence number, fingerprint of
+    the postings) of every live document written (repair.py).
     """
     latest: dict[tuple[str, str], Doc | None] = {}
     for kind, doc_id, doc in ops:
@@ -106,7 +113,7 @@ def write(conn: Connection, analyzer: Analyzer, ops: Iterable[Op], *,
     changed, pending = 0, {}
     for kind, items in sorted(by_kind.items()):
         n, pending[kind] = _write_kind(conn, analyzer, kind, items, seq, since,
-                                         rebuilds[kind])
+                                         rebuilds[kind], fingerprints)
         changed += n
         if pending[kind] >= fold.PENDING_MAX:  # nobody folds: this write does, a batch
             fold.fold(conn, kind, limit=fold.FOLD_BATCH)
@@ -129,7 +136,7 @@ class _Stats:
 
 def _write_kind(conn: Connection, analyzer: Analyzer, kind: str,
                 items: Mapping[str, Doc | None], seq: int, since: int | None,
-                rebuild: int | None) -> tuple[int, int]:
+                rebuild: int | None, fingerprints: Fingerprints | None) -> tuple[int, int]:
     old = {r["doc_id"]: r for r in conn.execute(sa.text(
         "SELECT docnum, doc_id, live, pending, seq, hash, terms, "
         + ", ".join(f"len_{f}" for f in FIELDS)
@@ -160,6 +167,8 @@ def _write_kind(conn: Connection, analyzer: Analyzer, kind: str,
             continue
         row = prepare(analyzer, doc, live)
         row["seq"] = seq
+        if fingerprints is not None:
+            fingerprints[(kind, doc_id)] = (seq, fingerprint(term_counts(row["terms"])))
         if live is not None and live["hash"] == row["hash"]:
             touched.append({**row, "docnum": live["docnum"]})  # its postings stand
             continue
