@@ -118,7 +118,7 @@ class PgEngine:
                 logger.warning("folding the pending %s documents failed", kind, exc_info=True)
 
     def replay(self) -> int:
-        return 0  # nothing is ever pending
+        return 0  # no journal to replay: pending documents are searchable (pending.py)
 
     def pending(self) -> int:
         return 0

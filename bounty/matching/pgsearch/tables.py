@@ -33,7 +33,7 @@ metadata = db.metadata
 # The longest term kept in the postings: a PostgreSQL btree key holds at most 2,704 bytes,
 # and the analyzer keeps a run of Latin letters or digits whole, however long (a 6,000-
 # letter "word" pasted into a challenge). Longer terms are left out of the postings
-# (write.term_counts): nobody searches such a term; the document's other terms are
+# (pending.term_counts): nobody searches such a term; the document's other terms are
 # indexed and its field lengths count it, as Whoosh's do.
 MAX_TERM_CHARS = 200
 
