@@ -121,7 +121,7 @@ class PgEngine:
         return 0  # no journal to replay: pending documents are searchable (pending.py)
 
     def pending(self) -> int:
-        return 0
+        return 0  # writes not yet searchable: none (unfolded documents are searchable)
 
     def close(self, *, flush: bool = True) -> None:
         """Run ``on_close`` (a scratch index drops its schema); the app's engine has
