@@ -25,7 +25,8 @@ import numpy as np
 from .embedder import Embedder
 from .engine import Doc, Engine, Filters, Hit, IndexUnavailable, SearchResult
 from .fusion import MEANING
-from .scripts import Reference, calibrate, profile
+from .reference import Reference, meanings, outranked
+from .scripts import calibrate
 from .terms import Terms, meaning
 from .vectors import PASSAGE, QUERY, VectorStore, embed_text, text_hash
 
@@ -42,7 +43,7 @@ SEARCH_DENSE_K = 10
 SEARCH_BAND = 0.03
 _WORDLIKE = re.compile(r"\w")
 QUERY_CACHE = 2048
-PROFILE_CACHE = 20_000
+ROW_CACHE = 20_000
 
 
 class Matcher:
@@ -55,7 +56,7 @@ class Matcher:
         self.embedder = embedder
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._terms_cache: OrderedDict[tuple[str, str], Terms] = OrderedDict()
-        self._profiles: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
+        self._rows: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -142,12 +143,14 @@ class Matcher:
         return terms
 
     def with_terms(self, kind: str, query: Doc, near: Mapping[str, float], *,
-                   other_script: set[str] | None = None,
+                   vector: np.ndarray | None = None, other_script: set[str] | None = None,
                    reference: Reference | None = None) -> dict[str, float] | None:
         """``near`` (cosines) as meaning scores; ``None`` when the query or any of the
-        documents has no latent terms yet (they are ranked by the cosine). Documents in
-        ``other_script`` (written in another script than the query) are put on the
-        others' scale against ``reference`` (scripts.py)."""
+        documents has no latent terms yet (they are ranked by the cosine). With a
+        ``reference`` of challenges (reference.py), each document loses its shortfall
+        to a rival challenge of the query (whose query vector is ``vector``), and those
+        in ``other_script`` (written in another script than the query) are put on the
+        others' scale (scripts.py)."""
         if not near:
             return None
         query_terms = self.doc_query_terms(query)
@@ -159,30 +162,31 @@ class Matcher:
             log.exception("reading latent terms of %s failed; ranking by the cosine", kind)
             return None
         scores = meaning(near, query_terms, docs)
-        other = set(near) & (other_script or set())
-        if scores is None or not other or reference is None or not len(reference):
+        if scores is None or reference is None or not len(reference):
             return scores
         try:
             vectors = self.store.vectors(kind, list(near), PASSAGE)
-            profiles = {d: self._profile(kind, d, reference, vectors[d], docs[d])
-                        for d in near if d in vectors}
+            rows = {d: self._row(kind, d, reference, vectors[d], docs[d])
+                    for d in near if d in vectors}
         except Exception:
-            log.exception("profiling %s against the reference failed; meaning unscaled", kind)
+            log.exception("reading %s against the reference failed; meaning unscaled", kind)
             return scores
-        return calibrate(scores, profiles, other)
+        scores = outranked(scores, rows, reference.rivals(vector))
+        other = set(near) & (other_script or set())
+        return calibrate(scores, rows, other) if other else scores
 
-    def _profile(self, kind: str, doc_id: str, reference: Reference, vector: np.ndarray,
-                 terms: Terms) -> tuple[float, float]:
-        """scripts.profile, cached per document (and its vector) and reference."""
+    def _row(self, kind: str, doc_id: str, reference: Reference, vector: np.ndarray,
+             terms: Terms) -> np.ndarray:
+        """reference.meanings, cached per document (and its vector) and reference."""
         key = (kind, doc_id, reference.version, vector.tobytes()[:64])
         with self._lock:
-            hit = self._profiles.get(key)
+            hit = self._rows.get(key)
         if hit is None:
-            hit = profile(reference, vector, terms)
+            hit = meanings(reference, vector, terms)
             with self._lock:
-                self._profiles[key] = hit
-                while len(self._profiles) > PROFILE_CACHE:
-                    self._profiles.popitem(last=False)
+                self._rows[key] = hit
+                while len(self._rows) > ROW_CACHE:
+                    self._rows.popitem(last=False)
         return hit
 
     def stored_vector(self, kind: str, doc_id: Any, role: str = QUERY) -> np.ndarray | None:
@@ -235,16 +239,16 @@ class Matcher:
         the nearest ``DENSE_CANDIDATES`` of the kind. ``vector`` is the query's vector
         when the caller has it (``None``: lexical only); by default it is the query
         document's own (see ``doc_query_vector``). ``latent``: a challenge ranking its
-        bids; the similarities become meaning scores (``with_terms``), those of the
-        ``other_script`` documents scaled against ``reference``.
+        bids; the similarities become meaning scores (``with_terms``), read against
+        ``reference`` (rival challenges; the ``other_script`` documents scaled).
         """
         ids = filters.ids if filters is not None and filters.ids is not None else None
         if vector is True:
             vector = self.doc_query_vector(query)
         near = self.dense(kind, vector, ids=ids, k=max(DENSE_CANDIDATES, limit))
         if latent and near and not isinstance(query, str):
-            scored = self.with_terms(kind, query, near, other_script=other_script,
-                                     reference=reference)
+            scored = self.with_terms(kind, query, near, vector=vector,
+                                     other_script=other_script, reference=reference)
             if scored is not None:
                 near, options = scored, {**options, "fusion": MEANING}
         try:

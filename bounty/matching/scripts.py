@@ -6,16 +6,16 @@ unrelated pairs), and its latent terms (terms.py) are English tokens' features, 
 Chinese texts seldom light up. Relative to other challenges, though, the signal is
 there: on the development sets the English bid's own challenge was its nearest
 challenge for 36 of 38 English best bids. So a bid in the other script is judged by how
-far its meaning score with this challenge stands out among its scores with a
-*reference* of challenges (the challenge itself and the latest published ones), and
-that standing is put on the scale of the bids in the challenge's own script:
+far its meaning score with this challenge stands out among its scores with the
+*reference* of challenges (reference.py: the challenge itself and the latest published
+ones), and that standing is put on the scale of the bids in the challenge's own script:
 
     score = m0 + GAIN * (meaning - mu_bid) / sd_bid * s0
 
 ``mu_bid``/``sd_bid`` are the bid's mean and spread of meaning over the reference;
 ``m0``/``s0`` the same, averaged over the ranked bids in the challenge's script (0 and 1
-when there are none). Bids in the challenge's own script keep their meaning scores, so
-rankings of Chinese bids for Chinese challenges are unchanged.
+when there are none). Bids in the challenge's own script keep their meaning scores (each
+bid, in either script, has first lost its shortfall to a rival challenge: reference.py).
 
 GAIN was chosen on the development sets (tests/data/challenge-bids and -holdout to
 -holdout5): English best bids stand out less than Chinese ones (median 3.2 against 4.9
@@ -25,14 +25,10 @@ sets 0.866 -> 0.903), 3.0 and more let English bids of other challenges climb.
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 import numpy as np
-
-from .terms import WEIGHTS, Terms
 
 # A text is "Latin-script" when Latin letters make at least this share of its letters,
 # a CJK character counting as two (it carries about two letters' worth of text). On the
@@ -43,11 +39,8 @@ from .terms import WEIGHTS, Terms
 # when it answers the challenge.
 LATIN_SHARE = 0.5
 GAIN = 2.2
-# Challenges in the reference: the ranked challenge and the latest published ones.
-REFERENCE_SIZE = 48
 _LATIN = re.compile(r"[A-Za-z]")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_versions = itertools.count(1)
 
 
 def latin(text: str) -> bool:
@@ -57,53 +50,18 @@ def latin(text: str) -> bool:
     return letters > 0 and letters / (letters + 2 * cjk) >= LATIN_SHARE
 
 
-@dataclass
-class Reference:
-    """The challenges a bid's meaning scores are compared across: their query vectors
-    (rows, L2-normalised) and latent terms."""
-
-    vectors: np.ndarray
-    terms: Sequence[Terms]
-    # distinguishes references in caches of profiles (a new one for every rebuild)
-    version: int = field(default_factory=lambda: next(_versions))
-    _dense: np.ndarray | None = field(default=None, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.terms)
-
-    def dense_terms(self) -> np.ndarray:
-        if self._dense is None:
-            size = 1 + max((int(t.ids.max()) for t in self.terms if len(t)), default=0)
-            dense = np.zeros((len(self.terms), size), np.float32)
-            for row, t in enumerate(self.terms):
-                dense[row, t.ids] = t.weights
-            self._dense = dense
-        return self._dense
+def standing(row: np.ndarray) -> tuple[float, float]:
+    """A document's mean and spread of meaning over the reference (its row,
+    reference.meanings)."""
+    return float(np.mean(row)), float(np.std(row)) + 1e-6
 
 
-def profile(reference: Reference, vector: np.ndarray, terms: Terms) -> tuple[float, float]:
-    """A document's mean and standard deviation of meaning over the reference (the same
-    formula as terms.meaning, one row per reference challenge)."""
-    cosines = reference.vectors @ np.asarray(vector, np.float32)
-    dense = reference.dense_terms()
-    ids = terms.ids[terms.ids < dense.shape[1]]
-    weights = terms.weights[terms.ids < dense.shape[1]]
-    sub = dense[:, ids]
-    norms = np.linalg.norm(dense, axis=1) * float(np.linalg.norm(terms.weights))
-    totals = dense.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms_cosine = np.where(norms > 0, (sub @ weights) / norms, 0.0)
-        coverage = np.where(totals > 0, np.minimum(sub, weights).sum(axis=1) / totals, 0.0)
-    a, b, c = WEIGHTS
-    scores = (a * cosines + b * terms_cosine + c * coverage) / (a + b + c)
-    return float(scores.mean()), float(scores.std()) + 1e-6
-
-
-def calibrate(scores: Mapping[str, float], profiles: Mapping[str, tuple[float, float]],
+def calibrate(scores: Mapping[str, float], rows: Mapping[str, np.ndarray],
               other: set[str]) -> dict[str, float]:
     """``scores`` with those of the ``other``-script documents put on the scale of the
-    rest (see the module's docstring); documents without a profile keep their score."""
-    own = [profiles[d] for d in scores if d not in other and d in profiles]
+    rest (see the module's docstring); documents without a row keep their score."""
+    profiles = {d: standing(rows[d]) for d in scores if d in rows}
+    own = [profiles[d] for d in profiles if d not in other]
     m0 = float(np.mean([p[0] for p in own])) if own else 0.0
     s0 = float(np.mean([p[1] for p in own])) if own else 1.0
     out = dict(scores)

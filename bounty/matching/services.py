@@ -42,8 +42,9 @@ from . import get_engine, get_matcher, indexing, scripts, similarity
 from .engine import Filters
 from .highlight import SCAN_CHARS
 from .models import Invitation
+from .reference import REFERENCE_SIZE, Reference
 from .similarity import ClosestSentence
-from .vectors import QUERY, embed_text
+from .vectors import PASSAGE, QUERY, embed_text
 
 log = logging.getLogger(__name__)
 
@@ -429,7 +430,7 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
     if doc is not None:
         vector = matcher.doc_query_vector(doc)
         filters = Filters(challenge_id=str(challenge.id), ids=[str(b.id) for b in bids])
-        other, reference = _other_script(matcher, challenge, doc, vector, bids)
+        other, reference = _reference(matcher, challenge, doc, vector, bids)
         hits = {int(h.id): h for h in matcher.rank(
             doc, kind="bid", filters=filters, limit=max(len(bids), 50), vector=vector,
             latent=True, other_script=other, reference=reference)}
@@ -450,18 +451,16 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
     return out
 
 
-def _other_script(matcher, challenge: Challenge, doc, vector,  # noqa: ANN001
-                  bids: Sequence[Bid]) -> tuple[set[str], scripts.Reference | None]:
+def _reference(matcher, challenge: Challenge, doc, vector,  # noqa: ANN001
+               bids: Sequence[Bid]) -> tuple[set[str], Reference | None]:
     """The bids written in another script than the challenge (an English answer to a
-    Chinese challenge), and the reference of challenges their meaning is scaled
-    against (scripts.py): this challenge and the latest published ones."""
+    Chinese challenge), and the reference of challenges the bids' meaning is read
+    against (reference.py): this challenge and the latest published ones."""
     if vector is None or not matcher.semantic:
         return set(), None
     latin = scripts.latin(embed_text(doc))
     other = {str(b.id) for b in bids
              if scripts.latin("\n".join((b.title, b.approach, b.prior_results))) != latin}
-    if not other:
-        return set(), None
     terms = matcher.doc_query_terms(doc)
     if terms is None:
         return set(), None
@@ -469,20 +468,23 @@ def _other_script(matcher, challenge: Challenge, doc, vector,  # noqa: ANN001
         sa.select(Challenge.id).where(Challenge.state.in_(PUBLIC_STATES),
                                       Challenge.id != challenge.id)
         .order_by(Challenge.published_at.desc(), Challenge.id.desc())
-        .limit(scripts.REFERENCE_SIZE - 1))]
+        .limit(REFERENCE_SIZE - 1))]
     try:
         vectors = matcher.store.vectors("challenge", ids, QUERY)
+        passages = matcher.store.vectors("challenge", ids, PASSAGE)
         stored = matcher.store.terms("challenge", ids)
-    except Exception:  # the ranking goes on unscaled
+    except Exception:  # the ranking goes on by meaning alone
         log.exception("reading the reference challenges failed")
         return set(), None
-    ids = [i for i in ids if i in vectors and i in stored]
+    ids = [i for i in ids if i in vectors and i in passages and i in stored]
     key = (challenge.id, np.asarray(vector, np.float32).tobytes(), tuple(ids))
     reference = _references.get(key)
     if reference is None:  # kept while neither this challenge nor the latest ones change,
-        # so the bids' profiles cached by the matcher are reused
-        reference = scripts.Reference(np.stack([vector, *(vectors[i] for i in ids)]),
-                                      [terms, *(stored[i] for i in ids)])
+        # so the bids' rows cached by the matcher are reused. The challenge's own row is
+        # told by its query vector (reference.SAME), so its passage vector is not needed.
+        reference = Reference(np.stack([vector, *(vectors[i] for i in ids)]),
+                              [terms, *(stored[i] for i in ids)],
+                              passages=np.stack([vector, *(passages[i] for i in ids)]))
         with _references_lock:
             _references[key] = reference
             while len(_references) > REFERENCES_KEPT:
@@ -491,5 +493,5 @@ def _other_script(matcher, challenge: Challenge, doc, vector,  # noqa: ANN001
 
 
 REFERENCES_KEPT = 32
-_references: dict[tuple, scripts.Reference] = {}
+_references: dict[tuple, Reference] = {}
 _references_lock = threading.Lock()

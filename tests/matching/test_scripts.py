@@ -1,6 +1,6 @@
 """Bids in another script than their challenge (scripts.py), without the model: which
-texts count as Latin-script, the profile over the reference, the scaling, and the
-Matcher using it only for those bids."""
+texts count as Latin-script, the scaling, and the Matcher using it only for those
+bids (the reference itself: test_reference.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from bounty.matching import scripts
 from bounty.matching.engine import Filters
 from bounty.matching.hybrid import Matcher
-from bounty.matching.terms import Terms, meaning
+from bounty.matching.reference import Reference
 from bounty.matching.vectors import PASSAGE, MemoryVectorStore
 from tests.matching.test_terms import FakeEmbedder, FakeEngine, terms, unit
 
@@ -28,31 +28,22 @@ def test_latin_script(text, expected):
     assert scripts.latin(text) is expected
 
 
-def test_the_profile_is_the_meaning_over_the_reference():
-    reference = scripts.Reference(np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(1, 1, 0)]),
-                                  [terms(f1=1.0, f2=0.5), terms(f3=1.0), terms(f1=0.2, f3=0.4)])
-    vector, doc_terms = unit(1, 0.5, 0), terms(f1=1.0, f3=0.5)
-    mu, sd = scripts.profile(reference, vector, doc_terms)
-    each = [meaning({"d": float(v @ vector)}, t, {"d": doc_terms})["d"]
-            for v, t in zip(reference.vectors, reference.terms, strict=True)]
-    assert mu == pytest.approx(np.mean(each), abs=1e-6)
-    assert sd == pytest.approx(np.std(each), abs=1e-5)
-
-
 def test_a_bid_in_the_other_script_is_scaled_by_how_far_it_stands_out():
     scores = {"zh-best": 0.60, "zh-other": 0.50, "en": 0.45}
-    profiles = {"zh-best": (0.40, 0.05), "zh-other": (0.40, 0.05), "en": (0.33, 0.03)}
-    out = scripts.calibrate(scores, profiles, {"en"})
+    # rows over the reference with these means and spreads: 0.40 / 0.05 and 0.33 / 0.03
+    rows = {"zh-best": np.array([0.35, 0.45]), "zh-other": np.array([0.35, 0.45]),
+            "en": np.array([0.30, 0.36])}
+    out = scripts.calibrate(scores, rows, {"en"})
     assert out["zh-best"] == 0.60 and out["zh-other"] == 0.50  # own script: unchanged
     # 4 standard deviations over its reference, on the scale of the Chinese bids
-    assert out["en"] == pytest.approx(0.40 + scripts.GAIN * 4 * 0.05)
+    assert out["en"] == pytest.approx(0.40 + scripts.GAIN * 4 * 0.05, rel=1e-4)
     assert out["en"] > out["zh-best"]
     # an English bid that does not stand out stays low
-    low = scripts.calibrate({**scores, "en": 0.34}, profiles, {"en"})
+    low = scripts.calibrate({**scores, "en": 0.34}, rows, {"en"})
     assert low["en"] < low["zh-other"]
     # only bids in the other script: ranked by their standing alone
-    alone = scripts.calibrate({"en": 0.45}, {"en": (0.33, 0.03)}, {"en"})
-    assert alone["en"] == pytest.approx(scripts.GAIN * 4)
+    alone = scripts.calibrate({"en": 0.45}, {"en": rows["en"]}, {"en"})
+    assert alone["en"] == pytest.approx(scripts.GAIN * 4, rel=1e-4)
 
 
 @pytest.fixture
@@ -67,9 +58,9 @@ def mixed_store():
     return store
 
 
-def _reference() -> scripts.Reference:
+def _reference() -> Reference:
     # the challenge itself first, then challenges the English bid is even farther from
-    return scripts.Reference(
+    return Reference(
         np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(0, 0.9, 0.1), unit(0, 1, 0.05)]),
         [terms(f1=1.0, f2=1.0, f3=1.0), terms(f4=1.0), terms(f5=1.0), terms(f6=1.0)])
 
@@ -85,7 +76,7 @@ def test_the_matcher_scales_only_bids_in_the_other_script(mixed_store):
     matcher.rank(challenge, kind="bid", filters=ids, vector=unit(1, 0, 0), latent=True,
                  other_script={"en"}, reference=_reference())
     scaled = engine.calls[-1]["dense"]
-    assert scaled["zh"] == plain["zh"]
+    assert scaled["zh"] == plain["zh"]  # no rival means more to it than this challenge
     assert scaled["en"] > scaled["zh"]  # its own challenge is the one it stands out for
     # without a reference (none could be read), nothing is scaled
     matcher.rank(challenge, kind="bid", filters=ids, vector=unit(1, 0, 0), latent=True,
@@ -93,14 +84,14 @@ def test_the_matcher_scales_only_bids_in_the_other_script(mixed_store):
     assert engine.calls[-1]["dense"] == plain
 
 
-def test_a_failing_profile_leaves_the_meaning_unscaled(mixed_store, monkeypatch, caplog):
+def test_a_failing_reference_leaves_the_meaning_unscaled(mixed_store, monkeypatch, caplog):
     engine = FakeEngine()
     matcher = Matcher(engine, mixed_store, FakeEmbedder())
 
     def broken(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("disk gone")
 
-    monkeypatch.setattr("bounty.matching.hybrid.profile", broken)
+    monkeypatch.setattr("bounty.matching.hybrid.meanings", broken)
     challenge = {"kind": "challenge", "id": 7, "title": "焊接", "body": "激光焊接"}
     matcher.rank(challenge, kind="bid", filters=Filters(ids=["zh", "en"]),
                  vector=unit(1, 0, 0), latent=True, other_script={"en"},
@@ -108,10 +99,3 @@ def test_a_failing_profile_leaves_the_meaning_unscaled(mixed_store, monkeypatch,
     scores = engine.calls[-1]["dense"]
     assert scores["zh"] > scores["en"]
     assert "meaning unscaled" in caplog.text
-
-
-def test_terms_beyond_the_reference_features_are_ignored():
-    reference = scripts.Reference(np.stack([unit(1, 0, 0)]), [terms(f1=1.0)])
-    far = Terms(np.array([1, 40_000], np.int64), np.array([1.0, 2.0], np.float32))
-    mu, sd = scripts.profile(reference, unit(1, 0, 0), far)
-    assert np.isfinite(mu) and sd > 0
