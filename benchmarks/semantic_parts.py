@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from bounty.matching import reference
 from bounty.matching.embedder import load_embedder
 from bounty.matching.engine import Filters
 from bounty.matching.hybrid import Matcher
@@ -139,11 +140,18 @@ def semantic_part(args, engine, corpus, sample, queries, out, root: Path,  # noq
     challenges = [rng.choice(own) for _ in range(args.queries)]
     it_c = iter(challenges)
 
+    # as rank_bids: the latent terms, and the reference of this challenge and the latest
+    # 47 published (here: the corpus's last ones), read from the store, kept per challenge
+    latest = [str(d["id"]) for d in own[-(reference.REFERENCE_SIZE - 1):]]
+
     def rank_bids() -> None:
         c = next(it_c)
         ids = [str(c["id"] * 100 + j) for j in range(args.bids)]
+        vector = matcher.doc_query_vector(c)
+        read = reference.read(store, c["id"], vector, matcher.doc_query_terms(c),
+                              [i for i in latest if i != str(c["id"])])
         matcher.rank(c, kind="bid", filters=Filters(challenge_id=str(c["id"]), ids=ids),
-                     limit=50, latent=True)  # as rank_bids: with the latent terms
+                     limit=50, vector=vector, latent=True, reference=read)
 
     out.put(section, "b_rank_bids", timed(rank_bids, args.queries))
     institute = np.asarray(rng.choices(range(1000), k=embedder.dim), np.float32)

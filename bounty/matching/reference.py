@@ -28,12 +28,15 @@ published ones (``REFERENCE_SIZE`` in all). Two rules read a bid's row of scores
 from __future__ import annotations
 
 import itertools
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .terms import WEIGHTS, Terms
+from .vectors import PASSAGE, QUERY, VectorStore
 
 # Challenges in the reference: the ranked challenge and the latest published ones.
 REFERENCE_SIZE = 48
@@ -44,7 +47,11 @@ RIVAL_WEIGHT = 0.5
 SIMILAR_MIN = 0.93
 # Query vectors this close are the ranked challenge's own row.
 SAME = 0.9999
+# References kept (one per recently ranked challenge)
+KEPT = 32
 _versions = itertools.count(1)
+_kept: OrderedDict[tuple, Reference] = OrderedDict()
+_kept_lock = threading.Lock()
 
 
 @dataclass
@@ -112,3 +119,33 @@ def outranked(scores: Mapping[str, float], rows: Mapping[str, np.ndarray],
         if row is not None and len(row) == len(rivals):
             out[doc_id] = score - RIVAL_WEIGHT * max(0.0, float(row[rivals].max()) - score)
     return out
+
+
+def read(store: VectorStore, challenge_id: object, vector: np.ndarray, terms: Terms,
+         ids: Sequence[str]) -> Reference:
+    """The reference of the challenge ``challenge_id`` (its query ``vector`` and latent
+    ``terms``) and the stored challenges ``ids`` that have a query vector, a passage
+    vector and latent terms. Kept while neither this challenge nor those ones change,
+    so the rows the matcher caches per reference are reused. Raises what the store
+    raises."""
+    vectors = store.vectors("challenge", ids, QUERY)
+    passages = store.vectors("challenge", ids, PASSAGE)
+    stored = store.terms("challenge", ids)
+    ids = [i for i in ids if i in vectors and i in passages and i in stored]
+    vector = np.asarray(vector, np.float32)
+    key = (challenge_id, vector.tobytes(), tuple(ids))
+    with _kept_lock:
+        hit = _kept.get(key)
+        if hit is not None:
+            _kept.move_to_end(key)
+            return hit
+    # the challenge's own row is told by its query vector (SAME), so its passage vector
+    # is not needed: its query vector stands in
+    made = Reference(np.stack([vector, *(vectors[i] for i in ids)]),
+                     [terms, *(stored[i] for i in ids)],
+                     passages=np.stack([vector, *(passages[i] for i in ids)]))
+    with _kept_lock:
+        _kept[key] = made
+        while len(_kept) > KEPT:
+            _kept.popitem(last=False)
+    return made

@@ -11,12 +11,10 @@ bid's text where another organisation could read it.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-import numpy as np
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -38,13 +36,12 @@ from ..extensions import db
 from ..signals import institute_invited
 from ..timeutil import from_local, utcnow
 from ..transactions import atomic
-from . import get_engine, get_matcher, indexing, scripts, similarity
+from . import get_engine, get_matcher, indexing, reference, scripts, similarity
 from .engine import Filters
 from .highlight import SCAN_CHARS
 from .models import Invitation
-from .reference import REFERENCE_SIZE, Reference
 from .similarity import ClosestSentence
-from .vectors import PASSAGE, QUERY, embed_text
+from .vectors import embed_text
 
 log = logging.getLogger(__name__)
 
@@ -452,7 +449,7 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
 
 
 def _reference(matcher, challenge: Challenge, doc, vector,  # noqa: ANN001
-               bids: Sequence[Bid]) -> tuple[set[str], Reference | None]:
+               bids: Sequence[Bid]) -> tuple[set[str], reference.Reference | None]:
     """The bids written in another script than the challenge (an English answer to a
     Chinese challenge), and the reference of challenges the bids' meaning is read
     against (reference.py): this challenge and the latest published ones."""
@@ -468,30 +465,11 @@ def _reference(matcher, challenge: Challenge, doc, vector,  # noqa: ANN001
         sa.select(Challenge.id).where(Challenge.state.in_(PUBLIC_STATES),
                                       Challenge.id != challenge.id)
         .order_by(Challenge.published_at.desc(), Challenge.id.desc())
-        .limit(REFERENCE_SIZE - 1))]
+        .limit(reference.REFERENCE_SIZE - 1))]
     try:
-        vectors = matcher.store.vectors("challenge", ids, QUERY)
-        passages = matcher.store.vectors("challenge", ids, PASSAGE)
-        stored = matcher.store.terms("challenge", ids)
+        return other, reference.read(matcher.store, challenge.id, vector, terms, ids)
     except Exception:  # the ranking goes on by meaning alone
         log.exception("reading the reference challenges failed")
         return set(), None
-    ids = [i for i in ids if i in vectors and i in passages and i in stored]
-    key = (challenge.id, np.asarray(vector, np.float32).tobytes(), tuple(ids))
-    reference = _references.get(key)
-    if reference is None:  # kept while neither this challenge nor the latest ones change,
-        # so the bids' rows cached by the matcher are reused. The challenge's own row is
-        # told by its query vector (reference.SAME), so its passage vector is not needed.
-        reference = Reference(np.stack([vector, *(vectors[i] for i in ids)]),
-                              [terms, *(stored[i] for i in ids)],
-                              passages=np.stack([vector, *(passages[i] for i in ids)]))
-        with _references_lock:
-            _references[key] = reference
-            while len(_references) > REFERENCES_KEPT:
-                _references.pop(next(iter(_references)))
-    return other, reference
 
 
-REFERENCES_KEPT = 32
-_references: dict[tuple, Reference] = {}
-_references_lock = threading.Lock()
