@@ -140,18 +140,16 @@ def semantic_part(args, engine, corpus, sample, queries, out, root: Path,  # noq
     challenges = [rng.choice(own) for _ in range(args.queries)]
     it_c = iter(challenges)
 
-    # as rank_bids: the latent terms, and the reference of this challenge and the latest
-    # 47 published (here: the corpus's last ones), read from the store, kept per challenge
-    latest = [str(d["id"]) for d in own[-(reference.REFERENCE_SIZE - 1):]]
+    # as rank_bids: the latent terms, and the reference of the latest published
+    # challenges (here: the corpus's last ones), read from the store
+    latest = [str(d["id"]) for d in own[-reference.REFERENCE_SIZE:]]
 
     def rank_bids() -> None:
         c = next(it_c)
         ids = [str(c["id"] * 100 + j) for j in range(args.bids)]
-        vector = matcher.doc_query_vector(c)
-        read = reference.read(store, c["id"], vector, matcher.doc_query_terms(c),
-                              [i for i in latest if i != str(c["id"])])
+        read = reference.read(store, latest)
         matcher.rank(c, kind="bid", filters=Filters(challenge_id=str(c["id"]), ids=ids),
-                     limit=50, vector=vector, latent=True, reference=read)
+                     limit=50, latent=True, reference=read)
 
     out.put(section, "b_rank_bids", timed(rank_bids, args.queries))
     institute = np.asarray(rng.choices(range(1000), k=embedder.dim), np.float32)

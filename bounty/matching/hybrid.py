@@ -171,13 +171,19 @@ class Matcher:
         except Exception:
             log.exception("reading %s against the reference failed; meaning unscaled", kind)
             return scores
-        scores = outranked(scores, rows, reference.rivals(vector))
         other = set(near) & (other_script or set())
-        return calibrate(scores, rows, other) if other else scores
+        # a document's standing: its meaning with this challenge and with the others
+        own = reference.own(vector)
+        scored = outranked(scores, rows, reference.rivals(vector))
+        if not other:
+            return scored
+        return calibrate(scored, {d: np.concatenate(([scores[d]], row[~own]))
+                                  for d, row in rows.items()}, other)
 
     def _row(self, kind: str, doc_id: str, reference: Reference, vector: np.ndarray,
              terms: Terms) -> np.ndarray:
-        """reference.meanings, cached per document (and its vector) and reference."""
+        """reference.meanings, cached per document (and its vector) and reference: a
+        challenge's bids are read against the reference once while it stands."""
         key = (kind, doc_id, reference.version, vector.tobytes()[:64])
         with self._lock:
             hit = self._rows.get(key)

@@ -1,8 +1,11 @@
 """The reference: the challenges a bid's meaning is read against, besides its own.
 
 When a challenge ranks its bids, each bid's meaning score (terms.py) with that challenge
-is also computed with a *reference* of challenges: the challenge itself and the latest
-published ones (``REFERENCE_SIZE`` in all). Two rules read a bid's row of scores there:
+is also computed with a *reference* of challenges: the latest ``REFERENCE_SIZE``
+published ones. The reference is the same for every challenge ranked while no other is
+published (so it is built once, and each bid's row of scores there is computed once);
+the ranked challenge, if it is among them, is told by its query vector (``SAME``) and
+counted once. Two rules read a bid's row:
 
 * **Rivals.** A bid that means more to another challenge of the reference than to this
   one answers that challenge rather than this one: a general platform pitch, a long bid
@@ -38,7 +41,7 @@ import numpy as np
 from .terms import WEIGHTS, Terms
 from .vectors import PASSAGE, QUERY, VectorStore
 
-# Challenges in the reference: the ranked challenge and the latest published ones.
+# Challenges in the reference: the latest published ones.
 REFERENCE_SIZE = 48
 RIVAL_WEIGHT = 0.5
 # A challenge whose passage vector is this close to another's query vector states the
@@ -47,8 +50,8 @@ RIVAL_WEIGHT = 0.5
 SIMILAR_MIN = 0.93
 # Query vectors this close are the ranked challenge's own row.
 SAME = 0.9999
-# References kept (one per recently ranked challenge)
-KEPT = 32
+# References kept (a new one whenever a challenge is published or edited)
+KEPT = 4
 _versions = itertools.count(1)
 _kept: OrderedDict[tuple, Reference] = OrderedDict()
 _kept_lock = threading.Lock()
@@ -64,29 +67,36 @@ class Reference:
     passages: np.ndarray | None = None
     # distinguishes references in caches of rows (a new one for every rebuild)
     version: int = field(default_factory=lambda: next(_versions))
-    _dense: np.ndarray | None = field(default=None, repr=False)
+    _dense: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None,
+                                                                     repr=False)
 
     def __len__(self) -> int:
         return len(self.terms)
 
-    def dense_terms(self) -> np.ndarray:
+    def dense_terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows' latent terms as a dense matrix, with each row's norm and total."""
         if self._dense is None:
             size = 1 + max((int(t.ids.max()) for t in self.terms if len(t)), default=0)
             dense = np.zeros((len(self.terms), size), np.float32)
             for row, t in enumerate(self.terms):
                 dense[row, t.ids] = t.weights
-            self._dense = dense
+            self._dense = dense, np.linalg.norm(dense, axis=1), dense.sum(axis=1)
         return self._dense
+
+    def own(self, query_vector: np.ndarray | None) -> np.ndarray:
+        """Which rows are the challenge whose query vector this is (none, or one)."""
+        if query_vector is None or not len(self):
+            return np.zeros(len(self), bool)
+        return self.vectors @ np.asarray(query_vector, np.float32) >= SAME
 
     def rivals(self, query_vector: np.ndarray | None) -> np.ndarray:
         """Which rows are rivals of the challenge whose query vector this is: neither
         the challenge itself nor a duplicate of it. None without a query vector."""
         if query_vector is None or not len(self):
             return np.zeros(len(self), bool)
-        query_vector = np.asarray(query_vector, np.float32)
-        rivals = self.vectors @ query_vector < SAME
+        rivals = ~self.own(query_vector)
         if self.passages is not None:
-            rivals &= self.passages @ query_vector < SIMILAR_MIN
+            rivals &= self.passages @ np.asarray(query_vector, np.float32) < SIMILAR_MIN
         return rivals
 
 
@@ -94,12 +104,11 @@ def meanings(reference: Reference, vector: np.ndarray, terms: Terms) -> np.ndarr
     """A document's meaning score with every reference challenge (terms.meaning's
     formula, one entry per row)."""
     cosines = reference.vectors @ np.asarray(vector, np.float32)
-    dense = reference.dense_terms()
+    dense, row_norms, totals = reference.dense_terms()
     known = terms.ids < dense.shape[1]
     ids, weights = terms.ids[known], terms.weights[known]
     sub = dense[:, ids]
-    norms = np.linalg.norm(dense, axis=1) * float(np.linalg.norm(terms.weights))
-    totals = dense.sum(axis=1)
+    norms = row_norms * float(np.linalg.norm(terms.weights))
     with np.errstate(divide="ignore", invalid="ignore"):
         terms_cosine = np.where(norms > 0, (sub @ weights) / norms, 0.0)
         coverage = np.where(totals > 0, np.minimum(sub, weights).sum(axis=1) / totals, 0.0)
@@ -121,29 +130,24 @@ def outranked(scores: Mapping[str, float], rows: Mapping[str, np.ndarray],
     return out
 
 
-def read(store: VectorStore, challenge_id: object, vector: np.ndarray, terms: Terms,
-         ids: Sequence[str]) -> Reference:
-    """The reference of the challenge ``challenge_id`` (its query ``vector`` and latent
-    ``terms``) and the stored challenges ``ids`` that have a query vector, a passage
-    vector and latent terms. Kept while neither this challenge nor those ones change,
-    so the rows the matcher caches per reference are reused. Raises what the store
-    raises."""
+def read(store: VectorStore, ids: Sequence[str]) -> Reference:
+    """The reference of the stored challenges ``ids`` that have a query vector, a passage
+    vector and latent terms. Kept while those ones do not change, so the rows the
+    matcher caches per reference are reused. Raises what the store raises."""
     vectors = store.vectors("challenge", ids, QUERY)
     passages = store.vectors("challenge", ids, PASSAGE)
     stored = store.terms("challenge", ids)
     ids = [i for i in ids if i in vectors and i in passages and i in stored]
-    vector = np.asarray(vector, np.float32)
-    key = (challenge_id, vector.tobytes(), tuple(ids))
+    key = tuple((i, vectors[i].tobytes()[:64], passages[i].tobytes()[:64]) for i in ids)
     with _kept_lock:
         hit = _kept.get(key)
         if hit is not None:
             _kept.move_to_end(key)
             return hit
-    # the challenge's own row is told by its query vector (SAME), so its passage vector
-    # is not needed: its query vector stands in
-    made = Reference(np.stack([vector, *(vectors[i] for i in ids)]),
-                     [terms, *(stored[i] for i in ids)],
-                     passages=np.stack([vector, *(passages[i] for i in ids)]))
+    dim = next(iter(vectors.values())).shape[0] if vectors else 0
+    made = Reference(np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, dim)),
+                     [stored[i] for i in ids],
+                     passages=np.stack([passages[i] for i in ids]) if ids else None)
     with _kept_lock:
         _kept[key] = made
         while len(_kept) > KEPT:

@@ -59,7 +59,9 @@ def standing(row: np.ndarray) -> tuple[float, float]:
 def calibrate(scores: Mapping[str, float], rows: Mapping[str, np.ndarray],
               other: set[str]) -> dict[str, float]:
     """``scores`` with those of the ``other``-script documents put on the scale of the
-    rest (see the module's docstring); documents without a row keep their score."""
+    rest (see the module's docstring); documents without a row keep their score. A row
+    is the document's meaning with this challenge and with each other challenge of the
+    reference."""
     profiles = {d: standing(rows[d]) for d in scores if d in rows}
     own = [profiles[d] for d in profiles if d not in other]
     m0 = float(np.mean([p[0] for p in own])) if own else 0.0

@@ -452,22 +452,18 @@ def _reference(matcher, challenge: Challenge, doc, vector,  # noqa: ANN001
                bids: Sequence[Bid]) -> tuple[set[str], reference.Reference | None]:
     """The bids written in another script than the challenge (an English answer to a
     Chinese challenge), and the reference of challenges the bids' meaning is read
-    against (reference.py): this challenge and the latest published ones."""
+    against (reference.py): the latest published ones."""
     if vector is None or not matcher.semantic:
         return set(), None
     latin = scripts.latin(embed_text(doc))
     other = {str(b.id) for b in bids
              if scripts.latin("\n".join((b.title, b.approach, b.prior_results))) != latin}
-    terms = matcher.doc_query_terms(doc)
-    if terms is None:
-        return set(), None
     ids = [str(i) for i in db.session.scalars(
-        sa.select(Challenge.id).where(Challenge.state.in_(PUBLIC_STATES),
-                                      Challenge.id != challenge.id)
+        sa.select(Challenge.id).where(Challenge.state.in_(PUBLIC_STATES))
         .order_by(Challenge.published_at.desc(), Challenge.id.desc())
-        .limit(reference.REFERENCE_SIZE - 1))]
+        .limit(reference.REFERENCE_SIZE))]
     try:
-        return other, reference.read(matcher.store, challenge.id, vector, terms, ids)
+        return other, reference.read(matcher.store, ids)
     except Exception:  # the ranking goes on by meaning alone
         log.exception("reading the reference challenges failed")
         return set(), None

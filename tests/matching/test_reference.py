@@ -97,14 +97,18 @@ def test_the_matcher_ranks_below_a_bid_that_answers_a_rival_challenge(store):
 
 def test_a_reference_is_read_from_the_store_and_kept_while_nothing_changes():
     store = MemoryVectorStore(FakeEmbedder.key)
-    for i, v in [("1", unit(0, 1, 0)), ("2", unit(0, 0, 1)), ("3", unit(1, 1, 0))]:
+    for i, v in [("1", unit(1, 0, 0)), ("2", unit(0, 0, 1)), ("3", unit(1, 1, 0))]:
         store.put("challenge", i, "query", v)
         store.put("challenge", i, PASSAGE, v)
         store.put_terms("challenge", i, terms(f4=1.0))
     store.put("challenge", "4", "query", unit(1, 0, 1))  # no terms yet: left out
-    made = ref.read(store, 7, unit(1, 0, 0), terms(f1=1.0), ["1", "2", "3", "4"])
-    assert len(made) == 4 and made.rivals(unit(1, 0, 0)).tolist() == [False, True, True, True]
-    assert ref.read(store, 7, unit(1, 0, 0), terms(f1=1.0), ["1", "2", "3", "4"]) is made
-    assert ref.read(store, 7, unit(1, 0, 0), terms(f1=1.0), ["1", "2"]) is not made
-    # a changed challenge (another query vector) is another reference
-    assert ref.read(store, 7, unit(1, 0.1, 0), terms(f1=1.0), ["1", "2", "3", "4"]) is not made
+    made = ref.read(store, ["1", "2", "3", "4"])
+    assert len(made) == 3
+    # challenge 1 ranking its bids: its own row is no rival, the others are
+    assert made.own(unit(1, 0, 0)).tolist() == [True, False, False]
+    assert made.rivals(unit(1, 0, 0)).tolist() == [False, True, True]
+    assert ref.read(store, ["1", "2", "3", "4"]) is made  # every challenge shares it
+    assert ref.read(store, ["1", "2"]) is not made
+    store.put("challenge", "2", PASSAGE, unit(0, 0.1, 1))  # an edited challenge
+    assert ref.read(store, ["1", "2", "3", "4"]) is not made
+    assert len(ref.read(store, [])) == 0
