@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from bounty.matching import reference
 from bounty.matching.embedder import load_embedder
 from bounty.matching.engine import Filters
 from bounty.matching.hybrid import Matcher
@@ -140,16 +139,11 @@ def semantic_part(args, engine, corpus, sample, queries, out, root: Path,  # noq
     challenges = [rng.choice(own) for _ in range(args.queries)]
     it_c = iter(challenges)
 
-    # as rank_bids: the latent terms, and the reference of the latest published
-    # challenges (here: the corpus's last ones), read from the store
-    latest = [str(d["id"]) for d in own[-reference.REFERENCE_SIZE:]]
-
     def rank_bids() -> None:
         c = next(it_c)
         ids = [str(c["id"] * 100 + j) for j in range(args.bids)]
-        read = reference.read(store, latest)
         matcher.rank(c, kind="bid", filters=Filters(challenge_id=str(c["id"]), ids=ids),
-                     limit=50, latent=True, reference=read)
+                     limit=50, latent=True)  # as rank_bids: with the latent terms
 
     out.put(section, "b_rank_bids", timed(rank_bids, args.queries))
     institute = np.asarray(rng.choices(range(1000), k=embedder.dim), np.float32)

@@ -242,17 +242,16 @@ def production_ranker(es: EvalSet, index_dir: Path, system: str = "hybrid",
             for d, text, terms in zip(docs, texts, embedder.embed_terms(texts), strict=True):
                 store.put_terms(EVAL_KIND, d["id"], terms, text_hash(text))
     matcher = Matcher(engine, store, embedder if system != "lexical" else None)
-    # As rank_bids: every document is scored (its bids) and read against a reference of
-    # challenges (rivals; those in another script than the query scaled): here the
-    # set's queries, which play the platform's challenges (reference.py, scripts.py).
+    # As rank_bids: every document is scored (its bids), and those in another script
+    # than the query are scaled against a reference of challenges: here the set's
+    # queries, which play the platform's challenges (scripts.py, reference.py).
     every = Filters(ids=[str(d["id"]) for d in es.docs])
     latin_docs = {str(d["id"]) for d in es.docs if scripts.latin(embed_text(_eval_doc(d)))}
     reference = None
-    if system == "hybrid" and getattr(embedder, "terms_dim", 0):
+    if system == "hybrid" and getattr(embedder, "terms_dim", 0) and latin_docs:
         qtexts = [embed_text(_eval_query(q)) for q in es.queries]
         reference = Reference(embedder.embed_queries(qtexts),
-                              embedder.embed_terms(qtexts, for_query=True),
-                              passages=embedder.embed_passages(qtexts))
+                              embedder.embed_terms(qtexts, for_query=True))
 
     def rank(q: dict[str, Any]) -> list[tuple[str, float]]:
         query = _eval_query(q)

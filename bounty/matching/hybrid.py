@@ -25,7 +25,7 @@ import numpy as np
 from .embedder import Embedder
 from .engine import Doc, Engine, Filters, Hit, IndexUnavailable, SearchResult
 from .fusion import MEANING
-from .reference import Reference, meanings, outranked
+from .reference import Reference, meanings
 from .scripts import calibrate
 from .terms import Terms, meaning
 from .vectors import PASSAGE, QUERY, VectorStore, embed_text, text_hash
@@ -146,11 +146,10 @@ class Matcher:
                    vector: np.ndarray | None = None, other_script: set[str] | None = None,
                    reference: Reference | None = None) -> dict[str, float] | None:
         """``near`` (cosines) as meaning scores; ``None`` when the query or any of the
-        documents has no latent terms yet (they are ranked by the cosine). With a
-        ``reference`` of challenges (reference.py), each document loses its shortfall
-        to a rival challenge of the query (whose query vector is ``vector``), and those
-        in ``other_script`` (written in another script than the query) are put on the
-        others' scale (scripts.py)."""
+        documents has no latent terms yet (they are ranked by the cosine). Documents in
+        ``other_script`` (written in another script than the query, whose query vector
+        is ``vector``) are put on the others' scale against ``reference`` (scripts.py,
+        reference.py)."""
         if not near:
             return None
         query_terms = self.doc_query_terms(query)
@@ -162,22 +161,19 @@ class Matcher:
             log.exception("reading latent terms of %s failed; ranking by the cosine", kind)
             return None
         scores = meaning(near, query_terms, docs)
-        if scores is None or reference is None or not len(reference):
+        other = set(near) & (other_script or set())
+        if scores is None or not other or reference is None or not len(reference):
             return scores
         try:
             vectors = self.store.vectors(kind, list(near), PASSAGE)
             rows = {d: self._row(kind, d, reference, vectors[d], docs[d])
                     for d in near if d in vectors}
         except Exception:
-            log.exception("reading %s against the reference failed; meaning unscaled", kind)
+            log.exception("profiling %s against the reference failed; meaning unscaled", kind)
             return scores
-        other = set(near) & (other_script or set())
-        # a document's standing: its meaning with this challenge and with the others
+        # a document's row: its meaning with this challenge, then with the others
         own = reference.own(vector)
-        scored = outranked(scores, rows, reference.rivals(vector))
-        if not other:
-            return scored
-        return calibrate(scored, {d: np.concatenate(([scores[d]], row[~own]))
+        return calibrate(scores, {d: np.concatenate(([scores[d]], row[~own]))
                                   for d, row in rows.items()}, other)
 
     def _row(self, kind: str, doc_id: str, reference: Reference, vector: np.ndarray,
@@ -245,8 +241,8 @@ class Matcher:
         the nearest ``DENSE_CANDIDATES`` of the kind. ``vector`` is the query's vector
         when the caller has it (``None``: lexical only); by default it is the query
         document's own (see ``doc_query_vector``). ``latent``: a challenge ranking its
-        bids; the similarities become meaning scores (``with_terms``), read against
-        ``reference`` (rival challenges; the ``other_script`` documents scaled).
+        bids; the similarities become meaning scores (``with_terms``), those of the
+        ``other_script`` documents scaled against ``reference``.
         """
         ids = filters.ids if filters is not None and filters.ids is not None else None
         if vector is True:

@@ -427,10 +427,10 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
     if doc is not None:
         vector = matcher.doc_query_vector(doc)
         filters = Filters(challenge_id=str(challenge.id), ids=[str(b.id) for b in bids])
-        other, reference = _reference(matcher, challenge, doc, vector, bids)
+        other, against = _other_script(matcher, doc, vector, bids)
         hits = {int(h.id): h for h in matcher.rank(
             doc, kind="bid", filters=filters, limit=max(len(bids), 50), vector=vector,
-            latent=True, other_script=other, reference=reference)}
+            latent=True, other_script=other, reference=against)}
     closest = similarity.explain_bids(vector, bids, {i: h.matched for i, h in hits.items()})
     far_future = datetime.max.replace(tzinfo=UTC)
 
@@ -448,23 +448,25 @@ def rank_bids(challenge: Challenge, bids: Iterable[Bid]) -> list[RankedBid]:
     return out
 
 
-def _reference(matcher, challenge: Challenge, doc, vector,  # noqa: ANN001
-               bids: Sequence[Bid]) -> tuple[set[str], reference.Reference | None]:
+def _other_script(matcher, doc, vector,  # noqa: ANN001
+                  bids: Sequence[Bid]) -> tuple[set[str], reference.Reference | None]:
     """The bids written in another script than the challenge (an English answer to a
-    Chinese challenge), and the reference of challenges the bids' meaning is read
-    against (reference.py): the latest published ones."""
+    Chinese challenge), and the reference of challenges their meaning is scaled
+    against (scripts.py, reference.py): the latest published ones."""
     if vector is None or not matcher.semantic:
         return set(), None
     latin = scripts.latin(embed_text(doc))
     other = {str(b.id) for b in bids
              if scripts.latin("\n".join((b.title, b.approach, b.prior_results))) != latin}
+    if not other:
+        return set(), None
     ids = [str(i) for i in db.session.scalars(
         sa.select(Challenge.id).where(Challenge.state.in_(PUBLIC_STATES))
         .order_by(Challenge.published_at.desc(), Challenge.id.desc())
         .limit(reference.REFERENCE_SIZE))]
     try:
         return other, reference.read(matcher.store, ids)
-    except Exception:  # the ranking goes on by meaning alone
+    except Exception:  # the ranking goes on unscaled
         log.exception("reading the reference challenges failed")
         return set(), None
 

@@ -73,7 +73,6 @@ from ..challenges.services import can_evaluate_bids, can_view_bid
 from ..extensions import db
 from ..timeutil import utcnow
 from . import get_engine, get_matcher, indexing
-from .reference import SIMILAR_MIN
 from .vectors import Sentences
 
 log = logging.getLogger(__name__)
@@ -82,6 +81,7 @@ EXPLAIN_FLOOR = 0.905
 EXPLAIN_BAND = 0.02
 EXPLAIN_SENTENCES = 2
 
+SIMILAR_MIN = 0.93
 SIMILAR_RECENT = timedelta(days=365)
 SIMILAR_CANDIDATES = 50
 SIMILAR_LIMIT = 8

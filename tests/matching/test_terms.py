@@ -77,7 +77,7 @@ def test_meaning_lets_the_terms_reorder_close_cosines_and_needs_them_everywhere(
     scored = meaning(dense, challenge, docs)
     assert scored["paraphrase"] > scored["stuffer"]
     cos, cover = term_scores(challenge, {"s": docs["stuffer"]})["s"]
-    assert scored["stuffer"] == pytest.approx((0.94 + 2 * cos + 2 * cover) / 5)
+    assert scored["stuffer"] == pytest.approx((0.94 + 2 * cos + cover) / 4)
     assert meaning(dense, challenge, {"paraphrase": docs["paraphrase"]}) is None
     assert meaning(dense, None, docs) is None
     assert meaning({}, challenge, docs) is None
