@@ -7,7 +7,8 @@ challenge ranked while no other is published or edited, so it is built once, and
 bid's row of scores there is computed once (the matcher caches rows per reference). The
 ranked challenge, if it is among them, is told by its query vector (``SAME``) and
 counted once: a bid's row for the scaling is its meaning with this challenge, then with
-each other challenge of the reference.
+each other challenge of the reference. (A challenge edited seconds ago, whose stored
+vector the worker has not yet replaced, is counted as another challenge until it has.)
 """
 
 from __future__ import annotations

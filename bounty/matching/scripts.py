@@ -7,15 +7,15 @@ Chinese texts seldom light up. Relative to other challenges, though, the signal 
 there: on the development sets the English bid's own challenge was its nearest
 challenge for 36 of 38 English best bids. So a bid in the other script is judged by how
 far its meaning score with this challenge stands out among its scores with the
-*reference* of challenges (reference.py: the challenge itself and the latest published
-ones), and that standing is put on the scale of the bids in the challenge's own script:
+*reference* of challenges (reference.py: this challenge and the latest published ones),
+and that standing is put on the scale of the bids in the challenge's own script:
 
     score = m0 + GAIN * (meaning - mu_bid) / sd_bid * s0
 
 ``mu_bid``/``sd_bid`` are the bid's mean and spread of meaning over the reference;
 ``m0``/``s0`` the same, averaged over the ranked bids in the challenge's script (0 and 1
-when there are none). Bids in the challenge's own script keep their meaning scores (each
-bid, in either script, has first lost its shortfall to a rival challenge: reference.py).
+when there are none). Bids in the challenge's own script keep their meaning scores, so
+rankings of Chinese bids for Chinese challenges are unchanged.
 
 GAIN was chosen on the development sets (tests/data/challenge-bids and -holdout to
 -holdout5): English best bids stand out less than Chinese ones (median 3.2 against 4.9
