@@ -359,4 +359,3 @@ def test_reindex_reuses_vectors_and_queues_only_changed_documents(app, runner, t
     queued = db.session.execute(sa.select(IndexJob.kind, IndexJob.doc_id)
                                 .where(IndexJob.target == "vector")).all()
     assert queued == [("challenge", str(topics[0].id))]
-

@@ -38,6 +38,7 @@ def aware_utc(value: Any) -> datetime | None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
 def prepare(analyzer: Analyzer, doc: Doc, previous: Mapping[str, Any] | None = None
             ) -> dict[str, Any]:
     """The ``search_docs`` row of ``doc`` (without ``docnum``/``seq``), reusing the terms
