@@ -16,6 +16,7 @@ from bounty.matching.fusion import MEANING
 from bounty.matching.hybrid import Matcher
 from bounty.matching.models import DocVector
 from bounty.matching.terms import (
+    WEIGHTS,
     Terms,
     meaning,
     pack_terms,
@@ -77,7 +78,8 @@ def test_meaning_lets_the_terms_reorder_close_cosines_and_needs_them_everywhere(
     scored = meaning(dense, challenge, docs)
     assert scored["paraphrase"] > scored["stuffer"]
     cos, cover = term_scores(challenge, {"s": docs["stuffer"]})["s"]
-    assert scored["stuffer"] == pytest.approx((0.94 + 2 * cos + cover) / 4)
+    a, b, c = WEIGHTS
+    assert scored["stuffer"] == pytest.approx((a * 0.94 + b * cos + c * cover) / (a + b + c))
     assert meaning(dense, challenge, {"paraphrase": docs["paraphrase"]}) is None
     assert meaning(dense, None, docs) is None
     assert meaning({}, challenge, docs) is None
