@@ -33,6 +33,7 @@ from .vectors import (
     QUERY,
     SENTENCE_KINDS,
     TERMS,
+    body_text,
     embed_text,
     pack,
     roles,
@@ -91,7 +92,7 @@ def embed_doc(session: Session, embedder: Embedder, doc: Doc, existing: dict,
             embed = embedder.embed_queries if role == QUERY else embedder.embed_passages
             dim, data = embedder.dim, pack(embed([text])[0][None, :])
             if role == PASSAGE and kind in SENTENCE_KINDS:
-                sents = sentences(str(doc.get("body") or ""))
+                sents = sentences(body_text(doc))
                 sent_vectors = pack(embedder.embed_passages(sents)) if sents else None
         if row is None:
             row = DocVector(kind=kind, doc_id=doc_id, role=role, model=embedder.key)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import indexing, similarity
-from .vectors import Sentences, embed_text, sentences
+from .vectors import Sentences, body_text, embed_text, sentences
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -121,7 +121,7 @@ def similar_challenges(directory: str | Path, embedder: Any,
 
 def _bid_sentences(bid, embedder: Any) -> Sentences | None:  # noqa: ANN001
     """The sentences the embedding worker stores for a bid, kept as the services keep them."""
-    texts = sentences(str(indexing.bid_doc(bid)["body"]))
+    texts = sentences(body_text(indexing.bid_doc(bid)))
     stored = Sentences(texts, embedder.embed_passages(texts)) if texts else None
     return similarity.content_sentences(stored, similarity.bid_content(bid))
 

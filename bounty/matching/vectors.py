@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .claims import claimed
 from .terms import Terms, unpack_terms
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def roles(kind: str, embedder: Any) -> tuple[str, ...]:
 # the institutes' profile vectors (为您推荐 and every subscriber's digest ask for them).
 RESIDENT = {("challenge", PASSAGE), ("institute", PASSAGE), ("institute", QUERY)}
 SENTENCE_KINDS = ("bid",)  # explanations and copied-passage checks work on sentences
+ANSWER_KINDS = ("bid",)  # embedded from what they claim, without disclaimers (claims.py)
 MAX_SENTENCES = 24
 MAX_SENTENCE_CHARS = 160
 MIN_SENTENCE_CHARS = 8
@@ -67,12 +69,19 @@ _SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])|(?<=\.)\s+")
 
 
 def embed_text(doc: Mapping[str, Any]) -> str:
-    """The text a document dict (indexing.challenge_doc and co.) is embedded from."""
+    """The text a document dict (indexing.challenge_doc and co.) is embedded from: title,
+    keywords and body; an answer's body without its scope disclaimers (claims.py)."""
     keywords = doc.get("keywords") or ""
     if isinstance(keywords, list | tuple):
         keywords = " ".join(map(str, keywords))
-    parts = [str(doc.get("title") or ""), str(keywords), str(doc.get("body") or "")]
+    parts = [str(doc.get("title") or ""), str(keywords), body_text(doc)]
     return "\n".join(p.strip() for p in parts if p and p.strip())
+
+
+def body_text(doc: Mapping[str, Any]) -> str:
+    """A document's body as it is embedded (an answer's: what it claims)."""
+    body = str(doc.get("body") or "")
+    return claimed(body) if doc.get("kind") in ANSWER_KINDS else body
 
 
 def sentences(text: str) -> list[str]:
