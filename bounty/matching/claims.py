@@ -36,8 +36,9 @@ DISCLAIMER = re.compile(
     r"|\bonly (?:addresses|covers|solves|improves|treats|supplies)\b",
     re.IGNORECASE,
 )
-# a sentence ends at 。！？；!?; or a line break, or at a full stop followed by a space
-_SENTENCE = re.compile(r"(?<=[。！？；!?;\n])|(?<=\.)(?=\s)")
+# A sentence ends at 。！？；!?; or a line break, or at a full stop followed by a space
+# (zero-width, so the pieces join back into the text). vectors.sentences splits with it.
+SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])|(?<=\.)(?=\s)")
 
 
 def disclaims(sentence: str) -> bool:
@@ -50,7 +51,7 @@ def claimed(text: str) -> str:
     does."""
     if not text:
         return text
-    pieces = [p for p in _SENTENCE.split(text) if p]
+    pieces = [p for p in SENTENCE_END.split(text) if p]
     kept = [p for p in pieces if not disclaims(p)]
     if not kept or len(kept) == len(pieces):
         return text

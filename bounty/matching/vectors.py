@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,7 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .claims import claimed
+from .claims import SENTENCE_END, claimed
 from .terms import Terms, unpack_terms
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,6 @@ REFRESH_SECONDS = 2.0
 # rows committed out of id order (PostgreSQL sequences) are caught by re-reading a
 # window of recent updates on every refresh
 REFRESH_OVERLAP_SECONDS = 120
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])|(?<=\.)\s+")
 
 
 def embed_text(doc: Mapping[str, Any]) -> str:
@@ -87,7 +85,7 @@ def body_text(doc: Mapping[str, Any]) -> str:
 def sentences(text: str) -> list[str]:
     """The sentences of ``text`` worth comparing (long ones cut), at most MAX_SENTENCES."""
     out: list[str] = []
-    for piece in _SENTENCE_END.split(text or ""):
+    for piece in SENTENCE_END.split(text or ""):
         piece = piece.strip()
         while len(piece) > MAX_SENTENCE_CHARS:
             out.append(piece[:MAX_SENTENCE_CHARS])
